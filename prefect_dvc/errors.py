@@ -1,0 +1,177 @@
+"""The one exception tree of prefect-dvc.
+
+Every error a user can cause is a :class:`PrefectDvcError`. The CLI prints
+``str(error)`` as one line and exits with ``error.exit_code``; nothing else
+is shown unless ``-v`` asks for the traceback. So each message names *where*
+(file, line, stage, URL) and *what to do*, and the structured parts are kept
+as attributes for programs.
+
+Tree::
+
+    PrefectDvcError
+    ├── ConfigError              .dvc/config, remotes, command-line options
+    ├── DvcYamlError             a dvc.yaml that cannot be read or is invalid
+    │   ├── YamlSyntaxError      not YAML at all
+    │   ├── SchemaError          unknown key, wrong type, missing cmd
+    │   └── InterpolationError   ${...}, vars, foreach, matrix
+    ├── ParamsError              a params file or key that is missing or unreadable
+    ├── PipelineError            graph: cycle, shared or overlapping outs, paths outside the repo
+    ├── StageError               a stage could not run to completion
+    │   ├── StageFailedError     the command exited non-zero
+    │   └── MissingOutputError   the command did not produce a declared out
+    ├── StorageError             cache and remotes
+    │   ├── CorruptObjectError   an object whose bytes do not match its hash
+    │   ├── MissingObjectError   an object the lock file needs is in no store
+    │   └── RemoteError          a remote that cannot be reached or used
+    └── GitError                 repository state, refs and experiments
+        ├── ExperimentExistsError
+        └── ExperimentNotFoundError
+
+All classes keep their constructor arguments so they survive pickling, which
+Prefect needs when a task fails in another thread or process.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class PrefectDvcError(Exception):
+    """Root of every error prefect-dvc raises on purpose.
+
+    Args:
+        msg: what went wrong, without the location prefix.
+        path: the file the error is about, relative to the repository where possible.
+        line: 1-based line in ``path``.
+        stage: the stage name (as in dvc.lock: ``train``, ``fe@small``).
+        hint: what the user should do about it.
+    """
+
+    exit_code: int = 1
+
+    def __init__(
+        self,
+        msg: str,
+        *,
+        path: str | None = None,
+        line: int | None = None,
+        stage: str | None = None,
+        hint: str | None = None,
+    ) -> None:
+        assert msg, "an error needs a message"
+        self.msg = msg
+        self.path = path
+        self.line = line
+        self.stage = stage
+        self.hint = hint
+        super().__init__(self._format())
+
+    def _format(self) -> str:
+        where = ""
+        if self.path:
+            where = self.path if self.line is None else f"{self.path}:{self.line}"
+            where += ": "
+        if self.stage:
+            where += f"stage '{self.stage}': "
+        text = f"{where}{self.msg.rstrip('.')}."
+        if self.hint:
+            text += f" {self.hint.rstrip('.')}."
+        return " ".join(text.split("\n"))
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (
+            _rebuild,
+            (
+                type(self),
+                self.msg,
+                {"path": self.path, "line": self.line, "stage": self.stage, "hint": self.hint},
+                self.__dict__,
+            ),
+        )
+
+
+def _rebuild(
+    cls: type[PrefectDvcError], msg: str, kwargs: dict[str, Any], state: dict[str, Any]
+) -> PrefectDvcError:
+    err = PrefectDvcError.__new__(cls)
+    PrefectDvcError.__init__(err, msg, **kwargs)
+    err.__dict__.update(state)
+    return err
+
+
+class ConfigError(PrefectDvcError):
+    """``.dvc/config`` or a command-line option is wrong."""
+
+
+class DvcYamlError(PrefectDvcError):
+    """A ``dvc.yaml`` cannot be loaded."""
+
+
+class YamlSyntaxError(DvcYamlError):
+    """The file is not valid YAML."""
+
+
+class SchemaError(DvcYamlError):
+    """The YAML does not follow DVC 3's schema."""
+
+
+class InterpolationError(DvcYamlError):
+    """``${...}``, ``vars``, ``foreach`` or ``matrix`` cannot be resolved."""
+
+
+class ParamsError(PrefectDvcError):
+    """A params file or key is missing or unreadable."""
+
+
+class PipelineError(PrefectDvcError):
+    """The stage graph is invalid: a cycle, shared or overlapping outs, a path outside."""
+
+
+class StageError(PrefectDvcError):
+    """A stage could not run to completion."""
+
+
+class StageFailedError(StageError):
+    """The stage command exited non-zero.
+
+    Args:
+        returncode: the command's exit status (negative: killed by that signal).
+        tail: the last lines the command printed.
+    """
+
+    def __init__(self, msg: str, *, returncode: int, tail: str = "", **kwargs: Any) -> None:
+        self.returncode = returncode
+        self.tail = tail
+        super().__init__(msg, **kwargs)
+
+
+class MissingOutputError(StageError):
+    """The command finished but a declared out does not exist."""
+
+
+class StorageError(PrefectDvcError):
+    """The cache or a remote cannot be used."""
+
+
+class CorruptObjectError(StorageError):
+    """An object's bytes do not hash to its name."""
+
+
+class MissingObjectError(StorageError):
+    """An object needed for a restore is in no store."""
+
+
+class RemoteError(StorageError):
+    """A remote cannot be reached, or refuses what we ask of it."""
+
+
+class GitError(PrefectDvcError):
+    """The Git repository is not in a state we can work with."""
+
+
+class ExperimentExistsError(GitError):
+    """An experiment of that name already exists for the baseline."""
+
+
+class ExperimentNotFoundError(GitError):
+    """No experiment, checkpoint or revision matches the name given."""

@@ -1,0 +1,33 @@
+"""Keep cached outs out of Git, the way DVC does.
+
+Provides:
+    ensure_ignored(root, repo_path): add ``/<name>`` to the ``.gitignore`` of
+        the out's parent folder unless an identical line is already there.
+
+DVC writes one anchored entry per cached out into the ``.gitignore`` of the
+folder that holds it (``models/.gitignore`` gets ``/logreg.json``), so we do
+the same and a project stays identical whichever tool ran last.
+"""
+
+from __future__ import annotations
+
+import threading
+from pathlib import Path, PurePosixPath
+
+_lock = threading.Lock()
+
+
+def ensure_ignored(root: Path, repo_path: str) -> bool:
+    """Ignore ``repo_path`` (POSIX, relative to ``root``); ``True`` if a line was added."""
+    rel = PurePosixPath(repo_path)
+    entry = "/" + rel.name
+    gitignore = root.joinpath(*rel.parent.parts, ".gitignore")
+    with _lock:
+        text = gitignore.read_text() if gitignore.exists() else ""
+        if entry in text.splitlines():
+            return False
+        if text and not text.endswith("\n"):
+            text += "\n"
+        gitignore.parent.mkdir(parents=True, exist_ok=True)
+        gitignore.write_text(text + entry + "\n")
+        return True

@@ -1,0 +1,116 @@
+"""``dvc.lock`` (schema 2.0): build entries, read the file, update it safely.
+
+Provides:
+    build_entry(stage, deps, params, outs): one stage's lock entry with DVC's
+        section and key order (``cmd, deps, params, outs``, empty ones left out).
+    read_lock(path): stage name -> entry.
+    LockFile: updates one stage at a time from many threads and processes,
+        writing the whole file atomically after each finished stage.
+
+The entry dict is also what the run-cache hashes, so it must be exactly
+DVC's: deps and outs sorted by path, ``path, hash, md5, size, nfiles``.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import threading
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from prefect_dvc.errors import DvcYamlError
+from prefect_dvc.translators.pipeline import StageSpec
+from prefect_dvc.yamlio import atomic_write, dump_yaml, load_yaml
+
+LOCK_SCHEMA = "2.0"
+
+Entry = dict[str, Any]
+
+
+def build_entry(
+    stage: StageSpec,
+    deps: Iterable[Mapping[str, Any]],
+    params: Mapping[str, Mapping[str, Any]],
+    outs: Iterable[Mapping[str, Any]],
+) -> Entry:
+    """The lock entry of ``stage``; ``deps``/``outs`` are ``{path, hash, md5, size[, nfiles]}``.
+
+    ``outs`` may also be bare ``{path}`` dicts: that is the shape the
+    run-cache key is computed on.
+    """
+    entry: Entry = {"cmd": stage.lock_cmd}
+    dep_list = sorted((dict(d) for d in deps), key=lambda d: d["path"])
+    if dep_list:
+        entry["deps"] = dep_list
+    if params:
+        entry["params"] = {name: dict(values) for name, values in params.items()}
+    out_list = sorted((dict(o) for o in outs), key=lambda o: o["path"])
+    if out_list:
+        entry["outs"] = out_list
+    return entry
+
+
+def read_lock(path: Path) -> dict[str, Entry]:
+    """Stage name -> entry of the lock file at ``path`` (empty when there is none).
+
+    Raises:
+        DvcYamlError: when the file exists but is not a schema-2.0 lock file.
+    """
+    if not path.exists():
+        return {}
+    data = load_yaml(path, display=path.name)
+    if data is None:
+        return {}
+    if not isinstance(data, dict) or str(data.get("schema")) != LOCK_SCHEMA:
+        raise DvcYamlError(
+            "not a schema '2.0' lock file",
+            path=path.name,
+            hint="Delete it and run 'prefect-dvc repro' to write a new one",
+        )
+    stages = data.get("stages") or {}
+    return {str(name): dict(entry) for name, entry in stages.items()}
+
+
+def format_lock(stages: Mapping[str, Entry]) -> str:
+    return dump_yaml({"schema": LOCK_SCHEMA, "stages": {k: dict(v) for k, v in stages.items()}})
+
+
+class LockFile:
+    """One ``dvc.lock``, updated stage by stage while a pipeline runs.
+
+    Entries are kept in pipeline order (stages unknown to the pipeline stay
+    at the end, as DVC keeps them), so the file does not churn when stages
+    finish in a different order. Each update re-reads the file under an
+    ``flock`` so that two processes updating different stages both win.
+    """
+
+    def __init__(self, path: Path, order: Sequence[str], lock_dir: Path) -> None:
+        self.path = path
+        self._order = {name: i for i, name in enumerate(order)}
+        self._thread_lock = threading.Lock()
+        self._flock_path = lock_dir / "dvc.lock.lock"
+
+    def read(self) -> dict[str, Entry]:
+        return read_lock(self.path)
+
+    def update(self, name: str, entry: Entry) -> None:
+        """Set the entry of stage ``name`` and rewrite the file atomically."""
+        with self._locked():
+            stages = read_lock(self.path)
+            stages[name] = entry
+            ordered = sorted(
+                stages.items(), key=lambda item: self._order.get(item[0], len(self._order))
+            )
+            atomic_write(self.path, format_lock(dict(ordered)))
+
+    @contextmanager
+    def _locked(self) -> Iterator[None]:
+        self._flock_path.parent.mkdir(parents=True, exist_ok=True)
+        with self._thread_lock, open(self._flock_path, "a") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)

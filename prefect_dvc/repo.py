@@ -1,0 +1,92 @@
+"""Where a project's files live.
+
+Provides:
+    find_root(start): the nearest folder upwards holding ``.dvc/``.
+    RepoPaths: the fixed locations inside a project (``.dvc/cache``, the
+        state DB, ``dvc.lock``...), computed from the root and nothing else.
+    init_repo(root): create ``.dvc/`` as ``dvc init`` does.
+
+Every path-bearing module takes a ``RepoPaths`` (or the root) instead of
+guessing from the current directory, so tests and deployments can point the
+tool at any checkout.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect_dvc.errors import ConfigError
+
+DVC_DIR = ".dvc"
+
+
+@dataclass(frozen=True)
+class RepoPaths:
+    """Fixed paths of one project, all absolute."""
+
+    root: Path
+
+    @property
+    def dvc_dir(self) -> Path:
+        return self.root / DVC_DIR
+
+    @property
+    def tmp_dir(self) -> Path:
+        return self.dvc_dir / "tmp"
+
+    @property
+    def own_tmp(self) -> Path:
+        """Our private scratch space, beside DVC's own files in ``.dvc/tmp``."""
+        return self.tmp_dir / "prefect-dvc"
+
+    @property
+    def state_db(self) -> Path:
+        return self.own_tmp / "state.db"
+
+    @property
+    def default_cache_dir(self) -> Path:
+        return self.dvc_dir / "cache"
+
+    def lock_path(self, dvcfile: str = "dvc.yaml") -> Path:
+        """``dvc.lock`` sits next to its ``dvc.yaml``."""
+        return self.root / Path(dvcfile).with_name("dvc.lock")
+
+    def relative(self, path: Path) -> str:
+        """``path`` relative to the root, POSIX spelling."""
+        return path.resolve().relative_to(self.root).as_posix()
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The nearest folder at or above ``start`` that holds ``.dvc/``.
+
+    Raises:
+        ConfigError: when there is none, saying how to create one.
+    """
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / DVC_DIR).is_dir():
+            return folder
+    raise ConfigError(
+        f"'{here}' is not inside a DVC project (no .dvc folder found)",
+        hint="Run 'prefect-dvc init' in the project root first",
+    )
+
+
+_DVC_GITIGNORE = "/config.local\n/tmp\n/cache\n"
+
+
+def init_repo(root: Path) -> bool:
+    """Create ``.dvc/`` with the files ``dvc init`` writes; ``False`` if it existed.
+
+    Only the parts DVC needs to recognise the project: an empty ``config``
+    and a ``.gitignore`` keeping the cache, tmp and local config out of Git.
+    """
+    dvc_dir = root / DVC_DIR
+    if dvc_dir.is_dir():
+        return False
+    dvc_dir.mkdir(parents=True)
+    (dvc_dir / "config").write_text("")
+    (dvc_dir / ".gitignore").write_text(_DVC_GITIGNORE)
+    (root / ".dvcignore").touch(exist_ok=True)
+    return True

@@ -1,0 +1,90 @@
+"""YAML as DVC reads and writes it.
+
+Provides:
+    parse_yaml(text, path): YAML 1.2 "safe" values (what DVC's ruamel loader gives).
+    load_yaml(path): the same from a file.
+    dump_yaml(data): block-style text the way DVC writes ``dvc.lock`` and
+        run-cache entries (``schema: '2.0'`` quoted, key order kept).
+    atomic_write(path, data): temp file + rename, so readers never see half a file.
+
+Why not PyYAML: it implements YAML 1.1, where ``yes``/``on`` are booleans,
+``1e3`` is a string and ``010`` is octal. DVC uses ruamel (1.2), and the
+values end up in ``dvc.lock`` and in run-cache keys, so they must agree.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
+
+from prefect_dvc.errors import YamlSyntaxError
+
+
+def _safe_loader() -> YAML:
+    # NOTE: pure=True keeps YAML 1.2 semantics; the C loader is 1.1.
+    return YAML(typ="safe", pure=True)
+
+
+def parse_yaml(text: str, path: str = "<string>") -> Any:
+    """Parse ``text`` as YAML 1.2 into plain dicts, lists and scalars.
+
+    Raises:
+        YamlSyntaxError: naming ``path`` and the line of the problem.
+    """
+    try:
+        return _safe_loader().load(text)
+    except MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line = mark.line + 1 if mark is not None else None
+        problem = exc.problem or exc.context or "invalid YAML"
+        raise YamlSyntaxError(
+            f"invalid YAML: {problem}", path=path, line=line, hint="Fix the YAML syntax"
+        ) from None
+    except YAMLError as exc:
+        raise YamlSyntaxError(
+            f"invalid YAML: {exc}", path=path, hint="Fix the YAML syntax"
+        ) from None
+
+
+def load_yaml(path: Path, display: str | None = None) -> Any:
+    """Read and parse the YAML file at ``path`` (``display`` names it in errors)."""
+    return parse_yaml(path.read_text(encoding="utf-8"), display or str(path))
+
+
+def _dumper() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.default_flow_style = False
+    yaml.indent(mapping=2, sequence=2, offset=0)
+    yaml.width = 4096
+    return yaml
+
+
+def dump_yaml(data: Any) -> str:
+    """Block-style YAML text with key order kept, as DVC writes lock data."""
+    stream = io.StringIO()
+    _dumper().dump(data, stream)
+    return stream.getvalue()
+
+
+def atomic_write(path: Path, data: str | bytes) -> None:
+    """Write ``data`` to ``path`` through a temporary file in the same folder.
+
+    The rename is atomic on POSIX, so a concurrent reader sees the old or the
+    new content, never a mix, and a crash leaves the old file in place.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    raw = data.encode("utf-8") if isinstance(data, str) else data
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fobj:
+            fobj.write(raw)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
