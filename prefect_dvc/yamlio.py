@@ -61,7 +61,8 @@ def _dumper() -> YAML:
     yaml = YAML(typ="rt")
     yaml.default_flow_style = False
     yaml.indent(mapping=2, sequence=2, offset=0)
-    yaml.width = 4096
+    # NOTE: ruamel's default width (80) is what DVC writes with, long commands
+    # included, so a lock file does not churn when DVC and we take turns.
     return yaml
 
 
