@@ -1,0 +1,546 @@
+"""Collect what ``exp show`` displays: baselines, their experiments, and per-commit data.
+
+Provides:
+    ShowFiles: the repo-relative params and metrics files to read
+        (``ShowFiles.from_dvcyaml(root)`` derives them from the workspace's ``dvc.yaml``).
+    FileError, FileData: one params/metrics file of one revision (parsed data or an error).
+    parse_file(rel, raw, role), flatten(data): params/metrics parsing by suffix.
+    deps_and_outs(dvcyaml, lock, metrics): deps/outs with hashes, as ``exp show`` lists them.
+    ExpData: params, metrics, deps and outs of one revision.
+    ExpRow: one row of ``exp show``: the workspace, a baseline or an experiment.
+    ExpRefInfo, list_exp_refs(refs): valid ``refs/exps/<b[:2]>/<b[2:]>/<name>`` refs.
+    resolve_commit(batch, rev): the SHA of a commit-ish, or ExperimentNotFoundError.
+    collect_experiments(root, files, revs=, all_commits=, num=): the rows, in display order.
+    read_revision(root, files, rev, batch): ``ExpData`` of one commit (or the workspace).
+
+Rows follow DVC 3 (``formats.md`` §5.8): the workspace, then each baseline
+followed by its experiments, newest tip first. An experiment is found by
+walking first parents from its ref's tip down to (not including) the baseline,
+so a 2.x checkpoint chain gives several revisions, tip first. Everything is
+read through one ``git cat-file --batch`` process and two bulk ``git`` calls;
+a file's parsed content is cached by blob SHA, so 1,000 experiments sharing a
+``dvc.lock`` parse it once.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from prefect_dvc.errors import ExperimentNotFoundError, PrefectDvcError
+from prefect_dvc.experiments.gitbatch import (
+    CommitInfo,
+    GitBatch,
+    RefEntry,
+    list_refs,
+    log_commits,
+)
+from prefect_dvc.yamlio import load_yaml, parse_yaml
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - Python 3.10
+    import tomli as tomllib
+
+__all__ = [
+    "WORKSPACE",
+    "ExpData",
+    "ExpRefInfo",
+    "ExpRow",
+    "FileData",
+    "FileError",
+    "ShowFiles",
+    "collect_experiments",
+    "deps_and_outs",
+    "flatten",
+    "list_exp_refs",
+    "parse_file",
+    "read_revision",
+    "resolve_commit",
+]
+
+RowType = Literal["baseline", "branch_commit", "branch_base"]
+WORKSPACE = "workspace"
+_EXP_REF = re.compile(r"^refs/exps/([0-9a-f]{2})/([0-9a-f]{38})/([^/]+)$")
+_SKIPPED_NAMESPACES = ("apply", "celery", "exec", "temp")
+
+
+@dataclass(frozen=True)
+class ShowFiles:
+    """Repo-relative files ``exp show`` reads at every revision.
+
+    ``optional`` files are shown only where they exist (DVC's implicit root
+    ``params.yaml``); any other missing file is reported as an error cell.
+    """
+
+    params: tuple[str, ...] = ()
+    metrics: tuple[str, ...] = ()
+    optional: tuple[str, ...] = ()
+
+    @classmethod
+    def from_dvcyaml(cls, root: Path) -> ShowFiles:
+        """Derive the files from the workspace's raw ``dvc.yaml`` (plain paths only).
+
+        Stage ``params:`` files (bare keys mean the stage wdir's ``params.yaml``),
+        stage ``metrics:`` outs, top-level ``params:``/``metrics:``, and the root
+        ``params.yaml`` when it exists. Interpolated paths are skipped.
+        """
+        path = root / "dvc.yaml"
+        raw = load_yaml(path, "dvc.yaml") if path.exists() else None
+        params: list[str] = []
+        metrics: list[str] = []
+        if isinstance(raw, dict):
+            for stage in (raw.get("stages") or {}).values():
+                if isinstance(stage, dict):
+                    _stage_files(stage, params, metrics)
+            _add_paths(".", raw.get("params"), params)
+            _add_paths(".", raw.get("metrics"), metrics)
+        optional: tuple[str, ...] = ()
+        if "params.yaml" not in params and (root / "params.yaml").exists():
+            params.append("params.yaml")
+            optional = ("params.yaml",)
+        return cls(params=tuple(params), metrics=tuple(metrics), optional=optional)
+
+
+def _stage_files(stage: Mapping[str, Any], params: list[str], metrics: list[str]) -> None:
+    wdir = stage.get("wdir", ".")
+    if not isinstance(wdir, str) or "${" in wdir:
+        return
+    for entry in stage.get("params") or []:
+        if isinstance(entry, str):
+            _add_paths(wdir, ["params.yaml"], params)
+        elif isinstance(entry, dict):
+            _add_paths(wdir, list(entry), params)
+    _add_paths(wdir, stage.get("metrics"), metrics)
+
+
+def _add_paths(wdir: str, entries: Any, into: list[str]) -> None:
+    for entry in entries if isinstance(entries, list) else []:
+        name = next(iter(entry), None) if isinstance(entry, dict) else entry
+        if isinstance(name, str) and "${" not in name:
+            joined = posixpath.normpath(posixpath.join(wdir, name))
+            if joined not in into:
+                into.append(joined)
+
+
+@dataclass(frozen=True)
+class FileError:
+    """Why a file could not be read, as DVC's JSON shows it (``type``, ``msg``)."""
+
+    type: str
+    msg: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"type": self.type, "msg": self.msg}
+
+
+@dataclass(frozen=True)
+class FileData:
+    """One params or metrics file at one revision: nested ``data``, or ``error``."""
+
+    data: Mapping[str, Any] = field(default_factory=dict)
+    error: FileError | None = None
+
+    @cached_property
+    def flat(self) -> dict[str, Any]:
+        """``data`` with nested keys joined by dots (``train.lr``), in file order."""
+        return flatten(self.data)
+
+
+def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """Join nested mapping keys with ``.``; lists and scalars are leaves."""
+    flat: dict[str, Any] = {}
+    for key, value in data.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+_FORMATS = {".json": "JSON", ".toml": "TOML", ".py": "Python"}
+
+
+def parse_file(rel: str, raw: bytes | None, role: str) -> FileData:
+    """Parse a params (``role="params"``) or metrics file by its suffix.
+
+    Unknown suffixes are read as YAML 1.2, as DVC does. Metrics keep only
+    numbers, strings and booleans (DVC drops lists and nulls from metrics).
+    A missing or unparsable file gives an error value, never an exception,
+    so one bad file blanks only its own cells.
+    """
+    if raw is None:
+        return FileData(
+            error=FileError("FileNotFoundError", f"[Errno 2] No such file or directory: '{rel}'")
+        )
+    fmt = _FORMATS.get(posixpath.splitext(rel)[1].lower(), "YAML")
+    corrupted = FileError(
+        f"{fmt.upper()}FileCorruptedError",
+        f"unable to read: '{rel}', {fmt} file structure is corrupted",
+    )
+    try:
+        text = raw.decode("utf-8")
+        if fmt == "JSON":
+            value = json.loads(text)
+        elif fmt == "TOML":
+            value = tomllib.loads(text)
+        elif fmt == "Python":
+            return FileData(
+                error=FileError("ParamsError", f"'{rel}': Python params files are not supported")
+            )
+        else:
+            value = parse_yaml(text, rel)
+    except (UnicodeDecodeError, ValueError, PrefectDvcError):
+        return FileData(error=corrupted)
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        return FileData(error=FileError("TypeError", f"'{rel}' does not hold a mapping at the top"))
+    return FileData(data=_only_scalars(value) if role == "metrics" else value)
+
+
+def _only_scalars(data: Mapping[str, Any]) -> dict[str, Any]:
+    kept: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            value = _only_scalars(value)
+            if value:
+                kept[key] = value
+        elif isinstance(value, (bool, int, float, str)):
+            kept[key] = value
+    return kept
+
+
+def deps_and_outs(
+    dvcyaml: bytes | None, lock: bytes | None, metrics: Sequence[str]
+) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """File deps and non-metric, non-plot outs with their hashes from ``dvc.lock``.
+
+    Stages of the raw ``dvc.yaml`` give the paths (with ``wdir``) and ``cache``
+    flags; the lock gives ``hash``/``size``/``nfiles``. Entries the lock lacks
+    keep ``None`` values, as in DVC's JSON.
+
+    Raises:
+        YamlSyntaxError: either file is not valid YAML.
+    """
+    raw = parse_yaml(dvcyaml.decode("utf-8"), "dvc.yaml") if dvcyaml else None
+    locked = parse_yaml(lock.decode("utf-8"), "dvc.lock") if lock else None
+    stages = raw.get("stages") if isinstance(raw, dict) else None
+    stages = stages if isinstance(stages, dict) else {}
+    wdirs: dict[str, str] = {}
+    skip = set(metrics)
+    deps: dict[str, dict[str, Any]] = {}
+    outs: dict[str, dict[str, Any]] = {}
+    for name, stage in stages.items():
+        wdir = stage.get("wdir", ".") if isinstance(stage, dict) else None
+        if not isinstance(wdir, str) or "${" in wdir or "foreach" in stage or "matrix" in stage:
+            continue
+        wdirs[name] = wdir
+        for path in stage.get("deps") or []:
+            if isinstance(path, str) and "${" not in path:
+                deps[_join(wdir, path)] = _entry({})
+        for kind in ("metrics", "plots"):
+            skip.update(_join(wdir, p) for p in _out_paths(stage.get(kind)))
+        for path in _out_paths(stage.get("outs")):
+            outs[_join(wdir, path)] = _entry({}, _uses_cache(stage["outs"], path))
+    locked_stages = locked.get("stages") if isinstance(locked, dict) else None
+    for name, entry in (locked_stages if isinstance(locked_stages, dict) else {}).items():
+        wdir = wdirs.get(str(name).split("@")[0], ".")
+        for item in entry.get("deps") or [] if isinstance(entry, dict) else []:
+            deps[_join(wdir, item["path"])] = _entry(item)
+        for item in entry.get("outs") or [] if isinstance(entry, dict) else []:
+            path = _join(wdir, item["path"])
+            if path not in skip:
+                outs[path] = _entry(item, outs.get(path, {}).get("use_cache", True))
+    return dict(sorted(deps.items())), dict(sorted(outs.items()))
+
+
+def _join(wdir: str, path: str) -> str:
+    return posixpath.normpath(posixpath.join(wdir, str(path)))
+
+
+def _out_paths(entries: Any) -> list[str]:
+    paths = []
+    for entry in entries if isinstance(entries, list) else []:
+        name = next(iter(entry), None) if isinstance(entry, dict) else entry
+        if isinstance(name, str) and "${" not in name:
+            paths.append(name)
+    return paths
+
+
+def _uses_cache(entries: list[Any], path: str) -> bool:
+    for entry in entries:
+        if isinstance(entry, dict) and path in entry and isinstance(entry[path], dict):
+            return bool(entry[path].get("cache", True))
+    return True
+
+
+def _entry(item: Mapping[str, Any], use_cache: bool | None = None) -> dict[str, Any]:
+    value = {
+        "hash": item.get("md5") or item.get("etag") or item.get("checksum"),
+        "size": item.get("size"),
+        "nfiles": item.get("nfiles"),
+    }
+    if use_cache is not None:
+        value.update(use_cache=use_cache, is_data_source=False)
+    return value
+
+
+@dataclass(frozen=True)
+class ExpData:
+    """Everything ``exp show`` knows about one revision.
+
+    ``params``/``metrics`` map each file to its nested data or error (use
+    ``FileData.flat`` for dotted keys); ``deps``/``outs`` map repo-relative
+    paths to ``{hash, size, nfiles}`` (outs add ``use_cache``, ``is_data_source``)
+    from that revision's ``dvc.lock``. ``error`` is set when the revision's
+    ``dvc.yaml``/``dvc.lock`` cannot be read, as DVC then shows no data.
+    """
+
+    rev: str
+    name: str | None = None
+    timestamp: datetime | None = None
+    params: Mapping[str, FileData] = field(default_factory=dict)
+    metrics: Mapping[str, FileData] = field(default_factory=dict)
+    deps: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    outs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    error: FileError | None = None
+
+
+@dataclass(frozen=True)
+class ExpRow:
+    """One row: ``rev`` is a full SHA or ``"workspace"``.
+
+    For experiments ``parent`` is the baseline SHA and ``revs`` the commits from
+    the tip down to the baseline (tip first; ``data`` is ``revs[0]``).
+    """
+
+    rev: str
+    name: str | None
+    typ: RowType
+    parent: str | None
+    data: ExpData
+    revs: tuple[ExpData, ...] = ()
+
+
+@dataclass(frozen=True)
+class ExpRefInfo:
+    """An experiment ref ``refs/exps/<baseline[:2]>/<baseline[2:]>/<name>``."""
+
+    baseline: str
+    name: str
+    ref: str
+    tip: str
+
+
+def list_exp_refs(refs: Sequence[RefEntry]) -> list[ExpRefInfo]:
+    """The experiment refs among ``refs``; DVC's stash and executor refs are skipped."""
+    found = []
+    for entry in refs:
+        match = _EXP_REF.match(entry.ref)
+        if match is None or match.group(1) in _SKIPPED_NAMESPACES:
+            continue
+        head, tail, name = match.groups()
+        found.append(ExpRefInfo(baseline=head + tail, name=name, ref=entry.ref, tip=entry.commit))
+    return found
+
+
+def resolve_commit(batch: GitBatch, rev: str) -> str:
+    """The full SHA of commit ``rev``.
+
+    Raises:
+        ExperimentNotFoundError: when ``rev`` names no commit.
+    """
+    blob = None if rev.startswith("-") else batch.read(f"{rev}^{{commit}}")
+    if blob is None:
+        raise ExperimentNotFoundError(
+            f"unknown revision '{rev}'",
+            path=str(batch.root),
+            hint="Pass a commit SHA, branch, tag or experiment name",
+        )
+    return blob.sha
+
+
+def _baselines(
+    root: Path, batch: GitBatch, revs: Sequence[str], all_commits: bool, num: int
+) -> list[CommitInfo]:
+    if all_commits:
+        return log_commits(
+            root, (), options=("--exclude=refs/exps/*", "--exclude=refs/stash", "--all")
+        )
+    found: dict[str, CommitInfo] = {}
+    for rev in revs:
+        sha = resolve_commit(batch, rev)
+        count = None if num < 0 else max(num, 1)
+        for info in log_commits(root, [sha], first_parent=True, max_count=count):
+            found.setdefault(info.sha, info)
+    return list(found.values())
+
+
+def _baseline_names(refs: Sequence[RefEntry]) -> dict[str, str]:
+    """Name each commit by the checked-out branch, else a tag, else a branch."""
+    names: dict[str, str] = {}
+    ranked = sorted(
+        refs,
+        key=lambda r: (not r.is_head, not r.ref.startswith("refs/tags/"), r.ref),
+    )
+    for entry in ranked:
+        for prefix in ("refs/heads/", "refs/tags/"):
+            if entry.ref.startswith(prefix):
+                names.setdefault(entry.commit, entry.ref[len(prefix) :])
+    return names
+
+
+def _chains(
+    root: Path, exp_refs: Sequence[ExpRefInfo], baselines: set[str]
+) -> tuple[dict[str, list[str]], dict[str, int]]:
+    """Each exp ref's commits (tip first, first parents down to the baseline) and their times."""
+    wanted = [ref for ref in exp_refs if ref.baseline in baselines]
+    infos = {
+        info.sha: info
+        for info in log_commits(
+            root, sorted({r.tip for r in wanted}), first_parent=True, exclude=sorted(baselines)
+        )
+    }
+    chains: dict[str, list[str]] = {}
+    for ref in wanted:
+        chain, cur = [], ref.tip
+        while cur in infos and cur != ref.baseline:
+            chain.append(cur)
+            parents = infos[cur].parents
+            cur = parents[0] if parents else ""
+        if chain:
+            chains[ref.ref] = chain
+    return chains, {sha: info.timestamp for sha, info in infos.items()}
+
+
+def collect_experiments(
+    root: Path,
+    files: ShowFiles,
+    *,
+    revs: Sequence[str] = ("HEAD",),
+    all_commits: bool = False,
+    num: int = 1,
+) -> list[ExpRow]:
+    """The rows of ``exp show``: workspace, then each baseline and its experiments.
+
+    Raises:
+        ExperimentNotFoundError: a revision in ``revs`` names no commit.
+        GitError: ``root`` is not a Git repository.
+    """
+    root = Path(root)
+    refs = list_refs(root, ["refs/exps", "refs/heads", "refs/tags"])
+    names = _baseline_names(refs)
+    with GitBatch(root) as batch:
+        baselines = _baselines(root, batch, revs, all_commits, num)
+        base_shas = {b.sha for b in baselines}
+        exp_refs = list_exp_refs(refs)
+        chains, times = _chains(root, exp_refs, base_shas)
+        times.update({b.sha: b.timestamp for b in baselines})
+        commits = [b.sha for b in baselines] + [sha for c in chains.values() for sha in c]
+        reader = _Reader(files)
+        data = reader.read_commits(batch, commits, times)
+    rows = [ExpRow(WORKSPACE, None, "baseline", None, reader.read_workspace(root))]
+    for base in baselines:
+        rows.append(ExpRow(base.sha, names.get(base.sha), "baseline", None, data[base.sha]))
+        mine = [r for r in exp_refs if r.baseline == base.sha and r.ref in chains]
+        mine.sort(key=lambda r: (times.get(r.tip, 0), r.name), reverse=True)
+        for index, ref in enumerate(mine):
+            revs_data = tuple(
+                replace(data[sha], name=ref.name if i == 0 else None)
+                for i, sha in enumerate(chains[ref.ref])
+            )
+            typ: RowType = "branch_base" if index == len(mine) - 1 else "branch_commit"
+            rows.append(ExpRow(ref.tip, ref.name, typ, base.sha, revs_data[0], revs_data))
+    return rows
+
+
+def read_revision(root: Path, files: ShowFiles, rev: str, batch: GitBatch) -> ExpData:
+    """``ExpData`` of ``rev`` (a commit-ish, or ``"workspace"`` for the files on disk)."""
+    reader = _Reader(files)
+    if rev == WORKSPACE:
+        return reader.read_workspace(Path(root))
+    sha = resolve_commit(batch, rev)
+    infos = log_commits(Path(root), [sha], no_walk=True)
+    return reader.read_commits(batch, [sha], {sha: infos[0].timestamp})[sha]
+
+
+# (blob SHA or None for a workspace file, bytes or None when missing)
+_Content = tuple[str | None, bytes | None]
+
+
+class _Reader:
+    """Turns file contents into ``ExpData``, parsing each distinct blob once."""
+
+    def __init__(self, files: ShowFiles) -> None:
+        self.files = files
+        self.paths = list(dict.fromkeys([*files.params, *files.metrics, "dvc.yaml", "dvc.lock"]))
+        self._cache: dict[tuple[str, ...], Any] = {}
+
+    def read_workspace(self, root: Path) -> ExpData:
+        contents: dict[str, _Content] = {}
+        for rel in self.paths:
+            path = root / rel
+            contents[rel] = (None, path.read_bytes() if path.is_file() else None)
+        return self._build(WORKSPACE, None, contents)
+
+    def read_commits(
+        self, batch: GitBatch, shas: Sequence[str], times: Mapping[str, int]
+    ) -> dict[str, ExpData]:
+        blobs = iter(batch.read_many([f"{sha}:{rel}" for sha in shas for rel in self.paths]))
+        result = {}
+        for sha in shas:
+            contents: dict[str, _Content] = {}
+            for rel in self.paths:
+                blob = next(blobs)
+                is_file = blob is not None and blob.kind == "blob"
+                # NOTE: a missing file still gets a cache key, so it is reported once.
+                contents[rel] = (blob.sha, blob.content) if blob and is_file else ("-", None)
+            stamp = times.get(sha)
+            when = datetime.fromtimestamp(stamp) if stamp is not None else None
+            result[sha] = self._build(sha, when, contents)
+        return result
+
+    def _file(self, role: str, rel: str, content: _Content) -> FileData:
+        key = (role, rel, content[0] or "")
+        if content[0] is None or key not in self._cache:
+            self._cache[key] = parse_file(rel, content[1], role)
+        return self._cache[key]
+
+    def _lock(self, yaml: _Content, lock: _Content) -> Any:
+        key = ("lock", yaml[0] or "", lock[0] or "")
+        if yaml[0] is None or lock[0] is None or key not in self._cache:
+            try:
+                self._cache[key] = deps_and_outs(yaml[1], lock[1], self.files.metrics)
+            except PrefectDvcError as exc:
+                self._cache[key] = FileError(type(exc).__name__, str(exc))
+        return self._cache[key]
+
+    def _build(self, rev: str, when: datetime | None, contents: dict[str, _Content]) -> ExpData:
+        found: dict[str, dict[str, FileData]] = {"params": {}, "metrics": {}}
+        for role, paths in (("params", self.files.params), ("metrics", self.files.metrics)):
+            for rel in paths:
+                if contents[rel][1] is None and rel in self.files.optional:
+                    continue
+                found[role][rel] = self._file(role, rel, contents[rel])
+        lock = self._lock(contents["dvc.yaml"], contents["dvc.lock"])
+        error = lock if isinstance(lock, FileError) else None
+        deps, outs = ({}, {}) if error else lock
+        return ExpData(
+            rev=rev,
+            timestamp=when,
+            params=found["params"],
+            metrics=found["metrics"],
+            deps=deps,
+            outs=outs,
+            error=error,
+        )
