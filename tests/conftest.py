@@ -13,16 +13,18 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
 import urllib.request
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from helpers import free_port, gen, git
+
+__all__ = ["free_port", "gen", "git"]
 
 
 @pytest.fixture(autouse=True)
@@ -41,23 +43,6 @@ def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     )
 
 
-def git(cwd: Path, *args: str) -> str:
-    """Run git in ``cwd`` and return its stripped stdout (raises on failure)."""
-    out = subprocess.run(["git", *args], cwd=cwd, check=True, capture_output=True, text=True)
-    return out.stdout.strip()
-
-
-def gen(root: Path, files: Mapping[str, str | bytes]) -> None:
-    """Write ``files`` (path -> text or bytes) under ``root``, creating folders."""
-    for rel, content in files.items():
-        path = root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(content)
-
-
 @pytest.fixture
 def git_repo(tmp_path: Path) -> Path:
     """A Git repository with ``.dvc/`` (as ``dvc init`` leaves it) and one commit."""
@@ -68,12 +53,6 @@ def git_repo(tmp_path: Path) -> Path:
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "init")
     return root
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="session")

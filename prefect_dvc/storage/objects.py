@@ -1,0 +1,426 @@
+"""DVC 3's content-addressed object store over any fsspec filesystem.
+
+Provides:
+    ObjectStore: ``files/md5/<h[:2]>/<h[2:]>`` objects (``.dir`` manifests as
+        ``<md5>.dir``) under a root that is a local cache dir or a remote:
+        ``oid_path``, ``exists``, ``existing`` (bulk), ``add_file``, ``add_bytes``,
+        ``add_tree``, ``read_tree`` (verified), ``checkout_file``, ``checkout``
+        (verified, atomic) and ``transfer`` (store to store, threaded).
+    TransferResult: what a ``transfer`` copied, skipped and could not find.
+    md5_file(path): streaming md5, the default verifier.
+
+Invariants (DESIGN principle 5): an object appears under its final name only
+whole (temp name + rename on disk, one PUT on object stores); a ``.dir``
+manifest is written after every file it names; every object read for a
+restore is checked against its md5, and a failed restore leaves the
+workspace as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import re
+import stat
+import tempfile
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+from fsspec import AbstractFileSystem
+
+from prefect_dvc.errors import CorruptObjectError, MissingObjectError, StorageError
+from prefect_dvc.storage import links
+from prefect_dvc.storage.hashinfo import DIR_SUFFIX, HashInfo, Tree
+from prefect_dvc.storage.location import Location, open_location, storage_errors
+
+CHUNK = 1 << 20
+_OID = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
+_FIX_HINT = "Delete it and run again, or pull it from the remote"
+
+Verifier = Callable[[Path], str]
+
+
+def md5_stream(fobj: BinaryIO, sink: BinaryIO | None = None) -> str:
+    """md5 of a stream read in 1 MiB blocks, copying the bytes to ``sink`` if given."""
+    digest = hashlib.md5()
+    while block := fobj.read(CHUNK):
+        digest.update(block)
+        if sink is not None:
+            sink.write(block)
+    return digest.hexdigest()
+
+
+def md5_file(path: Path) -> str:
+    """md5 of a file's raw bytes (DVC 3's hash)."""
+    with open(path, "rb") as fobj:
+        return md5_stream(fobj)
+
+
+@dataclass(frozen=True)
+class TransferResult:
+    """Outcome of :meth:`ObjectStore.transfer`: object ids, ``.dir`` manifests included."""
+
+    transferred: tuple[str, ...] = ()
+    skipped: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+
+
+def _check_oid(md5: str) -> str:
+    if not _OID.match(md5):
+        raise StorageError(
+            f"'{md5}' is not an md5 object id",
+            hint="Expected 32 hex digits, with '.dir' for a directory; check the lock file",
+        )
+    return md5
+
+
+class ObjectStore:
+    """Objects under ``<root>/files/md5`` of one filesystem.
+
+    Args:
+        location: the filesystem and root (see :func:`ObjectStore.from_url`).
+        verify: path -> md5 used to check local objects before use; pass a
+            state-DB backed hasher so unchanged objects are not re-read.
+            Defaults to :func:`md5_file`.
+    """
+
+    def __init__(self, location: Location, *, verify: Verifier | None = None) -> None:
+        self.location = location
+        self.verify: Verifier = verify or md5_file
+
+    @classmethod
+    def from_url(
+        cls,
+        url: str,
+        storage_options: Mapping[str, Any] | None = None,
+        *,
+        verify: Verifier | None = None,
+    ) -> ObjectStore:
+        """A store at a local path, ``file://``, ``s3://bucket/prefix`` or ``memory://root``."""
+        return cls(open_location(url, storage_options), verify=verify)
+
+    @property
+    def fs(self) -> AbstractFileSystem:
+        return self.location.fs
+
+    @property
+    def is_local(self) -> bool:
+        return self.location.is_local
+
+    def __repr__(self) -> str:
+        return f"ObjectStore({self.location.safe_url!r})"
+
+    def oid_path(self, md5: str) -> str:
+        """``<root>/files/md5/<h[:2]>/<h[2:]>`` (``.dir`` kept on manifests)."""
+        _check_oid(md5)
+        return self.location.join("files", "md5", md5[:2], md5[2:])
+
+    def _display(self, md5: str) -> str:
+        return f"{self.location.safe_url.rstrip('/')}/files/md5/{md5[:2]}/{md5[2:]}"
+
+    # ------------------------------------------------------------------ queries
+
+    def exists(self, md5: str) -> bool:
+        path = self.oid_path(md5)
+        with storage_errors(self.location, f"look up object {md5}"):
+            self.fs.invalidate_cache(path)
+            return bool(self.fs.exists(path))
+
+    def existing(self, md5s: Iterable[str]) -> set[str]:
+        """Which of ``md5s`` are present, from listings rather than one request each.
+
+        Few prefixes are listed one by one (in parallel); many, with one
+        recursive listing of ``files/md5``.
+        """
+        wanted = {_check_oid(m) for m in md5s}
+        prefixes = sorted({m[:2] for m in wanted})
+        if not prefixes:
+            return set()
+        base = self.location.join("files", "md5")
+        with storage_errors(self.location, "list objects"):
+            self.fs.invalidate_cache(base)
+            if len(prefixes) <= 8:
+                with ThreadPoolExecutor(max_workers=len(prefixes)) as pool:
+                    listings = list(pool.map(lambda p: self._list_prefix(f"{base}/{p}"), prefixes))
+                names = [name for listing in listings for name in listing]
+            else:
+                names = list(self.fs.find(base)) if self.fs.exists(base) else []
+        present = {"".join(name.rstrip("/").split("/")[-2:]) for name in names}
+        return wanted & present
+
+    def _list_prefix(self, path: str) -> list[str]:
+        try:
+            return [str(p) for p in self.fs.ls(path, detail=False)]
+        except FileNotFoundError:
+            return []
+
+    # ------------------------------------------------------------------ writing
+
+    def add_file(self, src: Path, md5: str) -> None:
+        """Store the file ``src`` as object ``md5`` (skipped when already present).
+
+        On local disk the bytes are cloned or copied to a temp name beside the
+        object, checked against ``md5``, made read-only (0444), then renamed;
+        on an object store it is one upload.
+
+        Raises:
+            StorageError: ``src`` no longer hashes to ``md5`` (it changed after
+                being hashed); nothing is stored.
+        """
+        if self.exists(md5):
+            return
+        path = self.oid_path(md5)
+        if not self.is_local:
+            with storage_errors(self.location, f"upload object {md5}"):
+                self.fs.put_file(str(src), path)
+            return
+        tmp = self._local_tmp(path)
+        try:
+            links.link(src, tmp, ("reflink", "copy"))
+            actual = md5_file(tmp)
+            if actual != md5:
+                raise StorageError(
+                    f"'{src}' changed while it was being cached (expected md5 {md5}, got {actual})",
+                    path=str(src),
+                    hint="Make sure nothing writes to it, and run again",
+                )
+            self._adopt(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def add_bytes(self, data: bytes, md5: str) -> None:
+        """Store small ``data`` (a ``.dir`` manifest) as object ``md5``."""
+        actual = hashlib.md5(data).hexdigest()
+        if actual != md5.removesuffix(DIR_SUFFIX):
+            raise StorageError(f"object data does not hash to {md5} (got {actual})")
+        if self.exists(md5):
+            return
+        path = self.oid_path(md5)
+        if not self.is_local:
+            with storage_errors(self.location, f"upload object {md5}"):
+                self.fs.pipe_file(path, data)
+            return
+        tmp = self._local_tmp(path)
+        try:
+            tmp.write_bytes(data)
+            self._adopt(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    def _local_tmp(self, path: str) -> Path:
+        final = Path(path)
+        with storage_errors(self.location, f"create '{final.parent}'"):
+            final.parent.mkdir(parents=True, exist_ok=True)
+        return final.with_name(f"{final.name}.{uuid.uuid4().hex}.tmp")
+
+    def _adopt(self, tmp: Path, path: str) -> None:
+        with storage_errors(self.location, f"store '{path}'"):
+            os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
+            # NOTE: concurrent writers of one object each rename a whole file of
+            # identical bytes over the name; whichever lands last is intact.
+            os.replace(tmp, path)
+
+    def add_tree(self, src_dir: Path, tree: Tree, *, jobs: int | None = None) -> HashInfo:
+        """Store every file of ``tree`` (from ``src_dir``), then its ``.dir`` manifest.
+
+        The manifest goes last so this store never holds a manifest whose files
+        are missing, even if the call is interrupted.
+        """
+        info = tree.hash_info()
+        if self.exists(info.md5):
+            return info
+        present = self.existing(e.md5 for e in tree.entries)
+        todo = {e.md5: e.relpath for e in tree.entries if e.md5 not in present}
+        with ThreadPoolExecutor(max_workers=jobs or _default_jobs()) as pool:
+            list(pool.map(lambda item: self.add_file(src_dir / item[1], item[0]), todo.items()))
+        self.add_bytes(tree.manifest_bytes(), info.md5)
+        return info
+
+    # ------------------------------------------------------------------ reading
+
+    def read_bytes(self, md5: str) -> bytes:
+        """The object's bytes, verified against ``md5``.
+
+        Raises:
+            MissingObjectError, CorruptObjectError: both name the object's path.
+        """
+        path = self.oid_path(md5)
+        with storage_errors(self.location, f"read object {md5}"):
+            try:
+                data = bytes(self.fs.cat_file(path))
+            except FileNotFoundError:
+                raise self._missing(md5) from None
+        actual = hashlib.md5(data).hexdigest()
+        if actual != md5.removesuffix(DIR_SUFFIX):
+            raise self._corrupt(md5, actual)
+        return data
+
+    def read_tree(self, md5_dir: str) -> Tree:
+        """The verified ``.dir`` manifest ``md5_dir`` as a :class:`Tree`."""
+        if not md5_dir.endswith(DIR_SUFFIX):
+            raise StorageError(f"'{md5_dir}' is not a directory object id (no '.dir')")
+        data = self.read_bytes(md5_dir)
+        try:
+            return Tree.from_manifest(data)
+        except (ValueError, KeyError, TypeError):
+            raise self._corrupt(md5_dir, "an unreadable manifest") from None
+
+    def _missing(self, md5: str) -> MissingObjectError:
+        return MissingObjectError(
+            f"object {md5} is missing",
+            path=self._display(md5),
+            hint="Pull it from the remote (prefect-dvc pull), or re-run the stage that makes it",
+        )
+
+    def _corrupt(self, md5: str, actual: str) -> CorruptObjectError:
+        return CorruptObjectError(
+            f"object is corrupt: its content hashes to {actual}, not {md5}",
+            path=self._display(md5),
+            hint=_FIX_HINT,
+        )
+
+    def materialize(self, md5: str, target: Path, link_types: Sequence[str]) -> None:
+        """Create the new file ``target`` with the verified content of object ``md5``."""
+        path = self.oid_path(md5)
+        if self.is_local:
+            try:
+                actual = self.verify(Path(path))
+            except FileNotFoundError:
+                raise self._missing(md5) from None
+            if actual != md5:
+                raise self._corrupt(md5, actual)
+            links.link(Path(path), target, link_types)
+            return
+        with storage_errors(self.location, f"download object {md5}"):
+            try:
+                with self.fs.open(path, "rb") as src, open(target, "xb") as sink:
+                    actual = md5_stream(src, sink)
+            except FileNotFoundError:
+                target.unlink(missing_ok=True)
+                raise self._missing(md5) from None
+        if actual != md5:
+            target.unlink(missing_ok=True)
+            raise self._corrupt(md5, actual)
+
+    # ------------------------------------------------------------------ restoring
+
+    def checkout_file(
+        self, md5: str, dest: Path, link_types: Sequence[str] = links.DEFAULT_LINK_TYPES
+    ) -> None:
+        """Replace whatever is at ``dest`` by the file object ``md5``, atomically."""
+        links.check_link_types(link_types)
+        links.replace_file(dest, lambda tmp: self.materialize(md5, tmp, link_types))
+
+    def checkout(
+        self,
+        info: HashInfo,
+        dest: Path,
+        link_types: Sequence[str] = links.DEFAULT_LINK_TYPES,
+        *,
+        jobs: int | None = None,
+    ) -> None:
+        """Restore a file or a whole directory at ``dest``.
+
+        A directory is built complete in a temp folder beside ``dest`` and
+        swapped in; if any object is missing or corrupt nothing changes.
+        """
+        if not info.is_dir:
+            self.checkout_file(info.md5, dest, link_types)
+            return
+        links.check_link_types(link_types)
+        tree = self.read_tree(info.md5)
+        files = [(e.md5, e.relpath) for e in tree.entries]
+
+        def make(md5: str, target: Path) -> None:
+            self.materialize(md5, target, link_types)
+
+        links.replace_dir(dest, files, make, jobs)
+
+    # ------------------------------------------------------------------ transfer
+
+    def transfer(
+        self, md5s: Iterable[str], dest: ObjectStore, jobs: int | None = None
+    ) -> TransferResult:
+        """Copy the objects ``dest`` lacks (``.dir`` expanded to its files) from here.
+
+        Files go first and each manifest only after all of its files, so
+        ``dest`` never holds a manifest pointing at missing objects. A manifest
+        already in ``dest`` is still expanded, so files lost from ``dest``
+        (a deleted or half-synced cache) are filled in. Objects not in this
+        store are reported in ``missing``, not raised.
+        """
+        wanted = {_check_oid(m) for m in md5s}
+        have = dest.existing(wanted)
+        dirs, missing = self._expand(sorted(m for m in wanted if m.endswith(DIR_SUFFIX)), have)
+        files = {m for m in wanted if not m.endswith(DIR_SUFFIX)}
+        files |= {m for entries in dirs.values() for m in entries}
+        have |= dest.existing(files - have)
+        todo = sorted(files - have)
+        with ThreadPoolExecutor(max_workers=jobs or _default_jobs()) as pool:
+            results = list(pool.map(lambda m: self._copy_to(m, dest), todo))
+        missing |= {m for m, ok in zip(todo, results) if not ok}
+        done = [m for m, ok in zip(todo, results) if ok]
+        for md5, entries in sorted(dirs.items()):
+            if entries & missing:
+                missing.add(md5)
+            elif md5 not in have:
+                dest.add_bytes(self.read_bytes(md5), md5)
+                done.append(md5)
+        skipped = tuple(sorted(have & (files | wanted)))
+        return TransferResult(tuple(done), skipped, tuple(sorted(missing)))
+
+    def _expand(
+        self, dir_md5s: Iterable[str], have: set[str]
+    ) -> tuple[dict[str, set[str]], set[str]]:
+        """File md5s of each manifest here, and the manifests this store lacks.
+
+        A manifest missing here but present in the destination is not missing.
+        """
+        dirs: dict[str, set[str]] = {}
+        missing: set[str] = set()
+        for md5 in dir_md5s:
+            try:
+                dirs[md5] = {e.md5 for e in self.read_tree(md5).entries}
+            except MissingObjectError:
+                if md5 not in have:
+                    missing.add(md5)
+        return dirs, missing
+
+    def _copy_to(self, md5: str, dest: ObjectStore) -> bool:
+        """Copy one verified object; False when this store does not have it."""
+        path = self.oid_path(md5)
+        if self.is_local:
+            try:
+                actual = self.verify(Path(path))
+            except FileNotFoundError:
+                return False
+            if actual != md5:
+                raise self._corrupt(md5, actual)
+            dest.add_file(Path(path), md5)
+            return True
+        try:
+            if dest.is_local:
+                final = dest.oid_path(md5)
+                tmp = dest._local_tmp(final)
+                try:
+                    self.materialize(md5, tmp, ("copy",))
+                    dest._adopt(tmp, final)
+                finally:
+                    tmp.unlink(missing_ok=True)
+                return True
+            with tempfile.TemporaryDirectory(prefix="prefect-dvc-") as staging:
+                tmp = Path(staging) / "object"
+                self.materialize(md5, tmp, ("copy",))
+                dest.add_file(tmp, md5)
+        except MissingObjectError:
+            return False
+        return True
+
+
+def _default_jobs() -> int:
+    # NOTE: I/O bound (network round trips), so more threads than cores, as DVC does.
+    return min(32, 4 * (os.cpu_count() or 1))
