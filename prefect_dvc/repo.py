@@ -73,6 +73,18 @@ def find_root(start: Path | None = None) -> Path:
     )
 
 
+def locate_dvcfile(root: Path, cwd: Path | None = None) -> str:
+    """The ``dvc.yaml`` a command means: the one in ``cwd`` if any, else the root's.
+
+    As with DVC, running inside a sub-folder that has its own ``dvc.yaml``
+    works on that pipeline.
+    """
+    here = (cwd or Path.cwd()).resolve()
+    if here != root and (here / "dvc.yaml").is_file() and here.is_relative_to(root):
+        return (here / "dvc.yaml").relative_to(root).as_posix()
+    return "dvc.yaml"
+
+
 _DVC_GITIGNORE = "/config.local\n/tmp\n/cache\n"
 
 

@@ -167,8 +167,14 @@ def _rt_yaml() -> YAML:
     return yaml
 
 
-def apply_overrides(root: Path, overrides: Iterable[Override]) -> list[str]:
-    """Edit the params files under ``root``; returns the files changed (repo-relative)."""
+def apply_overrides(
+    root: Path, overrides: Iterable[Override], *, dry_run: bool = False
+) -> list[str]:
+    """Edit the params files under ``root``; returns the files changed (repo-relative).
+
+    With ``dry_run`` every override is checked (files parse, keys exist) and
+    nothing is written: the CLI calls it before starting a flow.
+    """
     by_file: dict[str, list[Override]] = {}
     for override in overrides:
         by_file.setdefault(override.file, []).append(override)
@@ -191,5 +197,6 @@ def apply_overrides(root: Path, overrides: Iterable[Override]) -> list[str]:
             yaml.dump(data, stream)
             rendered[path] = stream.getvalue()
     for path, text in rendered.items():
-        atomic_write(path, text)
+        if not dry_run:
+            atomic_write(path, text)
     return sorted(by_file)

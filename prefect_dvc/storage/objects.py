@@ -152,6 +152,24 @@ class ObjectStore:
         present = {"".join(name.rstrip("/").split("/")[-2:]) for name in names}
         return wanted & present
 
+    def all_objects(self) -> set[str]:
+        """Every object id in the store (one recursive listing), for ``gc``."""
+        base = self.location.join("files", "md5")
+        with storage_errors(self.location, "list objects"):
+            self.fs.invalidate_cache(base)
+            names = list(self.fs.find(base)) if self.fs.exists(base) else []
+        ids = {"".join(name.rstrip("/").split("/")[-2:]) for name in names}
+        return {i for i in ids if _OID.match(i)}
+
+    def remove(self, md5s: Iterable[str]) -> None:
+        """Delete objects (``gc``); read-only local objects are made writable first."""
+        paths = [self.oid_path(m) for m in md5s]
+        with storage_errors(self.location, "remove objects"):
+            for path in paths:
+                if self.is_local:
+                    Path(path).chmod(0o644)
+                self.fs.rm_file(path)
+
     def _list_prefix(self, path: str) -> list[str]:
         try:
             return [str(p) for p in self.fs.ls(path, detail=False)]

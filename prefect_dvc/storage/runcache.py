@@ -179,6 +179,11 @@ class RunCache:
             return None
         return raw, dict(data)
 
+    def read_entry(self, key: str, value: str) -> dict[str, Any] | None:
+        """The verified entry stored under ``key``/``value``, or ``None``."""
+        loaded = self._load(key, value)
+        return loaded[1] if loaded else None
+
     def lookup(self, entry: Mapping[str, Any]) -> dict[str, Any] | None:
         """The newest valid entry saved for the run ``entry`` describes.
 

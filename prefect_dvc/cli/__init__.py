@@ -1,0 +1,78 @@
+"""The ``prefect-dvc`` command.
+
+Thin by design: each subcommand parses its arguments, calls the library and
+prints. :func:`main` is the one place where a :class:`PrefectDvcError`
+becomes a single line on stderr and exit code 1 (the traceback only with
+``-v``).
+
+Prefect is imported only by the commands that start a flow, and only when
+they do (``status`` and a no-op ``repro`` never pay its import).
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+
+import click
+import typer
+
+from prefect_dvc.cli import data as data_cmds
+from prefect_dvc.cli import exp as exp_cmds
+from prefect_dvc.cli import pipeline as pipeline_cmds
+from prefect_dvc.cli import remote as remote_cmds
+from prefect_dvc.cli.output import err_console
+from prefect_dvc.errors import PrefectDvcError
+
+app = typer.Typer(
+    name="prefect-dvc",
+    help="Run DVC pipelines and experiments on Prefect.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+_state = {"verbose": False}
+
+
+@app.callback()
+def _root(
+    verbose: bool = typer.Option(False, "-v", "--verbose", help="Show tracebacks and debug logs."),
+) -> None:
+    _state["verbose"] = verbose
+    if verbose:
+        logging.basicConfig(level=logging.DEBUG)
+
+
+pipeline_cmds.register(app)
+data_cmds.register(app)
+app.add_typer(remote_cmds.app, name="remote")
+app.add_typer(exp_cmds.app, name="exp")
+exp_cmds.register_top_level(app)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the exit code."""
+    try:
+        app(args=argv, standalone_mode=False)
+    except PrefectDvcError as exc:
+        if _state["verbose"]:
+            raise
+        err_console.print(f"ERROR: {exc}", markup=False, highlight=False, soft_wrap=True)
+        return exc.exit_code
+    except typer.Exit as exc:
+        return int(exc.exit_code or 0)
+    except typer.Abort:
+        err_console.print("Aborted.")
+        return 130
+    except KeyboardInterrupt:
+        err_console.print("Interrupted.")
+        return 130
+    except click.ClickException as exc:
+        exc.show()
+        return exc.exit_code
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,68 @@
+"""``remote add/modify/list/remove/default``: DVC remotes in ``.dvc/config``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from prefect_dvc import config
+from prefect_dvc.cli.output import console
+from prefect_dvc.repo import find_root
+
+app = typer.Typer(
+    help="Manage DVC remotes (.dvc/config, as 'dvc remote' does).", no_args_is_help=True
+)
+
+
+@app.command("add")
+def add(
+    name: str,
+    url: str,
+    default: bool = typer.Option(False, "-d", "--default", help="Make it the default remote."),
+    force: bool = typer.Option(False, "-f", "--force", help="Replace an existing remote."),
+) -> None:
+    """Add a remote: a local path, s3://bucket/prefix, ..."""
+    root = find_root()
+    config.add_remote(root, name, url, default=default, force=force, cwd=Path.cwd())
+    suffix = " (default)" if default else ""
+    console.print(f"Added remote '{name}' -> {config.redact_url(url)}{suffix}")
+
+
+@app.command("modify")
+def modify(
+    name: str,
+    key: str,
+    value: str = typer.Argument("", help="The new value (omit with --unset)."),
+    local: bool = typer.Option(False, "--local", help="Write to .dvc/config.local."),
+    unset: bool = typer.Option(False, "-u", "--unset", help="Remove the option."),
+) -> None:
+    """Set an option of a remote (endpointurl, region, profile, access_key_id, ...)."""
+    root = find_root()
+    written = config.modify_remote(root, name, key, value, local=local, unset=unset)
+    shown = "***" if config.is_secret_option(key) else value
+    action = f"Unset '{key}'" if unset else f"Set '{key}' = {shown}"
+    console.print(f"{action} for remote '{name}' in {written.relative_to(root)}")
+
+
+@app.command("list")
+def list_() -> None:
+    """List remotes: name, URL (credentials never shown), default marker."""
+    cfg = config.load_config(find_root())
+    for remote in cfg.remotes:
+        marker = "  (default)" if remote.name == cfg.default_remote else ""
+        console.print(f"{remote.name}\t{remote.safe_url}{marker}")
+
+
+@app.command("remove")
+def remove(name: str) -> None:
+    """Remove a remote from .dvc/config and .dvc/config.local."""
+    config.remove_remote(find_root(), name)
+    console.print(f"Removed remote '{name}'")
+
+
+@app.command("default")
+def default(name: str) -> None:
+    """Make NAME the default remote."""
+    config.set_default_remote(find_root(), name)
+    console.print(f"Default remote is now '{name}'")

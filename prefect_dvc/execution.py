@@ -1,0 +1,285 @@
+"""Execute one stage: skip it, restore it from the run-cache, or run it.
+
+Provides:
+    RunOptions: the switches of ``repro``/``exp run`` that concern one stage.
+    Outcome, StageResult: what happened to a stage, with its lock entry.
+    StageExecutor: everything a stage needs (hasher, stores, lock file,
+        command runner), shared by all stage tasks of one run.
+
+The Prefect task in ``tasks/stage.py`` is a thin wrapper around
+:meth:`StageExecutor.run`; nothing here imports Prefect, so the same logic
+serves ``status``, ``repro --dry`` and tests without a server.
+
+The order inside :meth:`StageExecutor.run` is DVC's: up to date -> skip;
+run-cache hit (local, then the default remote) -> restore; otherwise delete
+the outs (unless persist/checkpoint), run, check and hash the outs, save
+them to the cache, then write the run-cache entry. The lock entry is written
+only after the stage fully succeeded, and the run-cache entry only after its
+objects are in the cache, so a failed or killed stage leaves neither behind.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+import os
+import shutil
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from prefect_dvc.config import load_config
+from prefect_dvc.errors import MissingOutputError, StageError, StageFailedError
+from prefect_dvc.gitignore import ensure_ignored
+from prefect_dvc.lockfile import Entry, LockFile, build_entry
+from prefect_dvc.repo import RepoPaths
+from prefect_dvc.shell import CommandRunner, ShellRunner
+from prefect_dvc.status import StageStatus, compute_status
+from prefect_dvc.storage.hashinfo import HashInfo
+from prefect_dvc.storage.hashing import Hasher
+from prefect_dvc.storage.state import StateDB
+from prefect_dvc.storage.stores import Stores, open_stores
+from prefect_dvc.translators.pipeline import Pipeline, StageSpec
+
+logger = logging.getLogger(__name__)
+
+LogFn = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Per-stage switches: ``force`` re-runs, ``use_run_cache=False`` skips the lookup."""
+
+    force: bool = False
+    use_run_cache: bool = True
+    pull: bool = False
+    env: Mapping[str, str] = field(default_factory=dict)
+
+
+class Outcome(str, enum.Enum):
+    UP_TO_DATE = "up to date"
+    RESTORED = "restored from run-cache"
+    RAN = "ran"
+
+
+@dataclass(frozen=True)
+class StageResult:
+    """What happened to one stage; ``entry`` is its lock entry."""
+
+    name: str
+    outcome: Outcome
+    entry: Entry
+    seconds: float
+    reasons: tuple[str, ...] = ()
+
+
+class StageExecutor:
+    """Runs stages of one pipeline in one workspace; safe to share between threads."""
+
+    def __init__(
+        self,
+        paths: RepoPaths,
+        pipeline: Pipeline,
+        *,
+        hasher: Hasher,
+        stores: Stores,
+        lock: LockFile,
+        runner: CommandRunner | None = None,
+    ) -> None:
+        self.paths = paths
+        self.pipeline = pipeline
+        self.hasher = hasher
+        self.stores = stores
+        self.lock = lock
+        self.runner = runner or ShellRunner()
+
+    @property
+    def root(self) -> Path:
+        return self.paths.root
+
+    def status(self, name: str) -> StageStatus:
+        stage = self.pipeline.stages[name]
+        return compute_status(self.root, stage, self.lock.read().get(name), self.hasher)
+
+    def run(self, name: str, options: RunOptions, log: LogFn) -> StageResult:
+        """Bring stage ``name`` up to date; raises a :class:`StageError` on failure."""
+        start = time.monotonic()
+        stage = self.pipeline.stages[name]
+        status = self.status(name)
+        if stage.frozen:
+            return self._frozen(stage, status, start)
+        if status.missing_deps:
+            raise StageError(
+                f"dependency '{status.missing_deps[0]}' does not exist",
+                path=stage.dvcfile,
+                line=stage.line,
+                stage=name,
+                hint="Create it, or add a stage whose outs produce it",
+            )
+        reasons = tuple(str(c) for c in status.changes) or (("forced",) if options.force else ())
+        if not status.changed and not options.force:
+            entry = self.lock.read()[name]
+            return StageResult(name, Outcome.UP_TO_DATE, entry, time.monotonic() - start)
+        if options.pull and not options.force and _only_outs_missing(status):
+            entry = self._restore_from_lock(stage, log)
+            return StageResult(name, Outcome.RESTORED, entry, time.monotonic() - start, reasons)
+        key_entry = build_entry(stage, status.deps, status.params, _out_paths(stage))
+        if options.use_run_cache and stage.uncacheable_reason() is None:
+            restored = self._restore_from_run_cache(stage, key_entry, log)
+            if restored is not None:
+                self._finish(stage, restored)
+                return StageResult(
+                    name, Outcome.RESTORED, restored, time.monotonic() - start, reasons
+                )
+        entry = self._execute(stage, status, options, log)
+        return StageResult(name, Outcome.RAN, entry, time.monotonic() - start, reasons)
+
+    def _frozen(self, stage: StageSpec, status: StageStatus, start: float) -> StageResult:
+        missing = [path for path, info in status.outs.items() if info is None]
+        if missing:
+            raise StageError(
+                f"frozen stage is missing its out '{missing[0]}'",
+                path=stage.dvcfile,
+                line=stage.line,
+                stage=stage.name,
+                hint="Unfreeze the stage or restore the out with 'prefect-dvc checkout'",
+            )
+        entry = self.lock.read().get(stage.name) or {"cmd": stage.lock_cmd}
+        return StageResult(stage.name, Outcome.UP_TO_DATE, entry, time.monotonic() - start)
+
+    def _restore_from_run_cache(
+        self, stage: StageSpec, key_entry: Entry, log: LogFn
+    ) -> Entry | None:
+        hit = self.stores.lookup_run(key_entry)
+        if hit is None:
+            return None
+        entry, source = hit
+        outs = {o["path"]: o for o in entry.get("outs") or []}
+        self.stores.ensure_local(
+            [info for info in (HashInfo.from_lock(o) for o in outs.values()) if info]
+        )
+        for out in stage.outs:
+            info = HashInfo.from_lock(outs[out.path])
+            if info is None:
+                return None
+            self.stores.checkout(info, self.root / out.repo_path)
+        log(f"Stage '{stage.name}' restored from run-cache ({source}), command not run")
+        return entry
+
+    def _restore_from_lock(self, stage: StageSpec, log: LogFn) -> Entry:
+        """``--pull``: the stage is unchanged but its outs are gone; fetch them."""
+        entry = self.lock.read()[stage.name]
+        outs = {o["path"]: HashInfo.from_lock(o) for o in entry.get("outs") or []}
+        infos = [info for info in outs.values() if info is not None]
+        self.stores.ensure_local(infos)
+        for out in stage.outs:
+            info = outs.get(out.path)
+            if info is not None:
+                self.stores.checkout(info, self.root / out.repo_path)
+        log(f"Stage '{stage.name}' is unchanged; outs pulled from the cache, command not run")
+        return entry
+
+    def _execute(
+        self, stage: StageSpec, status: StageStatus, options: RunOptions, log: LogFn
+    ) -> Entry:
+        for out in stage.outs:
+            if not (out.persist or out.checkpoint):
+                _remove(self.root / out.repo_path)
+        cwd = self.root / stage.wdir
+        log(f"Running stage '{stage.name}':")
+        for command in stage.commands:
+            log(f"> {command}")
+        result = self.runner.run(
+            stage.commands, cwd=cwd, env=self._env(stage, options), on_line=log
+        )
+        if not result.ok:
+            raise StageFailedError(
+                f"command '{result.command}' failed with exit code {result.returncode}"
+                + (f"; last output: {result.tail[-1]}" if result.tail else ""),
+                returncode=result.returncode,
+                tail="\n".join(result.tail),
+                path=stage.dvcfile,
+                line=stage.line,
+                stage=stage.name,
+                hint="Fix the command and run again",
+            )
+        return self._commit_outs(stage, status)
+
+    def _commit_outs(self, stage: StageSpec, status: StageStatus) -> Entry:
+        missing = [o.path for o in stage.outs if not (self.root / o.repo_path).exists()]
+        if missing:
+            raise MissingOutputError(
+                f"the command did not create its out '{missing[0]}'",
+                path=stage.dvcfile,
+                line=stage.line,
+                stage=stage.name,
+                hint="Make the command write it, or remove it from the stage's outs",
+            )
+        hashed = self.hasher.hash_many([self.root / o.repo_path for o in stage.outs])
+        cacheable = stage.uncacheable_reason() is None
+        out_entries = []
+        for out, (info, tree) in zip(stage.outs, hashed):
+            out_entries.append(info.to_lock(out.path))
+            # NOTE: cache: false metrics and plots still go to the cache when a
+            # run-cache entry is written, so the entry can be restored (as DVC).
+            if out.cache or cacheable:
+                self.stores.save(self.root / out.repo_path, info, tree)
+        entry = build_entry(stage, status.deps, status.params, out_entries)
+        if cacheable:
+            self.stores.save_run(entry)
+        self._finish(stage, entry)
+        return entry
+
+    def _finish(self, stage: StageSpec, entry: Entry) -> None:
+        for out in stage.outs:
+            if out.cache:
+                ensure_ignored(self.root, out.repo_path)
+        self.lock.update(stage.name, entry)
+
+    def _env(self, stage: StageSpec, options: RunOptions) -> dict[str, str]:
+        env = dict(os.environ)
+        env.setdefault("DVC_ROOT", str(self.root))
+        env["DVC_STAGE"] = stage.name
+        env.update(options.env)
+        return env
+
+
+def open_executor(
+    root: Path,
+    pipeline: Pipeline,
+    *,
+    dvcfile: str = "dvc.yaml",
+    remote: str | None = None,
+    use_remote: bool = True,
+    runner: CommandRunner | None = None,
+) -> StageExecutor:
+    """A :class:`StageExecutor` for the project at ``root``, configured by ``.dvc/config``.
+
+    The hasher remembers file hashes in the state DB under ``.dvc/tmp``, so
+    the status of an unchanged pipeline costs a ``stat`` per file.
+    """
+    paths = RepoPaths(root)
+    config = load_config(root)
+    hasher = Hasher(StateDB(paths.state_db))
+    stores = open_stores(paths, config, hasher, remote_name=remote, use_remote=use_remote)
+    lock = LockFile(paths.lock_path(dvcfile), pipeline.order(), paths.own_tmp)
+    return StageExecutor(paths, pipeline, hasher=hasher, stores=stores, lock=lock, runner=runner)
+
+
+def _only_outs_missing(status: StageStatus) -> bool:
+    return bool(status.changes) and all(
+        c.kind == "out" and c.what == "deleted" for c in status.changes
+    )
+
+
+def _out_paths(stage: StageSpec) -> Sequence[dict[str, Any]]:
+    return [{"path": out.path} for out in stage.outs]
+
+
+def _remove(path: Path) -> None:
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)

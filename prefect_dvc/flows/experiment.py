@@ -1,0 +1,134 @@
+"""The ``exp_run`` flow: one experiment, from params overrides to a Git ref.
+
+Provides:
+    exp_run: the flow users run (``prefect-dvc exp run``) and deploy
+        (entrypoint ``prefect_dvc/flows/experiment.py:exp_run``).
+    prepare_experiment(...): checks made before anything changes (baseline,
+        name, overrides), shared with the CLI and the queue.
+
+The order matters for "nothing is lost": the name and every ``-S`` override
+are validated before the first file is written, and the experiment commit
+is made only when every stage succeeded.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect import flow, get_client
+from prefect.runtime import flow_run
+from prefect.states import Completed, Failed, State
+
+from prefect_dvc.errors import ExperimentExistsError, GitError
+from prefect_dvc.experiments.git import Git
+from prefect_dvc.experiments.names import new_name_for
+from prefect_dvc.experiments.overrides import Override, apply_overrides, parse_override
+from prefect_dvc.experiments.refs import ExpRef, validate_name
+from prefect_dvc.flows.repro import run_repro
+from prefect_dvc.repo import find_root
+from prefect_dvc.tasks.finalize import ExperimentResult, finalize
+from prefect_dvc.translators.flow import PipelineRun
+
+
+@dataclass(frozen=True)
+class ExperimentPlan:
+    """An experiment about to run: where, on which baseline, under which name."""
+
+    root: Path
+    baseline: str
+    name: str
+    overrides: tuple[Override, ...]
+
+
+def prepare_experiment(
+    root: Path, *, name: str | None, set_params: Sequence[str], force: bool
+) -> ExperimentPlan:
+    """Resolve the baseline and name and parse the overrides; writes nothing.
+
+    Raises:
+        GitError: no commit to use as a baseline.
+        ExperimentExistsError: ``name`` is taken for this baseline and not ``force``.
+        ConfigError: an override cannot be parsed.
+    """
+    git = Git(root)
+    baseline = git.try_rev_parse("HEAD")
+    if baseline is None:
+        raise GitError(
+            "the repository has no commit to use as the experiment's baseline",
+            path=str(root),
+            hint="Commit your project first (git add -A && git commit)",
+        )
+    if name:
+        validate_name(name)
+        if not force and git.try_rev_parse(ExpRef(baseline, name).ref):
+            raise ExperimentExistsError(
+                f"experiment '{name}' already exists for baseline {baseline[:7]}",
+                hint="Use -f to overwrite it or -n to pick another name",
+            )
+    else:
+        name = new_name_for(git, baseline)
+    overrides = tuple(parse_override(text) for text in set_params)
+    return ExperimentPlan(root, baseline, name, overrides)
+
+
+def _rename_flow_run(name: str) -> None:
+    """Show the experiment's name as the flow run's name in the UI."""
+    run_id = flow_run.get_id()
+    if run_id:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(run_id, name=name)
+
+
+@flow(name="exp_run", log_prints=True)
+def exp_run(
+    repo: str = ".",
+    set_params: list[str] | None = None,
+    name: str | None = None,
+    targets: list[str] | None = None,
+    force: bool = False,
+    jobs: int | None = None,
+    run_cache: bool = True,
+    message: str | None = None,
+) -> State:
+    """Run a DVC experiment: apply params overrides, reproduce the pipeline, commit a Git ref.
+
+    The result is the experiment ref refs/exps/<baseline>/<name>, readable by
+    'prefect-dvc exp show' and by DVC 3's 'dvc exp show'. Stages whose inputs
+    did not change are skipped or restored from the run-cache.
+
+    Args:
+        repo: path of the project (the folder with .dvc/ and dvc.yaml).
+        set_params: overrides as for 'exp run -S', e.g. ["train.lr=0.01", "other.yaml:seed=3"].
+        name: the experiment's name (default: a generated adjective-noun name).
+        targets: stages to reproduce (default: all).
+        force: overwrite an existing experiment of the same name; re-run all stages.
+        jobs: how many stages may run at once (default: the number of CPUs).
+        run_cache: look up the run-cache before running a stage.
+        message: the experiment commit's message (default: DVC's 'dvc: commit experiment <hash>').
+    """
+    root = find_root(Path(repo))
+    plan = prepare_experiment(root, name=name, set_params=set_params or [], force=force)
+    _rename_flow_run(plan.name)
+    apply_overrides(root, plan.overrides)
+    env = {
+        "DVC_EXP_BASELINE_REV": plan.baseline,
+        "DVC_EXP_NAME": plan.name,
+        "DVC_ROOT": str(root),
+    }
+    run: PipelineRun = run_repro(
+        root,
+        targets=targets or (),
+        force=force,
+        jobs=jobs,
+        run_cache=run_cache,
+        env=env,
+        extra_tags=(f"exp:{plan.name}",),
+    )
+    if not run.ok:
+        return Failed(message=run.summary(), data=run)
+    result: ExperimentResult = finalize(
+        root, plan.baseline, plan.name, run.results, force=force, message=message
+    )
+    return Completed(message=f"experiment '{plan.name}' at {result.commit[:7]}", data=result)

@@ -1,0 +1,93 @@
+"""Run our flows in this process, the way the CLI does.
+
+Provides:
+    local_settings(): Prefect settings for an interactive run: no flow
+        heartbeat (it adds ~1 s to every flow run and only serves the
+        zombie-flow automation of deployments; ``prefect-notes.md`` 0.1).
+    run_repro_locally(root, ...): the ``repro`` flow, returning its PipelineRun.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from prefect.settings import (
+    PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
+    PREFECT_SERVER_ANALYTICS_ENABLED,
+    PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+    temporary_settings,
+)
+
+from prefect_dvc.flows.experiment import exp_run
+from prefect_dvc.flows.repro import repro
+from prefect_dvc.tasks.finalize import ExperimentResult
+from prefect_dvc.translators.flow import PipelineRun
+
+# NOTE: Prefect's 20 s limit for its temporary server is eaten by database
+# migrations on a first run on a busy 2-core machine (prefect-notes.md 2).
+EPHEMERAL_STARTUP_TIMEOUT = 120
+
+
+@contextmanager
+def local_settings() -> Iterator[None]:
+    """Settings for a run started from the terminal.
+
+    The heartbeat is off, the temporary server may take its time to start,
+    and it does not try to send telemetry (no network here: it only logs an
+    error). Anything the user set explicitly wins over these defaults.
+    """
+    updates: dict[Any, Any] = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
+    if "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" not in os.environ:
+        updates[PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS] = EPHEMERAL_STARTUP_TIMEOUT
+    if "PREFECT_SERVER_ANALYTICS_ENABLED" not in os.environ:
+        updates[PREFECT_SERVER_ANALYTICS_ENABLED] = False
+    with temporary_settings(updates=updates):
+        yield
+
+
+def run_repro_locally(root: Path, **parameters: Any) -> PipelineRun:
+    """Run the ``repro`` flow on ``root`` and return what happened to each stage."""
+    with local_settings():
+        state = repro(repo=str(root), **parameters, return_state=True)
+    run = state.result(raise_on_failure=False)
+    if isinstance(run, BaseException):
+        raise run
+    assert isinstance(run, PipelineRun), run
+    return run
+
+
+def run_experiment_locally(
+    root: Path,
+    *,
+    name: str,
+    set_params: list[str],
+    targets: list[str],
+    force: bool,
+    jobs: int | None,
+    run_cache: bool,
+    message: str | None,
+) -> tuple[PipelineRun | None, ExperimentResult | None, str]:
+    """Run the ``exp_run`` flow; returns (failed run, experiment, state message)."""
+    with local_settings():
+        state = exp_run(
+            repo=str(root),
+            set_params=set_params,
+            name=name,
+            targets=targets,
+            force=force,
+            jobs=jobs,
+            run_cache=run_cache,
+            message=message,
+            return_state=True,
+        )
+    data = state.result(raise_on_failure=False)
+    if isinstance(data, BaseException):
+        raise data
+    if isinstance(data, ExperimentResult):
+        return None, data, state.message or ""
+    assert isinstance(data, PipelineRun), data
+    return data, None, state.message or ""

@@ -1,0 +1,109 @@
+"""The ``repro`` flow: bring a DVC pipeline up to date on Prefect.
+
+Provides:
+    repro: a Prefect flow (deployable by entrypoint
+        ``prefect_dvc/flows/repro.py:repro``) that loads ``dvc.yaml``, runs
+        each selected stage as a task (independent stages in parallel) and
+        fails if any stage failed.
+    run_repro(...): the same body as a plain function, for flows that embed a
+        pipeline run (``exp_run``).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from prefect import flow
+from prefect.states import Completed, Failed, State
+
+from prefect_dvc.execution import RunOptions, open_executor
+from prefect_dvc.repo import find_root
+from prefect_dvc.translators import load_pipeline
+from prefect_dvc.translators.flow import PipelineRun, run_pipeline
+
+
+def run_repro(
+    root: Path,
+    *,
+    dvcfile: str = "dvc.yaml",
+    targets: Sequence[str] = (),
+    force: bool = False,
+    jobs: int | None = None,
+    keep_going: bool = False,
+    downstream: bool = False,
+    single_item: bool = False,
+    run_cache: bool = True,
+    pull: bool = False,
+    env: dict[str, str] | None = None,
+    extra_tags: Sequence[str] = (),
+) -> PipelineRun:
+    """Load the pipeline of ``root`` and run the selected stages in the current flow."""
+    pipeline = load_pipeline(root, dvcfile)
+    names = (
+        pipeline.select(targets, downstream=downstream, single=single_item)
+        if targets
+        else pipeline.order()
+    )
+    executor = open_executor(root, pipeline, dvcfile=dvcfile)
+    options = RunOptions(force=force, use_run_cache=run_cache, pull=pull, env=env or {})
+    return run_pipeline(
+        pipeline,
+        names,
+        executor,
+        options,
+        jobs=jobs or os.cpu_count() or 1,
+        keep_going=keep_going,
+        extra_tags=extra_tags,
+    )
+
+
+@flow(name="repro", flow_run_name="repro-{targets}", log_prints=True)
+def repro(
+    repo: str = ".",
+    dvcfile: str = "dvc.yaml",
+    targets: list[str] | None = None,
+    force: bool = False,
+    jobs: int | None = None,
+    keep_going: bool = False,
+    downstream: bool = False,
+    single_item: bool = False,
+    run_cache: bool = True,
+    pull: bool = False,
+) -> State:
+    """Reproduce a DVC pipeline: every stage of dvc.yaml whose deps, params or cmd changed.
+
+    Each stage is a task; stages that do not depend on each other run at the
+    same time. Before running a stage, the run-cache is asked whether the same
+    command already ran on the same deps and params; if so its outputs are
+    restored instead. dvc.lock is updated after each finished stage.
+
+    Args:
+        repo: path of the project (the folder with .dvc/).
+        dvcfile: the pipeline file, relative to the project root.
+        targets: stage names (or foreach/matrix group names); empty = all stages.
+        force: run the stages even if nothing changed.
+        jobs: how many stages may run at once (default: the number of CPUs).
+        keep_going: after a stage fails, keep running the stages that do not depend on it.
+        downstream: run the targets and every stage that depends on them.
+        single_item: run only the targets, not the stages they depend on.
+        run_cache: look up the run-cache before running a stage.
+        pull: fetch missing inputs and run-cache entries from the default remote first.
+    """
+    root = find_root(Path(repo))
+    run = run_repro(
+        root,
+        dvcfile=dvcfile,
+        targets=targets or (),
+        force=force,
+        jobs=jobs,
+        keep_going=keep_going,
+        downstream=downstream,
+        single_item=single_item,
+        run_cache=run_cache,
+        pull=pull,
+    )
+    if run.ok:
+        return Completed(message=run.summary(), data=run)
+    return Failed(message=run.summary(), data=run)

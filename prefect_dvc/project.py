@@ -1,0 +1,122 @@
+"""Project-level data operations that combine config, lock files and stores.
+
+Provides:
+    open_stores_for(root, ...): the hasher and stores of ``.dvc/config``.
+    restore_outs(root): make the workspace's cached outs match ``dvc.lock``
+        (after ``exp apply``), fetching from the remote when needed.
+    push_experiment_objects / fetch_experiment_objects: the outs named by
+        the ``dvc.lock`` of every commit of the given experiments.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+
+from prefect_dvc.config import load_config
+from prefect_dvc.errors import PrefectDvcError
+from prefect_dvc.experiments.collect import ShowFiles
+from prefect_dvc.experiments.refs import ExpRef
+from prefect_dvc.lockfile import read_lock
+from prefect_dvc.repo import RepoPaths
+from prefect_dvc.storage import sync
+from prefect_dvc.storage.hashinfo import HashInfo
+from prefect_dvc.storage.hashing import Hasher
+from prefect_dvc.storage.state import StateDB
+from prefect_dvc.storage.stores import Stores, open_stores
+from prefect_dvc.translators import load_pipeline
+
+
+def open_stores_for(
+    root: Path, *, remote: str | None = None, use_remote: bool = True, jobs: int | None = None
+) -> tuple[Stores, Hasher]:
+    paths = RepoPaths(root)
+    hasher = Hasher(StateDB(paths.state_db))
+    stores = open_stores(
+        paths, load_config(root), hasher, remote_name=remote, use_remote=use_remote, jobs=jobs
+    )
+    return stores, hasher
+
+
+def workspace_outs(root: Path, targets: Sequence[str] = ()) -> list[sync.UsedOut]:
+    """Cached outs of the workspace's pipeline with the hashes its ``dvc.lock`` records."""
+    pipeline = load_pipeline(root)
+    return sync.used_outs(pipeline, read_lock(RepoPaths(root).lock_path()), targets)
+
+
+def restore_outs(root: Path) -> list[str]:
+    """Check out every cached out whose workspace copy differs from ``dvc.lock``."""
+    config = load_config(root)
+    stores, hasher = open_stores_for(root, use_remote=config.default_remote is not None)
+    outs = workspace_outs(root)
+    local = stores.local.existing([o.info.md5 for o in outs])
+    if stores.remote is not None:
+        stores.ensure_local([o.info for o in outs if o.info.md5 not in local])
+    restored, _missing = sync.checkout(root, stores, outs, lambda p: hasher.hash_path(p)[0].md5)
+    return restored
+
+
+def _commit_lock_hashes(root: Path, exps: Sequence[ExpRef]) -> set[str]:
+    """Out hashes in the ``dvc.lock`` of every commit from each tip back to its baseline."""
+    md5s: set[str] = set()
+    for exp in exps:
+        revs = subprocess.run(
+            ["git", "rev-list", "--first-parent", exp.ref, f"^{exp.baseline}"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.split()
+        for rev in revs:
+            text = subprocess.run(
+                ["git", "show", f"{rev}:dvc.lock"], cwd=root, capture_output=True, text=True
+            ).stdout
+            if text:
+                md5s |= sync.lock_hashes(text, outs_only=True)
+    return md5s
+
+
+def _as_outs(md5s: set[str]) -> list[sync.UsedOut]:
+    return [sync.UsedOut("", "", HashInfo(m, 0)) for m in sorted(md5s)]
+
+
+def push_experiment_objects(
+    root: Path, exps: Sequence[ExpRef], *, remote: str | None, run_cache: bool
+) -> sync.SyncReport:
+    stores, _ = open_stores_for(root, remote=remote)
+    wanted = stores.local.existing(_commit_lock_hashes(root, exps))
+    return sync.push(stores, _as_outs(wanted), run_cache=run_cache)
+
+
+def fetch_experiment_objects(
+    root: Path, exps: Sequence[ExpRef], *, remote: str | None, run_cache: bool
+) -> sync.SyncReport:
+    stores, _ = open_stores_for(root, remote=remote)
+    return sync.fetch(stores, _as_outs(_commit_lock_hashes(root, exps)), run_cache=run_cache)
+
+
+def show_files(root: Path) -> ShowFiles:
+    """The params and metrics files ``exp show`` reads, from the resolved pipeline.
+
+    Resolving (rather than reading raw ``dvc.yaml``) gets ``foreach``/``matrix``
+    stages and interpolated paths right; DVC's implicit root ``params.yaml``
+    is shown where it exists.
+    """
+    try:
+        pipeline = load_pipeline(root)
+    except PrefectDvcError:
+        return ShowFiles.from_dvcyaml(root)
+    params: list[str] = []
+    metrics: list[str] = []
+    for stage in pipeline.stages.values():
+        params.extend(p.repo_path for p in stage.params)
+        metrics.extend(o.repo_path for o in stage.outs if o.kind == "metric")
+    params.extend(pipeline.params_files)
+    metrics.extend(pipeline.metrics_files)
+    optional = ("params.yaml",) if "params.yaml" not in params else ()
+    return ShowFiles(
+        params=tuple(dict.fromkeys(params)),
+        metrics=tuple(dict.fromkeys(metrics)),
+        optional=optional,
+    )

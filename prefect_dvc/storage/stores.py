@@ -1,0 +1,172 @@
+"""The local cache and the default remote, as one stage sees them.
+
+Provides:
+    Stores: the local object store and run-cache (``.dvc/cache`` or
+        ``cache.dir``), the default remote's object store and run-cache when
+        one is configured, and the link types of ``cache.type``; with the few
+        operations a stage needs (save, look up a run, make objects local,
+        check out).
+    open_stores(paths, config, hasher): build them from ``.dvc/config``.
+
+Why a facade: the stage executor must not know whether a run-cache hit came
+from disk or from S3, nor how objects travel; it asks "is this run known?"
+and "put these outs in place", and this module answers from local first,
+then the remote.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prefect_dvc.config import DvcConfig
+from prefect_dvc.errors import MissingObjectError
+from prefect_dvc.repo import RepoPaths
+from prefect_dvc.storage.hashinfo import HashInfo, Tree
+from prefect_dvc.storage.hashing import Hasher
+from prefect_dvc.storage.objects import ObjectStore
+from prefect_dvc.storage.runcache import RunCache, entry_matches
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class Remote:
+    """A configured remote's object store and run-cache."""
+
+    name: str
+    objects: ObjectStore
+    runs: RunCache
+
+
+class Stores:
+    """Everything a stage reads from and writes to, beside its workspace."""
+
+    def __init__(
+        self,
+        local: ObjectStore,
+        local_runs: RunCache,
+        *,
+        remote: Remote | None = None,
+        link_types: Sequence[str] = ("reflink", "copy"),
+        jobs: int | None = None,
+    ) -> None:
+        self.local = local
+        self.local_runs = local_runs
+        self.remote = remote
+        self.link_types = tuple(link_types)
+        self.jobs = jobs
+
+    def save(self, path: Path, info: HashInfo, tree: Tree | None) -> None:
+        """Put a hashed out (file or directory) into the local cache."""
+        if tree is not None:
+            self.local.add_tree(path, tree, jobs=self.jobs)
+        else:
+            self.local.add_file(path, info.md5)
+
+    def save_run(self, entry: Mapping[str, Any]) -> None:
+        self.local_runs.save(entry)
+
+    def lookup_run(self, key_entry: Mapping[str, Any]) -> tuple[dict[str, Any], str] | None:
+        """A run-cache entry for exactly this run whose outs can be restored.
+
+        Local first, then the default remote. An entry whose deps or params
+        differ from ``key_entry`` (DVC's key ignores fields named ``size``)
+        or whose objects are gone is not a hit.
+        """
+        sources: list[tuple[str, RunCache]] = [("local", self.local_runs)]
+        if self.remote is not None:
+            sources.append((f"remote '{self.remote.name}'", self.remote.runs))
+        for source, runs in sources:
+            entry = runs.lookup(key_entry)
+            if entry is None or not entry_matches(entry, key_entry):
+                continue
+            if self._available(_out_infos(entry)):
+                return entry, source
+            logger.info("run-cache entry in %s found but its outputs are not stored", source)
+        return None
+
+    def _available(self, infos: Sequence[HashInfo]) -> bool:
+        md5s = [i.md5 for i in infos]
+        missing = set(md5s) - self.local.existing(md5s)
+        if not missing:
+            return all(self._tree_complete(self.local, i) for i in infos if i.is_dir)
+        if self.remote is None:
+            return False
+        return not (missing - self.remote.objects.existing(missing))
+
+    @staticmethod
+    def _tree_complete(store: ObjectStore, info: HashInfo) -> bool:
+        files = {e.md5 for e in store.read_tree(info.md5).entries}
+        return not (files - store.existing(files))
+
+    def ensure_local(self, infos: Iterable[HashInfo]) -> None:
+        """Download from the remote whatever of ``infos`` the local cache lacks."""
+        wanted = [i.md5 for i in infos]
+        local = self.local.existing(wanted)
+        incomplete = [
+            i.md5
+            for i in infos
+            if i.is_dir and i.md5 in local and not self._tree_complete(self.local, i)
+        ]
+        todo = [m for m in wanted if m not in local] + incomplete
+        if not todo:
+            return
+        if self.remote is None:
+            raise MissingObjectError(
+                f"{len(todo)} object(s) are not in the local cache ({todo[0]}...)",
+                hint="Configure a remote and run 'prefect-dvc pull', or run the stage again",
+            )
+        result = self.remote.objects.transfer(todo, self.local, jobs=self.jobs)
+        if result.missing:
+            raise MissingObjectError(
+                f"object {result.missing[0]} is in neither the local cache nor remote "
+                f"'{self.remote.name}'",
+                hint="Run the producing stage again with --no-run-cache",
+            )
+
+    def checkout(self, info: HashInfo, dest: Path) -> None:
+        """Put the out ``info`` at ``dest`` from the local cache (verified)."""
+        self.local.checkout(info, dest, self.link_types, jobs=self.jobs)
+
+
+def _out_infos(entry: Mapping[str, Any]) -> list[HashInfo]:
+    infos = [HashInfo.from_lock(out) for out in entry.get("outs") or []]
+    return [i for i in infos if i is not None]
+
+
+def open_stores(
+    paths: RepoPaths,
+    config: DvcConfig,
+    hasher: Hasher,
+    *,
+    remote_name: str | None = None,
+    use_remote: bool = True,
+    jobs: int | None = None,
+) -> Stores:
+    """The stores of ``.dvc/config``: ``cache.dir`` (default ``.dvc/cache``) and the remote."""
+    cache_dir = config.cache_dir or paths.default_cache_dir
+
+    def verify(path: Path) -> str:
+        return hasher.hash_file(path).md5
+
+    local = ObjectStore.from_url(str(cache_dir), verify=verify)
+    remote = None
+    if use_remote and (remote_name or config.default_remote):
+        rc = config.remote(remote_name)
+        options = rc.storage_options()
+        remote = Remote(
+            rc.name,
+            ObjectStore.from_url(rc.url, options),
+            RunCache.from_url(rc.url, options),
+        )
+    return Stores(
+        local,
+        RunCache(local.location),
+        remote=remote,
+        link_types=config.cache_types,
+        jobs=jobs,
+    )

@@ -1,0 +1,203 @@
+"""push, fetch, pull, checkout and gc: moving exactly the objects a lock file names.
+
+Provides:
+    used_outs(pipeline, lock, targets): the cached outs ``dvc.lock`` records.
+    push(...), fetch(...), checkout(...), gc(...): the commands' library side,
+        each returning a small report dataclass the CLI prints.
+
+Objects move in bulk through :meth:`ObjectStore.transfer` (one listing per
+side, many transfers at a time). ``push --run-cache`` also pushes every
+object the pushed run-cache entries refer to, so a remote entry can always
+be restored; DVC 3 does not, which leaves such entries useless.
+"""
+
+from __future__ import annotations
+
+import logging
+import subprocess
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from prefect_dvc.errors import ConfigError
+from prefect_dvc.lockfile import read_lock
+from prefect_dvc.storage.hashinfo import HashInfo
+from prefect_dvc.storage.objects import ObjectStore
+from prefect_dvc.storage.runcache import RunCache
+from prefect_dvc.storage.stores import Stores
+from prefect_dvc.translators.pipeline import Pipeline
+from prefect_dvc.yamlio import parse_yaml
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class UsedOut:
+    """An out recorded in ``dvc.lock``: where it goes and what it is."""
+
+    stage: str
+    repo_path: str
+    info: HashInfo
+
+
+@dataclass(frozen=True)
+class SyncReport:
+    """What a push/fetch moved: objects and run-cache entries."""
+
+    objects: int = 0
+    skipped: int = 0
+    missing: tuple[str, ...] = ()
+    runs: int = 0
+
+
+def used_outs(
+    pipeline: Pipeline, lock: Mapping[str, Mapping[str, Any]], targets: Sequence[str] = ()
+) -> list[UsedOut]:
+    """Cached outs of the selected stages (all by default) with their locked hashes."""
+    names = pipeline.select(targets) if targets else pipeline.order()
+    result: list[UsedOut] = []
+    for name in names:
+        locked = {o["path"]: o for o in (lock.get(name) or {}).get("outs") or []}
+        for out in pipeline.stages[name].outs:
+            info = HashInfo.from_lock(locked.get(out.path, {}))
+            if out.cache and info is not None:
+                result.append(UsedOut(name, out.repo_path, info))
+    return result
+
+
+def _require_remote(stores: Stores) -> None:
+    if stores.remote is None:
+        raise ConfigError(
+            "no remote is configured",
+            path=".dvc/config",
+            hint="Add one with: prefect-dvc remote add -d <name> <url>",
+        )
+
+
+def _run_objects(runs: RunCache) -> set[str]:
+    """Every object the entries of ``runs`` refer to."""
+    md5s: set[str] = set()
+    for key, value in runs.entries():
+        entry = runs.read_entry(key, value)
+        for out in (entry or {}).get("outs") or []:
+            info = HashInfo.from_lock(out)
+            if info is not None:
+                md5s.add(info.md5)
+    return md5s
+
+
+def push(stores: Stores, outs: Iterable[UsedOut], *, run_cache: bool = False) -> SyncReport:
+    """Send the outs' objects (and with ``run_cache`` all run entries and their objects)."""
+    _require_remote(stores)
+    assert stores.remote is not None
+    md5s = {o.info.md5 for o in outs}
+    if run_cache:
+        md5s |= _run_objects(stores.local_runs)
+    result = stores.local.transfer(md5s, stores.remote.objects, jobs=stores.jobs)
+    runs = stores.local_runs.transfer(stores.remote.runs, jobs=stores.jobs) if run_cache else 0
+    return SyncReport(len(result.transferred), len(result.skipped), result.missing, runs)
+
+
+def fetch(stores: Stores, outs: Iterable[UsedOut], *, run_cache: bool = False) -> SyncReport:
+    """Download the outs' objects (and with ``run_cache`` the remote's run entries)."""
+    _require_remote(stores)
+    assert stores.remote is not None
+    runs = stores.remote.runs.transfer(stores.local_runs, jobs=stores.jobs) if run_cache else 0
+    md5s = {o.info.md5 for o in outs}
+    result = stores.remote.objects.transfer(md5s, stores.local, jobs=stores.jobs)
+    return SyncReport(len(result.transferred), len(result.skipped), result.missing, runs)
+
+
+def checkout(
+    root: Path, stores: Stores, outs: Iterable[UsedOut], hash_of: Any
+) -> tuple[list[str], list[str]]:
+    """Make the workspace match the lock; returns (restored paths, paths missing from cache)."""
+    restored: list[str] = []
+    missing: list[str] = []
+    for out in outs:
+        dest = root / out.repo_path
+        if dest.exists() and hash_of(dest) == out.info.md5:
+            continue
+        local = stores.local.existing([out.info.md5])
+        if not local:
+            missing.append(out.repo_path)
+            continue
+        stores.checkout(out.info, dest)
+        restored.append(out.repo_path)
+    return restored, missing
+
+
+# ---------------------------------------------------------------------- gc
+
+
+def _git(root: Path, *args: str) -> str:
+    return subprocess.run(
+        ["git", *args], cwd=root, capture_output=True, text=True, check=False
+    ).stdout
+
+
+def revisions(
+    root: Path, *, all_branches: bool, all_tags: bool, all_experiments: bool, all_commits: bool
+) -> list[str]:
+    """The commits whose ``dvc.lock`` files keep their objects alive."""
+    if all_commits:
+        return _git(root, "rev-list", "--all").split()
+    patterns = []
+    if all_branches:
+        patterns.append("refs/heads")
+    if all_tags:
+        patterns.append("refs/tags")
+    if all_experiments:
+        patterns.append("refs/exps")
+    if not patterns:
+        return []
+    lines = _git(root, "for-each-ref", "--format=%(objectname)", *patterns).split()
+    return sorted(set(lines))
+
+
+def lock_hashes(text: str, *, outs_only: bool = False) -> set[str]:
+    """Every md5 a ``dvc.lock`` text names (outs, and deps unless ``outs_only``)."""
+    data = parse_yaml(text) or {}
+    md5s: set[str] = set()
+    for entry in (data.get("stages") or {}).values():
+        deps = [] if outs_only else entry.get("deps") or []
+        for item in (entry.get("outs") or []) + deps:
+            info = HashInfo.from_lock(item)
+            if info is not None:
+                md5s.add(info.md5)
+    return md5s
+
+
+def used_hashes(root: Path, revs: Sequence[str], lock_name: str = "dvc.lock") -> set[str]:
+    """Objects named by the workspace's lock file and by the lock file at each rev."""
+    used: set[str] = set()
+    workspace = read_lock(root / lock_name)
+    for entry in workspace.values():
+        for item in (entry.get("outs") or []) + (entry.get("deps") or []):
+            info = HashInfo.from_lock(item)
+            if info is not None:
+                used.add(info.md5)
+    for rev in revs:
+        text = _git(root, "show", f"{rev}:{lock_name}")
+        if text:
+            used |= lock_hashes(text)
+    return used
+
+
+def expand_dirs(store: ObjectStore, md5s: Iterable[str]) -> set[str]:
+    """``md5s`` plus the files of every ``.dir`` manifest among them that the store has."""
+    result = set(md5s)
+    for md5 in list(result):
+        if md5.endswith(".dir") and store.existing([md5]):
+            result |= {e.md5 for e in store.read_tree(md5).entries}
+    return result
+
+
+def gc(store: ObjectStore, used: set[str], *, dry: bool) -> list[str]:
+    """Remove (or with ``dry`` only list) the objects of ``store`` not in ``used``."""
+    keep = expand_dirs(store, used)
+    doomed = sorted(store.all_objects() - keep)
+    if not dry:
+        store.remove(doomed)
+    return doomed
