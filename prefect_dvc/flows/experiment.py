@@ -73,6 +73,12 @@ def prepare_experiment(
     return ExperimentPlan(root, baseline, name, overrides)
 
 
+def _flow_run_name() -> str:
+    """The experiment's name when given, so runs are easy to find in the UI."""
+    name = flow_run.parameters.get("name")
+    return str(name) if name else "exp-run"
+
+
 def _rename_flow_run(name: str) -> None:
     """Show the experiment's name as the flow run's name in the UI."""
     run_id = flow_run.get_id()
@@ -81,7 +87,7 @@ def _rename_flow_run(name: str) -> None:
             client.update_flow_run(run_id, name=name)
 
 
-@flow(name="exp_run", log_prints=True)
+@flow(name="exp_run", flow_run_name=_flow_run_name, log_prints=True)
 def exp_run(
     repo: str = ".",
     set_params: list[str] | None = None,
@@ -110,7 +116,8 @@ def exp_run(
     """
     root = find_root(Path(repo))
     plan = prepare_experiment(root, name=name, set_params=set_params or [], force=force)
-    _rename_flow_run(plan.name)
+    if not name:
+        _rename_flow_run(plan.name)
     apply_overrides(root, plan.overrides)
     env = {
         "DVC_EXP_BASELINE_REV": plan.baseline,
