@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from conftest import gen, git
+from helpers import gen, git
 
 from prefect_dvc import api
 from prefect_dvc.errors import ExperimentNotFoundError, ParamsError

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import gen
+from helpers import gen
 
 from prefect_dvc.config import (
     DEFAULT_CACHE_TYPES,

@@ -14,7 +14,7 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import gen, git
+from helpers import gen, git
 
 from prefect_dvc.errors import ExperimentNotFoundError, GitError
 from prefect_dvc.experiments.collect import (

@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from conftest import gen, git
+from helpers import gen, git
 
 from prefect_dvc.errors import ExperimentExistsError, GitError
 from prefect_dvc.experiments.commit import commit_experiment, workspace_changes

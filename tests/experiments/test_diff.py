@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import git
+from helpers import git
 from test_collect import commit_exp, make_base, params
 
 from prefect_dvc.errors import ExperimentNotFoundError

@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import gen, git
+from helpers import gen, git
 
 from prefect_dvc.errors import ExperimentExistsError, ExperimentNotFoundError, GitError
 from prefect_dvc.experiments.commit import commit_experiment

@@ -7,7 +7,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import git
+from helpers import git
 
 from prefect_dvc.errors import GitError
 from prefect_dvc.experiments import names

@@ -6,7 +6,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import gen, git
+from helpers import gen, git
 
 from prefect_dvc.errors import ExperimentNotFoundError, GitError
 from prefect_dvc.experiments.git import ZERO_SHA, Git

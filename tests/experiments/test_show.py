@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import gen, git
+from helpers import gen, git
 from rich.console import Console
 from test_collect import commit_exp, local_iso, make_base, params
 

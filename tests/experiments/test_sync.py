@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import gen, git
+from helpers import gen, git
 
 from prefect_dvc.errors import ExperimentNotFoundError, GitError
 from prefect_dvc.experiments.commit import commit_experiment

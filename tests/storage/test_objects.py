@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import gen
+from helpers import gen
 
 from prefect_dvc.config import add_remote, load_config, modify_remote
 from prefect_dvc.errors import CorruptObjectError, MissingObjectError, RemoteError, StorageError

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import gen, git
+from helpers import gen, git
 
 from prefect_dvc.config import add_remote
 from prefect_dvc.errors import RemoteError, StorageError

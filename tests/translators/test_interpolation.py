@@ -10,7 +10,7 @@ import logging
 from pathlib import Path
 
 import pytest
-from conftest import gen
+from helpers import gen
 from hypothesis import given
 from hypothesis import strategies as st
 

@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import gen, git
+from helpers import gen, git
 
 from prefect_dvc.errors import DvcYamlError, PipelineError, PrefectDvcError
 from prefect_dvc.translators import load_pipeline, load_stages

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import gen
+from helpers import gen
 
 from prefect_dvc.errors import ParamsError, YamlSyntaxError
 from prefect_dvc.translators.params import get_key, has_key, params_lock_values, read_params_file
