@@ -99,6 +99,10 @@ class StageExecutor:
     def root(self) -> Path:
         return self.paths.root
 
+    def close(self) -> None:
+        """Release the state DB; the executor is not used afterwards."""
+        self.hasher.close()
+
     def status(self, name: str) -> StageStatus:
         stage = self.pipeline.stages[name]
         return compute_status(self.root, stage, self.lock.read().get(name), self.hasher)

@@ -71,7 +71,10 @@ def repro(
         else pipeline.order()
     )
     executor = open_executor(root, pipeline, dvcfile=dvcfile)
-    statuses = {name: executor.status(name) for name in names}
+    try:
+        statuses = {name: executor.status(name) for name in names}
+    finally:
+        executor.close()
     stale = names if force else _stale(pipeline, names, statuses)
     if dry:
         _print_plan(names, stale, statuses)
@@ -123,7 +126,10 @@ def status(
     pipeline = load_pipeline(root, dvcfile)
     names = pipeline.select(targets) if targets else pipeline.order()
     executor = open_executor(root, pipeline, dvcfile=dvcfile)
-    statuses = [executor.status(name) for name in names]
+    try:
+        statuses = [executor.status(name) for name in names]
+    finally:
+        executor.close()
     if as_json:
         print_json(status_json(statuses))
         return

@@ -48,15 +48,18 @@ def run_repro(
     )
     executor = open_executor(root, pipeline, dvcfile=dvcfile)
     options = RunOptions(force=force, use_run_cache=run_cache, pull=pull, env=env or {})
-    return run_pipeline(
-        pipeline,
-        names,
-        executor,
-        options,
-        jobs=jobs or os.cpu_count() or 1,
-        keep_going=keep_going,
-        extra_tags=extra_tags,
-    )
+    try:
+        return run_pipeline(
+            pipeline,
+            names,
+            executor,
+            options,
+            jobs=jobs or os.cpu_count() or 1,
+            keep_going=keep_going,
+            extra_tags=extra_tags,
+        )
+    finally:
+        executor.close()
 
 
 @flow(name="repro", flow_run_name="repro-{targets}", log_prints=True)

@@ -129,6 +129,11 @@ class Hasher:
         self.state = state
         self.jobs = jobs or min(32, (os.cpu_count() or 1) + 4)
 
+    def close(self) -> None:
+        """Close the state DB (its SQLite connection), if any."""
+        if self.state is not None:
+            self.state.close()
+
     def hash_file(self, path: Path) -> HashInfo:
         """The hash of one file (or of the file a symlink points to).
 
