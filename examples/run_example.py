@@ -52,7 +52,7 @@ def main() -> None:
     sh("git", "commit", "-q", "-m", "Example project", cwd=repo)
     sh(CLI, "exp", "run", "-n", "baseline-lr", cwd=repo)
     sh(CLI, "exp", "run", "-n", "higher-lr", "-S", "train.lr=0.3", cwd=repo)
-    sh(CLI, "exp", "show", "--no-pager", cwd=repo)
+    sh(CLI, "exp", "show", "--only-changed", "--no-pager", cwd=repo)
     print(
         f"\nResults are in {repo}:\n"
         f"  metrics     {repo / 'eval' / 'metrics.json'}\n"

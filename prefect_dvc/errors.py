@@ -16,9 +16,11 @@ Tree::
     │   └── InterpolationError   ${...}, vars, foreach, matrix
     ├── ParamsError              a params file or key that is missing or unreadable
     ├── PipelineError            graph: cycle, shared or overlapping outs, paths outside the repo
+    ├── PlotError                a plot definition, data file or template that cannot be used
     ├── StageError               a stage could not run to completion
     │   ├── StageFailedError     the command exited non-zero
-    │   └── MissingOutputError   the command did not produce a declared out
+    │   ├── MissingOutputError   the command did not produce a declared out
+    │   └── CheckpointError      a checkpoint signal that cannot be recorded or resumed
     ├── StorageError             cache and remotes
     │   ├── CorruptObjectError   an object whose bytes do not match its hash
     │   ├── MissingObjectError   an object the lock file needs is in no store
@@ -127,6 +129,10 @@ class PipelineError(PrefectDvcError):
     """The stage graph is invalid: a cycle, shared or overlapping outs, a path outside."""
 
 
+class PlotError(PrefectDvcError):
+    """A plot cannot be rendered: missing data file, unknown column or template."""
+
+
 class StageError(PrefectDvcError):
     """A stage could not run to completion."""
 
@@ -147,6 +153,10 @@ class StageFailedError(StageError):
 
 class MissingOutputError(StageError):
     """The command finished but a declared out does not exist."""
+
+
+class CheckpointError(StageError):
+    """A checkpoint signal that cannot be recorded, or a checkpoint that cannot be resumed."""
 
 
 class StorageError(PrefectDvcError):

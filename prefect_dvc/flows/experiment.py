@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prefect import flow, get_client
+from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
@@ -26,8 +27,13 @@ from prefect_dvc.experiments.git import Git
 from prefect_dvc.experiments.names import new_name_for
 from prefect_dvc.experiments.overrides import Override, apply_overrides, parse_override
 from prefect_dvc.experiments.refs import ExpRef, validate_name
+from prefect_dvc.flows.checkout import (
+    Workspace,
+    open_workspace,
+    push_experiment,
+    release_workspace,
+)
 from prefect_dvc.flows.repro import run_repro
-from prefect_dvc.repo import find_root
 from prefect_dvc.tasks.finalize import ExperimentResult, finalize
 from prefect_dvc.translators.flow import PipelineRun
 
@@ -79,45 +85,75 @@ def _flow_run_name() -> str:
     return str(name) if name else "exp-run"
 
 
-def _rename_flow_run(name: str) -> None:
-    """Show the experiment's name as the flow run's name in the UI."""
+def _label_flow_run(name: str, *, rename: bool) -> None:
+    """Tag the run ``prefect-dvc`` and ``exp:<name>`` (and name it) so the UI can filter it.
+
+    Local runs get these tags from ``prefect.tags`` around the flow call and
+    deployments from their ``tags``; only what is missing costs an API call.
+    """
     run_id = flow_run.get_id()
-    if run_id:
+    wanted = ["prefect-dvc", f"exp:{name}"]
+    missing = [t for t in wanted if t not in flow_run.get_tags()]
+    if run_id and (rename or missing):
         with get_client(sync_client=True) as client:
-            client.update_flow_run(run_id, name=name)
+            client.update_flow_run(
+                run_id,
+                name=name if rename else None,
+                tags=[*flow_run.get_tags(), *missing] if missing else None,
+            )
 
 
 @flow(name="exp_run", flow_run_name=_flow_run_name, log_prints=True)
 def exp_run(
     repo: str = ".",
+    rev: str | None = None,
     set_params: list[str] | None = None,
     name: str | None = None,
     targets: list[str] | None = None,
+    remote: str | None = None,
+    push: bool = False,
+    run_cache: bool = True,
     force: bool = False,
     jobs: int | None = None,
-    run_cache: bool = True,
     message: str | None = None,
+    git_remote: str = "origin",
+    workdir: str | None = None,
+    config_local_secret: str | None = None,
 ) -> State:
     """Run a DVC experiment: apply params overrides, reproduce the pipeline, commit a Git ref.
 
     The result is the experiment ref refs/exps/<baseline>/<name>, readable by
     'prefect-dvc exp show' and by DVC 3's 'dvc exp show'. Stages whose inputs
-    did not change are skipped or restored from the run-cache.
+    did not change are skipped or restored from the run-cache (local, then the
+    DVC remote's), so a fresh worker with an empty cache only runs what is new.
+    When the repository is a Git URL the run works in a fresh clone; with
+    push on, the experiment ref goes to the Git remote and its outputs and
+    run-cache entries to the DVC remote, so nothing is lost with the worker.
 
     Args:
-        repo: path of the project (the folder with .dvc/ and dvc.yaml).
+        repo: the project: a local path (the folder with .dvc/ and dvc.yaml), or a Git URL
+            (https://..., ssh://..., git@host:path, file:///...) to clone for this run.
+        rev: branch, tag or commit to run on; Git URLs only (default: the default branch).
         set_params: overrides as for 'exp run -S', e.g. ["train.lr=0.01", "other.yaml:seed=3"].
         name: the experiment's name (default: a generated adjective-noun name).
         targets: stages to reproduce (default: all).
+        remote: the DVC remote for run-cache lookups and the push (default: core.remote).
+        push: at the end, push the experiment ref to the Git remote and its outputs plus
+            run-cache entries to the DVC remote (as 'prefect-dvc exp push --run-cache').
+        run_cache: look up the run-cache before running a stage.
         force: overwrite an existing experiment of the same name; re-run all stages.
         jobs: how many stages may run at once (default: the number of CPUs).
-        run_cache: look up the run-cache before running a stage.
         message: the experiment commit's message (default: DVC's 'dvc: commit experiment <hash>').
+        git_remote: the Git remote (name or URL) the experiment ref is pushed to.
+        workdir: where to clone a Git URL (default: a new temporary folder, deleted after a
+            successful push).
+        config_local_secret: name of a Prefect Secret block holding the text of
+            .dvc/config.local (e.g. the DVC remote's credentials), written into the clone.
     """
-    root = find_root(Path(repo))
+    ws = open_workspace(repo, rev=rev, workdir=workdir, config_local_secret=config_local_secret)
+    root = ws.root
     plan = prepare_experiment(root, name=name, set_params=set_params or [], force=force)
-    if not name:
-        _rename_flow_run(plan.name)
+    _label_flow_run(plan.name, rename=not name)
     apply_overrides(root, plan.overrides)
     env = {
         "DVC_EXP_BASELINE_REV": plan.baseline,
@@ -132,10 +168,24 @@ def exp_run(
         run_cache=run_cache,
         env=env,
         extra_tags=(f"exp:{plan.name}",),
+        remote=remote,
     )
     if not run.ok:
+        _keep(ws)
         return Failed(message=run.summary(), data=run)
     result: ExperimentResult = finalize(
         root, plan.baseline, plan.name, run.results, force=force, message=message
     )
+    if push:
+        push_experiment(ws, ExpRef(plan.baseline, plan.name), remote, git_remote)
+        release_workspace(ws, published=True)
+    else:
+        _keep(ws)
     return Completed(message=f"experiment '{plan.name}' at {result.commit[:7]}", data=result)
+
+
+def _keep(ws: Workspace) -> None:
+    """Say where a clone that still holds unpushed work was left."""
+    kept = release_workspace(ws, published=False)
+    if kept is not None:
+        get_run_logger().warning("The work is kept in %s (not pushed)", kept)

@@ -38,6 +38,7 @@ def run_repro(
     pull: bool = False,
     env: dict[str, str] | None = None,
     extra_tags: Sequence[str] = (),
+    remote: str | None = None,
 ) -> PipelineRun:
     """Load the pipeline of ``root`` and run the selected stages in the current flow."""
     pipeline = load_pipeline(root, dvcfile)
@@ -46,7 +47,7 @@ def run_repro(
         if targets
         else pipeline.order()
     )
-    executor = open_executor(root, pipeline, dvcfile=dvcfile)
+    executor = open_executor(root, pipeline, dvcfile=dvcfile, remote=remote)
     options = RunOptions(force=force, use_run_cache=run_cache, pull=pull, env=env or {})
     try:
         return run_pipeline(
