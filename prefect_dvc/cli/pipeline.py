@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from prefect_dvc.cli.live import live_stages
 from prefect_dvc.cli.output import console, print_json
 from prefect_dvc.cli.show import print_run
 from prefect_dvc.errors import StageError
@@ -85,19 +86,21 @@ def repro(
     # NOTE: Prefect is imported only from here on: a no-op repro never pays for it.
     from prefect_dvc.flows.local import run_repro_locally
 
-    run = run_repro_locally(
-        root,
-        dvcfile=dvcfile,
-        targets=targets or [],
-        force=force,
-        jobs=jobs,
-        keep_going=keep_going,
-        downstream=downstream,
-        single_item=single_item,
-        run_cache=not no_run_cache,
-        pull=pull,
-    )
-    print_run(run)
+    with live_stages(enabled=True) as shown:
+        run = run_repro_locally(
+            root,
+            dvcfile=dvcfile,
+            targets=targets or [],
+            force=force,
+            jobs=jobs,
+            keep_going=keep_going,
+            downstream=downstream,
+            single_item=single_item,
+            run_cache=not no_run_cache,
+            pull=pull,
+        )
+    if not shown:
+        print_run(run)
     if not run.ok:
         raise StageError(run.summary())
 

@@ -26,6 +26,7 @@ from prefect.states import Completed, Failed, State
 
 from prefect_dvc.errors import PrefectDvcError
 from prefect_dvc.execution import Outcome, RunOptions, StageExecutor
+from prefect_dvc.progress import StageEvent, emit
 
 _STATE_NAMES = {
     Outcome.UP_TO_DATE: "UpToDate",
@@ -38,8 +39,13 @@ _STATE_NAMES = {
 def run_stage(name: str, executor: StageExecutor, options: RunOptions) -> State:
     """Bring one dvc.yaml stage up to date: skip, restore from the run-cache, or run."""
     logger = get_run_logger()
+
+    def log(line: str) -> None:
+        logger.info("%s", line)
+        emit(StageEvent(name, "running", line=line))
+
     try:
-        result = executor.run(name, options, logger.info)
+        result = executor.run(name, options, log)
     except PrefectDvcError as exc:
         logger.error("%s", exc)
         return Failed(message=str(exc), data=exc)

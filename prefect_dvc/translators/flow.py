@@ -28,6 +28,7 @@ from prefect.futures import PrefectFuture, as_completed
 
 from prefect_dvc.errors import PrefectDvcError
 from prefect_dvc.execution import RunOptions, StageExecutor, StageResult
+from prefect_dvc.progress import StageEvent, emit
 from prefect_dvc.tasks.stage import run_stage
 from prefect_dvc.translators.pipeline import Pipeline
 
@@ -68,6 +69,8 @@ def run_pipeline(
     futures: dict[str, PrefectFuture[StageResult]] = {}
     run = PipelineRun()
     stopped = False
+    for name in names:
+        emit(StageEvent(name, "queued"))
     while waiting or running:
         if not stopped:
             for name in _ready(pipeline, waiting, selected, run, futures, jobs - len(running)):
@@ -79,6 +82,7 @@ def run_pipeline(
                     )
                 futures[name] = fut
                 running[fut] = name
+                emit(StageEvent(name, "running"))
         _skip_blocked(pipeline, waiting, run)
         if not running:
             break
@@ -87,12 +91,17 @@ def run_pipeline(
         done.wait()  # sets the future's final state without asking the API
         state = done.state
         if state.is_completed():
-            run.results[name] = state.result()
+            result = state.result()
+            run.results[name] = result
+            emit(StageEvent(name, result.outcome.value, seconds=result.seconds))
         else:
             run.failed[name] = _failure_message(name, state)
+            emit(StageEvent(name, "failed", line=run.failed[name]))
             stopped = stopped or not keep_going
     for name in waiting:
         run.not_run.setdefault(name, f"stage '{name}' not run: an earlier stage failed")
+    for name in run.not_run:
+        emit(StageEvent(name, "not run"))
     return run
 
 
