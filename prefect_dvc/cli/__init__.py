@@ -20,6 +20,7 @@ import typer
 from prefect_dvc.cli import data as data_cmds
 from prefect_dvc.cli import exp as exp_cmds
 from prefect_dvc.cli import pipeline as pipeline_cmds
+from prefect_dvc.cli import plots as plots_cmds
 from prefect_dvc.cli import remote as remote_cmds
 from prefect_dvc.cli.output import err_console
 from prefect_dvc.errors import PrefectDvcError
@@ -48,6 +49,7 @@ pipeline_cmds.register(app)
 data_cmds.register(app)
 app.add_typer(remote_cmds.app, name="remote")
 app.add_typer(exp_cmds.app, name="exp")
+app.add_typer(plots_cmds.app, name="plots")
 exp_cmds.register_top_level(app)
 
 

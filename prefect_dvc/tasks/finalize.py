@@ -6,7 +6,7 @@ Provides:
     finalize: a ``@task`` that commits the workspace's changes (params,
         ``dvc.lock``, uncached metrics and plots, ``.gitignore``...) as one
         commit on the baseline, points ``refs/exps/..`` at it and publishes
-        the experiment's table artifact.
+        the experiment's table and plots artifacts.
 
 ``dvc.lock`` is already written stage by stage by the stage tasks, so the
 commit is the only thing left to do here, and it never touches the user's
@@ -31,6 +31,7 @@ from prefect_dvc.experiments.commit import commit_experiment, workspace_changes
 from prefect_dvc.experiments.refs import ExpRef
 from prefect_dvc.experiments.summary import comparison_rows
 from prefect_dvc.tasks.artifacts import artifact_key
+from prefect_dvc.tasks.plots import publish_plots
 
 
 @dataclass(frozen=True)
@@ -81,4 +82,8 @@ def finalize(
             key=artifact_key("exp", name),
             description=f"Experiment **{name}** ({sha[:7]}) against baseline {baseline[:7]}",
         )
+    try:
+        publish_plots(root, name, baseline)
+    except Exception as exc:  # NOTE: a plot problem never fails the experiment
+        logger.warning("Plots of experiment '%s' not published: %s", name, exc)
     return result
