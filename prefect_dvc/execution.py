@@ -26,9 +26,10 @@ import os
 import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from prefect_dvc.config import load_config
 from prefect_dvc.errors import MissingOutputError, StageError, StageFailedError
@@ -48,14 +49,30 @@ logger = logging.getLogger(__name__)
 LogFn = Callable[[str], None]
 
 
+class CheckpointHook(Protocol):
+    """Watches a stage's command for checkpoint signals (``checkpoints/recorder.py``)."""
+
+    def watch(
+        self, executor: StageExecutor, stage: StageSpec, status: StageStatus
+    ) -> AbstractContextManager[dict[str, str]]:
+        """Active while the command runs; yields env to add; raises on a failed signal."""
+        ...
+
+
 @dataclass(frozen=True)
 class RunOptions:
-    """Per-stage switches: ``force`` re-runs, ``use_run_cache=False`` skips the lookup."""
+    """Per-stage switches: ``force`` re-runs, ``use_run_cache=False`` skips the lookup.
+
+    ``checkpoints`` is set by ``exp run`` only: checkpoint stages then always
+    run, with the hook answering their signals. Without it (``repro``) a
+    checkpoint stage that needs to run is refused, as in DVC 2.
+    """
 
     force: bool = False
     use_run_cache: bool = True
     pull: bool = False
     env: Mapping[str, str] = field(default_factory=dict)
+    checkpoints: CheckpointHook | None = None
 
 
 class Outcome(str, enum.Enum):
@@ -123,7 +140,9 @@ class StageExecutor:
                 hint="Create it, or add a stage whose outs produce it",
             )
         reasons = tuple(str(c) for c in status.changes) or (("forced",) if options.force else ())
-        if not status.changed and not options.force:
+        # NOTE: a checkpoint stage is always changed under exp run (DVC 2): it resumes.
+        resumes = options.checkpoints is not None and bool(stage.checkpoint_outs)
+        if not status.changed and not options.force and not resumes:
             entry = self.lock.read()[name]
             return StageResult(name, Outcome.UP_TO_DATE, entry, time.monotonic() - start)
         if options.pull and not options.force and _only_outs_missing(status):
@@ -188,6 +207,14 @@ class StageExecutor:
     def _execute(
         self, stage: StageSpec, status: StageStatus, options: RunOptions, log: LogFn
     ) -> Entry:
+        if stage.checkpoint_outs and options.checkpoints is None:
+            raise StageError(
+                "checkpoint stages are not supported in 'repro'",
+                path=stage.dvcfile,
+                line=stage.line,
+                stage=stage.name,
+                hint="Checkpoint stages must be reproduced with 'prefect-dvc exp run'",
+            )
         for out in stage.outs:
             if not (out.persist or out.checkpoint):
                 _remove(self.root / out.repo_path)
@@ -195,9 +222,14 @@ class StageExecutor:
         log(f"Running stage '{stage.name}':")
         for command in stage.commands:
             log(f"> {command}")
-        result = self.runner.run(
-            stage.commands, cwd=cwd, env=self._env(stage, options), on_line=log
-        )
+        if options.checkpoints is None:
+            result = self.runner.run(
+                stage.commands, cwd=cwd, env=self._env(stage, options), on_line=log
+            )
+        else:
+            with options.checkpoints.watch(self, stage, status) as extra:
+                env = {**self._env(stage, options), **extra}
+                result = self.runner.run(stage.commands, cwd=cwd, env=env, on_line=log)
         if not result.ok:
             raise StageFailedError(
                 f"command '{result.command}' failed with exit code {result.returncode}"

@@ -5,6 +5,8 @@ Provides:
     ShowOptions: sorting, column selection and rounding for the tabular forms.
     sort_rows(rows, sort_by, sort_order): DVC's per-baseline ``--sort-by``.
     tabulate(rows, options): headers and cell strings, after sorting and selection.
+    tabulate_kinds(rows, options): the same (table form) with each column's kind,
+        for a renderer that must choose which columns to give up.
     to_csv(rows, options), to_markdown(rows, options), to_table(rows, options).
 
 Columns follow DVC (§7.2): ``Experiment, rev, typ, Created, parent``, then
@@ -37,6 +39,7 @@ __all__ = [
     "ShowOptions",
     "sort_rows",
     "tabulate",
+    "tabulate_kinds",
     "to_csv",
     "to_json",
     "to_markdown",
@@ -244,8 +247,8 @@ def _fixed(row: ExpRow, fill: str, pretty: bool) -> dict[str, str]:
     )
     experiment = row.name or "" if is_exp else ""
     if pretty:
-        glyph = "└──" if row.typ == "branch_base" else "├──"
-        experiment = f"{glyph} {rev} [{row.name}]" if is_exp else rev
+        glyph = _GLYPHS.get(str(row.typ), "├──")
+        experiment = f"{glyph} {rev}" + (f" [{row.name}]" if row.name else "") if is_exp else rev
     return {
         "Experiment": experiment,
         "rev": rev,
@@ -254,6 +257,35 @@ def _fixed(row: ExpRow, fill: str, pretty: bool) -> dict[str, str]:
         # NOTE: DVC fills `parent` only for queued runs, which we do not list.
         "parent": "",
     }
+
+
+_GLYPHS = {
+    "branch_base": "└──",
+    "checkpoint_tip": "╓",
+    "checkpoint_commit": "╟",
+    "checkpoint_base": "├─╨",
+}
+
+
+def expand_checkpoints(rows: Sequence[ExpRow]) -> list[ExpRow]:
+    """One row per commit of each checkpoint chain (tip first), drawn as DVC 2 drew them.
+
+    Experiments with one commit are unchanged; DVC 3 shows a legacy chain
+    only by its tip, so this is for the tree of ``exp show``'s table only.
+    """
+    result: list[ExpRow] = []
+    for row in rows:
+        if row.typ == "baseline" or len(row.revs) < 2:
+            result.append(row)
+            continue
+        last = len(row.revs) - 1
+        for index, data in enumerate(row.revs):
+            typ = "checkpoint_tip" if index == 0 else "checkpoint_commit"
+            typ = "checkpoint_base" if index == last else typ
+            name = row.name if index == 0 else None
+            expanded = replace(row, rev=data.rev, name=name, data=data, revs=(data,))
+            result.append(replace(expanded, typ=typ))  # type: ignore[arg-type]
+    return result
 
 
 def tabulate(
@@ -268,12 +300,25 @@ def tabulate(
     return [c.header for c in cols], cells
 
 
+def tabulate_kinds(
+    rows: Sequence[ExpRow], options: ShowOptions
+) -> tuple[list[tuple[str, str]], list[list[str]]]:
+    """The table form of :func:`tabulate`; each header comes with its kind.
+
+    Kinds: ``fixed`` (``Experiment``, ``Created``), ``metrics``, ``params``, ``deps``.
+    """
+    cols, cells = _tabulate(rows, options, pretty=True)
+    return [(c.header, c.kind) for c in cols], cells
+
+
 def _tabulate(
     rows: Sequence[ExpRow], options: ShowOptions, *, pretty: bool
 ) -> tuple[list[_Column], list[list[str]]]:
     rows = sort_rows(rows, options.sort_by, options.sort_order)
     if options.hide_workspace:
         rows = [r for r in rows if r.rev != WORKSPACE]
+    if pretty:
+        rows = expand_checkpoints(rows)
     fill = "-" if pretty else ""
     precision = options.precision if options.precision is not None else (5 if pretty else None)
     cols = _columns(rows)

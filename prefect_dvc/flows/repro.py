@@ -18,7 +18,7 @@ from pathlib import Path
 from prefect import flow
 from prefect.states import Completed, Failed, State
 
-from prefect_dvc.execution import RunOptions, open_executor
+from prefect_dvc.execution import CheckpointHook, RunOptions, open_executor
 from prefect_dvc.repo import find_root
 from prefect_dvc.translators import load_pipeline
 from prefect_dvc.translators.flow import PipelineRun, run_pipeline
@@ -39,6 +39,7 @@ def run_repro(
     env: dict[str, str] | None = None,
     extra_tags: Sequence[str] = (),
     remote: str | None = None,
+    checkpoints: CheckpointHook | None = None,
 ) -> PipelineRun:
     """Load the pipeline of ``root`` and run the selected stages in the current flow."""
     pipeline = load_pipeline(root, dvcfile)
@@ -48,7 +49,9 @@ def run_repro(
         else pipeline.order()
     )
     executor = open_executor(root, pipeline, dvcfile=dvcfile, remote=remote)
-    options = RunOptions(force=force, use_run_cache=run_cache, pull=pull, env=env or {})
+    options = RunOptions(
+        force=force, use_run_cache=run_cache, pull=pull, env=env or {}, checkpoints=checkpoints
+    )
     try:
         return run_pipeline(
             pipeline,

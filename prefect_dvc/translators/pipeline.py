@@ -193,6 +193,7 @@ class Pipeline:
                     hint="Rename one of the two stages",
                 )
             by_name[stage.name] = stage
+        _check_one_checkpoint_stage(by_name.values())
         owners = _out_owners(by_name.values())
         upstream = {name: _upstream_of(stage, owners) for name, stage in by_name.items()}
         _check_acyclic(by_name, upstream)
@@ -313,6 +314,20 @@ def _upstream_of(stage: StageSpec, owners: Mapping[str, str]) -> tuple[str, ...]
                 if owner not in found:
                     found.append(owner)
     return tuple(found)
+
+
+def _check_one_checkpoint_stage(stages: Iterable[StageSpec]) -> None:
+    """DVC 2 allowed one checkpoint stage per pipeline: the signal names no stage."""
+    found = [stage for stage in stages if stage.checkpoint_outs]
+    if len(found) > 1:
+        first, second = found[0], found[1]
+        raise PipelineError(
+            f"stages '{first.name}' and '{second.name}' both have 'checkpoint: true' outs",
+            path=second.dvcfile,
+            line=second.line,
+            stage=second.name,
+            hint="A pipeline may have one checkpoint stage; use 'persist: true' for the others",
+        )
 
 
 def _check_acyclic(
