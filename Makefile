@@ -28,6 +28,8 @@ run: $(STAMP)
 	$(BIN)/python examples/run_example.py
 
 test: $(STAMP) $(DVC_STAMP)
+	@test -x /usr/bin/chromium || apt-get install -y chromium >/dev/null 2>&1 \
+		|| echo "chromium not installed: tests/integration/test_ui.py will be skipped"
 	$(BIN)/ruff check prefect_dvc tests bench examples
 	$(BIN)/python -m pytest -q
 

@@ -18,6 +18,7 @@ import click
 import typer
 
 from prefect_dvc.cli import data as data_cmds
+from prefect_dvc.cli import deploy as deploy_cmds
 from prefect_dvc.cli import exp as exp_cmds
 from prefect_dvc.cli import pipeline as pipeline_cmds
 from prefect_dvc.cli import plots as plots_cmds
@@ -51,6 +52,7 @@ app.add_typer(remote_cmds.app, name="remote")
 app.add_typer(exp_cmds.app, name="exp")
 app.add_typer(plots_cmds.app, name="plots")
 exp_cmds.register_top_level(app)
+deploy_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,6 +13,7 @@ is made only when every stage succeeded.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,6 +23,7 @@ from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
 from prefect.states import Completed, Failed, State
 
+from prefect_dvc.checkpoints.resume import find_resume_point, resume_name
 from prefect_dvc.errors import ExperimentExistsError, GitError
 from prefect_dvc.experiments.git import Git
 from prefect_dvc.experiments.names import new_name_for
@@ -34,6 +36,7 @@ from prefect_dvc.flows.checkout import (
     release_workspace,
 )
 from prefect_dvc.flows.repro import run_repro
+from prefect_dvc.tasks.checkpoint import failed_checkpoints, finish_checkpoints, start_checkpoints
 from prefect_dvc.tasks.finalize import ExperimentResult, finalize
 from prefect_dvc.translators.flow import PipelineRun
 
@@ -119,6 +122,8 @@ def exp_run(
     git_remote: str = "origin",
     workdir: str | None = None,
     config_local_secret: str | None = None,
+    resume: str | None = None,
+    reset: bool = False,
 ) -> State:
     """Run a DVC experiment: apply params overrides, reproduce the pipeline, commit a Git ref.
 
@@ -149,12 +154,29 @@ def exp_run(
             successful push).
         config_local_secret: name of a Prefect Secret block holding the text of
             .dvc/config.local (e.g. the DVC remote's credentials), written into the clone.
+        resume: checkpoint pipelines: the checkpoint (or experiment) to resume from, as
+            'exp run --rev' (default: the checkpoint the workspace holds, if any).
+        reset: checkpoint pipelines: delete the checkpoint outs and start a new chain.
     """
     ws = open_workspace(repo, rev=rev, workdir=workdir, config_local_secret=config_local_secret)
     root = ws.root
-    plan = prepare_experiment(root, name=name, set_params=set_params or [], force=force)
-    _label_flow_run(plan.name, rename=not name)
+    point = find_resume_point(root, resume=resume, reset=reset)
+    plan = prepare_experiment(
+        root, name=resume_name(point, name), set_params=set_params or [], force=force
+    )
     apply_overrides(root, plan.overrides)
+    ckpt = start_checkpoints(
+        root,
+        baseline=plan.baseline,
+        name=plan.name,
+        given_name=name,
+        point=point,
+        reset=reset,
+        force=force,
+    )
+    if ckpt.active:
+        plan = dataclasses.replace(plan, name=ckpt.name, baseline=ckpt.baseline)
+    _label_flow_run(plan.name, rename=not name or ckpt.active)
     env = {
         "DVC_EXP_BASELINE_REV": plan.baseline,
         "DVC_EXP_NAME": plan.name,
@@ -169,13 +191,18 @@ def exp_run(
         env=env,
         extra_tags=(f"exp:{plan.name}",),
         remote=remote,
+        checkpoints=ckpt.recorder,
     )
     if not run.ok:
         _keep(ws)
+        if ckpt.active:
+            return failed_checkpoints(ckpt, run)
         return Failed(message=run.summary(), data=run)
-    result: ExperimentResult = finalize(
-        root, plan.baseline, plan.name, run.results, force=force, message=message
-    )
+    result: ExperimentResult
+    if ckpt.active:
+        result = finish_checkpoints(ckpt, run, message=message)
+    else:
+        result = finalize(root, plan.baseline, plan.name, run.results, force=force, message=message)
     if push:
         push_experiment(ws, ExpRef(plan.baseline, plan.name), remote, git_remote)
         release_workspace(ws, published=True)
