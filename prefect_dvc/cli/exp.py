@@ -1,17 +1,33 @@
-"""``exp ...``, ``queue ...``, ``params diff`` and ``metrics show/diff``."""
+"""``exp ...``, ``queue ...``, ``params diff`` and ``metrics show/diff``.
+
+Messages are printed with ``soft_wrap`` so a ref or a path is never cut in
+two at column 80 when the output goes to a file or a pipe.
+
+Queued experiments run as child ``prefect-dvc exp run`` processes; they all
+report to the same Prefect API as this process (``PREFECT_API_URL``, the
+profile's URL, or a running local server). With none of these, one
+temporary server is started for the whole batch instead of one per child
+(each would cost ~5 s and lose task runs at exit, ``prefect-notes.md`` 0.2).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
 import typer
 
+from prefect_dvc.checkpoints.resume import find_resume_point, resume_name
 from prefect_dvc.cli import show as show_cmds
 from prefect_dvc.cli.output import console, err_console, print_json
 from prefect_dvc.errors import StageError
 from prefect_dvc.experiments import manage, sync
 from prefect_dvc.experiments.git import Git
-from prefect_dvc.experiments.overrides import apply_overrides, expand_sweeps, parse_override
-from prefect_dvc.experiments.queue import Queue
+from prefect_dvc.experiments.overrides import apply_overrides, expand_sweeps
+from prefect_dvc.experiments.queue import Queue, QueuedExp
 from prefect_dvc.experiments.refs import list_exp_refs
+from prefect_dvc.flows.server import find_local_server
 from prefect_dvc.project import (
     fetch_experiment_objects,
     push_experiment_objects,
@@ -23,6 +39,11 @@ app = typer.Typer(help="Run, compare and share experiments.", no_args_is_help=Tr
 queue_app = typer.Typer(help="Manage queued experiments.", no_args_is_help=True)
 
 SET_PARAM = typer.Option(None, "-S", "--set-param", help="[file:]key=value override; sweeps ok.")
+LOG_TAIL = 15
+
+
+def _say(text: str) -> None:
+    console.print(text, soft_wrap=True)
 
 
 def register_top_level(root_app: typer.Typer) -> None:
@@ -41,70 +62,125 @@ def run(
     queue: bool = typer.Option(False, "--queue", help="Record the experiment; run it later."),
     run_all: bool = typer.Option(False, "--run-all", help="Run every queued experiment."),
     message: str = typer.Option(None, "-m", "--message", help="Experiment commit message."),
+    rev: str = typer.Option(
+        None, "--rev", help="Checkpoint pipelines: resume from this checkpoint or experiment."
+    ),
+    reset: bool = typer.Option(
+        False, "--reset", help="Checkpoint pipelines: delete the checkpoint outs, start anew."
+    ),
 ) -> None:
-    """Apply -S overrides, reproduce the pipeline on Prefect, and commit an experiment ref."""
+    """Apply -S overrides, reproduce the pipeline on Prefect, and commit an experiment ref.
+
+    A pipeline with a 'checkpoint: true' out resumes from the checkpoint the
+    workspace holds (or --rev), records a checkpoint commit on every signal
+    and grows the experiment's chain; --reset starts a new chain.
+    """
     root = find_root()
     combos = expand_sweeps(set_param or [])
     if queue or len(combos) > 1:
-        _enqueue(root, combos, name, targets or [])
+        q = Queue(root)
+        entries = q.plan(
+            combos, name=name, targets=targets or [], force=force, run_cache=not no_run_cache
+        )
+        q.add(entries)
+        for entry in entries:
+            overrides = ", ".join(entry.set_params) or "no overrides"
+            _say(f"Queued experiment '{entry.name}' ({overrides})")
         if not run_all:
+            _say("Run them with 'prefect-dvc queue start -j N' or 'prefect-dvc exp run --run-all'.")
             return
     if run_all:
         _run_queue(root, jobs or 1)
         return
     from prefect_dvc.flows.experiment import prepare_experiment
 
-    plan = prepare_experiment(root, name=name, set_params=combos[0], force=force)
+    point = find_resume_point(root, resume=rev, reset=reset)
+    plan = prepare_experiment(
+        root, name=resume_name(point, name), set_params=combos[0], force=force
+    )
+    run_name = point.exp.name if point and resume_name(point, name) is None else plan.name
     apply_overrides(root, plan.overrides, dry_run=True)
     # NOTE: Prefect is imported only once an experiment really runs.
     from prefect_dvc.flows.local import run_experiment_locally
 
-    failed, result, _summary = run_experiment_locally(
+    failed, result, summary = run_experiment_locally(
         root,
-        name=plan.name,
+        name=run_name,
         set_params=list(combos[0]),
         targets=targets or [],
         force=force,
         jobs=jobs,
         run_cache=not no_run_cache,
         message=message,
+        resume=rev,
+        reset=reset,
     )
     if failed is not None:
         show_cmds.print_run(failed)
-        raise StageError(failed.summary())
+        raise StageError(summary if "checkpoint" in summary else failed.summary())
     assert result is not None
-    console.print(f"Ran experiment '{result.name}' ({result.commit[:7]}): {result.ref}")
-    console.print("Experiment results have been applied to your workspace.")
+    _say(f"Ran experiment '{result.name}' ({result.commit[:7]}): {result.ref}")
+    _say("Experiment results have been applied to your workspace.")
 
 
-def _enqueue(root, combos: list[list[str]], name: str | None, targets: list[str]) -> None:
-    from prefect_dvc.flows.experiment import prepare_experiment
+@contextmanager
+def _children_api() -> Iterator[dict[str, str]]:
+    """The environment that points child runs at this process's Prefect API.
 
-    q = Queue(root)
-    for i, combo in enumerate(combos):
-        wanted = f"{name}-{i + 1}" if name and len(combos) > 1 else name
-        plan = prepare_experiment(root, name=wanted, set_params=combo, force=False)
-        for override in combo:
-            parse_override(override)
-        entry = q.add(name=plan.name, baseline=plan.baseline, set_params=combo, targets=targets)
-        console.print(f"Queued experiment '{entry.name}' ({', '.join(combo) or 'no overrides'})")
+    Prefect is imported here only to read the profile's URL and, failing
+    that and a local server, to start one temporary server for the batch.
+    """
+    from prefect.settings import PREFECT_API_URL
 
-
-def _run_queue(root, jobs: int) -> None:
-    results = Queue(root).run_all(jobs)
-    if not results:
-        console.print("The queue is empty.")
+    url = PREFECT_API_URL.value() or find_local_server()
+    if url:
+        yield {"PREFECT_API_URL": str(url)}
         return
+    from prefect.server.api.server import SubprocessASGIServer
+
+    server = SubprocessASGIServer()
+    server.start(timeout=120)
+    err_console.print(f"Started a temporary Prefect server for the queue at {server.api_url}")
+    try:
+        yield {"PREFECT_API_URL": server.api_url}
+    finally:
+        server.stop()
+
+
+def _run_queue(root: Path, jobs: int) -> None:
+    q = Queue(root)
+    if not any(e.state in ("queued", "failed") for e in q.entries()):
+        _say("The queue is empty.")
+        return
+    with _children_api() as env:
+        results = q.run_all(jobs, env=env)
     failed = [r for r in results if r.state != "success"]
     for r in results:
-        mark = "[green]success[/]" if r.state == "success" else f"[red]failed[/]: {r.message}"
-        console.print(f"{r.name}: {mark}")
+        if r.state == "success":
+            _say(f"{r.name}: [green]success[/] ({r.commit[:7]})")
+        else:
+            _say(f"{r.name}: [red]failed[/]: {r.message}")
+    for r in failed:
+        _print_log_tail(q, r)
     if failed:
         raise StageError(
             f"{len(failed)} of {len(results)} queued experiment(s) failed: "
             + ", ".join(r.name for r in failed),
             hint="See 'prefect-dvc queue logs <name>'",
         )
+
+
+def _print_log_tail(q: Queue, entry: QueuedExp) -> None:
+    """The end of a failed run's log on stderr, so the reason shows without a second command."""
+    lines = q.log(entry.id).splitlines()[-LOG_TAIL:]
+    err_console.print(
+        f"--- last {len(lines)} line(s) of the log of '{entry.name}' "
+        f"(all of it: prefect-dvc queue logs {entry.name}) ---",
+        soft_wrap=True,
+        markup=False,
+    )
+    for line in lines:
+        err_console.print(line, soft_wrap=True, markup=False, highlight=False)
 
 
 @queue_app.command("status")
@@ -115,9 +191,9 @@ def queue_status(as_json: bool = typer.Option(False, "--json")) -> None:
         print_json([e.__dict__ for e in entries])
         return
     for e in entries:
-        console.print(f"{e.name}\t{e.state}\t{' '.join(e.set_params)}\t{e.message}")
+        _say(f"{e.name}\t{e.state}\t{' '.join(e.set_params)}\t{e.message}")
     if not entries:
-        console.print("The queue is empty.")
+        _say("The queue is empty.")
 
 
 @queue_app.command("remove")
@@ -127,7 +203,7 @@ def queue_remove(
 ) -> None:
     """Remove queued experiments (and their logs)."""
     removed = Queue(find_root()).remove(names or [], all_=all_)
-    console.print(f"Removed {len(removed)} queued experiment(s): {', '.join(removed)}")
+    _say(f"Removed {len(removed)} queued experiment(s): {', '.join(removed)}")
 
 
 @queue_app.command("logs")
@@ -151,16 +227,15 @@ def apply(
     root = find_root()
     changed = manage.apply_experiment(root, name, force=force)
     restored = restore_outs(root)
-    console.print(
-        f"Applied experiment '{name}': {len(changed)} file(s), {len(restored)} out(s) restored."
-    )
+    _say(f"Applied experiment '{name}': {len(changed)} file(s), {len(restored)} out(s) restored.")
 
 
 @app.command("branch")
 def branch(name: str, branch_name: str = typer.Argument(None)) -> None:
     """Create a Git branch from an experiment."""
-    created = manage.branch_experiment(find_root(), name, branch_name)
-    console.print(f"Git branch '{created}' has been created from experiment '{name}'.")
+    sha = manage.branch_experiment(find_root(), name, branch_name)
+    created = branch_name or f"{name}-branch"
+    _say(f"Git branch '{created}' has been created from experiment '{name}' ({sha[:7]}).")
 
 
 @app.command("list")
@@ -179,7 +254,7 @@ def list_(
         print_json(grouped)
         return
     for exp, sha in exps:
-        console.print(f"{exp.name}\t{sha[:7]}\tbaseline {exp.baseline[:7]}")
+        _say(f"{exp.name}\t{sha[:7]}\tbaseline {exp.baseline[:7]}")
 
 
 @app.command("remove")
@@ -197,7 +272,7 @@ def remove(
         removed = [e.name for e in exps]
     if queue:
         removed += Queue(root).remove(all_=True)
-    console.print(f"Removed experiments: {', '.join(removed) or 'none'}")
+    _say(f"Removed experiments: {', '.join(removed) or 'none'}")
 
 
 @app.command("push")
@@ -212,10 +287,10 @@ def push(
     """Push experiment refs to a Git remote and their outs to the DVC remote."""
     root = find_root()
     exps = sync.push_experiments(root, git_remote, names or None, force=force)
-    console.print(f"Pushed experiment(s) {', '.join(e.name for e in exps)} to '{git_remote}'")
+    _say(f"Pushed experiment(s) {', '.join(e.name for e in exps) or 'none'} to '{git_remote}'")
     if not no_cache and exps:
         report = push_experiment_objects(root, exps, remote=remote, run_cache=run_cache)
-        console.print(f"{report.objects} object(s) pushed to the DVC remote")
+        _say(f"{report.objects} object(s) pushed to the DVC remote")
 
 
 @app.command("pull")
@@ -230,7 +305,7 @@ def pull(
     """Fetch experiment refs from a Git remote and their outs from the DVC remote."""
     root = find_root()
     exps = sync.pull_experiments(root, git_remote, names or None, force=force)
-    console.print(f"Pulled experiment(s) {', '.join(e.name for e in exps) or 'none'}")
+    _say(f"Pulled experiment(s) {', '.join(e.name for e in exps) or 'none'}")
     if not no_cache and exps:
         report = fetch_experiment_objects(root, exps, remote=remote, run_cache=run_cache)
         err_console.print(f"{report.objects} object(s) fetched from the DVC remote")

@@ -1,14 +1,48 @@
-"""``exp show``, ``exp diff``, ``params diff``, ``metrics show`` and ``metrics diff``."""
+"""``exp show``, ``exp diff``, ``params diff``, ``metrics show`` and ``metrics diff``.
+
+Provides:
+    register(exp_app, root_app): the commands, on the ``exp`` group and the root.
+    terminal_width(): the width the default ``exp show`` table must fit, or ``None``.
+    fit_columns(columns, cells, width): which columns the table keeps, and their widths.
+    print_run(run): the per-stage outcome table of a pipeline run.
+
+The default ``exp show`` table. A real project easily has 40 columns (16
+metrics, 10 params, 12 dep hashes); squeezing all of them into 80 columns,
+as rich does by default, leaves every cell as ``0.…`` and the table useless.
+So, when the table goes to a terminal (or ``COLUMNS`` is set):
+
+1. if it fits, it is printed as is;
+2. otherwise long headers are broken at ``.``/``/``/``:`` into several lines,
+   so a column is only as wide as its values;
+3. then whole columns are given up, in this order, until it fits: dependency
+   hashes, params and metrics that are the same in every row, ``Created``,
+   then the last remaining params and metrics (alternately, so both stay
+   visible). ``Experiment`` is never dropped and no value is ever truncated.
+   One line on stderr says how many columns were hidden and how to see
+   them (``--csv``/``--json``/``--md``, ``--keep``/``--drop``).
+
+When stdout is not a terminal (a pipe, a file, a CI log) nothing is hidden:
+the full table is printed as wide as it needs to be, one line per row.
+"""
 
 from __future__ import annotations
 
-import typer
-from rich.table import Table
+import os
+import re
+import shutil
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from prefect_dvc.cli.output import console, err_console, print_json
+import typer
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from prefect_dvc.cli.output import err_console, print_json
 from prefect_dvc.experiments import diff as diffs
 from prefect_dvc.experiments.collect import collect_experiments
-from prefect_dvc.experiments.show import ShowOptions, to_csv, to_json, to_markdown, to_table
+from prefect_dvc.experiments.show import ShowOptions, tabulate_kinds, to_csv, to_json, to_markdown
 from prefect_dvc.project import show_files
 from prefect_dvc.repo import find_root
 
@@ -65,7 +99,7 @@ def show(
     elif md:
         print(to_markdown(rows, options))
     else:
-        console.print(to_table(rows, options))
+        _print_table(*tabulate_kinds(rows, options))
 
 
 def exp_diff(
@@ -166,3 +200,120 @@ def print_run(run: object) -> None:
     for name in getattr(run, "not_run", {}):
         table.add_row(name, "[dim]not run[/]", "")
     err_console.print(table)
+
+
+_PAD = 2  # one space on each side of a column, none at the table's edges
+_BREAK = re.compile(r"(?<=[./:])")
+
+
+@dataclass(frozen=True)
+class FittedColumn:
+    """A column the table keeps: its index in the input, header lines and width."""
+
+    index: int
+    header: str
+    width: int
+    right: bool
+
+
+def terminal_width() -> int | None:
+    """``$COLUMNS`` if set, else the terminal's width, else ``None`` (not a terminal)."""
+    env = os.environ.get("COLUMNS", "")
+    if env.isdigit() and int(env) > 0:
+        return int(env)
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size().columns
+    return None
+
+
+def _wrap_header(header: str, width: int) -> str:
+    """``header`` broken after ``.``, ``/`` or ``:`` into lines of at most ``width``."""
+    lines: list[str] = []
+    for part in _BREAK.split(header):
+        if lines and len(lines[-1]) + len(part) <= width:
+            lines[-1] += part
+        else:
+            lines.append(part)
+    return "\n".join(lines)
+
+
+def _compact_width(header: str, values: Sequence[str]) -> int:
+    longest_part = max(len(part) for part in _BREAK.split(header))
+    return max([longest_part, *(len(v) for v in values)])
+
+
+def _drop_order(columns: Sequence[tuple[str, str]], cells: Sequence[Sequence[str]]) -> list[int]:
+    """Column indexes in the order they are given up (``Experiment`` never is)."""
+    constant = {i for i in range(len(columns)) if len({line[i] for line in cells}) < 2}
+    by_kind = {
+        kind: [i for i, (_, k) in enumerate(columns) if k == kind] for kind in ("metrics", "params")
+    }
+    order = [i for i, (_, kind) in enumerate(columns) if kind == "deps"][::-1]
+    for kind in ("params", "metrics"):
+        order += [i for i in by_kind[kind][::-1] if i in constant]
+    order += [i for i, (header, _) in enumerate(columns) if header == "Created"]
+    params = [i for i in by_kind["params"][::-1] if i not in constant]
+    metrics = [i for i in by_kind["metrics"][::-1] if i not in constant]
+    while params or metrics:
+        longer = params if len(params) >= len(metrics) else metrics
+        order.append(longer.pop(0))
+    return order
+
+
+def fit_columns(
+    columns: Sequence[tuple[str, str]], cells: Sequence[Sequence[str]], width: int | None
+) -> list[FittedColumn]:
+    """The columns to print and their widths so the table fits ``width`` (see module doc)."""
+    values = [[line[i] for line in cells] for i in range(len(columns))]
+    natural = [max([len(h), *(len(v) for v in values[i])]) for i, (h, _) in enumerate(columns)]
+    widths = list(natural)
+    kept = list(range(len(columns)))
+
+    def total() -> int:
+        return sum(widths[i] + _PAD for i in kept) - _PAD
+
+    if width is not None and total() > width:
+        widths = [
+            natural[i] if kind == "fixed" else _compact_width(header, values[i])
+            for i, (header, kind) in enumerate(columns)
+        ]
+        for index in _drop_order(columns, cells):
+            if total() <= width:
+                break
+            kept.remove(index)
+    return [
+        FittedColumn(
+            index=i,
+            header=_wrap_header(columns[i][0], widths[i]),
+            width=widths[i],
+            right=columns[i][1] == "metrics",
+        )
+        for i in kept
+    ]
+
+
+def _print_table(columns: Sequence[tuple[str, str]], cells: Sequence[Sequence[str]]) -> None:
+    width = terminal_width()
+    fitted = fit_columns(columns, cells, width)
+    table = Table(box=None, show_edge=False, pad_edge=False, header_style="bold")
+    for col in fitted:
+        table.add_column(
+            Text(col.header),
+            justify="right" if col.right else "left",
+            width=col.width,
+            no_wrap=True,
+        )
+    for line in cells:
+        # NOTE: Text, not str: "[name]" in a cell would otherwise be read as rich markup.
+        table.add_row(*(Text(line[col.index]) for col in fitted))
+    needed = sum(c.width + _PAD for c in fitted)
+    Console(highlight=False, width=max(needed, width or 0), soft_wrap=True).print(table)
+    hidden = len(columns) - len(fitted)
+    if hidden:
+        err_console.print(
+            f"{hidden} of {len(columns)} columns hidden to fit {width} columns (dependency "
+            "hashes first). See them all with --csv, --json or --md, or pick with "
+            "--keep/--drop REGEX.",
+            soft_wrap=True,
+            highlight=False,
+        )

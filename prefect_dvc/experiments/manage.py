@@ -66,6 +66,11 @@ def apply_experiment(root: Path, exp: str, *, force: bool = False) -> list[str]:
     current = _workspace_blobs(git, [c.path for c in changes])
     dirty = [c.path for c in changes if current[c.path] not in (c.head_blob, c.exp_blob)]
     if dirty and not force:
+        # NOTE: the results of an earlier `exp run` are not the user's to lose:
+        # they are kept in that experiment's commit.
+        saved = _saved_in_experiments(git, exp_ref.baseline, {p: current[p] for p in dirty})
+        dirty = [p for p in dirty if p not in saved]
+    if dirty and not force:
         shown = ", ".join(dirty[:_SHOWN]) + (" ..." if len(dirty) > _SHOWN else "")
         raise GitError(
             f"cannot apply experiment '{exp_ref.name}': it would overwrite your uncommitted "
@@ -78,6 +83,20 @@ def apply_experiment(root: Path, exp: str, *, force: bool = False) -> list[str]:
         if change.exp_blob is None:
             _remove(root, change.path)
     return sorted(c.path for c in todo)
+
+
+def _saved_in_experiments(git: Git, baseline: str, blobs: dict[str, str | None]) -> set[str]:
+    """The paths whose workspace blob is the path's content in some experiment of ``baseline``."""
+    wanted = {path: blob for path, blob in blobs.items() if blob and blob != "directory"}
+    shas = [sha for _exp, sha in list_exp_refs(git, baseline)]
+    if not wanted or not shas:
+        return set()
+    queries = [(path, sha) for path in wanted for sha in shas]
+    out = git.run(
+        "cat-file", "--batch-check=%(objectname)", input="".join(f"{s}:{p}\n" for p, s in queries)
+    )
+    found = {path for (path, _), line in zip(queries, out.splitlines()) if line == wanted[path]}
+    return found
 
 
 def _tree_changes(git: Git, old: str, new: str) -> list[_Change]:

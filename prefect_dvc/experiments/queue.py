@@ -3,7 +3,8 @@
 Provides:
     QueuedExp: one recorded experiment (name, baseline, overrides, targets, state).
     Queue: entries as JSON files under ``.dvc/tmp/prefect-dvc/queue``, their
-        logs beside them; ``add``, ``entries``, ``remove``, ``run_all``.
+        logs beside them; ``plan`` (validate a batch, write nothing), ``add``,
+        ``entries``, ``remove``, ``log``, ``run_all``.
 
 Each queued experiment runs in its own temporary clone of the repository at
 its baseline, so parallel experiments never see each other's workspace.
@@ -13,6 +14,12 @@ files (DVC's queue loses the untracked ones), shares the main cache through
 whose output goes to the entry's log. On success the experiment ref is
 fetched back into the main repository; a failure is recorded with its log
 and does not stop the other entries.
+
+Everything about an entry is checked when it is queued (name free among the
+baseline's experiments *and* the queue, every ``-S`` key present), so a
+queue never fails later on a typo. The children get the environment the
+caller passes to ``run_all``; the CLI uses it to point every child at one
+Prefect API instead of letting each start its own temporary server.
 """
 
 from __future__ import annotations
@@ -25,16 +32,18 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from prefect_dvc.config import load_config
-from prefect_dvc.errors import ExperimentExistsError, ExperimentNotFoundError
+from prefect_dvc.errors import ExperimentExistsError, ExperimentNotFoundError, GitError
 from prefect_dvc.experiments.commit import workspace_changes
 from prefect_dvc.experiments.git import Git
-from prefect_dvc.experiments.refs import ExpRef
+from prefect_dvc.experiments.names import generate_name
+from prefect_dvc.experiments.overrides import apply_overrides, parse_override
+from prefect_dvc.experiments.refs import ExpRef, list_exp_refs, validate_name
 from prefect_dvc.repo import RepoPaths
 from prefect_dvc.yamlio import atomic_write
 
@@ -52,10 +61,13 @@ class QueuedExp:
     state: str = "queued"
     message: str = ""
     commit: str = ""
+    force: bool = False
+    run_cache: bool = True
 
     @classmethod
     def from_json(cls, text: str) -> QueuedExp:
-        data = json.loads(text)
+        known = {f.name for f in fields(cls)}
+        data = {k: v for k, v in json.loads(text).items() if k in known}
         data["set_params"] = tuple(data.get("set_params") or ())
         data["targets"] = tuple(data.get("targets") or ())
         return cls(**data)
@@ -80,24 +92,64 @@ class Queue:
         items = [QueuedExp.from_json(p.read_text()) for p in self.folder.glob("*.json")]
         return sorted(items, key=lambda e: e.created)
 
-    def add(
-        self, *, name: str, baseline: str, set_params: Sequence[str], targets: Sequence[str]
-    ) -> QueuedExp:
-        """Record an experiment to run later; its name must be new for the baseline."""
-        if any(e.name == name and e.baseline == baseline for e in self.entries()):
-            raise ExperimentExistsError(
-                f"experiment '{name}' is already queued for baseline {baseline[:7]}",
-                hint="Pick another name with -n, or remove it with 'prefect-dvc queue remove'",
+    def plan(
+        self,
+        combos: Sequence[Sequence[str]],
+        *,
+        name: str | None = None,
+        targets: Sequence[str] = (),
+        force: bool = False,
+        run_cache: bool = True,
+    ) -> list[QueuedExp]:
+        """Entries for one ``exp run --queue`` (one per sweep combination), checked, unsaved.
+
+        With several combinations a given ``name`` becomes ``name-1``,
+        ``name-2``... Every override is checked against the workspace's
+        params files, so nothing is queued when one of them is wrong.
+
+        Raises:
+            GitError: no commit to use as the baseline.
+            ExperimentExistsError: a name is taken by an experiment of the
+                baseline (unless ``force``) or by a queued entry.
+            ParamsError, ConfigError: an override is malformed or names an unknown key.
+        """
+        git = Git(self.root)
+        baseline = git.try_rev_parse("HEAD")
+        if baseline is None:
+            raise GitError(
+                "the repository has no commit to use as the experiment's baseline",
+                path=str(self.root),
+                hint="Commit your project first (git add -A && git commit)",
             )
-        entry = QueuedExp(
-            id=uuid.uuid4().hex[:12],
-            name=name,
-            baseline=baseline,
-            set_params=tuple(set_params),
-            targets=tuple(targets),
-        )
-        self._save(entry)
-        return entry
+        refs = {exp.name for exp, _ in list_exp_refs(git, baseline)}
+        queued = {e.name for e in self.entries() if e.baseline == baseline}
+        planned: list[QueuedExp] = []
+        for index, combo in enumerate(combos):
+            apply_overrides(self.root, [parse_override(o) for o in combo], dry_run=True)
+            wanted = f"{name}-{index + 1}" if name and len(combos) > 1 else name
+            taken = queued | {e.name for e in planned}
+            if wanted is None:
+                wanted = generate_name((refs | taken).__contains__)
+            validate_name(wanted)
+            _check_free(wanted, baseline, in_refs=wanted in refs and not force, queued=taken)
+            planned.append(
+                QueuedExp(
+                    id=uuid.uuid4().hex[:12],
+                    name=wanted,
+                    baseline=baseline,
+                    set_params=tuple(combo),
+                    targets=tuple(targets),
+                    created=time.time() + index * 1e-6,
+                    force=force,
+                    run_cache=run_cache,
+                )
+            )
+        return planned
+
+    def add(self, entries: Sequence[QueuedExp]) -> None:
+        """Record entries made by :meth:`plan`."""
+        for entry in entries:
+            self._save(entry)
 
     def find(self, name: str) -> QueuedExp:
         for entry in self.entries():
@@ -119,14 +171,24 @@ class Queue:
         path = self._path(self.find(name).id, ".log")
         return path.read_text(errors="replace") if path.exists() else ""
 
-    def run_all(self, jobs: int = 1, *, cli: Sequence[str] | None = None) -> list[QueuedExp]:
-        """Run every queued entry, ``jobs`` at a time; returns their final states."""
+    def run_all(
+        self,
+        jobs: int = 1,
+        *,
+        cli: Sequence[str] | None = None,
+        env: Mapping[str, str] | None = None,
+    ) -> list[QueuedExp]:
+        """Run every queued (or failed) entry, ``jobs`` at a time; returns their final states.
+
+        ``env`` is added to the children's environment (e.g. ``PREFECT_API_URL``).
+        """
         todo = [e for e in self.entries() if e.state in ("queued", "failed")]
         command = list(cli or [str(Path(sys.executable).with_name("prefect-dvc"))])
+        child_env = _child_env(env or {})
         with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            return list(pool.map(lambda e: self._run_one(e, command), todo))
+            return list(pool.map(lambda e: self._run_one(e, command, child_env), todo))
 
-    def _run_one(self, entry: QueuedExp, command: list[str]) -> QueuedExp:
+    def _run_one(self, entry: QueuedExp, command: list[str], env: dict[str, str]) -> QueuedExp:
         entry = replace(entry, state="running", message="")
         self._save(entry)
         log_path = self._path(entry.id, ".log")
@@ -134,13 +196,13 @@ class Queue:
             clone = Path(tmp) / "repo"
             try:
                 self._make_clone(entry, clone)
-                argv = [*command, "exp", "run", "-n", entry.name, "-f"]
-                for override in entry.set_params:
-                    argv += ["-S", override]
-                argv += list(entry.targets)
                 with open(log_path, "wb") as log:
                     code = subprocess.run(
-                        argv, cwd=clone, stdout=log, stderr=subprocess.STDOUT, env=_child_env()
+                        _child_argv(command, entry),
+                        cwd=clone,
+                        stdout=log,
+                        stderr=subprocess.STDOUT,
+                        env=env,
                     ).returncode
                 if code != 0:
                     entry = replace(entry, state="failed", message=_last_line(log_path))
@@ -177,6 +239,35 @@ class Queue:
         return Git(self.root).rev_parse(ref)
 
 
+def _check_free(name: str, baseline: str, *, in_refs: bool, queued: set[str]) -> None:
+    if in_refs:
+        raise ExperimentExistsError(
+            f"experiment '{name}' already exists for baseline {baseline[:7]}",
+            hint="Use -f to overwrite it or -n to pick another name",
+        )
+    if name in queued:
+        raise ExperimentExistsError(
+            f"experiment '{name}' is already queued for baseline {baseline[:7]}",
+            hint="Pick another name with -n, or remove it with 'prefect-dvc queue remove'",
+        )
+
+
+def _child_argv(command: Sequence[str], entry: QueuedExp) -> list[str]:
+    """``prefect-dvc exp run`` for one entry; ``-f`` only when it was queued with ``-f``.
+
+    The clone has no ``refs/exps``, so the name is free there; passing ``-f``
+    regardless would also force every stage to re-run.
+    """
+    argv = [*command, "exp", "run", "-n", entry.name]
+    if entry.force:
+        argv.append("-f")
+    if not entry.run_cache:
+        argv.append("--no-run-cache")
+    for override in entry.set_params:
+        argv += ["-S", override]
+    return [*argv, *entry.targets]
+
+
 def _without_cache_section(text: str) -> str:
     kept: list[str] = []
     skipping = False
@@ -189,8 +280,8 @@ def _without_cache_section(text: str) -> str:
     return result if not result or result.endswith("\n") else result + "\n"
 
 
-def _child_env() -> dict[str, str]:
-    env = dict(os.environ)
+def _child_env(extra: Mapping[str, str]) -> dict[str, str]:
+    env = {**os.environ, **extra}
     env.pop("DVC_ROOT", None)
     return env
 
