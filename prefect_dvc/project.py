@@ -39,10 +39,12 @@ def open_stores_for(
     return stores, hasher
 
 
-def workspace_outs(root: Path, targets: Sequence[str] = ()) -> list[sync.UsedOut]:
-    """Cached outs of the workspace's pipeline with the hashes its ``dvc.lock`` records."""
-    pipeline = load_pipeline(root)
-    return sync.used_outs(pipeline, read_lock(RepoPaths(root).lock_path()), targets)
+def workspace_outs(
+    root: Path, targets: Sequence[str] = (), dvcfile: str = "dvc.yaml"
+) -> list[sync.UsedOut]:
+    """Cached outs of the pipeline ``dvcfile`` with the hashes its ``dvc.lock`` records."""
+    pipeline = load_pipeline(root, dvcfile)
+    return sync.used_outs(pipeline, read_lock(RepoPaths(root).lock_path(dvcfile)), targets)
 
 
 def restore_outs(root: Path) -> list[str]:

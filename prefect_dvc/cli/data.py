@@ -7,9 +7,9 @@ from pathlib import Path
 import typer
 
 from prefect_dvc.cli.output import console
-from prefect_dvc.errors import MissingObjectError
+from prefect_dvc.errors import ConfigError, MissingObjectError
 from prefect_dvc.project import open_stores_for, workspace_outs
-from prefect_dvc.repo import find_root
+from prefect_dvc.repo import find_root, locate_dvcfile
 from prefect_dvc.storage import sync
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.stores import Stores
@@ -35,7 +35,8 @@ def _open(
 
 
 def _outs(root: Path, targets: list[str] | None) -> list[sync.UsedOut]:
-    return workspace_outs(root, targets or ())
+    """The outs of the pipeline ``repro`` would run here (a sub-folder's dvc.yaml too)."""
+    return workspace_outs(root, targets or (), locate_dvcfile(root))
 
 
 def push(
@@ -115,7 +116,18 @@ def gc(
     dry: bool = typer.Option(False, "--dry", help="Only list what would be removed."),
 ) -> None:
     """Remove cache objects that no kept revision's dvc.lock refers to."""
+    if not (workspace or all_branches or all_tags or all_experiments or all_commits):
+        raise ConfigError(
+            "gc needs to know what to keep: none of -w, -a, -T, --all-experiments, -A was given",
+            hint="Run 'prefect-dvc gc -w' to keep only what the workspace uses (add --dry first)",
+        )
     root, stores, _ = _open(remote, None, use_remote=cloud)
+    if cloud and stores.remote is None:
+        raise ConfigError(
+            "gc --cloud needs a remote, and none is configured",
+            path=".dvc/config",
+            hint="Pass -r <name>, or set one with: prefect-dvc remote default <name>",
+        )
     revs = sync.revisions(
         root,
         all_branches=all_branches,

@@ -47,11 +47,15 @@ def modify(
 
 @app.command("list")
 def list_() -> None:
-    """List remotes: name, URL (credentials never shown), default marker."""
+    """List remotes: name, URL (credentials never shown), default marker.
+
+    Plain ``name<TAB>url`` lines as DVC prints them, so scripts can split them
+    (rich would expand the tab).
+    """
     cfg = config.load_config(find_root())
     for remote in cfg.remotes:
         marker = "  (default)" if remote.name == cfg.default_remote else ""
-        console.print(f"{remote.name}\t{remote.safe_url}{marker}")
+        typer.echo(f"{remote.name}\t{remote.safe_url}{marker}")
 
 
 @app.command("remove")

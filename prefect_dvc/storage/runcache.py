@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Mapping
+from collections.abc import Collection, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -256,9 +256,13 @@ class RunCache:
                 fs.pipe_file(path, data)
 
     def transfer(
-        self, dest: RunCache, jobs: int | None = None, keys: Iterable[str] | None = None
+        self,
+        dest: RunCache,
+        jobs: int | None = None,
+        keys: Iterable[str] | None = None,
+        pairs: Collection[tuple[str, str]] | None = None,
     ) -> int:
-        """Copy the entries ``dest`` lacks (only under ``keys`` if given).
+        """Copy the entries ``dest`` lacks (only under ``keys`` / among ``pairs`` if given).
 
         Both sides are listed once; entries are read, verified and written
         many at a time. Corrupt entries are skipped with a warning.
@@ -271,7 +275,9 @@ class RunCache:
         todo = [
             pair
             for pair in self.entries()
-            if pair not in present and (wanted is None or pair[0] in wanted)
+            if pair not in present
+            and (wanted is None or pair[0] in wanted)
+            and (pairs is None or pair in pairs)
         ]
 
         def copy(pair: tuple[str, str]) -> bool:

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from prefect_dvc.errors import ConfigError
-from prefect_dvc.lockfile import read_lock
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.objects import ObjectStore
 from prefect_dvc.storage.runcache import RunCache
@@ -75,27 +74,55 @@ def _require_remote(stores: Stores) -> None:
         )
 
 
-def _run_objects(runs: RunCache) -> set[str]:
-    """Every object the entries of ``runs`` refer to."""
-    md5s: set[str] = set()
+def _entry_objects(runs: RunCache) -> dict[tuple[str, str], set[str]]:
+    """The objects each readable entry of ``runs`` names, by ``(key, value)``."""
+    result: dict[tuple[str, str], set[str]] = {}
     for key, value in runs.entries():
         entry = runs.read_entry(key, value)
-        for out in (entry or {}).get("outs") or []:
-            info = HashInfo.from_lock(out)
-            if info is not None:
-                md5s.add(info.md5)
-    return md5s
+        if entry is None:
+            continue
+        infos = (HashInfo.from_lock(out) for out in entry.get("outs") or [])
+        result[(key, value)] = {info.md5 for info in infos if info is not None}
+    return result
+
+
+def restorable_runs(runs: RunCache, store: ObjectStore) -> tuple[set[tuple[str, str]], set[str]]:
+    """Entries of ``runs`` whose every object (``.dir`` files included) ``store`` holds.
+
+    Returns those entries and the objects they need. An entry whose outputs
+    were garbage-collected would be useless on a remote (DVC 3 pushes it
+    anyway), so it is left out.
+    """
+    by_entry = _entry_objects(runs)
+    named = set().union(*by_entry.values()) if by_entry else set()
+    present = store.existing(named)
+    complete = {m for m in present if not m.endswith(".dir")}
+    for md5 in present - complete:
+        files = {e.md5 for e in store.read_tree(md5).entries}
+        if files <= store.existing(files):
+            complete.add(md5)
+    pairs = {pair for pair, md5s in by_entry.items() if md5s <= complete}
+    needed = set().union(*(by_entry[p] for p in pairs)) if pairs else set()
+    return pairs, needed
 
 
 def push(stores: Stores, outs: Iterable[UsedOut], *, run_cache: bool = False) -> SyncReport:
-    """Send the outs' objects (and with ``run_cache`` all run entries and their objects)."""
+    """Send the outs' objects (and with ``run_cache`` the restorable run entries and theirs).
+
+    Objects go first, entries last, so the remote never holds an entry whose
+    outputs it lacks.
+    """
     _require_remote(stores)
     assert stores.remote is not None
     md5s = {o.info.md5 for o in outs}
+    pairs: set[tuple[str, str]] = set()
     if run_cache:
-        md5s |= _run_objects(stores.local_runs)
+        pairs, needed = restorable_runs(stores.local_runs, stores.local)
+        md5s |= needed
     result = stores.local.transfer(md5s, stores.remote.objects, jobs=stores.jobs)
-    runs = stores.local_runs.transfer(stores.remote.runs, jobs=stores.jobs) if run_cache else 0
+    runs = 0
+    if run_cache:
+        runs = stores.local_runs.transfer(stores.remote.runs, jobs=stores.jobs, pairs=pairs)
     return SyncReport(len(result.transferred), len(result.skipped), result.missing, runs)
 
 
@@ -169,19 +196,33 @@ def lock_hashes(text: str, *, outs_only: bool = False) -> set[str]:
     return md5s
 
 
-def used_hashes(root: Path, revs: Sequence[str], lock_name: str = "dvc.lock") -> set[str]:
-    """Objects named by the workspace's lock file and by the lock file at each rev."""
+def _lock_names(root: Path, rev: str | None) -> list[str]:
+    """Paths (relative to ``root``) of every ``dvc.lock`` in the workspace or at ``rev``."""
+    if rev is None:
+        listing = _git(root, "ls-files", "-co", "--exclude-standard", "--", ":(glob)**/dvc.lock")
+    else:
+        listing = _git(root, "ls-tree", "-r", "--name-only", rev)
+    names = [n for n in listing.splitlines() if n == "dvc.lock" or n.endswith("/dvc.lock")]
+    return sorted(set(names))
+
+
+def used_hashes(root: Path, revs: Sequence[str]) -> set[str]:
+    """Objects named by every ``dvc.lock`` of the workspace and of each rev.
+
+    Every pipeline counts, not only the root's (sub-folder ``dvc.yaml``
+    files included), as DVC's ``gc`` does. Lock files are found through Git,
+    so a large data folder is never walked.
+    """
     used: set[str] = set()
-    workspace = read_lock(root / lock_name)
-    for entry in workspace.values():
-        for item in (entry.get("outs") or []) + (entry.get("deps") or []):
-            info = HashInfo.from_lock(item)
-            if info is not None:
-                used.add(info.md5)
+    names = _lock_names(root, None) or (["dvc.lock"] if (root / "dvc.lock").exists() else [])
+    for name in names:
+        if (root / name).is_file():
+            used |= lock_hashes((root / name).read_text())
     for rev in revs:
-        text = _git(root, "show", f"{rev}:{lock_name}")
-        if text:
-            used |= lock_hashes(text)
+        for name in _lock_names(root, rev):
+            text = _git(root, "show", f"{rev}:./{name}")
+            if text:
+                used |= lock_hashes(text)
     return used
 
 

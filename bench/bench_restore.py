@@ -1,0 +1,260 @@
+"""Restoring outputs: from the local cache by link type, from S3, and a no-op repro.
+
+Data sets, created in a temporary folder (under ``--dir`` if given) and removed after:
+
+- ``big``: one file of 1 GiB (``--quick``: 64 MiB).
+- ``many``: 10,000 files totalling 1 GiB in 100 folders (``--quick``: 1,000 files, 64 MiB).
+
+Figures:
+
+- ``cache add``: hash (state DB) and store the data in a fresh local cache.
+- ``checkout <link> (cold)``: the first restore, which verifies every object it
+  reads (md5 of the cache file) and so records it in the state DB.
+- ``checkout <link>``: each link type that works on this filesystem (reflink,
+  hardlink, copy), with a warm state DB (one ``stat`` per object to verify).
+- ``push to S3`` / ``fetch+checkout from S3``: a ``moto_server`` started on a free
+  loopback port as a subprocess (as the tests do); fetch goes to an empty cache.
+- ``no-op repro``: the ``prefect-dvc repro`` command on a stage whose dep is the
+  ``big`` file, with a warm state DB (it never imports Prefect).
+
+Usage::
+
+    python bench/bench_restore.py [--dir DIR] [--quick] [--jobs N] [--no-s3]
+
+Timings go to stdout only; nothing here is a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect_dvc.storage import links
+from prefect_dvc.storage.hashinfo import HashInfo
+from prefect_dvc.storage.hashing import RACY_WINDOW_NS, Hasher
+from prefect_dvc.storage.objects import ObjectStore
+from prefect_dvc.storage.state import StateDB
+
+MiB = 1 << 20
+CHUNK = 16 * MiB
+CLI = str(Path(sys.executable).with_name("prefect-dvc"))
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}
+
+
+@dataclass(frozen=True)
+class Row:
+    figure: str
+    seconds: float
+    nbytes: int
+
+    def render(self) -> str:
+        rate = self.nbytes / self.seconds / 1e6 if self.seconds > 0 else float("inf")
+        return f"{self.figure:<40} {self.seconds:>9.3f} {rate:>10,.0f}"
+
+
+def timed(label: str, nbytes: int, call: Callable[[], object]) -> Row:
+    start = time.perf_counter()
+    call()
+    row = Row(label, time.perf_counter() - start, nbytes)
+    print(row.render(), flush=True)
+    return row
+
+
+def make_big(root: Path, nbytes: int) -> Path:
+    path = root / "big.bin"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pool = os.urandom(CHUNK)
+    with open(path, "wb") as fobj:
+        for offset in range(0, nbytes, CHUNK):
+            fobj.write(pool[: min(CHUNK, nbytes - offset)])
+    return path
+
+
+def make_many(root: Path, nbytes: int, count: int) -> Path:
+    top = root / "many"
+    pool = os.urandom(CHUNK)
+    each = nbytes // count
+    for i in range(count):
+        path = top / f"d{i % 100:02d}" / f"f{i:05d}.bin"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        start = (i * 4099) % (CHUNK - each)
+        path.write_bytes(pool[start : start + each])
+    return top
+
+
+def working_link_types(work: Path) -> list[str]:
+    """The link types this filesystem supports (tried on a small file)."""
+    probe = work / "probe.bin"
+    probe.write_bytes(b"probe")
+    found = []
+    for kind in ("reflink", "hardlink", "copy"):
+        dest = work / f"probe-{kind}"
+        try:
+            links.link(probe, dest, (kind,))
+            found.append(kind)
+        except Exception:  # NOTE: any failure means "not here"
+            pass
+        dest.unlink(missing_ok=True)
+    return found
+
+
+def remove(path: Path) -> None:
+    if path.is_dir():
+        shutil.rmtree(path)
+    else:
+        path.unlink()
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextmanager
+def moto_server() -> Iterator[str]:
+    exe = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [exe, "-H", "127.0.0.1", "-p", str(port)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env={**os.environ, **CREDENTIALS},
+    )
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                urllib.request.urlopen(url + "/moto-api/", timeout=1)
+                break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError("moto_server did not start") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+
+
+def bench_local(
+    name: str, src: Path, work: Path, kinds: Sequence[str], jobs: int | None, nbytes: int
+) -> tuple[ObjectStore, HashInfo]:
+    state = StateDB(work / f"state-{name}.db")
+    hasher = Hasher(state, jobs=jobs)
+    store = ObjectStore.from_url(str(work / "cache"), verify=lambda p: hasher.hash_file(p).md5)
+    info: HashInfo | None = None
+
+    def add() -> None:
+        nonlocal info
+        info, tree = hasher.hash_path(src)
+        if tree is None:
+            store.add_file(src, info.md5)
+        else:
+            store.add_tree(src, tree, jobs=jobs)
+
+    timed(f"{name}: cache add", nbytes, add)
+    assert info is not None
+    time.sleep(2 * RACY_WINDOW_NS / 1e9)  # let the cache files leave the racy window
+    runs = [(kinds[0], " (cold)")] + [(kind, "") for kind in kinds] if kinds else []
+    for kind, note in runs:
+        dest = work / f"restored-{name}-{kind}"
+        timed(
+            f"{name}: checkout {kind}{note}",
+            nbytes,
+            lambda d=dest, k=kind: store.checkout(info, d, (k,), jobs=jobs),
+        )
+        remove(dest)
+    return store, info
+
+
+def bench_s3(
+    name: str, store: ObjectStore, info: HashInfo, endpoint: str, work: Path, nbytes: int
+) -> None:
+    import s3fs
+
+    options = {"key": "testing", "secret": "testing", "client_kwargs": {"endpoint_url": endpoint}}
+    s3fs.S3FileSystem(**options).mkdir(f"bench-{name}")
+    remote = ObjectStore.from_url(f"s3://bench-{name}/store", options)
+    timed(f"{name}: push to S3", nbytes, lambda: store.transfer([info.md5], remote))
+    fresh = ObjectStore.from_url(str(work / f"cache-s3-{name}"))
+    dest = work / f"from-s3-{name}"
+
+    def fetch_checkout() -> None:
+        result = remote.transfer([info.md5], fresh)
+        assert not result.missing, result.missing
+        fresh.checkout(info, dest, ("reflink", "copy"))
+
+    timed(f"{name}: fetch+checkout from S3", nbytes, fetch_checkout)
+
+
+def bench_noop_repro(work: Path, big: Path, nbytes: int) -> None:
+    repo = work / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    (repo / ".dvc").mkdir()
+    (repo / ".dvc" / "config").write_text("")
+    (repo / "dvc.yaml").write_text(
+        "stages:\n  size:\n    cmd: wc -c big.bin > size.txt\n"
+        "    deps: [big.bin]\n    outs: [size.txt]\n"
+    )
+    os.link(big, repo / "big.bin")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    for _ in range(2):  # the first run executes the stage (starts Prefect)
+        subprocess.run([CLI, "repro"], cwd=repo, env=env, check=True, capture_output=True)
+    time.sleep(2 * RACY_WINDOW_NS / 1e9)
+    subprocess.run([CLI, "status"], cwd=repo, env=env, check=True, capture_output=True)
+
+    def noop() -> None:
+        out = subprocess.run([CLI, "repro"], cwd=repo, env=env, check=True, capture_output=True)
+        assert b"up to date" in out.stdout, out.stdout
+
+    timed("no-op repro (1 dep, warm state DB)", nbytes, noop)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
+    parser.add_argument("--dir", type=Path, help="where to create the data (default: $TMPDIR)")
+    parser.add_argument("--quick", action="store_true", help="64 MiB and 1,000 files")
+    parser.add_argument("--jobs", type=int, help="threads for hashing and transfers")
+    parser.add_argument("--no-s3", action="store_true", help="skip the S3 figures")
+    args = parser.parse_args(argv)
+    nbytes, count = (64 * MiB, 1000) if args.quick else (1024 * MiB, 10_000)
+    with tempfile.TemporaryDirectory(prefix="bench-restore-", dir=args.dir) as tmp:
+        work = Path(tmp)
+        kinds = working_link_types(work)
+        print(
+            f"python {platform.python_version()}, {os.cpu_count()} CPUs, data {nbytes // MiB} MiB"
+            f", {count} files; link types here: {', '.join(kinds)}"
+        )
+        big = make_big(work / "src", nbytes)
+        many = make_many(work / "src", nbytes, count)
+        time.sleep(2 * RACY_WINDOW_NS / 1e9)
+        print(f"{'figure':<40} {'seconds':>9} {'MB/s':>10}")
+        stores = {
+            name: bench_local(name, src, work / name, kinds, args.jobs, nbytes)
+            for name, src in (("big", big), ("many", many))
+        }
+        if not args.no_s3:
+            with moto_server() as endpoint:
+                for name, (store, info) in stores.items():
+                    bench_s3(name, store, info, endpoint, work / name, nbytes)
+        bench_noop_repro(work, big, nbytes)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
