@@ -20,6 +20,7 @@ here and the caller turns failures into a failed flow.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -46,8 +47,11 @@ class PipelineRun:
         return not self.failed and not self.not_run
 
     def summary(self) -> str:
+        """``8 stage(s): 5 ran, 3 restored from run-cache``, or the first failure."""
         if self.ok:
-            return f"{len(self.results)} stage(s) up to date"
+            counts = Counter(r.outcome.value for r in self.results.values())
+            parts = ", ".join(f"{n} {outcome}" for outcome, n in counts.items())
+            return f"{len(self.results)} stage(s): {parts or 'nothing to do'}"
         first = next(iter(self.failed.values()), None) or next(iter(self.not_run.values()))
         return first
 
