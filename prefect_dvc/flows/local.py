@@ -24,6 +24,7 @@ from prefect.settings import (
     PREFECT_FLOWS_HEARTBEAT_FREQUENCY,
     PREFECT_SERVER_ANALYTICS_ENABLED,
     PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+    PREFECT_SERVER_LOGGING_LEVEL,
     temporary_settings,
 )
 
@@ -55,6 +56,11 @@ def local_settings() -> Iterator[None]:
         url = find_local_server()
         if url is not None:
             updates[PREFECT_API_URL] = url
+        elif "PREFECT_SERVER_LOGGING_LEVEL" not in os.environ:
+            # NOTE: the temporary server is stopped at exit while it still
+            # records task runs, and prints a traceback per lost event; the
+            # run itself is complete, so those lines only alarm (notes 0.2).
+            updates[PREFECT_SERVER_LOGGING_LEVEL] = "CRITICAL"
     if "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" not in os.environ:
         updates[PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS] = EPHEMERAL_STARTUP_TIMEOUT
     if "PREFECT_SERVER_ANALYTICS_ENABLED" not in os.environ:
