@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import os
 import tempfile
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -25,10 +26,19 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from prefect_dvc.errors import YamlSyntaxError
 
+_local = threading.local()
+
 
 def _safe_loader() -> YAML:
+    """One loader per thread: building a ``YAML`` object scans for plugins and
+    registers resolvers, which cost more than parsing a small params file
+    (``exp show`` parses thousands). Instances are not thread-safe, hence per thread.
+    """
     # NOTE: pure=True keeps YAML 1.2 semantics; the C loader is 1.1.
-    return YAML(typ="safe", pure=True)
+    loader = getattr(_local, "loader", None)
+    if loader is None:
+        loader = _local.loader = YAML(typ="safe", pure=True)
+    return loader
 
 
 def parse_yaml(text: str, path: str = "<string>") -> Any:
