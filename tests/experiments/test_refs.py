@@ -82,7 +82,7 @@ BAD = ["", "a/b", "a b", "a..b", ".hidden", "end.", "x.lock", "a~1", "a^", "a:b"
 
 @pytest.mark.parametrize("name", GOOD)
 def test_validate_name_accepts(name: str) -> None:
-    validate_name(name)
+    assert validate_name(name) is None  # raises GitError for a bad name
 
 
 @pytest.mark.parametrize("name", BAD)
