@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shlex
 import shutil
 import subprocess
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import dvc_bin
 from ruamel.yaml import YAML
 
 EXAMPLE = Path(__file__).resolve().parents[1] / "examples" / "get-started"
@@ -216,15 +216,10 @@ def test_dvc_yaml_uses_the_features_it_demonstrates() -> None:
     assert (plot["plots/roc.csv"]["x"], plot["plots/roc.csv"]["y"]) == ("fpr", "tpr")
 
 
-def find_dvc() -> str | None:
-    """Real DVC, from ``PREFECT_DVC_TEST_DVC`` or PATH (it is never our dependency)."""
-    return os.environ.get("PREFECT_DVC_TEST_DVC") or shutil.which("dvc")
-
-
 @pytest.mark.dvc_interop
 @pytest.mark.slow
 def test_real_dvc_writes_the_golden_lock(tmp_path: Path) -> None:
-    dvc = find_dvc()
+    dvc = dvc_bin()
     if dvc is None:
         pytest.skip("real DVC not found: set PREFECT_DVC_TEST_DVC or put dvc on PATH")
     root = tmp_path / "get-started"
