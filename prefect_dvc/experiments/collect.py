@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 import posixpath
-import re
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -43,6 +42,7 @@ from prefect_dvc.experiments.gitbatch import (
     list_refs,
     log_commits,
 )
+from prefect_dvc.experiments.refs import ExpRef
 from prefect_dvc.yamlio import load_yaml, parse_yaml
 
 if sys.version_info >= (3, 11):
@@ -69,8 +69,6 @@ __all__ = [
 
 RowType = Literal["baseline", "branch_commit", "branch_base"]
 WORKSPACE = "workspace"
-_EXP_REF = re.compile(r"^refs/exps/([0-9a-f]{2})/([0-9a-f]{38})/([^/]+)$")
-_SKIPPED_NAMESPACES = ("apply", "celery", "exec", "temp")
 
 
 @dataclass(frozen=True)
@@ -343,14 +341,15 @@ class ExpRefInfo:
 
 
 def list_exp_refs(refs: Sequence[RefEntry]) -> list[ExpRefInfo]:
-    """The experiment refs among ``refs``; DVC's stash and executor refs are skipped."""
+    """The experiment refs among ``refs``, as :meth:`ExpRef.parse` recognises them
+    (DVC's stash, queue and executor refs are skipped)."""
     found = []
     for entry in refs:
-        match = _EXP_REF.match(entry.ref)
-        if match is None or match.group(1) in _SKIPPED_NAMESPACES:
-            continue
-        head, tail, name = match.groups()
-        found.append(ExpRefInfo(baseline=head + tail, name=name, ref=entry.ref, tip=entry.commit))
+        exp = ExpRef.parse(entry.ref)
+        if exp is not None:
+            found.append(
+                ExpRefInfo(baseline=exp.baseline, name=exp.name, ref=entry.ref, tip=entry.commit)
+            )
     return found
 
 

@@ -7,7 +7,7 @@ Provides:
         ``add_tree``, ``read_tree`` (verified), ``checkout_file``, ``checkout``
         (verified, atomic) and ``transfer`` (store to store, threaded).
     TransferResult: what a ``transfer`` copied, skipped and could not find.
-    md5_file(path): streaming md5, the default verifier.
+    md5_file(path): streaming md5, the default verifier (``hashing.md5_file``).
 
 Invariants (DESIGN principle 5): an object appears under its final name only
 whole (temp name + rename on disk, one PUT on object stores); a ``.dir``
@@ -35,6 +35,7 @@ from fsspec import AbstractFileSystem
 from prefect_dvc.errors import CorruptObjectError, MissingObjectError, StorageError
 from prefect_dvc.storage import links
 from prefect_dvc.storage.hashinfo import DIR_SUFFIX, HashInfo, Tree
+from prefect_dvc.storage.hashing import md5_file
 from prefect_dvc.storage.location import Location, open_location, storage_errors
 
 CHUNK = 1 << 20
@@ -52,12 +53,6 @@ def md5_stream(fobj: BinaryIO, sink: BinaryIO | None = None) -> str:
         if sink is not None:
             sink.write(block)
     return digest.hexdigest()
-
-
-def md5_file(path: Path) -> str:
-    """md5 of a file's raw bytes (DVC 3's hash)."""
-    with open(path, "rb") as fobj:
-        return md5_stream(fobj)
 
 
 @dataclass(frozen=True)
