@@ -31,6 +31,7 @@ from prefect_dvc.translators import load_pipeline
 def open_stores_for(
     root: Path, *, remote: str | None = None, use_remote: bool = True, jobs: int | None = None
 ) -> tuple[Stores, Hasher]:
+    """The stores of ``.dvc/config`` and the hasher they verify with; close the hasher after."""
     paths = RepoPaths(root)
     hasher = Hasher(StateDB(paths.state_db))
     stores = open_stores(
@@ -51,11 +52,14 @@ def restore_outs(root: Path) -> list[str]:
     """Check out every cached out whose workspace copy differs from ``dvc.lock``."""
     config = load_config(root)
     stores, hasher = open_stores_for(root, use_remote=config.default_remote is not None)
-    outs = workspace_outs(root)
-    local = stores.local.existing([o.info.md5 for o in outs])
-    if stores.remote is not None:
-        stores.ensure_local([o.info for o in outs if o.info.md5 not in local])
-    restored, _missing = sync.checkout(root, stores, outs, lambda p: hasher.hash_path(p)[0].md5)
+    try:
+        outs = workspace_outs(root)
+        local = stores.local.existing([o.info.md5 for o in outs])
+        if stores.remote is not None:
+            stores.ensure_local([o.info for o in outs if o.info.md5 not in local])
+        restored, _missing = sync.checkout(root, stores, outs, lambda p: hasher.hash_path(p)[0].md5)
+    finally:
+        hasher.close()
     return restored
 
 
@@ -86,16 +90,22 @@ def _as_outs(md5s: set[str]) -> list[sync.UsedOut]:
 def push_experiment_objects(
     root: Path, exps: Sequence[ExpRef], *, remote: str | None, run_cache: bool
 ) -> sync.SyncReport:
-    stores, _ = open_stores_for(root, remote=remote)
-    wanted = stores.local.existing(_commit_lock_hashes(root, exps))
-    return sync.push(stores, _as_outs(wanted), run_cache=run_cache)
+    stores, hasher = open_stores_for(root, remote=remote)
+    try:
+        wanted = stores.local.existing(_commit_lock_hashes(root, exps))
+        return sync.push(stores, _as_outs(wanted), run_cache=run_cache)
+    finally:
+        hasher.close()
 
 
 def fetch_experiment_objects(
     root: Path, exps: Sequence[ExpRef], *, remote: str | None, run_cache: bool
 ) -> sync.SyncReport:
-    stores, _ = open_stores_for(root, remote=remote)
-    return sync.fetch(stores, _as_outs(_commit_lock_hashes(root, exps)), run_cache=run_cache)
+    stores, hasher = open_stores_for(root, remote=remote)
+    try:
+        return sync.fetch(stores, _as_outs(_commit_lock_hashes(root, exps)), run_cache=run_cache)
+    finally:
+        hasher.close()
 
 
 def show_files(root: Path) -> ShowFiles:
