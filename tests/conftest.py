@@ -60,7 +60,9 @@ def s3_endpoint() -> Iterator[str]:
     """A ``moto_server`` on a free 127.0.0.1 port; yields its URL."""
     exe = shutil.which("moto_server") or str(Path(sys.executable).parent / "moto_server")
     if not Path(exe).exists():
-        pytest.skip("moto_server is not installed (pip install 'moto[server]')")
+        pytest.fail(
+            "moto_server is not installed: run 'make test' (it installs .[test])", pytrace=False
+        )
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     env = {**os.environ, "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing"}

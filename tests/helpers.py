@@ -7,7 +7,6 @@ Kept out of ``conftest.py`` on purpose: several folders have their own
 from __future__ import annotations
 
 import os
-import shutil
 import socket
 import subprocess
 from collections.abc import Mapping
@@ -39,18 +38,46 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def dvc_bin() -> str | None:
-    """Real DVC 3 for interop checks: $PREFECT_DVC_TEST_DVC, or the dev machine's venv."""
-    for candidate in (os.environ.get("PREFECT_DVC_TEST_DVC"), "/tmp/dvcvenv/bin/dvc"):
-        if candidate and Path(candidate).exists():
-            return candidate
-    return shutil.which("dvc")
+DVC_ENV = "PREFECT_DVC_TEST_DVC"
+CHROMIUM_ENV = "PREFECT_DVC_TEST_CHROMIUM"
+
+
+def _tool(env_var: str, what: str, install: str) -> str:
+    """The executable named by ``env_var``: the one way tests find an outside tool.
+
+    ``make test`` exports the variable, so there a missing tool fails the
+    test with what to do. A developer running pytest by hand without the
+    variable gets a skip that says how to run these tests.
+    """
+    value = os.environ.get(env_var)
+    if not value:
+        pytest.skip(f"{what} is not configured: run 'make test', or set {env_var}")
+    path = Path(value)
+    if not (path.is_file() and os.access(path, os.X_OK)):
+        pytest.fail(f"{what} not found at {env_var}={value}: {install}", pytrace=False)
+    return str(path)
+
+
+def dvc_bin() -> str:
+    """Real DVC 3.67.1's ``dvc`` executable, from ``$PREFECT_DVC_TEST_DVC``."""
+    return _tool(DVC_ENV, "real DVC", "run 'make test' (it installs dvc==3.67.1 in .venv-dvc)")
+
+
+def dvc_python() -> str:
+    """The Python interpreter of real DVC's environment (to call DVC's own functions)."""
+    python = Path(dvc_bin()).with_name("python")
+    if not python.exists():
+        pytest.fail(f"no python beside {DVC_ENV}: {python} is missing", pytrace=False)
+    return str(python)
+
+
+def chromium_bin() -> str:
+    """Headless Chromium, from ``$PREFECT_DVC_TEST_CHROMIUM``."""
+    return _tool(CHROMIUM_ENV, "Chromium", "apt-get install -y chromium (make test does)")
 
 
 def run_dvc(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     exe = dvc_bin()
-    if exe is None:
-        pytest.skip("real DVC not found: set PREFECT_DVC_TEST_DVC")
     env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
     return subprocess.run(
         [exe, *args], cwd=repo, capture_output=True, text=True, env=env, timeout=300

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
 import threading
@@ -11,13 +10,11 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from helpers import gen, git
+from helpers import dvc_bin, gen, git
 
 from prefect_dvc.errors import ExperimentExistsError, GitError
 from prefect_dvc.experiments.commit import commit_experiment, workspace_changes
 from prefect_dvc.experiments.refs import ExpRef
-
-DVC = os.environ.get("PREFECT_DVC_TEST_DVC", "/tmp/dvcvenv/bin/dvc")
 
 
 @pytest.fixture
@@ -231,12 +228,12 @@ def test_repository_without_commits(tmp_path: Path) -> None:
 
 
 @pytest.mark.dvc_interop
-@pytest.mark.skipif(not Path(DVC).exists(), reason=f"real DVC not found at {DVC}")
 def test_real_dvc_lists_our_experiment(tmp_path: Path) -> None:
+    dvc = dvc_bin()
     root = tmp_path / "proj"
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
-    subprocess.run([DVC, "init", "-q"], cwd=root, check=True)
+    subprocess.run([dvc, "init", "-q"], cwd=root, check=True)
     gen(
         root,
         {
@@ -255,11 +252,11 @@ def test_real_dvc_lists_our_experiment(tmp_path: Path) -> None:
     )
     git(root, "checkout", "-q", "--", ".")
     listed = subprocess.run(
-        [DVC, "exp", "list", "--names-only"], cwd=root, capture_output=True, text=True
+        [dvc, "exp", "list", "--names-only"], cwd=root, capture_output=True, text=True
     )
     assert listed.stdout.split() == ["ours"], listed.stderr
     shown = subprocess.run(
-        [DVC, "exp", "show", "--json"], cwd=root, capture_output=True, text=True, check=True
+        [dvc, "exp", "show", "--json"], cwd=root, capture_output=True, text=True, check=True
     )
     baseline = next(e for e in json.loads(shown.stdout) if e["rev"] == base)
     (exp,) = baseline["experiments"]

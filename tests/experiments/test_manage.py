@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import gen, git
+from helpers import dvc_bin, gen, git
 
 from prefect_dvc.errors import ExperimentExistsError, ExperimentNotFoundError, GitError
 from prefect_dvc.experiments.commit import commit_experiment
@@ -18,8 +18,6 @@ from prefect_dvc.experiments.manage import (
     rename_experiment,
 )
 from prefect_dvc.experiments.refs import ExpRef
-
-DVC = os.environ.get("PREFECT_DVC_TEST_DVC", "/tmp/dvcvenv/bin/dvc")
 
 
 @pytest.fixture
@@ -235,16 +233,16 @@ def test_rename_onto_existing_name_needs_force(repo: Path) -> None:
 
 
 @pytest.mark.dvc_interop
-@pytest.mark.skipif(not Path(DVC).exists(), reason=f"real DVC not found at {DVC}")
 def test_real_dvc_applies_and_branches_our_experiment(repo: Path) -> None:
-    subprocess.run([DVC, "init", "-q", "-f"], cwd=repo, check=True)
+    dvc = dvc_bin()
+    subprocess.run([dvc, "init", "-q", "-f"], cwd=repo, check=True)
     git(repo, "add", "-A")
     git(repo, "commit", "-q", "-m", "dvc init")
     gen(repo, {"params.yaml": "lr: 0.3\n"})
     commit_experiment(repo, baseline="HEAD", name="ours", paths=["params.yaml"], message="m")
     git(repo, "checkout", "-q", "--", ".")
-    subprocess.run([DVC, "exp", "branch", "ours", "from-dvc"], cwd=repo, check=True,
+    subprocess.run([dvc, "exp", "branch", "ours", "from-dvc"], cwd=repo, check=True,
                    capture_output=True)  # fmt: skip
     assert git(repo, "show", "from-dvc:params.yaml") == "lr: 0.3"
-    subprocess.run([DVC, "exp", "apply", "ours"], cwd=repo, check=True, capture_output=True)
+    subprocess.run([dvc, "exp", "apply", "ours"], cwd=repo, check=True, capture_output=True)
     assert (repo / "params.yaml").read_text() == "lr: 0.3\n"

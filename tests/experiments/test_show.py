@@ -11,7 +11,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import gen, git
+from helpers import dvc_bin, gen, git
 from rich.console import Console
 from test_collect import commit_exp, local_iso, make_base, params
 
@@ -211,7 +211,6 @@ def test_unreadable_file_shows_bang(git_repo: Path) -> None:
 
 # ---------------------------------------------------------------- DVC interop
 
-DVC = os.environ.get("PREFECT_DVC_TEST_DVC", "/tmp/dvcvenv/bin/dvc")
 TRAIN = """\
 import json, os
 lr = float(open("params.yaml").read().split("lr:")[1].split()[0])
@@ -223,20 +222,19 @@ open("model/w.txt", "w").write(str(lr))
 
 @pytest.fixture(scope="module")
 def dvc_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    if not Path(DVC).exists():
-        pytest.skip(f"real DVC not found at {DVC} (set PREFECT_DVC_TEST_DVC)")
+    dvc = dvc_bin()
     root = tmp_path_factory.mktemp("dvcrepo")
     home = tmp_path_factory.mktemp("dvchome")
     env = {**os.environ, "HOME": str(home), "GIT_CONFIG_NOSYSTEM": "1"}
     env.update(GIT_AUTHOR_NAME="T", GIT_AUTHOR_EMAIL="t@e.com")
     env.update(GIT_COMMITTER_NAME="T", GIT_COMMITTER_EMAIL="t@e.com")
-    env["PATH"] = f"{Path(DVC).parent}:{env['PATH']}"
+    env["PATH"] = f"{Path(dvc).parent}:{env['PATH']}"
 
     def run(*args: str) -> None:
         subprocess.run(args, cwd=root, env=env, check=True, capture_output=True)
 
     run("git", "init", "-q", "-b", "main")
-    run(DVC, "init", "-q")
+    run(dvc, "init", "-q")
     gen(
         root,
         {
@@ -247,16 +245,16 @@ def dvc_repo(tmp_path_factory: pytest.TempPathFactory) -> Path:
             "    - metrics.json:\n        cache: false\n",
         },
     )
-    run(DVC, "repro", "-q")
+    run(dvc, "repro", "-q")
     run("git", "add", "-A")
     run("git", "commit", "-qm", "base")
-    run(DVC, "exp", "run", "-q", "-S", "train.lr=0.2", "-n", "lr02")
-    run(DVC, "exp", "run", "-q", "-S", "train.lr=0.3", "-n", "lr03")
+    run(dvc, "exp", "run", "-q", "-S", "train.lr=0.2", "-n", "lr02")
+    run(dvc, "exp", "run", "-q", "-S", "train.lr=0.3", "-n", "lr03")
     return root
 
 
 def dvc_json(root: Path, *args: str) -> object:
-    out = subprocess.run([DVC, *args, "--json"], cwd=root, check=True, capture_output=True)
+    out = subprocess.run([dvc_bin(), *args, "--json"], cwd=root, check=True, capture_output=True)
     return json.loads(out.stdout)
 
 
@@ -279,9 +277,9 @@ def test_exp_show_matches_dvc(dvc_repo: Path) -> None:
     assert isinstance(theirs, list)
     assert without_timestamps(ours) == without_timestamps(theirs)
     assert [e["name"] for e in ours[1]["experiments"]] == ["lr03", "lr02"]
-    env = {**os.environ, "PATH": f"{Path(DVC).parent}:{os.environ['PATH']}"}
+    env = {**os.environ, "PATH": f"{Path(dvc_bin()).parent}:{os.environ['PATH']}"}
     csv_text = subprocess.run(
-        [DVC, "exp", "show", "--csv"], cwd=dvc_repo, env=env, capture_output=True, check=True
+        [dvc_bin(), "exp", "show", "--csv"], cwd=dvc_repo, env=env, capture_output=True, check=True
     ).stdout.decode()
     assert to_csv(collect_experiments(dvc_repo, ShowFiles.from_dvcyaml(dvc_repo))) == csv_text
 

@@ -3,7 +3,7 @@
 The V2 UI's flow-run page (``/v2/runs/flow-run/<id>?tab=Artifacts``) lists
 the run's artifacts as cards (key, type, description) but not their content;
 the table's rows are on the artifact's own page (``/v2/artifacts/artifact/<id>``).
-Both are checked. ``make test`` installs Debian's ``chromium`` when it can.
+Both are checked. ``make test`` installs Debian's ``chromium`` and exports its path.
 """
 
 from __future__ import annotations
@@ -13,9 +13,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import chromium_bin
 from test_deploy import CLI, api, make_project, running_server
 
-CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [pytest.mark.slow, pytest.mark.prefect]
 
 
@@ -23,7 +23,7 @@ def dump_dom(url: str, profile: Path) -> str:
     """The page's DOM after its scripts ran (15 s of virtual time)."""
     proc = subprocess.run(
         [
-            str(CHROMIUM),
+            chromium_bin(),
             "--headless=new",
             "--no-sandbox",
             "--disable-gpu",
@@ -44,10 +44,8 @@ def dump_dom(url: str, profile: Path) -> str:
     return proc.stdout
 
 
-@pytest.mark.skipif(
-    not CHROMIUM.exists(), reason="/usr/bin/chromium is absent: apt-get install -y chromium"
-)
 def test_ui_shows_experiment_metrics(tmp_path: Path) -> None:
+    chromium_bin()  # fail (or skip outside make) before starting a server
     from prefect.client.schemas.filters import FlowRunFilter, FlowRunFilterId, FlowRunFilterName
 
     with running_server(tmp_path / "srv") as server:

@@ -7,9 +7,7 @@ internet would be caught (``file://`` loads never go through a proxy).
 
 from __future__ import annotations
 
-import os
 import re
-import shutil
 import socket
 import subprocess
 import threading
@@ -17,12 +15,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from helpers import gen, git
+from helpers import chromium_bin, gen, git
 
 from prefect_dvc.plots import collect_plots, diff_revisions, write_html
 
 _BROWSER_OWN = re.compile(rb"^(GET|POST|CONNECT) \S*(google\.com|googleapis\.com|gstatic\.com)[:/]")
-CHROMIUM = os.environ.get("PREFECT_DVC_TEST_CHROMIUM") or shutil.which("chromium")
 
 
 @pytest.fixture
@@ -57,13 +54,9 @@ def proxy() -> Iterator[tuple[int, list[bytes]]]:
 
 
 def _chromium_dom(page: Path, profile: Path, proxy_port: int) -> tuple[str, str]:
-    if CHROMIUM is None:
-        pytest.skip(
-            "chromium not found: apt-get install -y chromium (or PREFECT_DVC_TEST_CHROMIUM)"
-        )
     proc = subprocess.run(
         [
-            CHROMIUM,
+            chromium_bin(),
             "--headless=new",
             "--no-sandbox",
             "--disable-gpu",

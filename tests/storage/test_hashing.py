@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import subprocess
 import threading
 import time
 from pathlib import Path
 
 import pytest
+from helpers import dvc_bin
 
 from prefect_dvc.errors import StorageError
 from prefect_dvc.storage.hashinfo import DirEntry, HashInfo, Tree
 from prefect_dvc.storage.hashing import BLOCK_SIZE, Hasher, md5_file
 from prefect_dvc.storage.state import StateDB
 
-DVC = Path(os.environ.get("PREFECT_DVC_TEST_DVC", "/tmp/dvcvenv/bin/dvc"))
 HOUR_NS = 3600 * 10**9
 MiB = 1 << 20
 
@@ -104,7 +103,6 @@ def test_md5_file_matches_hashlib(tmp_path: Path, size: int) -> None:
     assert Hasher().hash_file(path) == HashInfo(md5=hashlib.md5(data).hexdigest(), size=size)
 
 
-@pytest.mark.skipif(shutil.which("md5sum") is None, reason="md5sum is not installed")
 def test_md5_file_matches_md5sum(tmp_path: Path) -> None:
     path = tmp_path / "random.bin"
     path.write_bytes(os.urandom(BLOCK_SIZE * 2 + 999))
@@ -139,12 +137,11 @@ def test_dir_hash_is_the_same_sequential_parallel_and_via_state(tmp_path: Path) 
 
 @pytest.mark.dvc_interop
 def test_dir_hash_equals_what_real_dvc_writes(tmp_path: Path) -> None:
-    if not DVC.exists():
-        pytest.skip(f"real DVC is not installed at {DVC}")
+    exe = dvc_bin()
     data = make_tree(tmp_path)
     ours, tree = Hasher().hash_dir(data)
-    subprocess.run([str(DVC), "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
-    subprocess.run([str(DVC), "add", "-q", "data"], cwd=tmp_path, check=True)
+    subprocess.run([exe, "init", "--no-scm", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([exe, "add", "-q", "data"], cwd=tmp_path, check=True)
     dvc_file = (tmp_path / "data.dvc").read_text()
     assert f"md5: {ours.md5}\n" in dvc_file
     assert f"size: {ours.size}\n" in dvc_file and f"nfiles: {ours.nfiles}\n" in dvc_file
@@ -298,7 +295,6 @@ def test_dangling_symlink_in_dir_is_an_error_and_nothing_is_remembered(tmp_path:
     assert os.readlink(tmp_path / "d" / "broken") == "nowhere"
 
 
-@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="no FIFOs on this platform")
 def test_fifo_in_dir_is_refused_instead_of_hanging(tmp_path: Path) -> None:
     (tmp_path / "d").mkdir()
     os.mkfifo(tmp_path / "d" / "pipe")

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import gen, git
+from helpers import dvc_bin, gen, git
 
 from prefect_dvc.config import add_remote
 from prefect_dvc.errors import RemoteError, StorageError
@@ -28,7 +28,6 @@ from prefect_dvc.storage.runcache import (
 from prefect_dvc.yamlio import dump_yaml, load_yaml
 
 DATA = Path(__file__).parent.parent / "data" / "dvc_runcache"
-DVC = Path("/tmp/dvcvenv/bin/dvc")
 # NOTE: the names DVC 3.67.1 gave the entries in tests/data/dvc_runcache/runs
 # (`dvc repro` of tests/data/dvc_runcache/dvc.yaml).
 PREP = (
@@ -217,8 +216,7 @@ def test_unreachable_remote_run_cache(tmp_path: Path) -> None:
 @pytest.mark.dvc_interop
 def test_real_dvc_uses_our_entry(git_repo: Path) -> None:
     """DVC restores a stage from an entry we wrote: "Stage 'prep' is cached"."""
-    if not DVC.exists():
-        pytest.skip("real DVC is not installed at /tmp/dvcvenv")
+    exe = dvc_bin()
     gen(
         git_repo,
         {
@@ -239,7 +237,7 @@ def test_real_dvc_uses_our_entry(git_repo: Path) -> None:
     obj = git_repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
     gen(git_repo, {str(obj.relative_to(git_repo)): "data\n"})
     out = subprocess.run(
-        [str(DVC), "repro"], cwd=git_repo, capture_output=True, text=True, check=True
+        [exe, "repro"], cwd=git_repo, capture_output=True, text=True, check=True
     ).stdout
     assert "Stage 'prep' is cached - skipping run, checking out outputs" in out
     assert (git_repo / "out.txt").read_text() == "data\n"
@@ -248,8 +246,7 @@ def test_real_dvc_uses_our_entry(git_repo: Path) -> None:
 @pytest.mark.dvc_interop
 def test_real_dvc_pulls_what_we_pushed(git_repo: Path, tmp_path: Path) -> None:
     """`dvc pull --run-cache` reads what we push to a folder remote, and vice versa."""
-    if not DVC.exists():
-        pytest.skip("real DVC is not installed at /tmp/dvcvenv")
+    exe = dvc_bin()
     gen(
         git_repo,
         {
@@ -261,7 +258,7 @@ def test_real_dvc_pulls_what_we_pushed(git_repo: Path, tmp_path: Path) -> None:
     )
 
     def dvc(*args: str) -> str:
-        run = subprocess.run([str(DVC), *args], cwd=git_repo, capture_output=True, text=True)
+        run = subprocess.run([exe, *args], cwd=git_repo, capture_output=True, text=True)
         assert run.returncode == 0, run.stderr
         return run.stdout
 
