@@ -76,7 +76,7 @@ def run(
     and grows the experiment's chain; --reset starts a new chain.
     """
     root = find_root()
-    combos = expand_sweeps(set_param or [])
+    combos = expand_sweeps(set_param or [], queue=queue)
     if queue or len(combos) > 1:
         q = Queue(root)
         entries = q.plan(

@@ -1,170 +1,148 @@
 """``exp run -S`` overrides: parse them, expand sweeps, edit params files in place.
 
 Provides:
-    Override: one ``[file:][+|~]key=value`` as the user wrote it.
-    parse_override(text), expand_sweeps(texts): Hydra's choice (``a=1,2``)
-        and ``range(start, stop[, step])`` sweeps become one list of plain
-        overrides per experiment, as DVC accepts them.
-    apply_overrides(root, overrides): edit the params files, keeping their
-        comments, key order and formatting (round-trip YAML; JSON keeps order).
+    Override: one ``[file:]override`` as the user wrote it, parsed.
+    parse_override(text): Hydra's override grammar (``key=value``, ``+key=v``,
+        ``++key=v``, ``~key``), exactly as DVC reads ``-S``.
+    expand_sweeps(texts, queue=...): Hydra's choice (``a=1,2``), ``range(...)``
+        and friends become one list of plain overrides per experiment; a sweep
+        without ``--queue`` is refused, as DVC does.
+    apply_overrides(root, overrides): edit the params files (YAML, JSON, TOML,
+        ``.py``) as DVC's ``apply_overrides`` does, byte for byte.
 
 All files are edited in memory first and written only when every override
 applied cleanly, so a typo in the third ``-S`` leaves all files untouched.
+
+DVC: ``dvc/utils/cli_parse.py`` (``to_path_overrides``), ``dvc/utils/hydra.py``
+(``apply_overrides``, ``get_hydra_sweeps``), ``dvc/repo/experiments/run.py``
+("Sweep overrides can't be used without `--queue`"). hydra-core is DVC's own
+choice; it is imported (in ``override_grammar``) only when an override is
+really parsed, because it costs ~120 ms and ``status`` must not pay it.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
-import re
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from io import StringIO
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
-
-from prefect_dvc.errors import ConfigError, ParamsError, YamlSyntaxError
-from prefect_dvc.yamlio import atomic_write, parse_yaml
+from prefect_dvc.errors import ConfigError
+from prefect_dvc.yamlio import atomic_write
 
 DEFAULT_PARAMS = "params.yaml"
-_RANGE = re.compile(r"^range\(\s*(-?[\d.]+)\s*,\s*(-?[\d.]+)\s*(?:,\s*(-?[\d.]+)\s*)?\)$")
-_CHOICE = re.compile(r"^choice\((.*)\)$")
 
 
 @dataclass(frozen=True)
 class Override:
-    """``file:key=value``; ``add`` for ``+key`` (may create), ``delete`` for ``~key``."""
+    """``file:text``, parsed with Hydra's grammar.
+
+    Attributes:
+        file: the params file, repo-relative (``params.yaml`` when not given).
+        key: the dotted key, e.g. ``train.lr``.
+        value: the value as DVC writes it (``'007'`` stays a string, ``{a:1}``
+            is a dict, ``inf`` a float); ``None`` for ``~key``.
+        add: ``+key`` (the key must not exist yet).
+        delete: ``~key`` (or ``~key=value``: only when it has that value).
+        force_add: ``++key`` (add or override).
+        text: the override as written after ``file:``, e.g. ``+train.lr=0.1``.
+    """
 
     file: str
     key: str
     value: Any = None
     add: bool = False
     delete: bool = False
+    force_add: bool = False
+    text: str = ""
 
     def __str__(self) -> str:
-        prefix = "+" if self.add else "~" if self.delete else ""
-        value = "" if self.delete else "=" + _format_value(self.value)
-        return f"{self.file}:{prefix}{self.key}{value}"
-
-
-def _format_value(value: Any) -> str:
-    return json.dumps(value) if not isinstance(value, str) else value
+        return f"{self.file}:{self.text}"
 
 
 def _split_file(text: str) -> tuple[str, str]:
-    head, sep, rest = text.partition("=")
+    """``(params file, override)``: DVC splits at the first ``:`` when one comes before ``=``."""
+    head = text.partition("=")[0]
     if ":" in head:
-        file, _, key = head.rpartition(":")
-        return file, key + sep + rest
+        file, _, rest = text.partition(":")
+        return file, rest
     return DEFAULT_PARAMS, text
 
 
+def _grammar() -> Any:
+    """hydra-core, behind the one lazy boundary (~120 ms to import)."""
+    from prefect_dvc.experiments import override_grammar
+
+    return override_grammar
+
+
 def parse_override(text: str) -> Override:
-    """Parse one ``-S`` value; raises ConfigError naming it when malformed."""
-    file, rest = _split_file(text.strip())
-    if rest.startswith("~"):
-        return Override(file, rest[1:].partition("=")[0], delete=True)
-    add = rest.startswith("+")
-    key, sep, raw = rest.lstrip("+").partition("=")
-    if not sep or not key:
+    """Parse one ``-S`` value with Hydra's override grammar, as DVC does.
+
+    Raises:
+        ConfigError: the override does not parse (one line naming it), or it is a
+            sweep (``a=1,2``), which only ``expand_sweeps`` with ``--queue`` accepts.
+    """
+    file, rest = _split_file(text)
+    (parsed,) = _grammar().parse([rest])
+    if parsed.sweep:
         raise ConfigError(
-            f"cannot parse -S '{text}'", hint="Write it as [file:]key=value, e.g. train.lr=0.01"
+            f"-S '{text}' is a sweep; sweep overrides can't be used without --queue",
+            hint="Add --queue to queue one experiment per combination",
         )
-    return Override(file, key.strip(), _parse_value(raw), add=add)
-
-
-def _parse_value(raw: str) -> Any:
-    raw = raw.strip()
-    if raw == "":
-        return ""
-    try:
-        return parse_yaml(raw)
-    except YamlSyntaxError:  # anything YAML refuses is a plain string
-        return raw
-
-
-def _sweep_values(raw: str) -> list[str] | None:
-    """The values of a sweep, or ``None`` when ``raw`` is a single value."""
-    raw = raw.strip()
-    match = _RANGE.match(raw)
-    if match:
-        nums = [float(g) if "." in g else int(g) for g in match.groups() if g is not None]
-        start, stop, step = (*nums, 1)[:3] if len(nums) == 2 else nums
-        if step == 0:
-            raise ConfigError(f"range step is zero in '{raw}'", hint="Use a non-zero step")
-        values, current = [], start
-        while (step > 0 and current < stop) or (step < 0 and current > stop):
-            values.append(str(current))
-            current += step
-        return values
-    choice = _CHOICE.match(raw)
-    inner = choice.group(1) if choice else raw
-    if "," in inner and not inner.startswith(("[", "{")):
-        return [v.strip() for v in inner.split(",")]
-    return None
-
-
-def expand_sweeps(texts: Sequence[str]) -> list[list[str]]:
-    """One list of single-valued overrides per combination (last ``-S`` varies fastest)."""
-    axes: list[list[str]] = []
-    for text in texts:
-        head, sep, raw = text.partition("=")
-        values = _sweep_values(raw) if sep else None
-        axes.append([f"{head}={v}" for v in values] if values else [text])
-    return [list(combo) for combo in itertools.product(*axes)]
-
-
-def _set(data: Any, override: Override) -> None:
-    parts = override.key.split(".")
-    node = data
-    for i, part in enumerate(parts[:-1]):
-        if not isinstance(node, dict) or part not in node:
-            if not override.add or not isinstance(node, dict):
-                _missing(override, ".".join(parts[: i + 1]))
-            node[part] = {}
-        node = node[part]
-    last = parts[-1]
-    if not isinstance(node, dict):
-        _missing(override, override.key)
-    if override.delete:
-        if last not in node:
-            _missing(override, override.key)
-        del node[last]
-    elif last not in node and not override.add:
-        _missing(override, override.key)
-    else:
-        node[last] = override.value
-
-
-def _missing(override: Override, key: str) -> None:
-    raise ParamsError(
-        f"cannot override '{key}': it is not in the file",
-        path=override.file,
-        hint=f"To add it, write -S '+{override.key}=...'",
+    return Override(
+        file=file,
+        key=parsed.key,
+        value=parsed.value,
+        add=parsed.kind == "add",
+        delete=parsed.kind == "delete",
+        force_add=parsed.kind == "force_add",
+        text=parsed.text,
     )
 
 
-def _load_for_edit(path: Path, display: str) -> tuple[Any, YAML | None]:
-    if not path.exists():
-        return {}, _rt_yaml() if path.suffix not in (".json",) else None
-    if path.suffix == ".json":
-        return json.loads(path.read_text()), None
-    if path.suffix in (".toml", ".py"):
-        raise ParamsError(
-            f"-S cannot edit {path.suffix} params files", path=display, hint="Edit the file by hand"
+def _by_file(texts: Iterable[str]) -> dict[str, list[str]]:
+    """Overrides grouped by params file, in order of first mention (DVC's ``to_path_overrides``)."""
+    grouped: dict[str, list[str]] = {}
+    for text in texts:
+        file, rest = _split_file(text)
+        grouped.setdefault(file, []).append(rest)
+    return grouped
+
+
+def expand_sweeps(texts: Sequence[str], *, queue: bool = True) -> list[list[str]]:
+    """One list of single-valued overrides per experiment.
+
+    Without a sweep this is ``[texts]`` unchanged. With one, Hydra's
+    ``BasicSweeper`` enumerates each file's overrides (last varies fastest)
+    and the files are combined in order of first mention, as DVC's
+    ``get_hydra_sweeps``; quoted commas (``name="a,b"``) are one value.
+
+    Raises:
+        ConfigError: an override that does not parse; a sweep when ``queue`` is
+            false (DVC: "Sweep overrides can't be used without `--queue`"); a
+            ``glob(...)`` sweep.
+    """
+    grouped = _by_file(texts)
+    grammar = _grammar()
+    sweeps = [t for rest in grouped.values() for t in grammar.parse(rest) if t.sweep]
+    if not sweeps:
+        return [list(texts)]
+    if not queue:
+        raise ConfigError(
+            f"-S '{sweeps[0].text}' is a sweep; sweep overrides can't be used without --queue",
+            hint="Add --queue to queue one experiment per combination",
         )
-    yaml = _rt_yaml()
-    parse_yaml(path.read_text(), display)  # reports syntax errors with our message
-    return yaml.load(path.read_text()) or {}, yaml
+    per_file = [
+        [[_join(file, item) for item in combo] for combo in grammar.sweep_combinations(rest)]
+        for file, rest in grouped.items()
+    ]
+    return [list(itertools.chain(*combo)) for combo in itertools.product(*per_file)]
 
 
-def _rt_yaml() -> YAML:
-    yaml = YAML(typ="rt", pure=True)
-    yaml.preserve_quotes = True
-    yaml.width = 4096
-    return yaml
+def _join(file: str, override: str) -> str:
+    return override if file == DEFAULT_PARAMS else f"{file}:{override}"
 
 
 def apply_overrides(
@@ -172,30 +150,31 @@ def apply_overrides(
 ) -> list[str]:
     """Edit the params files under ``root``; returns the files changed (repo-relative).
 
-    With ``dry_run`` every override is checked (files parse, keys exist) and
-    nothing is written: the CLI calls it before starting a flow.
+    Each file is edited as DVC's ``apply_overrides`` does: its params go
+    through OmegaConf and hydra's own override code, then are merged back
+    into the round-trip data (YAML comments, TOML comments and key order
+    kept). A file that does not exist starts empty, so only ``+key`` can
+    create it. With ``dry_run`` every override is checked and nothing is
+    written: the CLI calls it before starting a flow.
+
+    Raises:
+        ParamsError: a key missing (without ``+``) or present (with ``+``), a
+            params file that cannot be read, or an edit a ``.py`` file cannot take.
+        ConfigError: an override that does not parse or is a sweep.
     """
+    from prefect_dvc.experiments import params_edit
+
+    grammar = _grammar()
     by_file: dict[str, list[Override]] = {}
     for override in overrides:
         by_file.setdefault(override.file, []).append(override)
     rendered: dict[Path, str] = {}
     for file, items in by_file.items():
         path = root / file
-        data, yaml = _load_for_edit(path, file)
-        for override in items:
-            if not path.exists() and not override.add:
-                raise ParamsError(
-                    "params file does not exist",
-                    path=file,
-                    hint="Create it, or use -S '+key=value'",
-                )
-            _set(data, override)
-        if yaml is None:
-            rendered[path] = json.dumps(data, indent=4) + "\n"
-        else:
-            stream = StringIO()
-            yaml.dump(data, stream)
-            rendered[path] = stream.getvalue()
+        doc = params_edit.load_for_update(path, file)
+        new = grammar.apply(params_edit.plain(doc.data), [o.text for o in items], file)
+        params_edit.update(doc, new, file)
+        rendered[path] = params_edit.render(doc, file)
     for path, text in rendered.items():
         if not dry_run:
             atomic_write(path, text)

@@ -1,7 +1,13 @@
-"""-S overrides: parsing, Hydra sweeps, round-trip edits that keep comments."""
+"""-S overrides: Hydra's grammar, sweeps only with --queue, edits that leave nothing half-done.
+
+Byte-for-byte agreement with real DVC over a corpus is in ``test_overrides_dvc.py``.
+"""
 
 from __future__ import annotations
 
+import math
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -19,18 +25,52 @@ PARAMS = """\
 train:
   lr: 0.1   # learning rate
   epochs: 3
-  layers: [8, 4]
 seed: 7
 """
 
 
 def test_parse_forms() -> None:
-    assert parse_override("train.lr=1e-3") == Override("params.yaml", "train.lr", 0.001)
-    assert parse_override("other.yaml:opt.name=adam") == Override("other.yaml", "opt.name", "adam")
-    assert parse_override("+new.key=yes") == Override("params.yaml", "new.key", "yes", add=True)
-    assert parse_override("~seed") == Override("params.yaml", "seed", delete=True)
+    assert parse_override("train.lr=1e-3") == Override(
+        "params.yaml", "train.lr", 0.001, text="train.lr=1e-3"
+    )
+    assert parse_override("other.yaml:opt.name=adam") == Override(
+        "other.yaml", "opt.name", "adam", text="opt.name=adam"
+    )
+    assert parse_override("+new.key=yes") == Override(
+        "params.yaml", "new.key", "yes", add=True, text="+new.key=yes"
+    )
+    assert parse_override("++k=1").force_add
+    assert parse_override("~seed") == Override("params.yaml", "seed", delete=True, text="~seed")
+    assert str(parse_override("p.json:+a=1")) == "p.json:+a=1"
     with pytest.raises(ConfigError, match="cannot parse -S 'train.lr'"):
         parse_override("train.lr")
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [
+        ("code=007", "007"),
+        ("h=0x1F", "0x1F"),
+        ("day=2024-01-02", "2024-01-02"),
+        ('name="a,b"', "a,b"),
+        ("name=a\\,b", "a,b"),
+        ("d={a:1,b:[2]}", {"a": 1, "b": [2]}),
+        ("x=yes", "yes"),
+        ("x=True", True),
+        ("x=null", None),
+        ("x=1_000", 1000),
+        ("x='007'", "007"),
+        ("x=", ""),
+    ],
+)
+def test_values_are_typed_as_hydra_and_dvc_type_them(text: str, value: object) -> None:
+    parsed = parse_override(text).value
+    assert parsed == value and type(parsed) is type(value)
+
+
+def test_inf_and_nan_are_floats() -> None:
+    assert parse_override("x=inf").value == math.inf
+    assert math.isnan(parse_override("x=nan").value)
 
 
 def test_sweeps_expand_choice_and_range_last_fastest() -> None:
@@ -47,7 +87,34 @@ def test_sweeps_expand_choice_and_range_last_fastest() -> None:
     assert expand_sweeps(["train.layers=[1,2]"]) == [["train.layers=[1,2]"]]
 
 
-def test_edit_keeps_comments_order_and_formatting(tmp_path: Path) -> None:
+def test_quoted_commas_are_one_value_not_a_sweep() -> None:
+    assert expand_sweeps(['name="a,b"'], queue=False) == [['name="a,b"']]
+    # inside a real sweep the quoted value keeps its quotes, so it parses back to itself
+    combos = expand_sweeps(['name="a,b"', "x=1,2"])
+    assert combos == [['name="a,b"', "x=1"], ['name="a,b"', "x=2"]]
+    assert {parse_override(c[0]).value for c in combos} == {"a,b"}
+
+
+def test_sweep_without_queue_is_refused_with_one_line() -> None:
+    for texts in (["a=1,2"], ["a=range(1,3)"], ["b=1", "other.yaml:a=choice(x,y)"]):
+        with pytest.raises(ConfigError) as err:
+            expand_sweeps(texts, queue=False)
+        assert "--queue" in str(err.value) and "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match="--queue"):
+        parse_override("a=1,2")  # a sweep can never be applied to one experiment
+
+
+def test_sweep_files_combine_in_order_of_first_mention() -> None:
+    combos = expand_sweeps(["other.yaml:a=1,2", "b=3,4"])
+    assert combos == [
+        ["other.yaml:a=1", "b=3"],
+        ["other.yaml:a=1", "b=4"],
+        ["other.yaml:a=2", "b=3"],
+        ["other.yaml:a=2", "b=4"],
+    ]
+
+
+def test_edit_keeps_comments_and_order(tmp_path: Path) -> None:
     (tmp_path / "params.yaml").write_text(PARAMS)
     changed = apply_overrides(
         tmp_path, [parse_override("train.lr=0.3"), parse_override("+train.momentum=0.9")]
@@ -55,7 +122,18 @@ def test_edit_keeps_comments_order_and_formatting(tmp_path: Path) -> None:
     assert changed == ["params.yaml"]
     assert (tmp_path / "params.yaml").read_text() == PARAMS.replace(
         "lr: 0.1   # learning rate", "lr: 0.3   # learning rate"
-    ).replace("  layers: [8, 4]\n", "  layers: [8, 4]\n  momentum: 0.9\n")
+    ).replace("  epochs: 3\n", "  epochs: 3\n  momentum: 0.9\n")
+
+
+def test_date_like_value_is_written_quoted_and_reads_back_as_text(tmp_path: Path) -> None:
+    from prefect_dvc.translators.params import read_params_file
+
+    (tmp_path / "params.yaml").write_text(PARAMS)
+    apply_overrides(tmp_path, [parse_override("+day=2024-01-02"), parse_override("+h=0x1F")])
+    text = (tmp_path / "params.yaml").read_text()
+    assert "day: '2024-01-02'\n" in text and "h: '0x1F'\n" in text
+    data = read_params_file(tmp_path / "params.yaml", "params.yaml")
+    assert data["day"] == "2024-01-02" and data["h"] == "0x1F"
 
 
 def test_unknown_key_is_an_error_and_no_file_changes(tmp_path: Path) -> None:
@@ -66,16 +144,100 @@ def test_unknown_key_is_an_error_and_no_file_changes(tmp_path: Path) -> None:
             tmp_path, [parse_override("other.json:a=2"), parse_override("train.lrr=0.3")]
         )
     assert str(err.value) == (
-        "params.yaml: cannot override 'train.lrr': it is not in the file. "
-        "To add it, write -S '+train.lrr=...'."
+        "params.yaml: Could not override 'train.lrr'. To append to your config use +train.lrr=0.3."
     )
     assert (tmp_path / "params.yaml").read_text() == PARAMS
     assert (tmp_path / "other.json").read_text() == '{"a": 1}'
 
 
-def test_json_files_keep_key_order(tmp_path: Path) -> None:
-    (tmp_path / "p.json").write_text('{"b": 1, "a": {"x": 2}}')
-    apply_overrides(tmp_path, [parse_override("p.json:a.x=5")])
-    assert (
-        tmp_path / "p.json"
-    ).read_text() == '{\n    "b": 1,\n    "a": {\n        "x": 5\n    }\n}\n'
+def test_missing_file_only_with_plus_and_dry_run_writes_nothing(tmp_path: Path) -> None:
+    with pytest.raises(ParamsError, match="nofile.yaml: Could not override 'x'"):
+        apply_overrides(tmp_path, [parse_override("nofile.yaml:x=1")])
+    apply_overrides(tmp_path, [parse_override("nofile.yaml:+x=1")], dry_run=True)
+    assert not (tmp_path / "nofile.yaml").exists()
+    assert apply_overrides(tmp_path, [parse_override("nofile.yaml:+x=1")]) == ["nofile.yaml"]
+    assert (tmp_path / "nofile.yaml").read_text() == "x: 1\n"
+
+
+def test_toml_keeps_comments(tmp_path: Path) -> None:
+    text = "# top\n[train]\nlr = 0.1 # rate\nepochs = 3\n"
+    (tmp_path / "p.toml").write_text(text)
+    apply_overrides(
+        tmp_path, [parse_override("p.toml:train.lr=0.5"), parse_override("p.toml:~train.epochs")]
+    )
+    assert (tmp_path / "p.toml").read_text() == "# top\n[train]\nlr = 0.5 # rate\n"
+
+
+PY = '''\
+"""knobs"""
+LR = 0.1  # rate
+OPT = "sgd"
+SHAPE = (1, 2)
+CFG = {
+    "depth": 3,  # layers
+    "act": "relu",
+}
+
+
+class Train:
+    steps = 10
+
+    def __init__(self):
+        self.seed = 1
+'''
+
+
+def test_py_literals_are_rewritten_in_place(tmp_path: Path) -> None:
+    (tmp_path / "p.py").write_text(PY)
+    overrides = [
+        "LR=1e-3",
+        "OPT=adam",
+        "SHAPE=[3,4]",
+        "CFG.depth=5",
+        "Train.steps=20",
+        "Train.seed=2",
+    ]
+    apply_overrides(tmp_path, [parse_override(f"p.py:{o}") for o in overrides])
+    assert (tmp_path / "p.py").read_text() == (
+        PY.replace("0.1  # rate", "0.001  # rate")
+        .replace('"sgd"', "'adam'")
+        .replace("(1, 2)", "(3, 4)")
+        .replace('"depth": 3,', '"depth": 5,')
+        .replace("steps = 10", "steps = 20")
+        .replace("self.seed = 1", "self.seed = 2")
+    )
+
+
+@pytest.mark.parametrize("override", ["+NEW=1", "~LR", "LR=inf", "Train=1", "++NEW=2"])
+def test_py_edits_dvc_cannot_make_are_refused_and_change_nothing(
+    tmp_path: Path, override: str
+) -> None:
+    (tmp_path / "p.py").write_text(PY)
+    with pytest.raises(ParamsError) as err:
+        apply_overrides(tmp_path, [parse_override(f"p.py:{override}")])
+    assert str(err.value).startswith("p.py: ") and "\n" not in str(err.value)
+    assert (tmp_path / "p.py").read_text() == PY
+
+
+def test_status_path_does_not_import_hydra() -> None:
+    code = (
+        "import sys; import prefect_dvc.cli; "
+        "from prefect_dvc.experiments import overrides; "
+        "heavy = [m for m in sys.modules if m.split('.')[0] in ('hydra', 'omegaconf', 'tomlkit')]; "
+        "print(heavy)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
+    loaded = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code.replace(
+                "print(heavy)", "overrides.parse_override('a=1'); print('hydra' in sys.modules)"
+            ),
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert loaded.stdout.strip() == "True"
