@@ -23,6 +23,8 @@ really parsed, because it costs ~120 ms and ``status`` must not pay it.
 from __future__ import annotations
 
 import itertools
+import os
+import stat
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -177,5 +179,29 @@ def apply_overrides(
         rendered[path] = params_edit.render(doc, file)
     for path, text in rendered.items():
         if not dry_run:
-            atomic_write(path, text)
+            _write_keeping_mode(path, text)
     return sorted(by_file)
+
+
+def _write_keeping_mode(path: Path, text: str) -> None:
+    """Atomic write that keeps the file's permissions (a new file gets 0666 less the umask).
+
+    ``atomic_write``'s temporary file is 0600; DVC rewrites the file in place,
+    so its mode never changes.
+    """
+    mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask()
+    atomic_write(path, text)
+    os.chmod(path, mode)
+
+
+def _umask() -> int:
+    """The process umask, read without changing it where Linux allows (other threads run)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("Umask:"):
+                return int(line.split()[1], 8)
+    except OSError:
+        pass
+    umask = os.umask(0o022)
+    os.umask(umask)
+    return umask

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from prefect_dvc.errors import ConfigError, ParamsError
+from prefect_dvc.errors import ConfigError, ParamsError, PrefectDvcError
 from prefect_dvc.experiments.overrides import (
     Override,
     apply_overrides,
@@ -241,3 +241,45 @@ def test_status_path_does_not_import_hydra() -> None:
         check=True,
     )
     assert loaded.stdout.strip() == "True"
+
+
+def test_edit_keeps_the_files_permissions(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").write_text(PARAMS)
+    (tmp_path / "params.yaml").chmod(0o640)
+    (tmp_path / "p.py").write_text("LR = 0.1\n")
+    (tmp_path / "p.py").chmod(0o755)
+    apply_overrides(tmp_path, [parse_override("seed=8"), parse_override("p.py:LR=0.2")])
+    assert (tmp_path / "params.yaml").stat().st_mode & 0o777 == 0o640
+    assert (tmp_path / "p.py").stat().st_mode & 0o777 == 0o755
+    assert (tmp_path / "p.py").read_text() == "LR = 0.2\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "text"),
+    [
+        ("params.yaml", "a: [1\n"),
+        ("params.yaml", "- 1\n- 2\n"),
+        ("p.json", "{bad json"),
+        ("p.toml", "a = \n"),
+        ("p.py", "def (:\n"),
+    ],
+)
+def test_unreadable_params_file_is_one_line_naming_it(tmp_path: Path, name: str, text: str) -> None:
+    (tmp_path / name).write_text(text)
+    key = "a" if name != "p.py" else "A"
+    with pytest.raises((ParamsError, PrefectDvcError)) as err:
+        apply_overrides(tmp_path, [parse_override(f"{name}:{key}=1")])
+    assert name in str(err.value) and "\n" not in str(err.value)
+    assert (tmp_path / name).read_text() == text
+
+
+def test_one_bad_file_leaves_every_file_untouched(tmp_path: Path) -> None:
+    (tmp_path / "params.yaml").write_text(PARAMS)
+    (tmp_path / "p.toml").write_text("x = 1\n")
+    (tmp_path / "p.py").write_text("X = 1\n")
+    overrides = ["seed=1", "p.toml:x=2", "p.py:+Y=2"]
+    with pytest.raises(ParamsError, match="p.py: cannot add 'Y'"):
+        apply_overrides(tmp_path, [parse_override(o) for o in overrides])
+    assert (tmp_path / "params.yaml").read_text() == PARAMS
+    assert (tmp_path / "p.toml").read_text() == "x = 1\n"
+    assert not (tmp_path / "nofile.yaml").exists()
