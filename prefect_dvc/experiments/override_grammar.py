@@ -73,27 +73,27 @@ def _parser() -> OverridesParser:
     return OverridesParser.create()
 
 
-def _hydra_parse(texts: Sequence[str]) -> list[Override]:
-    """hydra-core's parse; a bad override becomes ConfigError naming it."""
+def _hydra_parse(texts: Sequence[str], prefix: str = "") -> list[Override]:
+    """hydra-core's parse; a bad override becomes ConfigError naming it (as ``prefix + text``)."""
     parsed = []
     for text in texts:
         try:
             parsed.extend(_parser().parse_overrides([text]))
         except (OverrideParseException, HydraException) as exc:
             raise ConfigError(
-                f"cannot parse -S '{text}': {_reason(exc)}", hint=_GRAMMAR_HINT
+                f"cannot parse -S '{prefix}{text}': {_reason(exc)}", hint=_GRAMMAR_HINT
             ) from None
     return parsed
 
 
-def parse(texts: Sequence[str]) -> list[ParsedOverride]:
-    """Parse overrides written without their ``file:`` prefix.
+def parse(texts: Sequence[str], prefix: str = "") -> list[ParsedOverride]:
+    """Parse overrides written without their ``file:`` prefix (``prefix`` is shown in errors).
 
     Raises:
         ConfigError: an override Hydra's grammar refuses (e.g. ``a==1``, ``a=é``).
     """
     result = []
-    for override in _hydra_parse(texts):
+    for override in _hydra_parse(texts, prefix):
         sweep = override.is_sweep_override()
         result.append(
             ParsedOverride(

@@ -87,7 +87,7 @@ def parse_override(text: str) -> Override:
             sweep (``a=1,2``), which only ``expand_sweeps`` with ``--queue`` accepts.
     """
     file, rest = _split_file(text)
-    (parsed,) = _grammar().parse([rest])
+    (parsed,) = _grammar().parse([rest], text[: len(text) - len(rest)])
     if parsed.sweep:
         raise ConfigError(
             f"-S '{text}' is a sweep; sweep overrides can't be used without --queue",
@@ -126,14 +126,21 @@ def expand_sweeps(texts: Sequence[str], *, queue: bool = True) -> list[list[str]
             false (DVC: "Sweep overrides can't be used without `--queue`"); a
             ``glob(...)`` sweep.
     """
+    if not texts:
+        return [[]]
     grouped = _by_file(texts)
     grammar = _grammar()
-    sweeps = [t for rest in grouped.values() for t in grammar.parse(rest) if t.sweep]
+    sweeps = [
+        _join(file, parsed.text)
+        for file, rest in grouped.items()
+        for parsed in grammar.parse(rest, _join(file, ""))
+        if parsed.sweep
+    ]
     if not sweeps:
         return [list(texts)]
     if not queue:
         raise ConfigError(
-            f"-S '{sweeps[0].text}' is a sweep; sweep overrides can't be used without --queue",
+            f"-S '{sweeps[0]}' is a sweep; sweep overrides can't be used without --queue",
             hint="Add --queue to queue one experiment per combination",
         )
     per_file = [

@@ -223,6 +223,7 @@ def test_status_path_does_not_import_hydra() -> None:
     code = (
         "import sys; import prefect_dvc.cli; "
         "from prefect_dvc.experiments import overrides; "
+        "assert overrides.expand_sweeps([], queue=False) == [[]]; "
         "heavy = [m for m in sys.modules if m.split('.')[0] in ('hydra', 'omegaconf', 'tomlkit')]; "
         "print(heavy)"
     )
@@ -283,3 +284,12 @@ def test_one_bad_file_leaves_every_file_untouched(tmp_path: Path) -> None:
     assert (tmp_path / "params.yaml").read_text() == PARAMS
     assert (tmp_path / "p.toml").read_text() == "x = 1\n"
     assert not (tmp_path / "nofile.yaml").exists()
+
+
+def test_errors_name_the_override_with_its_file() -> None:
+    with pytest.raises(ConfigError, match=r"cannot parse -S 'other.yaml:a==1'"):
+        expand_sweeps(["b=1", "other.yaml:a==1"])
+    with pytest.raises(ConfigError, match=r"-S 'other.yaml:a=1,2' is a sweep"):
+        expand_sweeps(["b=1", "other.yaml:a=1,2"], queue=False)
+    with pytest.raises(ConfigError, match=r"cannot parse -S 'o.json:b=\S+': unexpected character"):
+        parse_override("o.json:b=é")
