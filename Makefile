@@ -7,7 +7,9 @@ STAMP := $(VENV)/.installed
 # Real DVC 3, in its own environment (never a dependency of ours), so the
 # interop tests can check that DVC reads what we write.
 DVC_VENV := .venv-dvc
-DVC_STAMP := $(DVC_VENV)/.installed
+# Named after what it stamps: a stamp left by an older recipe (which stamped
+# even a failed install) does not count.
+DVC_STAMP := $(DVC_VENV)/.installed-dvc-s3-3.67.1
 export PREFECT_DVC_TEST_DVC ?= $(CURDIR)/$(DVC_VENV)/bin/dvc
 # Headless Chromium for the UI and offline-page tests (Debian's package).
 export PREFECT_DVC_TEST_CHROMIUM ?= /usr/bin/chromium
