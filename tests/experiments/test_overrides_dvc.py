@@ -103,6 +103,18 @@ YAML_OVERRIDES = [
     ["train.name='${seed}'"],
     ["train.lr=0.2", "seed=1", "+train.momentum=0.9", "~code"],
     ["seed=1", "seed=2"],
+    ["+a/b=1"],
+    ["train.lr= 0.5"],
+    ["train.lr=0.5 "],
+    ["+x=1e400"],
+    ["+neg=-0"],
+    ["+neg_float=-0.0"],
+    ["+tab='a\tb'"],
+    ["+quote='say \\'hi\\''"],
+    ["+nested=[{a:1},[2,3]]"],
+    ["+mixed={a:[1,{b:null}],c:'x'}"],
+    ["+interp_ok='${train.epochs}'"],
+    ["train.layers=[]"],
     # refused by DVC: each must fail and leave the file as it was
     ["~train.lr=0.2"],
     ["+seed=9"],
@@ -127,6 +139,8 @@ JSON_OVERRIDES = [
     ["a.name=007"],
     ["l=[3]"],
     ["+day=2024-01-02"],
+    ["+u='é'"],
+    ["+n=nan"],
     ["nope=1"],
 ]
 TOML_OVERRIDES = [
@@ -275,3 +289,9 @@ def test_sweeps_dvc_refuses_are_refused(dvc_results: dict[str, Any], texts: list
     with pytest.raises(PrefectDvcError) as err:
         expand_sweeps(texts, queue=True)
     assert "\n" not in str(err.value) and texts[0] in str(err.value)
+
+
+def test_the_corpus_exercises_both_edits_and_refusals(dvc_results: dict[str, Any]) -> None:
+    """Guard against a DVC run that refuses everything (e.g. a broken DVC environment)."""
+    accepted = [r for r in dvc_results["apply"] if "text" in r]
+    assert len(accepted) >= 70 and len(dvc_results["apply"]) - len(accepted) >= 15
