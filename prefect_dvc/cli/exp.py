@@ -38,7 +38,9 @@ from prefect_dvc.repo import find_root
 app = typer.Typer(help="Run, compare and share experiments.", no_args_is_help=True)
 queue_app = typer.Typer(help="Manage queued experiments.", no_args_is_help=True)
 
-SET_PARAM = typer.Option(None, "-S", "--set-param", help="[file:]key=value override; sweeps ok.")
+SET_PARAM = typer.Option(
+    None, "-S", "--set-param", help="[file:]key=value, Hydra grammar; sweeps need --queue."
+)
 LOG_TAIL = 15
 
 
