@@ -194,8 +194,10 @@ def _write_keeping_mode(path: Path, text: str) -> None:
     """Atomic write that keeps the file's permissions (a new file gets 0666 less the umask).
 
     ``atomic_write``'s temporary file is 0600; DVC rewrites the file in place,
-    so its mode never changes.
+    so its mode never changes, and a symlinked params file stays a symlink
+    (the edit goes to its target).
     """
+    path = path.resolve() if path.is_symlink() else path
     mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o666 & ~_umask()
     atomic_write(path, text)
     os.chmod(path, mode)

@@ -293,3 +293,12 @@ def test_errors_name_the_override_with_its_file() -> None:
         expand_sweeps(["b=1", "other.yaml:a=1,2"], queue=False)
     with pytest.raises(ConfigError, match=r"cannot parse -S 'o.json:b=\S+': unexpected character"):
         parse_override("o.json:b=é")
+
+
+def test_symlinked_params_file_stays_a_link_and_its_target_is_edited(tmp_path: Path) -> None:
+    (tmp_path / "conf").mkdir()
+    (tmp_path / "conf" / "p.yaml").write_text(PARAMS)
+    (tmp_path / "params.yaml").symlink_to(Path("conf") / "p.yaml")
+    apply_overrides(tmp_path, [parse_override("seed=8")])
+    assert (tmp_path / "params.yaml").is_symlink()
+    assert (tmp_path / "conf" / "p.yaml").read_text() == PARAMS.replace("seed: 7", "seed: 8")
