@@ -298,7 +298,7 @@ def open_executor(
     """
     paths = RepoPaths(root)
     config = load_config(root)
-    hasher = Hasher(StateDB(paths.state_db))
+    hasher = Hasher(StateDB(paths.state_db), root=paths.root)
     stores = open_stores(paths, config, hasher, remote_name=remote, use_remote=use_remote)
     lock = LockFile(paths.lock_path(dvcfile), pipeline.order(), paths.own_tmp)
     return StageExecutor(paths, pipeline, hasher=hasher, stores=stores, lock=lock, runner=runner)
