@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import gen
+from helpers import dvc_bin, gen
 
 from prefect_dvc.config import (
     DEFAULT_CACHE_TYPES,
@@ -22,8 +22,6 @@ from prefect_dvc.config import (
     set_default_remote,
 )
 from prefect_dvc.errors import ConfigError
-
-DVC = Path("/tmp/dvcvenv/bin/dvc")
 
 
 @pytest.fixture
@@ -260,14 +258,14 @@ def test_errors_never_show_secrets() -> None:
 
 @pytest.mark.dvc_interop
 def test_same_bytes_as_real_dvc(tmp_path: Path) -> None:
-    if not DVC.exists():
-        pytest.skip("real DVC is not installed at /tmp/dvcvenv")
+    exe = dvc_bin()
+    assert exe is not None, "real DVC not found: set PREFECT_DVC_TEST_DVC"
     theirs, ours = tmp_path / "theirs", tmp_path / "ours"
     for root in (theirs, ours):
         gen(root, {".dvc/config": ""})
 
     def dvc(*args: str) -> None:
-        subprocess.run([str(DVC), *args], cwd=theirs, check=True, capture_output=True)
+        subprocess.run([exe, *args], cwd=theirs, check=True, capture_output=True)
 
     subprocess.run(["git", "init", "-q"], cwd=theirs, check=True)
     shutil.rmtree(theirs / ".dvc")
