@@ -176,7 +176,7 @@ class DvcConfig:
             ConfigError: no such remote (the message lists the known ones),
                 or no name given and no default set.
         """
-        wanted = name or self.default_remote
+        wanted = (name or self.default_remote or "").lower() or None
         if wanted is None:
             raise ConfigError(
                 "no remote given and no default remote is set",
@@ -366,6 +366,7 @@ def add_remote(
     """
     _check_name(name)
     _check_value(url)
+    name = name.lower()  # NOTE: DVC lower-cases remote names (config keys) everywhere
     if _section(name) in merged_sections(root) and not force:
         raise ConfigError(
             f"remote '{name}' already exists",
@@ -398,6 +399,7 @@ def modify_remote(
             option or value DVC does not accept for that remote's type.
     """
     known = _known_remotes(root)
+    name = name.lower()
     if name not in known:
         raise _unknown_remote(name, known)
     _check_value(value)
@@ -422,6 +424,7 @@ def remove_remote(root: Path, name: str) -> None:
         ConfigError: unknown remote (the message lists the known ones).
     """
     known = _known_remotes(root)
+    name = name.lower()
     if name not in known:
         raise _unknown_remote(name, known)
     for filename in (CONFIG, CONFIG_LOCAL):
@@ -446,6 +449,7 @@ def set_default_remote(root: Path, name: str) -> None:
         ConfigError: unknown remote (the message lists the known ones).
     """
     known = _known_remotes(root)
+    name = name.lower()
     if name not in known:
         raise _unknown_remote(name, known)
 

@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 from helpers import gen, git, run_dvc
 
-from prefect_dvc.config import load_config, merged_sections, modify_remote, set_default_remote
+from prefect_dvc.config import (
+    add_remote,
+    load_config,
+    merged_sections,
+    modify_remote,
+    set_default_remote,
+)
 from prefect_dvc.errors import ConfigError
 from prefect_dvc.translators import load_pipeline
 
@@ -173,3 +179,21 @@ def test_parsing_options_read_as_dvc_reads_them(git_repo: Path) -> None:
     ours = load_pipeline(git_repo).stages["s"].cmd
     assert ours == "echo run --no-flag --xs 1 --xs 2 > out.txt"
     assert f"cmd: {ours}\n" in lock
+
+
+def test_remote_names_lower_cased_as_dvc_writes_them(tmp_path: Path) -> None:
+    theirs, ours = tmp_path / "theirs", tmp_path / "ours"
+    for root in (theirs, ours):
+        root.mkdir()
+        git(root, "init", "-q")
+        assert run_dvc(root, "init", "-q").returncode == 0
+    for args in (("add", "MyRemote", "s3://x"), ("modify", "MyRemote", "region", "eu")):
+        assert run_dvc(theirs, "remote", *args).returncode == 0
+    assert run_dvc(theirs, "remote", "default", "MyRemote").returncode == 0
+    add_remote(ours, "MyRemote", "s3://x")
+    modify_remote(ours, "MyRemote", "region", "eu")
+    set_default_remote(ours, "MyRemote")
+    assert (ours / ".dvc/config").read_bytes() == (theirs / ".dvc/config").read_bytes()
+    assert load_config(ours).remote("MYREMOTE").option("region") == "eu"
+    with pytest.raises(ConfigError, match="remote 'myremote' already exists"):
+        add_remote(ours, "MyRemote", "s3://y")
