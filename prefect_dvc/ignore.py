@@ -71,13 +71,17 @@ class IgnoreRules:
 
     root: str
     files: tuple[_File, ...]
+    everything: bool = False
 
     def is_ignored(self, relpath: str, is_dir: bool) -> bool:
         """Whether the last part of ``relpath`` (POSIX, relative to the root) is ignored.
 
         Only the last part is judged: callers walk top-down and never enter
         an ignored folder, which is how DVC keeps files under one ignored.
+        Inside an ignored folder (``everything``) all is ignored.
         """
+        if self.everything:
+            return True
         for ignore_file in reversed(self.files):
             if ignore_file.base:
                 if not relpath.startswith(ignore_file.base + "/"):
@@ -120,7 +124,11 @@ def rules_for(root: Path, folder: Path) -> IgnoreRules | None:
         return rules
     parts = rel.split(os.sep)
     for i in range(1, len(parts) + 1):
-        rules = rules.descend("/".join(parts[:i]))
+        prefix = "/".join(parts[:i])
+        if rules.is_ignored(prefix, is_dir=True):
+            # NOTE: DVC hashes a directory that is (or lies in) an ignored one as empty.
+            return IgnoreRules(rules.root, rules.files, everything=True)
+        rules = rules.descend(prefix)
     return rules
 
 

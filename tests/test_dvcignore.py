@@ -19,7 +19,7 @@ from prefect_dvc.translators import load_pipeline
 STAGE = "stages:\n  s:\n    cmd: echo run > out.txt\n    deps: [{dep}]\n    outs: [out.txt]\n"
 # NOTE: the tracked directory: data/d where a .dvcignore sits in data/ (DVC
 # refuses one inside the directory it hashes), data elsewhere.
-DEPS = {"nested-negation": "data/d"}
+DEPS = {"nested-negation": "data/d", "inside-ignored": "data/d"}
 
 TREES: dict[str, dict[str, str]] = {
     "glob": {".dvcignore": "*.tmp\n", "data/a.csv": "a\n", "data/x.tmp": "x\n"},
@@ -50,6 +50,8 @@ TREES: dict[str, dict[str, str]] = {
         "data/tmp/.dvcignore": "!*\n",
     },
     "defaults": {"data/a.csv": "a\n", "data/.git": "gitdir: elsewhere\n"},
+    "ignored-itself": {".dvcignore": "data/\n", "data/a.csv": "a\n", "data/sub/b": "b\n"},
+    "inside-ignored": {".dvcignore": "/data/\n", "data/d/a.csv": "a\n"},
 }
 
 
