@@ -305,3 +305,20 @@ def test_unsupported_external_paths_are_one_line_errors(
         load_pipeline(git_repo)
     assert message in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_absolute_paths_inside_the_repository_are_in_repo_paths(git_repo: Path) -> None:
+    gen(
+        git_repo,
+        {
+            "in.txt": "a\n",
+            "dvc.yaml": "stages:\n  s:\n    cmd: echo s > o\n    wdir: sub\n"
+            f"    deps: [{git_repo / 'in.txt'}]\n    outs: [{git_repo / 'sub/o'}]\n",
+        },
+    )
+    (git_repo / "sub").mkdir()
+    lock = yaml.safe_load(_same_lock_as_dvc(git_repo, "s"))
+    assert [d["path"] for d in lock["stages"]["s"]["deps"]] == ["../in.txt"]
+    assert [o["path"] for o in lock["stages"]["s"]["outs"]] == ["o"]
+    stage = load_pipeline(git_repo).stages["s"]
+    assert (stage.dep_repo_paths, stage.outs[0].repo_path) == (("in.txt",), "sub/o")
