@@ -322,3 +322,32 @@ def test_absolute_paths_inside_the_repository_are_in_repo_paths(git_repo: Path) 
     assert [o["path"] for o in lock["stages"]["s"]["outs"]] == ["o"]
     stage = load_pipeline(git_repo).stages["s"]
     assert (stage.dep_repo_paths, stage.outs[0].repo_path) == (("in.txt",), "sub/o")
+
+
+def test_s3_dep_on_versioned_bucket_records_version_id(
+    s3_bucket: str, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    fs = s3fs.S3FileSystem(
+        key="testing", secret="testing", client_kwargs={"endpoint_url": s3_endpoint}
+    )
+    fs.make_bucket_versioned(s3_bucket)
+    fs.pipe(f"{s3_bucket}/f.csv", b"v1\n")
+    url = f"s3://{s3_bucket}/f.csv"
+    first = hash_url(url, url)
+    fs.pipe(f"{s3_bucket}/f.csv", b"v2\n")
+    second = hash_url(url, url)
+    assert first is not None and second is not None
+    assert list(first) == ["path", "hash", "etag", "size", "version_id"]
+    assert first["etag"] == hashlib.md5(b"v1\n").hexdigest()
+    assert first["version_id"] != second["version_id"]
+    versioned = s3fs.S3FileSystem(
+        key="testing",
+        secret="testing",
+        client_kwargs={"endpoint_url": s3_endpoint},
+        version_aware=True,
+        skip_instance_cache=True,
+    )
+    versions = {v["VersionId"] for v in versioned.object_version_info(url)}
+    assert {first["version_id"], second["version_id"]} == versions
+    s3fs.S3FileSystem.clear_instance_cache()
