@@ -351,3 +351,19 @@ def test_s3_dep_on_versioned_bucket_records_version_id(
     versions = {v["VersionId"] for v in versioned.object_version_info(url)}
     assert {first["version_id"], second["version_id"]} == versions
     s3fs.S3FileSystem.clear_instance_cache()
+
+
+def test_exp_show_keeps_url_dep_paths() -> None:
+    from prefect_dvc.experiments.collect import deps_and_outs
+
+    url = "https://example.com/data/f.csv?x=1"
+    dvcyaml = f"stages:\n  s:\n    cmd: c\n    wdir: sub\n    deps: ['{url}', ../a]\n".encode()
+    lock = (
+        "schema: '2.0'\nstages:\n  s:\n    cmd: c\n    deps:\n"
+        f"    - path: {url}\n      hash: md5\n      checksum: '\"abc\"'\n      size: 3\n"
+    ).encode()
+    deps, _outs = deps_and_outs(dvcyaml, lock, [])
+    assert deps == {
+        "a": {"hash": None, "size": None, "nfiles": None},
+        url: {"hash": '"abc"', "size": 3, "nfiles": None},
+    }
