@@ -101,7 +101,9 @@ class StageSpec:
         cmd: the resolved command, a string or a tuple of commands run in turn.
         wdir: the working directory relative to the repository root.
         deps: file and directory deps, as written (relative to ``wdir``).
-        dep_repo_paths: the same deps relative to the repository root.
+        dep_repo_paths: the same deps relative to the repository root; an
+            external dep (``external.py``) keeps its URL, absolute path or
+            ``../x`` form, so ``root / path`` still names a local one.
         params: tracked params, one entry per file.
         outs: outs, metrics and plots in ``dvc.yaml`` order.
         dvcfile: the ``dvc.yaml`` the stage comes from, relative to the root.
