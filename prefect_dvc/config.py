@@ -5,42 +5,68 @@ Provides:
         the fsspec keyword arguments for it and ``safe_url`` for messages.
     DvcConfig: the merged view (``.local`` over the repo file) of remotes, the
         default remote, the cache dir and link types, and ``[parsing]`` options.
-    load_config(root): read both files.
+    load_config(root): read both files and check them as DVC does.
+    check_config(root): refuse unknown sections/keys and invalid values.
     add_remote, modify_remote, remove_remote, set_default_remote: edit them the
-        way ``dvc remote ...`` does, byte for byte.
+        way ``dvc remote ...`` does, byte for byte, keeping the user's comments.
+    read_sections, format_config: one file's sections; the text DVC writes.
     CREDENTIAL_KEYS: remote options that are only ever written to ``config.local``.
     is_secret_option(key): whether an option's value must be masked when shown.
     redact_url(url): a URL without user info or query, for messages.
 
-Why our own writer: DVC writes these files with configobj (4-space indented
-keys, section names such as ``['remote "storage"']``, values with commas
-quoted as ``"reflink,copy"``). ``configparser`` reads that fine but writes a
-different dialect, so reading goes through ``configparser`` and writing
-through :func:`format_config`, which reproduces configobj's output.
-Comments in an edited file are not kept (DVC's writer keeps them).
+Files are read and written with configobj, DVC's own library
+(``config_file.py``), and checked against DVC 3.67.1's schema
+(``config_schema.py``). Only the repository levels are read: prefect-dvc
+does not read DVC's global or system config files.
 """
 
 from __future__ import annotations
 
-import configparser
 import os
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from prefect_dvc.config_file import (
+    Sections,
+    Value,
+    config_problem,
+    edit_sections,
+    format_config,
+    line_of,
+    read_sections,
+)
+
+__all__ = [
+    "CONFIG",
+    "CONFIG_LOCAL",
+    "CREDENTIAL_KEYS",
+    "DEFAULT_CACHE_TYPES",
+    "DvcConfig",
+    "RemoteConfig",
+    "add_remote",
+    "check_config",
+    "format_config",
+    "is_secret_option",
+    "load_config",
+    "merged_sections",
+    "modify_remote",
+    "read_sections",
+    "redact_url",
+    "remove_remote",
+    "set_default_remote",
+]
+from prefect_dvc.config_schema import split_named, validate
 from prefect_dvc.errors import ConfigError
-from prefect_dvc.yamlio import atomic_write
 
 CONFIG = "config"
 CONFIG_LOCAL = "config.local"
 DEFAULT_CACHE_TYPES = ("reflink", "copy")
 CREDENTIAL_KEYS = frozenset({"access_key_id", "secret_access_key", "session_token"})
 _SECRET_HINT = re.compile(r"(secret|password|token|key_id|passphrase)", re.IGNORECASE)
-_REMOTE_SECTION = re.compile(r'^remote\s+"(?P<name>[^"]+)"$')
-_QUOTE_EDGES = " \r\n\v\t'\""
 
 # NOTE: DVC remote option -> (fsspec argument, nested under client_kwargs?).
 _S3_OPTIONS: Mapping[str, tuple[str, bool]] = {
@@ -150,7 +176,7 @@ class DvcConfig:
             ConfigError: no such remote (the message lists the known ones),
                 or no name given and no default set.
         """
-        wanted = name or self.default_remote
+        wanted = (name or self.default_remote or "").lower() or None
         if wanted is None:
             raise ConfigError(
                 "no remote given and no default remote is set",
@@ -184,74 +210,38 @@ def redact_url(url: str) -> str:
 # --------------------------------------------------------------------------- reading
 
 
-Sections = dict[str, dict[str, str]]
-
-
-def read_sections(path: Path) -> Sections:
-    """The sections of one config file, names and values unquoted, in file order."""
-    if not path.exists():
-        return {}
-    parser = configparser.ConfigParser(
-        delimiters=("=",),
-        comment_prefixes=("#", ";"),
-        inline_comment_prefixes=None,
-        interpolation=None,
-        strict=False,
-        default_section="\0no-default",
-    )
-    parser.optionxform = str  # type: ignore[assignment,method-assign]
-    try:
-        parser.read_string(path.read_text(encoding="utf-8"), source=str(path))
-    except configparser.Error as exc:
-        line = getattr(exc, "lineno", None)
-        raise ConfigError(
-            f"cannot parse: {exc.__class__.__name__}",
-            path=_display(path),
-            line=line,
-            hint="Fix the INI syntax (sections like [core], lines like 'key = value')",
-        ) from None
-    sections: Sections = {}
-    for raw_name in parser.sections():
-        name = _unquote(raw_name.strip())
-        target = sections.setdefault(name, {})
-        for key, value in parser.items(raw_name, raw=True):
-            target[key] = _parse_value(value or "", path)
-    return sections
-
-
-def _unquote(text: str) -> str:
-    for quote in ("'''", '"""', "'", '"'):
-        if len(text) >= 2 * len(quote) and text.startswith(quote) and text.endswith(quote):
-            return text[len(quote) : -len(quote)]
-    return text
-
-
-def _parse_value(raw: str, path: Path) -> str:
-    """configobj value syntax: a quoted string, or text up to an inline ``#``."""
-    raw = raw.strip()
-    for quote in ("'''", '"""', "'", '"'):
-        if raw.startswith(quote):
-            end = raw.find(quote, len(quote))
-            if end < 0:
-                raise ConfigError(
-                    f"unterminated quote in value {raw.split()[0]!r}...",
-                    path=_display(path),
-                    hint="Close the quote",
-                )
-            return raw[len(quote) : end]
-    return raw.split("#", 1)[0].strip()
-
-
-def _display(path: Path) -> str:
-    return f"{path.parent.name}/{path.name}"
-
-
 def merged_sections(root: Path) -> Sections:
     """``.dvc/config`` overlaid key by key with ``.dvc/config.local``."""
     merged = read_sections(root / ".dvc" / CONFIG)
     for name, values in read_sections(root / ".dvc" / CONFIG_LOCAL).items():
         merged.setdefault(name, {}).update(values)
     return merged
+
+
+def check_config(root: Path, sections: Sections | None = None) -> None:
+    """Refuse what DVC refuses in the merged config (``config_schema.py``).
+
+    Raises:
+        ConfigError: naming the file and line of the first unknown section or
+            key, or invalid value, as ``dvc`` would refuse it.
+    """
+    problem = validate(merged_sections(root) if sections is None else sections)
+    if problem is None:
+        return
+    section, key, message = problem
+    kind, name = split_named(section)
+    if kind == "remote" and key is None and message == "expected 'url'":
+        raise ConfigError(
+            f"remote '{name}' has no url",
+            path=".dvc/config",
+            line=line_of(root / ".dvc" / CONFIG, section),
+            hint=f"Set one with: prefect-dvc remote modify {name} url <url>",
+        )
+    local = root / ".dvc" / CONFIG_LOCAL
+    in_local = (
+        key in read_sections(local).get(section, {}) if key else section in read_sections(local)
+    )
+    raise config_problem(local if in_local else root / ".dvc" / CONFIG, section, key, message)
 
 
 def _resolve_local(url: str, config_dir: Path) -> str:
@@ -261,93 +251,53 @@ def _resolve_local(url: str, config_dir: Path) -> str:
     return os.path.normpath(config_dir / url) if not os.path.isabs(url) else url
 
 
+def _text(value: Value) -> str:
+    return ",".join(value) if isinstance(value, list) else value
+
+
 def load_config(root: Path) -> DvcConfig:
     """Read ``.dvc/config`` and ``.dvc/config.local`` under the repository ``root``.
 
+    Section names and keys are lower-case, as DVC reads them; values keep
+    their case except those DVC lower-cases (``core.remote``, ``parsing.*``).
+
     Raises:
-        ConfigError: unparsable file, a remote without ``url``, a default remote
-            that does not exist.
+        ConfigError: unparsable file, an unknown section or key or an invalid
+            value (file and line named), a default remote that does not exist.
     """
     dvc_dir = root / ".dvc"
     sections = merged_sections(root)
+    check_config(root, sections)
     remotes = []
     for section, values in sections.items():
-        match = _REMOTE_SECTION.match(section)
-        if not match:
+        kind, name = split_named(section)
+        if kind != "remote" or name is None:
             continue
-        name = match["name"]
-        if "url" not in values:
-            raise ConfigError(
-                f"remote '{name}' has no url",
-                path=".dvc/config",
-                hint=f"Set one with: prefect-dvc remote modify {name} url <url>",
-            )
-        options = tuple((k, v) for k, v in values.items() if k != "url")
-        remotes.append(RemoteConfig(name, _resolve_local(values["url"], dvc_dir), options))
+        options = tuple((k, _text(v)) for k, v in values.items() if k != "url")
+        url = _resolve_local(_text(values["url"]), dvc_dir)
+        remotes.append(RemoteConfig(name, url, options))
     core, cache, parsing = (sections.get(s, {}) for s in ("core", "cache", "parsing"))
-    default = core.get("remote") or None
+    default = _text(core.get("remote", "")).lower() or None
     if default is not None and default not in {r.name for r in remotes}:
         raise ConfigError(
             f"the default remote '{default}' (core.remote) does not exist",
             path=".dvc/config",
             hint="Add it, or pick another with: prefect-dvc remote default <name>",
         )
-    types = tuple(t.strip() for t in cache.get("type", "").split(",") if t.strip())
-    cache_dir = Path(_resolve_local(cache["dir"], dvc_dir)) if cache.get("dir") else None
+    types = tuple(t.strip() for t in _text(cache.get("type", "")).split(",") if t.strip())
+    cache_dir = Path(_resolve_local(_text(cache["dir"]), dvc_dir)) if cache.get("dir") else None
     return DvcConfig(
         root=root,
         remotes=tuple(remotes),
         default_remote=default,
         cache_dir=cache_dir or dvc_dir / "cache",
         cache_types=types or DEFAULT_CACHE_TYPES,
-        parsing_bool=parsing.get("bool", "store_true"),
-        parsing_list=parsing.get("list", "nargs"),
+        parsing_bool=_text(parsing.get("bool", "store_true")).lower(),
+        parsing_list=_text(parsing.get("list", "nargs")).lower(),
     )
 
 
 # --------------------------------------------------------------------------- writing
-
-
-def _quote(value: str) -> str:
-    """Quote ``value`` as configobj does, so our files match DVC's byte for byte."""
-    if "\n" in value:
-        raise ConfigError(
-            "a config value cannot span lines", hint="Remove the line break from the value"
-        )
-    if not value:
-        return '""'
-    plain = value[0] not in _QUOTE_EDGES and value[-1] not in _QUOTE_EDGES
-    if plain and "," not in value and "#" not in value:
-        return value
-    if "'" in value and '"' in value:
-        return f"'''{value}'''"
-    return f"'{value}'" if '"' in value else f'"{value}"'
-
-
-def _quote_section(name: str) -> str:
-    if '"' in name or "'" in name or "," in name or "#" in name:
-        return f"'{name}'" if '"' in name else f'"{name}"'
-    return name
-
-
-def format_config(sections: Sections) -> str:
-    """The file text DVC writes for ``sections`` (empty sections are dropped).
-
-    Plain sections come first in their order, then the named ``remote "x"``
-    sections, as DVC orders them.
-    """
-    lines = []
-    ordered = sorted(sections.items(), key=lambda item: bool(_REMOTE_SECTION.match(item[0])))
-    for name, values in ordered:
-        if not values:
-            continue
-        lines.append(f"[{_quote_section(name)}]")
-        lines.extend(f"    {key} = {_quote(value)}" for key, value in values.items())
-    return "".join(line + "\n" for line in lines)
-
-
-def _write(path: Path, sections: Sections) -> None:
-    atomic_write(path, format_config(sections))
 
 
 def _section(name: str) -> str:
@@ -363,6 +313,39 @@ def _check_name(name: str) -> None:
         )
 
 
+def _check_value(value: str) -> None:
+    if "\n" in value or "\r" in value:
+        raise ConfigError(
+            "a config value cannot span lines", hint="Remove the line break from the value"
+        )
+
+
+def _known_remotes(root: Path) -> list[str]:
+    return [n for s in merged_sections(root) if (n := split_named(s)[1]) is not None]
+
+
+def _edit(root: Path, filename: str, change: Callable[[Sections], None]) -> None:
+    """Apply ``change`` to one file, only if the merged result stays valid (as ``dvc`` does)."""
+    files = {f: read_sections(root / ".dvc" / f) for f in (CONFIG, CONFIG_LOCAL)}
+    change(files[filename])
+    merged: Sections = {}
+    for sections in files.values():
+        for name, values in sections.items():
+            merged.setdefault(name, {}).update(values)
+    if (problem := validate(merged)) is not None:
+        section, key, message = problem
+        where = f"'{key}' in [{section}]" if key else f"[{section}]"
+        raise ConfigError(
+            f"{where}: {message}", path=f".dvc/{filename}", hint="Nothing was changed"
+        )
+
+    def apply(sections: Sections) -> Sections:
+        change(sections)
+        return sections
+
+    edit_sections(root / ".dvc" / filename, apply)
+
+
 def add_remote(
     root: Path,
     name: str,
@@ -376,14 +359,14 @@ def add_remote(
 
     A relative local path is taken relative to ``cwd`` (default: ``root``) and
     stored relative to ``.dvc/``, as DVC does. ``force`` replaces an existing
-    remote's whole section.
+    remote's whole section. Comments elsewhere in the file are kept.
 
     Raises:
-        ConfigError: the remote exists and ``force`` is false.
+        ConfigError: the remote exists and ``force`` is false; an invalid url.
     """
     _check_name(name)
-    path = root / ".dvc" / CONFIG
-    sections = read_sections(path)
+    _check_value(url)
+    name = name.lower()  # NOTE: DVC lower-cases remote names (config keys) everywhere
     if _section(name) in merged_sections(root) and not force:
         raise ConfigError(
             f"remote '{name}' already exists",
@@ -393,10 +376,13 @@ def add_remote(
     if len(urlsplit(url).scheme) <= 1 and not os.path.isabs(url):
         absolute = os.path.abspath(os.path.join(cwd or root, url))
         url = os.path.relpath(absolute, root / ".dvc")
-    sections[_section(name)] = {"url": url}
-    if default:
-        sections.setdefault("core", {})["remote"] = name
-    _write(path, sections)
+
+    def change(sections: Sections) -> None:
+        sections[_section(name)] = {"url": url}
+        if default:
+            sections.setdefault("core", {})["remote"] = name
+
+    _edit(root, CONFIG, change)
 
 
 def modify_remote(
@@ -409,21 +395,26 @@ def modify_remote(
     file was written so the CLI can tell the user.
 
     Raises:
-        ConfigError: unknown remote (the message lists the known ones).
+        ConfigError: unknown remote (the message lists the known ones); an
+            option or value DVC does not accept for that remote's type.
     """
-    known = [m["name"] for s in merged_sections(root) if (m := _REMOTE_SECTION.match(s))]
+    known = _known_remotes(root)
+    name = name.lower()
     if name not in known:
         raise _unknown_remote(name, known)
+    _check_value(value)
     use_local = local or key in CREDENTIAL_KEYS
-    path = root / ".dvc" / (CONFIG_LOCAL if use_local else CONFIG)
-    sections = read_sections(path)
-    values = sections.setdefault(_section(name), {})
-    if unset:
-        values.pop(key, None)
-    else:
-        values[key] = value
-    _write(path, sections)
-    return path
+    filename = CONFIG_LOCAL if use_local else CONFIG
+
+    def change(sections: Sections) -> None:
+        values = sections.setdefault(_section(name), {})
+        if unset:
+            values.pop(key.lower(), None)
+        else:
+            values[key.lower()] = value
+
+    _edit(root, filename, change)
+    return root / ".dvc" / filename
 
 
 def remove_remote(root: Path, name: str) -> None:
@@ -432,18 +423,23 @@ def remove_remote(root: Path, name: str) -> None:
     Raises:
         ConfigError: unknown remote (the message lists the known ones).
     """
-    known = [m["name"] for s in merged_sections(root) if (m := _REMOTE_SECTION.match(s))]
+    known = _known_remotes(root)
+    name = name.lower()
     if name not in known:
         raise _unknown_remote(name, known)
     for filename in (CONFIG, CONFIG_LOCAL):
         path = root / ".dvc" / filename
         sections = read_sections(path)
-        changed = sections.pop(_section(name), None) is not None
-        if sections.get("core", {}).get("remote") == name:
-            del sections["core"]["remote"]
-            changed = True
-        if changed:
-            _write(path, sections)
+        if _section(name) not in sections and sections.get("core", {}).get("remote") != name:
+            continue
+
+        def change(sections: Sections) -> Sections:
+            sections.pop(_section(name), None)
+            if sections.get("core", {}).get("remote") == name:
+                del sections["core"]["remote"]
+            return sections
+
+        edit_sections(path, change)
 
 
 def set_default_remote(root: Path, name: str) -> None:
@@ -452,13 +448,15 @@ def set_default_remote(root: Path, name: str) -> None:
     Raises:
         ConfigError: unknown remote (the message lists the known ones).
     """
-    known = [m["name"] for s in merged_sections(root) if (m := _REMOTE_SECTION.match(s))]
+    known = _known_remotes(root)
+    name = name.lower()
     if name not in known:
         raise _unknown_remote(name, known)
-    path = root / ".dvc" / CONFIG
-    sections = read_sections(path)
-    sections.setdefault("core", {})["remote"] = name
-    _write(path, sections)
+
+    def change(sections: Sections) -> None:
+        sections.setdefault("core", {})["remote"] = name
+
+    _edit(root, CONFIG, change)
 
 
 def is_secret_option(key: str) -> bool:

@@ -199,7 +199,7 @@ class StageExecutor:
         self.stores.ensure_local(infos)
         for out in stage.outs:
             info = outs.get(out.path)
-            if info is not None:
+            if info is not None and not out.is_external:
                 self.stores.checkout(info, self.root / out.repo_path)
         log(f"Stage '{stage.name}' is unchanged; outs pulled from the cache, command not run")
         return entry
@@ -216,7 +216,8 @@ class StageExecutor:
                 hint="Checkpoint stages must be reproduced with 'prefect-dvc exp run'",
             )
         for out in stage.outs:
-            if not (out.persist or out.checkpoint):
+            # NOTE: an external (cache: false) out is the user's file: never deleted.
+            if not (out.persist or out.checkpoint or out.is_external):
                 _remove(self.root / out.repo_path)
         cwd = self.root / stage.wdir
         log(f"Running stage '{stage.name}':")
@@ -298,7 +299,7 @@ def open_executor(
     """
     paths = RepoPaths(root)
     config = load_config(root)
-    hasher = Hasher(StateDB(paths.state_db))
+    hasher = Hasher(StateDB(paths.state_db), root=paths.root)
     stores = open_stores(paths, config, hasher, remote_name=remote, use_remote=use_remote)
     lock = LockFile(paths.lock_path(dvcfile), pipeline.order(), paths.own_tmp)
     return StageExecutor(paths, pipeline, hasher=hasher, stores=stores, lock=lock, runner=runner)

@@ -33,7 +33,7 @@ def open_stores_for(
 ) -> tuple[Stores, Hasher]:
     """The stores of ``.dvc/config`` and the hasher they verify with; close the hasher after."""
     paths = RepoPaths(root)
-    hasher = Hasher(StateDB(paths.state_db))
+    hasher = Hasher(StateDB(paths.state_db), root=paths.root)
     stores = open_stores(
         paths, load_config(root), hasher, remote_name=remote, use_remote=use_remote, jobs=jobs
     )

@@ -15,11 +15,13 @@ alone.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prefect_dvc.external import dep_value, hash_url, is_external, is_url
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.translators.params import params_lock_values
@@ -67,12 +69,24 @@ class StageStatus:
 def hash_deps(
     root: Path, stage: StageSpec, hasher: Hasher
 ) -> tuple[list[dict[str, Any]], list[str]]:
-    """Lock entries of the stage's present deps, and the deps that are missing."""
+    """Lock entries of the stage's present deps, and the deps that are missing.
+
+    External deps (``external.py``) are included: a path outside the
+    repository is hashed like any file or directory, a URL from its
+    filesystem's etag/checksum, as DVC 3 records them.
+    """
     entries: list[dict[str, Any]] = []
     missing: list[str] = []
-    paths = [root / p for p in stage.dep_repo_paths]
-    present = [(dep, path) for dep, path in zip(stage.deps, paths) if path.exists()]
-    missing = [dep for dep, path in zip(stage.deps, paths) if not path.exists()]
+    pairs = list(zip(stage.deps, stage.dep_repo_paths))
+    for dep, url in [(d, p) for d, p in pairs if is_url(p)]:
+        entry = hash_url(url, dep)
+        if entry is None:
+            missing.append(dep)
+        else:
+            entries.append(entry)
+    paths = [(dep, root / p) for dep, p in pairs if not is_url(p)]
+    present = [(dep, path) for dep, path in paths if path.exists()]
+    missing.extend(dep for dep, path in paths if not path.exists())
     hashed = hasher.hash_many([path for _, path in present])
     for (dep, _), (info, _tree) in zip(present, hashed):
         entries.append(info.to_lock(dep))
@@ -114,13 +128,28 @@ def compute_status(
         changes.extend(_dep_changes(deps, missing, lock_entry.get("deps") or []))
         changes.extend(_param_changes(params, lock_entry.get("params") or {}))
         changes.extend(_out_changes(outs, lock_entry))
+    changes = _show_external_as_dvc(root, stage, changes)
     return StageStatus(stage.name, tuple(changes), tuple(deps), params, tuple(missing), outs)
+
+
+def _show_external_as_dvc(root: Path, stage: StageSpec, changes: list[Change]) -> list[Change]:
+    """DVC names a local dep or out outside the repository by its absolute path in status."""
+    written = [*zip(stage.deps, stage.dep_repo_paths), *((o.path, o.repo_path) for o in stage.outs)]
+    shown = {
+        path: os.path.normpath(root / location)
+        for path, location in written
+        if is_external(location) and not is_url(location)
+    }
+    return [
+        Change(c.kind, shown[c.path], c.what) if c.kind in ("dep", "out") and c.path in shown else c
+        for c in changes
+    ]
 
 
 def _dep_changes(
     deps: Iterable[Mapping[str, Any]], missing: Iterable[str], locked: Iterable[Mapping[str, Any]]
 ) -> list[Change]:
-    old = {d["path"]: d.get("md5") for d in locked if d.get("hash") == "md5"}
+    old = {d["path"]: dep_value(d) for d in locked if d.get("hash") == "md5"}
     legacy = {d["path"] for d in locked if d.get("hash") != "md5"}
     changes = [Change("dep", path, "deleted") for path in missing]
     for dep in deps:
@@ -129,7 +158,7 @@ def _dep_changes(
             changes.append(Change("dep", path, "modified (DVC 2 hash)"))
         elif path not in old:
             changes.append(Change("dep", path, "new"))
-        elif old[path] != dep["md5"]:
+        elif old[path] != dep_value(dep):
             changes.append(Change("dep", path, "modified"))
     current = {d["path"] for d in deps} | set(missing)
     changes.extend(Change("dep", path, "removed") for path in old.keys() - current)

@@ -43,6 +43,7 @@ from prefect_dvc.experiments.gitbatch import (
     log_commits,
 )
 from prefect_dvc.experiments.refs import ExpRef
+from prefect_dvc.external import is_url
 from prefect_dvc.yamlio import load_yaml, parse_yaml
 
 if sys.version_info >= (3, 11):
@@ -263,6 +264,8 @@ def deps_and_outs(
 
 
 def _join(wdir: str, path: str) -> str:
+    if is_url(str(path)):
+        return str(path)  # NOTE: an external URL dep (external.py) is no local path
     return posixpath.normpath(posixpath.join(wdir, str(path)))
 
 

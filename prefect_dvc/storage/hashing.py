@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prefect_dvc.errors import StorageError
+from prefect_dvc.ignore import DVCIGNORE, IgnoreRules, rules_for
 from prefect_dvc.storage.hashinfo import DirEntry, HashInfo, Tree
 from prefect_dvc.storage.state import StateDB
 
@@ -121,13 +122,18 @@ class Hasher:
         state: where hashes are remembered; ``None`` hashes every file every time.
         jobs: threads per call; by default ``min(32, cpu_count + 4)``, which
             keeps every core hashing while others wait on disk or network reads.
+        root: the repository root; when given, directories inside it are
+            listed without what its ``.dvcignore`` files ignore (as DVC does).
     """
 
-    def __init__(self, state: StateDB | None = None, jobs: int | None = None) -> None:
+    def __init__(
+        self, state: StateDB | None = None, jobs: int | None = None, *, root: Path | None = None
+    ) -> None:
         if jobs is not None and jobs < 1:
             raise ValueError(f"jobs must be at least 1, not {jobs}")
         self.state = state
         self.jobs = jobs or min(32, (os.cpu_count() or 1) + 4)
+        self.root = root
 
     def close(self) -> None:
         """Close the state DB (its SQLite connection), if any."""
@@ -141,7 +147,7 @@ class Hasher:
             FileNotFoundError: ``path`` does not exist.
             IsADirectoryError: ``path`` is a directory.
         """
-        info, _ = self._hash([_collect(Path(path), want_dir=False)])[0]
+        info, _ = self._hash([_collect(Path(path), self.root, want_dir=False)])[0]
         return info
 
     def hash_dir(self, path: Path) -> tuple[HashInfo, Tree]:
@@ -152,13 +158,13 @@ class Hasher:
             NotADirectoryError: ``path`` is a file.
             StorageError: the directory holds something that is not a file (a FIFO, a socket).
         """
-        info, tree = self._hash([_collect(Path(path), want_dir=True)])[0]
+        info, tree = self._hash([_collect(Path(path), self.root, want_dir=True)])[0]
         assert tree is not None
         return info, tree
 
     def hash_path(self, path: Path) -> tuple[HashInfo, Tree | None]:
         """Hash a file (tree ``None``) or a directory; raises as :meth:`hash_dir` does."""
-        return self._hash([_collect(Path(path))])[0]
+        return self._hash([_collect(Path(path), self.root)])[0]
 
     def hash_many(self, paths: Sequence[Path]) -> list[tuple[HashInfo, Tree | None]]:
         """Hash many files and directories at once, results in ``paths`` order.
@@ -167,7 +173,7 @@ class Hasher:
         state-DB write, which is what makes a pipeline's ``status`` cheap.
         Raises as :meth:`hash_dir` does, before reading any file.
         """
-        return self._hash([_collect(Path(path)) for path in paths])
+        return self._hash([_collect(Path(path), self.root) for path in paths])
 
     def _hash(self, targets: list[_Target]) -> list[tuple[HashInfo, Tree | None]]:
         md5s = self._md5s([f for target in targets for f in target.files])
@@ -244,8 +250,8 @@ def _is_racy(st: os.stat_result, started_ns: int) -> bool:
     return st.st_mtime_ns >= started_ns - window
 
 
-def _collect(path: Path, want_dir: bool | None = None) -> _Target:
-    """Stat ``path`` and, for a directory, list every file under it."""
+def _collect(path: Path, root: Path | None, want_dir: bool | None = None) -> _Target:
+    """Stat ``path``; for a directory, list the files under it that ``root`` does not ignore."""
     key = os.path.abspath(path)
     try:
         st = os.stat(key)
@@ -262,26 +268,55 @@ def _collect(path: Path, want_dir: bool | None = None) -> _Target:
     if want_dir and not is_dir:
         raise NotADirectoryError(errno.ENOTDIR, "expected a directory, found a file", str(path))
     if is_dir:
-        return _Target(True, tuple(_walk(key, path)))
+        rules = rules_for(root, Path(key)) if root is not None else None
+        return _Target(True, tuple(_walk(key, path, rules)))
     _require_regular(st, key, "give the path of a regular file or a directory")
     return _Target(False, (_File(key, "", st),))
 
 
-def _walk(top: str, shown: Path) -> Iterator[_File]:
-    """Every file under ``top`` with its POSIX relpath, as DVC lists a directory."""
-    stack = [(top, "")]
+def _walk(top: str, shown: Path, rules: IgnoreRules | None) -> Iterator[_File]:
+    """Every file under ``top`` with its POSIX relpath, as DVC lists a directory.
+
+    With ``rules`` (the ``.dvcignore`` rules in force in ``top``), ignored
+    files are left out and ignored folders are not entered, as DVC's walk does.
+    """
+    base = _root_relpath(rules, top)
+    stack = [(top, "", rules)]
     while stack:
-        folder, prefix = stack.pop()
+        folder, prefix, here = stack.pop()
         with os.scandir(folder) as entries:
             for entry in entries:
                 relpath = prefix + entry.name
-                if entry.is_dir(follow_symlinks=False):
-                    stack.append((entry.path, relpath + "/"))
+                is_dir = entry.is_dir(follow_symlinks=False)
+                if here is not None and here.is_ignored(base + relpath, is_dir):
                     continue
+                if is_dir:
+                    inner = here.descend(base + relpath) if here is not None else None
+                    stack.append((entry.path, relpath + "/", inner))
+                    continue
+                if entry.name == DVCIGNORE:
+                    _refuse_dvcignore(shown, relpath)
                 st = _entry_stat(entry, shown)
                 if st is not None:
                     _require_regular(st, entry.path, f"remove it, or move it out of '{shown}'")
                     yield _File(entry.path, relpath, st)
+
+
+def _refuse_dvcignore(shown: Path, relpath: str) -> None:
+    """DVC refuses to hash a directory holding a ``.dvcignore`` (``IgnoreInCollectedDirError``)."""
+    raise StorageError(
+        f".dvcignore file should not be in collected dir path: '{relpath}'",
+        path=str(shown),
+        hint="Move its patterns to a .dvcignore in a folder above the tracked directory",
+    )
+
+
+def _root_relpath(rules: IgnoreRules | None, top: str) -> str:
+    """``top`` relative to the rules' root, POSIX, with a trailing ``/`` (``""`` at the root)."""
+    if rules is None:
+        return ""
+    rel = os.path.relpath(top, rules.root)
+    return "" if rel == "." else rel.replace(os.sep, "/") + "/"
 
 
 def _entry_stat(entry: os.DirEntry[str], shown: Path) -> os.stat_result | None:

@@ -169,16 +169,44 @@ def _safe_relpath(root: Path, relpath: str) -> Path:
     return root.joinpath(*parts)
 
 
+def _carry_over(src: Path, target: Path) -> None:
+    """Put a hard link (a copy where links fail) of ``src`` at ``target``; folders recursively.
+
+    Links, not moves: until the swap succeeds the old folder stays whole.
+    """
+    if os.path.lexists(target):
+        _remove(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if src.is_dir() and not src.is_symlink():
+        shutil.copytree(src, target, symlinks=True, copy_function=_link_or_copy)
+    else:
+        _link_or_copy(str(src), str(target))
+
+
+def _link_or_copy(src: str, target: str) -> None:
+    if os.path.islink(src):
+        os.symlink(os.readlink(src), target)
+        return
+    try:
+        os.link(src, target)
+    except OSError:
+        shutil.copy2(src, target)
+
+
 def replace_dir(
     dest: Path,
     files: Sequence[tuple[str, str]],
     make: Callable[[str, Path], None],
     jobs: int | None = None,
+    keep: Sequence[str] = (),
 ) -> None:
     """Build a folder of ``(md5, relpath)`` files beside ``dest``, then swap it in.
 
     ``make(md5, target)`` creates each file (in parallel threads). If any
     call raises, ``dest`` is untouched and the partial folder is removed.
+    ``keep`` names paths (POSIX, relative to ``dest``) that are carried over
+    from the old ``dest`` as they are: the ``.dvcignore``d files DVC never
+    touches on checkout.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_sibling(dest, "tmp")
@@ -189,6 +217,8 @@ def replace_dir(
             parent.mkdir(parents=True, exist_ok=True)
         with ThreadPoolExecutor(max_workers=jobs or min(32, 4 * (os.cpu_count() or 1))) as pool:
             list(pool.map(lambda item: make(item[0], item[1]), targets))
+        for relpath in keep:
+            _carry_over(dest / relpath, _safe_relpath(tmp, relpath))
         _swap(tmp, dest)
     finally:
         _remove(tmp)

@@ -335,11 +335,14 @@ class ObjectStore:
         link_types: Sequence[str] = links.DEFAULT_LINK_TYPES,
         *,
         jobs: int | None = None,
+        keep: Sequence[str] = (),
     ) -> None:
         """Restore a file or a whole directory at ``dest``.
 
         A directory is built complete in a temp folder beside ``dest`` and
         swapped in; if any object is missing or corrupt nothing changes.
+        ``keep`` (paths relative to ``dest``) are carried over from the old
+        folder unchanged (``.dvcignore``d files, see ``links.replace_dir``).
         """
         if not info.is_dir:
             self.checkout_file(info.md5, dest, link_types)
@@ -351,7 +354,7 @@ class ObjectStore:
         def make(md5: str, target: Path) -> None:
             self.materialize(md5, target, link_types)
 
-        links.replace_dir(dest, files, make, jobs)
+        links.replace_dir(dest, files, make, jobs, keep)
 
     # ------------------------------------------------------------------ transfer
 

@@ -24,6 +24,7 @@ from typing import Any
 
 from prefect_dvc.config import DvcConfig
 from prefect_dvc.errors import MissingObjectError
+from prefect_dvc.ignore import ignored_paths
 from prefect_dvc.repo import RepoPaths
 from prefect_dvc.storage.hashinfo import HashInfo, Tree
 from prefect_dvc.storage.hashing import Hasher
@@ -53,7 +54,10 @@ class Stores:
         remote: Remote | None = None,
         link_types: Sequence[str] = ("reflink", "copy"),
         jobs: int | None = None,
+        root: Path | None = None,
     ) -> None:
+        # NOTE: `root` is the repository whose .dvcignore'd files checkout keeps.
+        self.root = root
         self.local = local
         self.local_runs = local_runs
         self.remote = remote
@@ -129,8 +133,12 @@ class Stores:
             )
 
     def checkout(self, info: HashInfo, dest: Path) -> None:
-        """Put the out ``info`` at ``dest`` from the local cache (verified)."""
-        self.local.checkout(info, dest, self.link_types, jobs=self.jobs)
+        """Put the out ``info`` at ``dest`` from the local cache (verified).
+
+        A directory's ``.dvcignore``d files under ``dest`` stay as they are, as in DVC.
+        """
+        keep = ignored_paths(self.root, dest) if self.root is not None and info.is_dir else []
+        self.local.checkout(info, dest, self.link_types, jobs=self.jobs, keep=keep)
 
 
 def _out_infos(entry: Mapping[str, Any]) -> list[HashInfo]:
@@ -169,4 +177,5 @@ def open_stores(
         remote=remote,
         link_types=config.cache_types,
         jobs=jobs,
+        root=paths.root,
     )

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from prefect_dvc.errors import PipelineError
+from prefect_dvc.external import check_external, external_path
 from prefect_dvc.translators.dvcyaml import DvcYamlDoc
 from prefect_dvc.translators.expand import ResolvedStage
 from prefect_dvc.translators.pipeline import Out, OutKind, ParamsDep, StageSpec, join_repo_path
@@ -79,10 +80,13 @@ def build_outs(
     outs = []
     for (section, path), (index, flags) in found.items():
         kind = kinds[section]
+        at = (section, index)
         outs.append(
             Out(
                 path=path,
-                repo_path=_repo_path(wdir, path, (section, index), stage, doc),
+                repo_path=_external_or_repo_path(
+                    wdir, path, at, stage, doc, out_cache=flags.get("cache", True)
+                ),
                 kind=kind,
                 cache=flags.get("cache", True),
                 persist=flags.get("persist", False),
@@ -112,6 +116,31 @@ def _repo_path(
         ) from None
 
 
+def _external_or_repo_path(
+    wdir: str,
+    path: str,
+    at: tuple[Any, ...],
+    stage: ResolvedStage,
+    doc: DvcYamlDoc,
+    *,
+    out_cache: bool | None = None,
+) -> str:
+    """An external dep's or out's location (``external.py``), else its repo path.
+
+    ``out_cache`` is ``None`` for a dep, else the out's ``cache`` flag.
+    """
+    location = external_path(wdir, path)
+    if location is None:
+        return _repo_path(wdir, path, at, stage, doc)
+    try:
+        check_external(location, is_out=out_cache is not None, cache=bool(out_cache))
+    except PipelineError as exc:
+        raise PipelineError(
+            exc.msg, path=doc.path, line=doc.line(*stage.at, *at), stage=stage.name, hint=exc.hint
+        ) from None
+    return location
+
+
 def build_stage(stage: ResolvedStage, doc: DvcYamlDoc, base: str) -> StageSpec:
     """The ``StageSpec`` of one resolved stage of ``doc`` (whose folder is ``base``).
 
@@ -136,7 +165,7 @@ def build_stage(stage: ResolvedStage, doc: DvcYamlDoc, base: str) -> StageSpec:
         wdir=wdir,
         deps=deps,
         dep_repo_paths=tuple(
-            _repo_path(wdir, dep, ("deps", i), stage, doc) for i, dep in enumerate(deps)
+            _external_or_repo_path(wdir, dep, ("deps", i), stage, doc) for i, dep in enumerate(deps)
         ),
         params=params,
         outs=tuple(build_outs(data, wdir, stage, doc)),

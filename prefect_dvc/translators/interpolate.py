@@ -19,13 +19,14 @@ data may receive lists and dicts.
 
 from __future__ import annotations
 
-import configparser
 import re
 import shlex
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+from prefect_dvc.config import check_config, merged_sections
 
 # NOTE: ``(?<!\\)`` leaves ``\${x}`` alone; the backslash is dropped afterwards.
 TEMPLATE = re.compile(r"(?<!\\)\$\{(?P<inner>.*?)\}")
@@ -57,18 +58,21 @@ class ParsingConfig:
 
 
 def read_parsing_config(root: Path) -> ParsingConfig:
-    """Read ``[parsing]`` from ``.dvc/config`` then ``.dvc/config.local`` (later wins)."""
-    values: dict[str, str] = {}
-    for name in ("config", "config.local"):
-        parser = configparser.ConfigParser()
-        try:
-            parser.read(root / ".dvc" / name, encoding="utf-8")
-        except configparser.Error:
-            # NOTE: a broken config is reported by the config reader, not here.
-            continue
-        if parser.has_section("parsing"):
-            values.update({k: v.strip() for k, v in parser.items("parsing")})
-    return ParsingConfig(bool=values.get("bool", "store_true"), list=values.get("list", "nargs"))
+    """``[parsing]`` of ``.dvc/config`` then ``.dvc/config.local`` (later wins), as DVC reads it.
+
+    Values are lower-cased (``Boolean_Optional`` is ``boolean_optional``), as
+    DVC's schema does.
+
+    Raises:
+        ConfigError: a config DVC would refuse (``prefect_dvc.config.check_config``).
+    """
+    sections = merged_sections(root)
+    check_config(root, sections)
+    parsing = sections.get("parsing", {})
+    return ParsingConfig(
+        bool=str(parsing.get("bool", "store_true")).lower(),
+        list=str(parsing.get("list", "nargs")).lower(),
+    )
 
 
 def find_templates(text: str) -> list[re.Match[str]]:

@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from prefect_dvc.errors import PipelineError
+from prefect_dvc.external import is_external, is_url
 
 OutKind = Literal["out", "metric", "plot"]
 
@@ -72,6 +73,11 @@ class Out:
     def is_metric_or_plot(self) -> bool:
         return self.kind in ("metric", "plot")
 
+    @property
+    def is_external(self) -> bool:
+        """Outside the repository (``cache: false`` only): hashed, never deleted or cached."""
+        return is_external(self.repo_path)
+
 
 @dataclass(frozen=True)
 class ParamsDep:
@@ -95,7 +101,9 @@ class StageSpec:
         cmd: the resolved command, a string or a tuple of commands run in turn.
         wdir: the working directory relative to the repository root.
         deps: file and directory deps, as written (relative to ``wdir``).
-        dep_repo_paths: the same deps relative to the repository root.
+        dep_repo_paths: the same deps relative to the repository root; an
+            external dep (``external.py``) keeps its URL, absolute path or
+            ``../x`` form, so ``root / path`` still names a local one.
         params: tracked params, one entry per file.
         outs: outs, metrics and plots in ``dvc.yaml`` order.
         dvcfile: the ``dvc.yaml`` the stage comes from, relative to the root.
@@ -141,8 +149,9 @@ class StageSpec:
         """Why DVC would never write a run-cache entry for this stage, or ``None``.
 
         The rules are DVC 3's (``formats.md`` section 4): callback and
-        ``always_changed`` stages, stages without deps or outs, any ``persist``
-        out, and any non-metric, non-plot out with ``cache: false``.
+        ``always_changed`` stages, stages without deps or outs, a URL dep, an
+        out outside the repository (``_can_hash`` in ``dvc/stage/cache.py``),
+        any ``persist`` out, and any non-metric, non-plot out with ``cache: false``.
         """
         if self.always_changed:
             return "it is always_changed"
@@ -152,7 +161,12 @@ class StageSpec:
             return "it has no deps"
         if not self.outs:
             return "it has no outs"
+        for dep in self.dep_repo_paths:
+            if is_url(dep):
+                return f"dep '{dep}' is not a local file"
         for out in self.outs:
+            if out.is_external:
+                return f"out '{out.path}' is outside the repository"
             if out.persist or out.checkpoint:
                 return f"out '{out.path}' is persist"
             if not out.cache and not out.is_metric_or_plot:

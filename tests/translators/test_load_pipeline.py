@@ -290,16 +290,16 @@ def _error(tmp_path: Path, dvc_yaml: str) -> PrefectDvcError:
             "output 'd/g.txt' is inside output 'd'",
         ),
         (
-            "stages:\n  a:\n    cmd: x\n    deps:\n    - ok\n    - ../../etc/passwd\n",
+            "stages:\n  a:\n    cmd: x\n    outs:\n    - ok\n    - ../../etc/passwd\n",
             6,
             "a",
-            "path '../../etc/passwd' leaves the repository",
+            "Saving cached external output ../../etc/passwd is not supported since DVC 3.0",
         ),
         (
             "stages:\n  a:\n    cmd: x\n    outs:\n    - o\n    - /abs/o\n",
             6,
             "a",
-            "path '/abs/o' is absolute",
+            "Saving cached external output /abs/o is not supported since DVC 3.0",
         ),
         ("stages:\n  a:\n    cmd: x\n    wdir: ../up\n", 4, "a", "path '../up' leaves"),
         (
