@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from prefect_dvc.config import load_config
 from prefect_dvc.errors import MissingOutputError, StageError, StageFailedError
-from prefect_dvc.gitignore import ensure_ignored
+from prefect_dvc.gitignore import IgnoreWriter
 from prefect_dvc.lockfile import Entry, LockFile, build_entry
 from prefect_dvc.repo import RepoPaths
 from prefect_dvc.shell import CommandRunner, ShellRunner
@@ -104,6 +104,7 @@ class StageExecutor:
         stores: Stores,
         lock: LockFile,
         runner: CommandRunner | None = None,
+        ignores: IgnoreWriter | None = None,
     ) -> None:
         self.paths = paths
         self.pipeline = pipeline
@@ -111,6 +112,8 @@ class StageExecutor:
         self.stores = stores
         self.lock = lock
         self.runner = runner or ShellRunner()
+        # NOTE: one writer per run, so .gitignore lines land in plan order.
+        self.ignores = ignores or IgnoreWriter(paths.root, pipeline.order())
 
     @property
     def root(self) -> Path:
@@ -269,9 +272,7 @@ class StageExecutor:
         return entry
 
     def _finish(self, stage: StageSpec, entry: Entry) -> None:
-        for out in stage.outs:
-            if out.cache:
-                ensure_ignored(self.root, out.repo_path)
+        self.ignores.ignore_outs(stage.name, [out.repo_path for out in stage.outs if out.cache])
         self.lock.update(stage.name, entry)
 
     def _env(self, stage: StageSpec, options: RunOptions) -> dict[str, str]:

@@ -200,15 +200,32 @@ class Pipeline:
         return cls(stages=by_name, upstream=upstream, **top_level)
 
     def order(self) -> list[str]:
-        """Stage names in a topological order that keeps ``dvc.yaml`` order where free."""
-        position = {name: i for i, name in enumerate(self.stages)}
-        sorter = graphlib.TopologicalSorter(self.upstream)
-        sorter.prepare()
+        """Stage names in DVC's plan order: a depth-first post-order of the graph.
+
+        This is ``plan_repro`` in ``dvc/repo/reproduce.py``
+        (``nx.dfs_postorder_nodes``): stages are visited in ``dvc.yaml``
+        order, and each one comes right after its upstream stages, visited in
+        the order of its deps. DVC runs stages serially in this order, so it
+        is also the order in which DVC appends ``dvc.lock`` entries and
+        ``.gitignore`` lines; writers use it to give the same bytes whatever
+        finishes first. It is a topological order.
+        """
+        seen: set[str] = set()
         result: list[str] = []
-        while sorter.is_active():
-            ready = sorted(sorter.get_ready(), key=position.__getitem__)
-            result.extend(ready)
-            sorter.done(*ready)
+        for start in self.stages:
+            if start in seen:
+                continue
+            seen.add(start)
+            stack = [(start, iter(self.upstream[start]))]
+            while stack:
+                node, ups = stack[-1]
+                nxt = next((u for u in ups if u not in seen), None)
+                if nxt is None:
+                    stack.pop()
+                    result.append(node)
+                else:
+                    seen.add(nxt)
+                    stack.append((nxt, iter(self.upstream[nxt])))
         return result
 
     def downstream(self) -> dict[str, list[str]]:
