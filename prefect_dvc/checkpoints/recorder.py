@@ -43,7 +43,8 @@ from prefect_dvc.checkpoints.signal import (
 from prefect_dvc.checkpoints.snapshot import snapshot_file
 from prefect_dvc.errors import CheckpointError
 from prefect_dvc.experiments.collect import parse_file
-from prefect_dvc.experiments.commit import commit_experiment, workspace_changes
+from prefect_dvc.experiments.commit import commit_experiment
+from prefect_dvc.experiments.contents import experiment_paths
 from prefect_dvc.experiments.git import Git
 from prefect_dvc.lockfile import Entry, build_entry
 from prefect_dvc.status import StageStatus
@@ -208,7 +209,7 @@ class CheckpointRecorder:
                 self.root,
                 baseline=self.baseline,
                 name=self.name,
-                paths=workspace_changes(self.root),
+                paths=experiment_paths(self.root, executor.pipeline),
                 message=f"dvc: commit experiment {experiment_hash({stage.name: entry})}",
                 parent=self.tip,
                 force=self.force and self.tip is None,
