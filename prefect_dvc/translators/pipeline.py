@@ -210,16 +210,20 @@ class Pipeline:
         ``.gitignore`` lines; writers use it to give the same bytes whatever
         finishes first. It is a topological order.
         """
+        return self._postorder(set(self.stages))
+
+    def _postorder(self, chosen: set[str]) -> list[str]:
+        """``nx.dfs_postorder_nodes`` of the subgraph of ``chosen`` (DVC's ``plan_repro``)."""
         seen: set[str] = set()
         result: list[str] = []
-        for start in self.stages:
+        for start in (name for name in self.stages if name in chosen):
             if start in seen:
                 continue
             seen.add(start)
             stack = [(start, iter(self.upstream[start]))]
             while stack:
                 node, ups = stack[-1]
-                nxt = next((u for u in ups if u not in seen), None)
+                nxt = next((u for u in ups if u in chosen and u not in seen), None)
                 if nxt is None:
                     stack.pop()
                     result.append(node)
@@ -239,7 +243,7 @@ class Pipeline:
     def select(
         self, targets: Iterable[str], *, downstream: bool = False, single: bool = False
     ) -> list[str]:
-        """The stages to run for ``targets``, in topological order.
+        """The stages to run for ``targets``, in DVC's plan order (topological).
 
         By default a target brings in everything it depends on (as ``dvc
         repro`` does); ``single`` takes only the targets, ``downstream`` the
@@ -256,7 +260,7 @@ class Pipeline:
                     if nxt not in chosen:
                         chosen.add(nxt)
                         todo.append(nxt)
-        return [name for name in self.order() if name in chosen]
+        return self._postorder(chosen)
 
     def _expand_targets(self, targets: Iterable[str]) -> set[str]:
         chosen: set[str] = set()
