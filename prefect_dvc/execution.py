@@ -122,6 +122,7 @@ class StageExecutor:
     def close(self) -> None:
         """Release the state DB; the executor is not used afterwards."""
         self.hasher.close()
+        self.ignores.close()
 
     def status(self, name: str) -> StageStatus:
         stage = self.pipeline.stages[name]

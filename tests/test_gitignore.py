@@ -8,7 +8,13 @@ from pathlib import Path
 
 from helpers import gen, git, run_dvc
 
-from prefect_dvc.gitignore import IgnoreWriter, ensure_ignored, ignore_entry
+from prefect_dvc.gitignore import (
+    IgnoreChecker,
+    IgnoreWriter,
+    ensure_ignored,
+    ignore_entry,
+    is_ignored,
+)
 
 
 def test_lines_added_in_any_order_come_out_in_plan_order_after_existing_ones(
@@ -27,6 +33,7 @@ def test_lines_added_in_any_order_come_out_in_plan_order_after_existing_ones(
         t.start()
     for t in threads:
         t.join()
+    writer.close()
     expected = "# mine\n/7.txt\n" + "".join(f"/{i}.txt\n" for i in range(1, 13) if i != 7)
     assert (git_repo / "out" / ".gitignore").read_text() == expected
 
@@ -37,6 +44,7 @@ def test_a_line_someone_else_appends_meanwhile_is_kept(git_repo: Path) -> None:
     with open(git_repo / ".gitignore", "a") as handle:
         handle.write("/manual\n")
     writer.ignore_outs("a", ["a.txt"])
+    writer.close()
     assert (git_repo / ".gitignore").read_text() == "/manual\n/a.txt\n/b.txt\n"
 
 
@@ -73,4 +81,22 @@ def test_the_same_outs_give_the_same_gitignores_as_real_dvc(git_repo: Path, tmp_
     writer = IgnoreWriter(ours, [f"s{i}" for i in range(len(names))])
     for i in reversed(range(len(names))):
         writer.ignore_outs(f"s{i}", [f"sub/{names[i]}"])
+    writer.close()
     assert (ours / "sub" / ".gitignore").read_bytes() == expected
+
+
+def test_checker_answers_like_git_and_nothing_is_ignored_outside_a_repository(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    gen(git_repo, {".gitignore": "*.log\n!keep.log\n/data/\n", "sub/.gitignore": "/x\n"})
+    checker = IgnoreChecker(git_repo)
+    try:
+        paths = ["a.log", "keep.log", "data/f", "sub/x", "sub/y", "b.txt", "sub/z.log"]
+        assert [checker(p) for p in paths] == [is_ignored(git_repo, p) for p in paths]
+        assert [checker(p) for p in paths] == [True, False, True, True, False, False, True]
+    finally:
+        checker.close()
+    outside = IgnoreChecker(tmp_path / "no-repo")
+    (tmp_path / "no-repo").mkdir()
+    assert outside("a.log") is False
+    outside.close()
