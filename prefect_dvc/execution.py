@@ -292,18 +292,30 @@ def open_executor(
     remote: str | None = None,
     use_remote: bool = True,
     runner: CommandRunner | None = None,
+    plan: Sequence[str] | None = None,
 ) -> StageExecutor:
     """A :class:`StageExecutor` for the project at ``root``, configured by ``.dvc/config``.
 
     The hasher remembers file hashes in the state DB under ``.dvc/tmp``, so
-    the status of an unchanged pipeline costs a ``stat`` per file.
+    the status of an unchanged pipeline costs a ``stat`` per file. ``plan``
+    is the run's stage order (default: the whole pipeline's); new
+    ``dvc.lock`` entries and ``.gitignore`` lines land in that order.
     """
     paths = RepoPaths(root)
     config = load_config(root)
     hasher = Hasher(StateDB(paths.state_db))
     stores = open_stores(paths, config, hasher, remote_name=remote, use_remote=use_remote)
-    lock = LockFile(paths.lock_path(dvcfile), pipeline.order(), paths.own_tmp)
-    return StageExecutor(paths, pipeline, hasher=hasher, stores=stores, lock=lock, runner=runner)
+    order = list(plan) if plan is not None else pipeline.order()
+    lock = LockFile(paths.lock_path(dvcfile), order, paths.own_tmp)
+    return StageExecutor(
+        paths,
+        pipeline,
+        hasher=hasher,
+        stores=stores,
+        lock=lock,
+        runner=runner,
+        ignores=IgnoreWriter(root, order),
+    )
 
 
 def _only_outs_missing(status: StageStatus) -> bool:

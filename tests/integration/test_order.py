@@ -138,3 +138,26 @@ def test_parallel_runs_over_an_existing_lock_match_dvc(base: Path, cli, tmp_path
         assert got["dvc.lock"] == expected["dvc.lock"]
         assert got == expected
         assert dir_md5(ours) == dir_md5(reference)
+
+
+def test_targets_write_in_the_plan_of_the_selected_stages_as_dvc(
+    git_repo: Path, cli, tmp_path: Path
+) -> None:
+    # NOTE: x pulls a ahead of b in the whole pipeline's plan, but x is not
+    # selected: DVC's plan of {b, a} is b then a.
+    stages = "".join(
+        f"  {name}:\n    cmd: {SLEEP} && echo {name} > {name}.txt\n{deps}"
+        f"    outs:\n    - {name}.txt\n"
+        for name, deps in [("x", "    deps:\n    - a.txt\n"), ("b", ""), ("a", "")]
+    )
+    gen(git_repo, {"dvc.yaml": "stages:\n" + stages})
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-q", "-m", "pipeline")
+    reference = copy_of(git_repo, tmp_path / "dvc")
+    done = run_dvc(reference, "repro", "b", "a")
+    assert done.returncode == 0, done.stderr + done.stdout
+    expected = snapshot(reference)
+    assert expected[".gitignore"] == b"/b.txt\n/a.txt\n"
+    ran = cli(git_repo, "repro", "b", "a", "-j", "2")
+    assert ran.code == 0, ran.err + ran.out
+    assert snapshot(git_repo) == expected
