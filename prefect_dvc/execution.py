@@ -33,7 +33,7 @@ from typing import Any, Protocol
 
 from prefect_dvc.config import load_config
 from prefect_dvc.errors import MissingOutputError, StageError, StageFailedError
-from prefect_dvc.gitignore import ensure_ignored
+from prefect_dvc.gitignore import IgnoreWriter
 from prefect_dvc.lockfile import Entry, LockFile, build_entry
 from prefect_dvc.repo import RepoPaths
 from prefect_dvc.shell import CommandRunner, ShellRunner
@@ -104,6 +104,7 @@ class StageExecutor:
         stores: Stores,
         lock: LockFile,
         runner: CommandRunner | None = None,
+        ignores: IgnoreWriter | None = None,
     ) -> None:
         self.paths = paths
         self.pipeline = pipeline
@@ -111,6 +112,8 @@ class StageExecutor:
         self.stores = stores
         self.lock = lock
         self.runner = runner or ShellRunner()
+        # NOTE: one writer per run, so .gitignore lines land in plan order.
+        self.ignores = ignores or IgnoreWriter(paths.root, pipeline.order())
 
     @property
     def root(self) -> Path:
@@ -119,6 +122,7 @@ class StageExecutor:
     def close(self) -> None:
         """Release the state DB; the executor is not used afterwards."""
         self.hasher.close()
+        self.ignores.close()
 
     def status(self, name: str) -> StageStatus:
         stage = self.pipeline.stages[name]
@@ -270,9 +274,7 @@ class StageExecutor:
         return entry
 
     def _finish(self, stage: StageSpec, entry: Entry) -> None:
-        for out in stage.outs:
-            if out.cache:
-                ensure_ignored(self.root, out.repo_path)
+        self.ignores.ignore_outs(stage.name, [out.repo_path for out in stage.outs if out.cache])
         self.lock.update(stage.name, entry)
 
     def _env(self, stage: StageSpec, options: RunOptions) -> dict[str, str]:
@@ -291,18 +293,30 @@ def open_executor(
     remote: str | None = None,
     use_remote: bool = True,
     runner: CommandRunner | None = None,
+    plan: Sequence[str] | None = None,
 ) -> StageExecutor:
     """A :class:`StageExecutor` for the project at ``root``, configured by ``.dvc/config``.
 
     The hasher remembers file hashes in the state DB under ``.dvc/tmp``, so
-    the status of an unchanged pipeline costs a ``stat`` per file.
+    the status of an unchanged pipeline costs a ``stat`` per file. ``plan``
+    is the run's stage order (default: the whole pipeline's); new
+    ``dvc.lock`` entries and ``.gitignore`` lines land in that order.
     """
     paths = RepoPaths(root)
     config = load_config(root)
     hasher = Hasher(StateDB(paths.state_db), root=paths.root)
     stores = open_stores(paths, config, hasher, remote_name=remote, use_remote=use_remote)
-    lock = LockFile(paths.lock_path(dvcfile), pipeline.order(), paths.own_tmp)
-    return StageExecutor(paths, pipeline, hasher=hasher, stores=stores, lock=lock, runner=runner)
+    order = list(plan) if plan is not None else pipeline.order()
+    lock = LockFile(paths.lock_path(dvcfile), order, paths.own_tmp)
+    return StageExecutor(
+        paths,
+        pipeline,
+        hasher=hasher,
+        stores=stores,
+        lock=lock,
+        runner=runner,
+        ignores=IgnoreWriter(root, order),
+    )
 
 
 def _only_outs_missing(status: StageStatus) -> bool:

@@ -93,10 +93,14 @@ _HEADER = f"schema: '{LOCK_SCHEMA}'\nstages:\n"
 class LockFile:
     """One ``dvc.lock``, updated stage by stage while a pipeline runs.
 
-    Entries are kept in pipeline order (stages unknown to the pipeline stay
-    at the end, as DVC keeps them), so the file does not churn when stages
-    finish in a different order. Each update re-reads the file under an
-    ``flock`` so that two processes updating different stages both win.
+    The bytes are those of DVC's serial run whatever finishes first: DVC
+    (``Lockfile.dump_stages`` in ``dvc/dvcfile.py``) updates an existing
+    entry in place and appends a new one, running stages in plan order, so
+    entries already in the file keep their position (also those of stages
+    gone from ``dvc.yaml``) and the entries this run adds follow them in
+    ``order`` (the plan, :meth:`Pipeline.order`). Each update re-reads the
+    file under an ``flock`` so that two processes updating different stages
+    both win.
 
     Parsing and dumping YAML 1.2 in pure Python costs ~1 ms per stage entry,
     so the parsed entries and each stage's text are kept in memory and
@@ -113,6 +117,7 @@ class LockFile:
         self._seen: tuple[int, int, int] | None = None
         self._entries: dict[str, Entry] = {}
         self._blocks: dict[str, str] = {}
+        self._added: set[str] = set()
 
     def _signature(self) -> tuple[int, int, int] | None:
         try:
@@ -139,8 +144,10 @@ class LockFile:
         """Set the entry of stage ``name`` and rewrite the file atomically."""
         with self._locked():
             entries = dict(self._load())
+            if name not in entries:
+                self._added.add(name)
             entries[name] = entry
-            ordered = sorted(entries, key=lambda n: self._order.get(n, len(self._order)))
+            ordered = self._ordered(entries)
             self._entries = {n: entries[n] for n in ordered}
             self._blocks[name] = _stage_block(name, entry)
             for other in ordered:
@@ -148,6 +155,13 @@ class LockFile:
                     self._blocks[other] = _stage_block(other, self._entries[other])
             atomic_write(self.path, _HEADER + "".join(self._blocks[n] for n in ordered))
             self._seen = self._signature()
+
+    def _ordered(self, entries: Mapping[str, Entry]) -> list[str]:
+        """Entries found in the file where they are, then this run's new ones in plan order."""
+        kept = [n for n in entries if n not in self._added]
+        new = [n for n in entries if n in self._added]
+        last = len(self._order)
+        return kept + sorted(new, key=lambda n: self._order.get(n, last))
 
     @contextmanager
     def _locked(self) -> Iterator[None]:

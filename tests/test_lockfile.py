@@ -76,11 +76,17 @@ def test_concurrent_updates_keep_every_stage_in_pipeline_order(tmp_path: Path) -
     assert list(read_lock(tmp_path / "dvc.lock")) == names
 
 
-def test_unknown_stages_are_kept_after_known_ones(tmp_path: Path) -> None:
+def test_entries_already_in_the_file_keep_their_place_and_new_ones_follow(
+    tmp_path: Path,
+) -> None:
+    # DVC's Lockfile.dump_stages: update in place, append new (checked with dvc 3.67.1)
     path = tmp_path / "dvc.lock"
-    path.write_text("schema: '2.0'\nstages:\n  old:\n    cmd: x\n")
-    LockFile(path, ["new"], tmp_path / "tmp").update("new", {"cmd": "y"})
-    assert list(read_lock(path)) == ["new", "old"]
+    path.write_text("schema: '2.0'\nstages:\n  b:\n    cmd: x\n  old:\n    cmd: x\n")
+    lock = LockFile(path, ["a", "b", "c"], tmp_path / "tmp")
+    for name in ["c", "b", "a"]:
+        lock.update(name, {"cmd": f"new {name}"})
+    assert list(read_lock(path)) == ["b", "old", "a", "c"]
+    assert read_lock(path)["b"] == {"cmd": "new b"}
 
 
 @pytest.mark.parametrize(

@@ -140,3 +140,31 @@ def test_commands_split_lines_and_lists() -> None:
     assert StageSpec("a", "echo 1\necho 2\n").commands == ("echo 1", "echo 2")
     assert StageSpec("a", ("echo 1", "echo 2")).commands == ("echo 1", "echo 2")
     assert StageSpec("a", ("x",)).lock_cmd == ["x"]
+
+
+def test_order_is_dvcs_plan_a_depth_first_post_order() -> None:
+    # checked with networkx.dfs_postorder_nodes, which DVC's plan_repro uses
+    p = Pipeline.build(
+        [
+            stage("top", deps=("b.txt", "a.txt"), outs=("top.txt",)),
+            stage("a", outs=("a.txt",)),
+            stage("b", outs=("b.txt",)),
+            stage("gen@1", outs=("out/1",)),
+            stage("gen@2", outs=("out/2",)),
+            stage("summary", deps=("out",), outs=("s",)),
+            stage("other", outs=("o",)),
+        ]
+    )
+    assert p.order() == ["b", "a", "top", "gen@1", "gen@2", "summary", "other"]
+
+
+def test_selected_stages_follow_the_plan_of_their_own_subgraph() -> None:
+    p = Pipeline.build(
+        [
+            stage("x", deps=("a.txt",), outs=("x.txt",)),
+            stage("b", outs=("b",)),
+            stage("a", outs=("a.txt",)),
+        ]
+    )
+    assert p.order() == ["a", "x", "b"]
+    assert p.select(["b", "a"]) == ["b", "a"]

@@ -43,9 +43,9 @@ from prefect_dvc.checkpoints.signal import (
 from prefect_dvc.checkpoints.snapshot import snapshot_file
 from prefect_dvc.errors import CheckpointError
 from prefect_dvc.experiments.collect import parse_file
-from prefect_dvc.experiments.commit import commit_experiment, workspace_changes
+from prefect_dvc.experiments.commit import commit_experiment
+from prefect_dvc.experiments.contents import experiment_paths
 from prefect_dvc.experiments.git import Git
-from prefect_dvc.gitignore import ensure_ignored
 from prefect_dvc.lockfile import Entry, build_entry
 from prefect_dvc.status import StageStatus
 from prefect_dvc.translators.pipeline import Out, StageSpec
@@ -209,7 +209,7 @@ class CheckpointRecorder:
                 self.root,
                 baseline=self.baseline,
                 name=self.name,
-                paths=workspace_changes(self.root),
+                paths=experiment_paths(self.root, executor.pipeline),
                 message=f"dvc: commit experiment {experiment_hash({stage.name: entry})}",
                 parent=self.tip,
                 force=self.force and self.tip is None,
@@ -240,7 +240,7 @@ class CheckpointRecorder:
             except Exception as exc:  # artifacts are a view; the commit is what counts
                 logger.warning("checkpoint listener failed: %s", exc)
 
-    def _save_out(self, executor: StageExecutor, out: Out) -> dict[str, Any]:
+    def _save_out(self, executor: StageExecutor, stage_name: str, out: Out) -> dict[str, Any]:
         """Hash and cache one out; a plain file takes a single pass (``snapshot.py``)."""
         path = self.root / out.repo_path
         local = executor.stores.local
@@ -252,7 +252,7 @@ class CheckpointRecorder:
                 executor.stores.save(path, info, tree)
         if out.cache:
             # NOTE: before the commit, so the cached model never lands in Git.
-            ensure_ignored(self.root, out.repo_path)
+            executor.ignores.ignore_outs(stage_name, [out.repo_path])
         return info.to_lock(out.path)
 
     def _save_outs(self, executor: StageExecutor, stage: StageSpec, status: StageStatus) -> Entry:
@@ -266,7 +266,7 @@ class CheckpointRecorder:
                 stage=stage.name,
                 hint="Write the model before calling make_checkpoint()",
             )
-        outs = [self._save_out(executor, out) for out in present]
+        outs = [self._save_out(executor, stage.name, out) for out in present]
         entry = build_entry(stage, status.deps, status.params, outs)
         executor.lock.update(stage.name, entry)
         return entry

@@ -24,6 +24,7 @@ from prefect_dvc.cli.output import console, err_console, print_json
 from prefect_dvc.errors import StageError
 from prefect_dvc.experiments import manage, sync
 from prefect_dvc.experiments.git import Git
+from prefect_dvc.experiments.inputs import check_copy_paths
 from prefect_dvc.experiments.overrides import apply_overrides, expand_sweeps
 from prefect_dvc.experiments.queue import Queue, QueuedExp
 from prefect_dvc.experiments.refs import list_exp_refs
@@ -70,6 +71,12 @@ def run(
     reset: bool = typer.Option(
         False, "--reset", help="Checkpoint pipelines: delete the checkpoint outs, start anew."
     ),
+    copy_paths: list[str] = typer.Option(
+        None,
+        "-C",
+        "--copy-paths",
+        help="Ignored or untracked paths to copy into a queued run's clone (as DVC).",
+    ),
 ) -> None:
     """Apply -S overrides, reproduce the pipeline on Prefect, and commit an experiment ref.
 
@@ -82,7 +89,12 @@ def run(
     if queue or len(combos) > 1:
         q = Queue(root)
         entries = q.plan(
-            combos, name=name, targets=targets or [], force=force, run_cache=not no_run_cache
+            combos,
+            name=name,
+            targets=targets or [],
+            force=force,
+            run_cache=not no_run_cache,
+            copy_paths=check_copy_paths(root, copy_paths or [], cwd=Path.cwd()),
         )
         q.add(entries)
         for entry in entries:

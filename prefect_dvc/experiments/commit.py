@@ -31,7 +31,8 @@ logger = logging.getLogger(__name__)
 EXCLUDED_PREFIX = ".dvc/tmp"
 
 
-def _excluded(path: str) -> bool:
+def is_transient(path: str) -> bool:
+    """Whether ``path`` (repo-relative) lies in DVC's transient state, never committed."""
     return path == EXCLUDED_PREFIX or path.startswith(EXCLUDED_PREFIX + "/")
 
 
@@ -58,7 +59,7 @@ def workspace_changes(root: Path) -> list[str]:
     git.head_commit()
     changed = git.run("diff", "--name-only", "--no-renames", "-z", "HEAD", "--").split("\0")
     untracked = git.run("ls-files", "--others", "--exclude-standard", "-z").split("\0")
-    return sorted({p for p in [*changed, *untracked] if p and not _excluded(p)})
+    return sorted({p for p in [*changed, *untracked] if p and not is_transient(p)})
 
 
 def commit_experiment(
@@ -124,7 +125,7 @@ def _exists(exp: ExpRef) -> ExperimentExistsError:
 
 def _build_tree(git: Git, start: str, paths: Sequence[str]) -> str:
     """Write the tree of ``start`` updated with ``paths`` from the workspace."""
-    kept = [p for p in paths if not _excluded(p)]
+    kept = [p for p in paths if not is_transient(p)]
     for skipped in sorted(set(paths) - set(kept)):
         logger.warning(
             "not committing %s: %s/ holds DVC's transient state", skipped, EXCLUDED_PREFIX

@@ -8,10 +8,11 @@ Provides:
 
 Each queued experiment runs in its own temporary clone of the repository at
 its baseline, so parallel experiments never see each other's workspace.
-The clone gets the workspace's uncommitted and untracked (not ignored)
-files (DVC's queue loses the untracked ones), shares the main cache through
-``.dvc/config.local``, and runs ``prefect-dvc exp run`` as a child process
-whose output goes to the entry's log. On success the experiment ref is
+The clone gets the one input set of every away-run
+(``experiments/inputs.py``: tracked changes, untracked-not-ignored files,
+``-C/--copy-paths``, DVC-tracked data from the shared cache) and runs
+``prefect-dvc exp run`` as a child process whose output goes to the
+entry's log. On success the experiment ref is
 fetched back into the main repository; a failure is recorded with its log
 and does not stop the other entries.
 
@@ -26,7 +27,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -37,10 +37,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
-from prefect_dvc.config import load_config
 from prefect_dvc.errors import ExperimentExistsError, ExperimentNotFoundError, GitError
-from prefect_dvc.experiments.commit import workspace_changes
 from prefect_dvc.experiments.git import Git
+from prefect_dvc.experiments.inputs import check_copy_paths, place_inputs
 from prefect_dvc.experiments.names import generate_name
 from prefect_dvc.experiments.overrides import apply_overrides, parse_override
 from prefect_dvc.experiments.refs import ExpRef, list_exp_refs, validate_name
@@ -63,6 +62,7 @@ class QueuedExp:
     commit: str = ""
     force: bool = False
     run_cache: bool = True
+    copy_paths: tuple[str, ...] = ()
 
     @classmethod
     def from_json(cls, text: str) -> QueuedExp:
@@ -70,6 +70,7 @@ class QueuedExp:
         data = {k: v for k, v in json.loads(text).items() if k in known}
         data["set_params"] = tuple(data.get("set_params") or ())
         data["targets"] = tuple(data.get("targets") or ())
+        data["copy_paths"] = tuple(data.get("copy_paths") or ())
         return cls(**data)
 
 
@@ -100,6 +101,7 @@ class Queue:
         targets: Sequence[str] = (),
         force: bool = False,
         run_cache: bool = True,
+        copy_paths: Sequence[str] = (),
     ) -> list[QueuedExp]:
         """Entries for one ``exp run --queue`` (one per sweep combination), checked, unsaved.
 
@@ -111,7 +113,8 @@ class Queue:
             GitError: no commit to use as the baseline.
             ExperimentExistsError: a name is taken by an experiment of the
                 baseline (unless ``force``) or by a queued entry.
-            ParamsError, ConfigError: an override is malformed or names an unknown key.
+            ParamsError, ConfigError: an override is malformed or names an
+                unknown key; a ``copy_paths`` entry (repo-relative) is missing.
         """
         git = Git(self.root)
         baseline = git.try_rev_parse("HEAD")
@@ -121,6 +124,7 @@ class Queue:
                 path=str(self.root),
                 hint="Commit your project first (git add -A && git commit)",
             )
+        copied = tuple(check_copy_paths(self.root, copy_paths))
         refs = {exp.name for exp, _ in list_exp_refs(git, baseline)}
         queued = {e.name for e in self.entries() if e.baseline == baseline}
         planned: list[QueuedExp] = []
@@ -142,6 +146,7 @@ class Queue:
                     created=time.time() + index * 1e-6,
                     force=force,
                     run_cache=run_cache,
+                    copy_paths=copied,
                 )
             )
         return planned
@@ -217,21 +222,7 @@ class Queue:
         git = Git(self.root)
         git.run("clone", "--quiet", "--no-checkout", "--shared", str(self.root), str(clone))
         Git(clone).run("checkout", "--quiet", "--detach", entry.baseline)
-        for rel in workspace_changes(self.root):
-            src, dest = self.root / rel, clone / rel
-            if src.is_file():
-                dest.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(src, dest)
-            elif not src.exists() and dest.exists():
-                dest.unlink()
-        config = load_config(self.root)
-        cache_dir = config.cache_dir or RepoPaths(self.root).default_cache_dir
-        local = self.root / ".dvc" / "config.local"
-        extra = local.read_text() if local.exists() else ""
-        (clone / ".dvc").mkdir(exist_ok=True)
-        (clone / ".dvc" / "config.local").write_text(
-            _without_cache_section(extra) + f"[cache]\n    dir = {cache_dir.resolve()}\n"
-        )
+        place_inputs(self.root, clone, entry.copy_paths)
 
     def _fetch_back(self, entry: QueuedExp, clone: Path) -> str:
         ref = ExpRef(entry.baseline, entry.name).ref
@@ -266,18 +257,6 @@ def _child_argv(command: Sequence[str], entry: QueuedExp) -> list[str]:
     for override in entry.set_params:
         argv += ["-S", override]
     return [*argv, *entry.targets]
-
-
-def _without_cache_section(text: str) -> str:
-    kept: list[str] = []
-    skipping = False
-    for line in text.splitlines(keepends=True):
-        if line.lstrip().startswith("["):
-            skipping = line.strip() == "[cache]"
-        if not skipping:
-            kept.append(line)
-    result = "".join(kept)
-    return result if not result or result.endswith("\n") else result + "\n"
 
 
 def _child_env(extra: Mapping[str, str]) -> dict[str, str]:

@@ -48,7 +48,7 @@ def run_repro(
         if targets
         else pipeline.order()
     )
-    executor = open_executor(root, pipeline, dvcfile=dvcfile, remote=remote)
+    executor = open_executor(root, pipeline, dvcfile=dvcfile, remote=remote, plan=names)
     options = RunOptions(
         force=force, use_run_cache=run_cache, pull=pull, env=env or {}, checkpoints=checkpoints
     )

@@ -42,7 +42,8 @@ from prefect_dvc.checkpoints.resume import (
     restore_checkpoint,
     step_target,
 )
-from prefect_dvc.experiments.commit import commit_experiment, workspace_changes
+from prefect_dvc.experiments.commit import commit_experiment
+from prefect_dvc.experiments.contents import experiment_paths
 from prefect_dvc.experiments.git import Git
 from prefect_dvc.experiments.names import new_name_for
 from prefect_dvc.experiments.refs import ExpRef
@@ -227,7 +228,7 @@ def _final_commit(root: Path, recorder: CheckpointRecorder, message: str) -> str
         root,
         baseline=recorder.baseline,
         name=recorder.name,
-        paths=workspace_changes(root),
+        paths=experiment_paths(root, load_pipeline(root)),
         message=message,
         parent=parent,
         force=recorder.force and parent is None,

@@ -3,8 +3,9 @@
 Provides:
     ExperimentResult: the experiment's name, ref, commit and baseline.
     experiment_hash(results): DVC's ``exp_hash`` over the stages that ran.
-    finalize: a ``@task`` that commits the workspace's changes (params,
-        ``dvc.lock``, uncached metrics and plots, ``.gitignore``...) as one
+    finalize: a ``@task`` that commits what DVC 3 commits (changed tracked
+        files, ``dvc.lock``, untracked deps, uncached outs, ``.gitignore``,
+        top-level metrics/params/plots: ``experiments/contents.py``) as one
         commit on the baseline, points ``refs/exps/..`` at it and publishes
         the experiment's table and plots artifacts.
 
@@ -27,11 +28,13 @@ from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
 from prefect_dvc.execution import Outcome, StageResult
-from prefect_dvc.experiments.commit import commit_experiment, workspace_changes
+from prefect_dvc.experiments.commit import commit_experiment
+from prefect_dvc.experiments.contents import experiment_paths
 from prefect_dvc.experiments.refs import ExpRef
 from prefect_dvc.experiments.summary import comparison_rows
 from prefect_dvc.tasks.artifacts import artifact_key
 from prefect_dvc.tasks.plots import publish_plots
+from prefect_dvc.translators import load_pipeline
 
 
 @dataclass(frozen=True)
@@ -68,7 +71,8 @@ def finalize(
 ) -> ExperimentResult:
     """Commit the experiment as refs/exps/<baseline>/<name> and publish its summary table."""
     logger = get_run_logger()
-    paths = workspace_changes(root)
+    # NOTE: DVC's set only: an unrelated untracked file (notes.txt, .env) stays out.
+    paths = experiment_paths(root, load_pipeline(root))
     text = message or f"dvc: commit experiment {experiment_hash(results)}"
     sha = commit_experiment(
         root, baseline=baseline, name=name, paths=paths, message=text, force=force

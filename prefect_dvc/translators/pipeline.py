@@ -214,15 +214,36 @@ class Pipeline:
         return cls(stages=by_name, upstream=upstream, **top_level)
 
     def order(self) -> list[str]:
-        """Stage names in a topological order that keeps ``dvc.yaml`` order where free."""
-        position = {name: i for i, name in enumerate(self.stages)}
-        sorter = graphlib.TopologicalSorter(self.upstream)
-        sorter.prepare()
+        """Stage names in DVC's plan order: a depth-first post-order of the graph.
+
+        This is ``plan_repro`` in ``dvc/repo/reproduce.py``
+        (``nx.dfs_postorder_nodes``): stages are visited in ``dvc.yaml``
+        order, and each one comes right after its upstream stages, visited in
+        the order of its deps. DVC runs stages serially in this order, so it
+        is also the order in which DVC appends ``dvc.lock`` entries and
+        ``.gitignore`` lines; writers use it to give the same bytes whatever
+        finishes first. It is a topological order.
+        """
+        return self._postorder(set(self.stages))
+
+    def _postorder(self, chosen: set[str]) -> list[str]:
+        """``nx.dfs_postorder_nodes`` of the subgraph of ``chosen`` (DVC's ``plan_repro``)."""
+        seen: set[str] = set()
         result: list[str] = []
-        while sorter.is_active():
-            ready = sorted(sorter.get_ready(), key=position.__getitem__)
-            result.extend(ready)
-            sorter.done(*ready)
+        for start in (name for name in self.stages if name in chosen):
+            if start in seen:
+                continue
+            seen.add(start)
+            stack = [(start, iter(self.upstream[start]))]
+            while stack:
+                node, ups = stack[-1]
+                nxt = next((u for u in ups if u in chosen and u not in seen), None)
+                if nxt is None:
+                    stack.pop()
+                    result.append(node)
+                else:
+                    seen.add(nxt)
+                    stack.append((nxt, iter(self.upstream[nxt])))
         return result
 
     def downstream(self) -> dict[str, list[str]]:
@@ -236,7 +257,7 @@ class Pipeline:
     def select(
         self, targets: Iterable[str], *, downstream: bool = False, single: bool = False
     ) -> list[str]:
-        """The stages to run for ``targets``, in topological order.
+        """The stages to run for ``targets``, in DVC's plan order (topological).
 
         By default a target brings in everything it depends on (as ``dvc
         repro`` does); ``single`` takes only the targets, ``downstream`` the
@@ -253,7 +274,7 @@ class Pipeline:
                     if nxt not in chosen:
                         chosen.add(nxt)
                         todo.append(nxt)
-        return [name for name in self.order() if name in chosen]
+        return self._postorder(chosen)
 
     def _expand_targets(self, targets: Iterable[str]) -> set[str]:
         chosen: set[str] = set()
