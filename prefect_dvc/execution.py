@@ -23,7 +23,6 @@ from __future__ import annotations
 import enum
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -36,6 +35,7 @@ from prefect_dvc.errors import MissingOutputError, StageError, StageFailedError
 from prefect_dvc.gitignore import ensure_ignored
 from prefect_dvc.lockfile import Entry, LockFile, build_entry
 from prefect_dvc.repo import RepoPaths
+from prefect_dvc.safety import remove_workspace_path
 from prefect_dvc.shell import CommandRunner, ShellRunner
 from prefect_dvc.status import StageStatus, compute_status
 from prefect_dvc.storage.hashinfo import HashInfo
@@ -217,7 +217,7 @@ class StageExecutor:
             )
         for out in stage.outs:
             if not (out.persist or out.checkpoint):
-                _remove(self.root / out.repo_path)
+                remove_workspace_path(self.root, out.repo_path)
         cwd = self.root / stage.wdir
         log(f"Running stage '{stage.name}':")
         for command in stage.commands:
@@ -312,10 +312,3 @@ def _only_outs_missing(status: StageStatus) -> bool:
 
 def _out_paths(stage: StageSpec) -> Sequence[dict[str, Any]]:
     return [{"path": out.path} for out in stage.outs]
-
-
-def _remove(path: Path) -> None:
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.is_dir():
-        shutil.rmtree(path)

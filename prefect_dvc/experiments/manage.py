@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -30,6 +29,7 @@ from prefect_dvc.experiments.refs import (
     select_remote_exps,
     validate_name,
 )
+from prefect_dvc.safety import check_workspace_path, remove_workspace_path
 
 _GITLINK = "160000"
 _SHOWN = 5
@@ -78,6 +78,11 @@ def apply_experiment(root: Path, exp: str, *, force: bool = False) -> list[str]:
             hint="Commit or stash them ('git stash'), or use -f to overwrite them",
         )
     todo = [c for c in changes if current[c.path] != c.exp_blob]
+    # NOTE: every deletion is checked before anything is written, so a hostile
+    # commit (a path through a symlinked folder) changes nothing at all.
+    for change in todo:
+        if change.exp_blob is None or current[change.path] == "directory":
+            check_workspace_path(root, change.path)
     _write_from_commit(git, sha, [c.path for c in todo if c.exp_blob is not None])
     for change in todo:
         if change.exp_blob is None:
@@ -150,7 +155,7 @@ def _write_from_commit(git: Git, sha: str, paths: Sequence[str]) -> None:
     for path in paths:
         full = git.root / path
         if full.is_dir() and not full.is_symlink():
-            shutil.rmtree(full)
+            remove_workspace_path(git.root, path)
     with tempfile.TemporaryDirectory(prefix="prefect-dvc-index-") as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
         git.run("read-tree", sha, env=env)
@@ -167,10 +172,7 @@ def _write_from_commit(git: Git, sha: str, paths: Sequence[str]) -> None:
 def _remove(root: Path, path: str) -> None:
     """Delete a file the experiment does not have, and folders it leaves empty."""
     full = root / path
-    if full.is_dir() and not full.is_symlink():
-        shutil.rmtree(full)
-    elif full.exists() or full.is_symlink():
-        full.unlink()
+    remove_workspace_path(root, path)
     parent = full.parent
     while parent != root and not any(parent.iterdir()):
         parent.rmdir()

@@ -25,7 +25,8 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from prefect_dvc.errors import ConfigError, ParamsError, YamlSyntaxError
+from prefect_dvc.errors import ConfigError, ParamsError, UnsafePathError, YamlSyntaxError
+from prefect_dvc.safety import check_write_target, workspace_refusal
 from prefect_dvc.yamlio import atomic_write, parse_yaml
 
 DEFAULT_PARAMS = "params.yaml"
@@ -167,6 +168,23 @@ def _rt_yaml() -> YAML:
     return yaml
 
 
+def _params_path(root: Path, file: str) -> Path:
+    """The params file ``file`` of a ``-S`` override, refused outside the repository.
+
+    Raises:
+        UnsafePathError: ``file`` is the root, outside it, inside ``.git`` or
+            ``.dvc``, or behind a symlinked folder leaving it (``prefect_dvc/safety.py``).
+    """
+    reason = workspace_refusal(root, file)
+    if reason is not None:
+        raise UnsafePathError(
+            f"-S cannot edit '{file}': {reason}",
+            path=file,
+            hint="Name a params file inside the repository, e.g. -S params.yaml:key=value",
+        )
+    return check_write_target(root, file)
+
+
 def apply_overrides(
     root: Path, overrides: Iterable[Override], *, dry_run: bool = False
 ) -> list[str]:
@@ -180,7 +198,7 @@ def apply_overrides(
         by_file.setdefault(override.file, []).append(override)
     rendered: dict[Path, str] = {}
     for file, items in by_file.items():
-        path = root / file
+        path = _params_path(root, file)
         data, yaml = _load_for_edit(path, file)
         for override in items:
             if not path.exists() and not override.add:

@@ -43,7 +43,11 @@ class Remote:
 
 
 class Stores:
-    """Everything a stage reads from and writes to, beside its workspace."""
+    """Everything a stage reads from and writes to, beside its workspace.
+
+    ``workspace`` is the repository root; :meth:`checkout` refuses to
+    replace any path of it that ``prefect_dvc/safety.py`` refuses.
+    """
 
     def __init__(
         self,
@@ -53,7 +57,9 @@ class Stores:
         remote: Remote | None = None,
         link_types: Sequence[str] = ("reflink", "copy"),
         jobs: int | None = None,
+        workspace: Path | None = None,
     ) -> None:
+        self.workspace = workspace
         self.local = local
         self.local_runs = local_runs
         self.remote = remote
@@ -129,8 +135,13 @@ class Stores:
             )
 
     def checkout(self, info: HashInfo, dest: Path) -> None:
-        """Put the out ``info`` at ``dest`` from the local cache (verified)."""
-        self.local.checkout(info, dest, self.link_types, jobs=self.jobs)
+        """Put the out ``info`` at ``dest`` from the local cache (verified).
+
+        Raises:
+            UnsafePathError: ``dest`` is no replaceable path of ``workspace``
+                (``prefect_dvc/safety.py``); nothing is touched.
+        """
+        self.local.checkout(info, dest, self.link_types, jobs=self.jobs, root=self.workspace)
 
 
 def _out_infos(entry: Mapping[str, Any]) -> list[HashInfo]:
@@ -169,4 +180,5 @@ def open_stores(
         remote=remote,
         link_types=config.cache_types,
         jobs=jobs,
+        workspace=paths.root,
     )
