@@ -67,7 +67,7 @@ def load_stages(root: Path, dvcfile: str = "dvc.yaml") -> LoadedDvcYaml:
     parsing = read_parsing_config(root)
     context = _global_context(doc, root, base)
     stages = tuple(
-        build_stage(stage, doc, base) for stage in expand_stages(doc, context, parsing, base)
+        build_stage(stage, doc, base, root) for stage in expand_stages(doc, context, parsing, base)
     )
     top = resolve_top_level(doc, context, parsing)
     return LoadedDvcYaml(
