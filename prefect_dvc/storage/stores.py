@@ -17,13 +17,13 @@ then the remote.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prefect_dvc.config import DvcConfig
-from prefect_dvc.errors import MissingObjectError
+from prefect_dvc.errors import CorruptObjectError, MissingObjectError
 from prefect_dvc.repo import RepoPaths
 from prefect_dvc.storage.hashinfo import HashInfo, Tree
 from prefect_dvc.storage.hashing import Hasher
@@ -83,17 +83,33 @@ class Stores:
         differ from ``key_entry`` (DVC's key ignores fields named ``size``)
         or whose objects are gone is not a hit.
         """
+        return next(self.candidate_runs(key_entry), None)
+
+    def candidate_runs(self, key_entry: Mapping[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
+        """Every entry :meth:`lookup_run` would accept, as ``(entry, source)``.
+
+        Newest first in the local run-cache, then in the remote's, so the
+        caller can fall back to an older entry when restoring one fails
+        (an object found corrupt only when it is read).
+        """
         sources: list[tuple[str, RunCache]] = [("local", self.local_runs)]
         if self.remote is not None:
             sources.append((f"remote '{self.remote.name}'", self.remote.runs))
         for source, runs in sources:
-            entry = runs.lookup(key_entry)
-            if entry is None or not entry_matches(entry, key_entry):
-                continue
-            if self._available(_out_infos(entry)):
-                return entry, source
-            logger.info("run-cache entry in %s found but its outputs are not stored", source)
-        return None
+            for entry in runs.lookup_all(key_entry):
+                if not entry_matches(entry, key_entry):
+                    continue
+                if self._restorable(_out_infos(entry)):
+                    yield entry, source
+                else:
+                    logger.info("run-cache entry in %s: its outputs are not stored", source)
+
+    def _restorable(self, infos: Sequence[HashInfo]) -> bool:
+        try:
+            return self._available(infos)
+        except (MissingObjectError, CorruptObjectError):
+            # NOTE: a .dir manifest that is gone or corrupt: try the next entry.
+            return False
 
     def _available(self, infos: Sequence[HashInfo]) -> bool:
         md5s = [i.md5 for i in infos]
