@@ -15,6 +15,7 @@ Provides:
         path, after the checks, with every parent symlink resolved.
     remove_workspace_path(root, path): delete a file, folder or symlink (never
         following the symlink) after the checks.
+    cache_dir_refusal(root, cache_dir): why ``cache.dir`` may not hold the cache.
 
 Why one module: DVC deletes an out with ``remove(out.fs_path)`` wherever it
 is needed and trusts the stage's validation to have kept ``.git`` out of
@@ -212,3 +213,22 @@ def remove_workspace_path(root: Path, path: str | os.PathLike[str]) -> bool:
         target.unlink()
         return True
     return False
+
+
+def cache_dir_refusal(root: Path, cache_dir: Path) -> str | None:
+    """Why ``cache.dir`` may not hold the cache, or ``None``.
+
+    The cache writes objects and run-cache entries and ``gc`` deletes from
+    it, so it may not be the repository root, a folder above it (the root
+    would be inside the cache), or inside ``.git``. Inside ``.dvc`` (the
+    default) and any other folder of its own are fine, as in DVC.
+    """
+    real_root = Path(os.path.realpath(root))
+    real_cache = Path(os.path.realpath(cache_dir))
+    if _is_within(real_root, real_cache):
+        return "it is the repository root or a folder above it"
+    if _is_within(real_cache, real_root):
+        rel = real_cache.relative_to(real_root).parts
+        if any(part.casefold() == ".git" for part in rel):
+            return "it is inside '.git'"
+    return None

@@ -14,11 +14,15 @@ import os
 from pathlib import Path
 
 import pytest
+from helpers import gen
 from snapshots import tree_snapshot
 
-from prefect_dvc.errors import UnsafePathError
+from prefect_dvc.config import load_config
+from prefect_dvc.errors import ConfigError, UnsafePathError
 from prefect_dvc.experiments.overrides import apply_overrides, parse_override
+from prefect_dvc.repo import RepoPaths
 from prefect_dvc.safety import (
+    cache_dir_refusal,
     check_workspace_path,
     check_write_target,
     in_repo_relative,
@@ -28,7 +32,10 @@ from prefect_dvc.safety import (
 )
 from prefect_dvc.storage import links
 from prefect_dvc.storage.hashinfo import HashInfo
+from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.objects import ObjectStore
+from prefect_dvc.storage.state import StateDB
+from prefect_dvc.storage.stores import open_stores
 
 
 @pytest.fixture
@@ -225,3 +232,24 @@ def test_set_params_accepts_an_absolute_path_inside_the_repository(ws: Path) -> 
     (ws / "params.yaml").write_text("a: 1\n")
     apply_overrides(ws, [parse_override(f"{ws}/params.yaml:a=2")])
     assert (ws / "params.yaml").read_text() == "a: 2\n"
+
+
+@pytest.mark.parametrize("written", ["..", "../..", "../.git/cache", "../.GIT/x"])
+def test_cache_dir_may_not_be_the_root_above_it_or_in_git(
+    git_repo: Path, tmp_path: Path, written: str
+) -> None:
+    # NOTE: cache.dir is relative to .dvc/, as in DVC.
+    gen(git_repo, {".dvc/config": f"[cache]\n    dir = {written}\n"})
+    before = tree_snapshot(git_repo)
+    hasher = Hasher(StateDB(tmp_path / "state.db"))
+    try:
+        with pytest.raises(ConfigError, match="cannot hold the cache"):
+            open_stores(RepoPaths(git_repo), load_config(git_repo), hasher)
+    finally:
+        hasher.close()
+    assert tree_snapshot(git_repo) == before
+
+
+@pytest.mark.parametrize("written", ["cache", "../cache", "../../elsewhere"])
+def test_cache_dir_of_its_own_is_accepted(git_repo: Path, written: str) -> None:
+    assert cache_dir_refusal(git_repo, git_repo / ".dvc" / written) is None

@@ -23,8 +23,9 @@ from pathlib import Path
 from typing import Any
 
 from prefect_dvc.config import DvcConfig
-from prefect_dvc.errors import CorruptObjectError, MissingObjectError
+from prefect_dvc.errors import ConfigError, CorruptObjectError, MissingObjectError
 from prefect_dvc.repo import RepoPaths
+from prefect_dvc.safety import cache_dir_refusal
 from prefect_dvc.storage.hashinfo import HashInfo, Tree
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.objects import ObjectStore
@@ -176,6 +177,13 @@ def open_stores(
 ) -> Stores:
     """The stores of ``.dvc/config``: ``cache.dir`` (default ``.dvc/cache``) and the remote."""
     cache_dir = config.cache_dir or paths.default_cache_dir
+    refusal = cache_dir_refusal(paths.root, cache_dir)
+    if refusal is not None:
+        raise ConfigError(
+            f"cache.dir '{cache_dir}' cannot hold the cache: {refusal}",
+            path=".dvc/config",
+            hint="Set cache.dir to a folder of its own, e.g. .dvc/cache",
+        )
 
     def verify(path: Path) -> str:
         return hasher.hash_file(path).md5
