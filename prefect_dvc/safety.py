@@ -150,7 +150,8 @@ def _refusal(root: Path, path: str | os.PathLike[str]) -> tuple[str, Path | None
     if not _is_within(target, real_root) or target == real_root:
         return "it is outside the repository", None
     if target.is_dir() and not target.is_symlink():
-        nested = [n for n in os.listdir(target) if n.casefold() in PROTECTED_DIRS]
+        # NOTE: two lstat calls, not a listing: outs can be folders of 100k files.
+        nested = [n for n in sorted(PROTECTED_DIRS) if os.path.lexists(target / n)]
         if nested:
             return f"it contains '{nested[0]}', another repository's own folder", None
     return "", target

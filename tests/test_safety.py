@@ -19,6 +19,7 @@ from snapshots import tree_snapshot
 
 from prefect_dvc.config import load_config
 from prefect_dvc.errors import ConfigError, UnsafePathError
+from prefect_dvc.execution import RunOptions, open_executor
 from prefect_dvc.experiments.overrides import apply_overrides, parse_override
 from prefect_dvc.repo import RepoPaths
 from prefect_dvc.safety import (
@@ -36,6 +37,7 @@ from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.objects import ObjectStore
 from prefect_dvc.storage.state import StateDB
 from prefect_dvc.storage.stores import open_stores
+from prefect_dvc.translators import load_pipeline
 
 
 @pytest.fixture
@@ -253,3 +255,27 @@ def test_cache_dir_may_not_be_the_root_above_it_or_in_git(
 @pytest.mark.parametrize("written", ["cache", "../cache", "../../elsewhere"])
 def test_cache_dir_of_its_own_is_accepted(git_repo: Path, written: str) -> None:
     assert cache_dir_refusal(git_repo, git_repo / ".dvc" / written) is None
+
+
+def test_a_command_that_symlinks_its_out_folder_outside_gets_no_gitignore_there(
+    git_repo: Path,
+) -> None:
+    outside = git_repo.parent / "outside"
+    outside.mkdir()
+    gen(
+        git_repo,
+        {
+            "dvc.yaml": "stages:\n  s:\n    cmd: rm -rf d && ln -s ../outside d && echo x > d/o\n"
+            "    deps: [seed]\n    outs: [d/o]\n",
+            "seed": "1\n",
+        },
+    )
+    pipeline = load_pipeline(git_repo)
+    executor = open_executor(git_repo, pipeline)
+    try:
+        with pytest.raises(UnsafePathError, match="symlink"):
+            executor.run("s", RunOptions(), lambda line: None)
+    finally:
+        executor.close()
+    assert sorted(p.name for p in outside.iterdir()) == ["o"]
+    assert not (git_repo / "dvc.lock").exists()

@@ -11,11 +11,12 @@ before ``status``, ``dag``, ``repro --dry`` or anything else can act on the
 pipeline, and name the file, line, stage and path. The rules are those of
 ``prefect_dvc/safety.py`` (root, ``.git``/``.dvc``, pipeline files, folders
 that are symlinks leaving the repository, folders holding another
-repository) plus two that need the stage: the out may not hold the stage's
-own ``dvc.yaml``/``dvc.lock`` (DVC's ``StagePathAsOutputError``) nor be a
-``vars`` file. Deps and params of the same stage are refused by
-``Pipeline.build`` (DVC's circular dependency), where an upstream stage
-writing another stage's params file becomes an edge instead.
+repository) plus those that need the stage: the out may not hold the stage's
+own ``dvc.yaml``/``dvc.lock`` (DVC's ``StagePathAsOutputError``), nor a folder
+with a ``dvc.yaml``/``dvc.lock`` at its top, nor be a ``vars`` file. Deps
+and params of the same stage are refused by ``Pipeline.build`` (DVC's
+circular dependency), where an upstream stage writing another stage's params
+file becomes an edge instead.
 """
 
 from __future__ import annotations
@@ -74,6 +75,12 @@ def _refusal(spec: StageSpec, out: Out, root: Path, loaded_vars: Sequence[str]) 
     for file in loaded_vars:
         if _overlaps(file, out.repo_path):
             return f"'{file}' is a vars file of this pipeline"
+    folder = root.joinpath(*out.repo_path.split("/"))
+    for name in ("dvc.yaml", "dvc.lock"):
+        # NOTE: only the folder's top level: a walk would cost every status a
+        # listing of each out folder.
+        if folder.is_dir() and not folder.is_symlink() and (folder / name).exists():
+            return f"it holds the pipeline file '{out.repo_path}/{name}'"
     return workspace_refusal(root, out.repo_path)
 
 

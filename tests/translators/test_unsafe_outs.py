@@ -84,6 +84,7 @@ HOSTILE: dict[str, tuple[str, int, str]] = {
         2,
         "'data' is both a dependency and an output",
     ),
+    "folder-with-pipeline": (_stage("pipe"), 5, "holds the pipeline file 'pipe/dvc.yaml'"),
     "vars-file": (
         "vars: [custom.yaml]\nstages:\n  s:\n    cmd: echo\n    outs:\n    - custom.yaml\n",
         6,
@@ -118,6 +119,7 @@ def hostile_repo(git_repo: Path) -> Path:
             "custom.yaml": "c: 1\n",
             "sub/v.yaml": "v: 1\n",
             "sub/dvc.yaml": "stages: {}\n",
+            "pipe/dvc.yaml": "stages: {}\n",
             "data/f": "f",
             "nested/.git/HEAD": "ref: refs/heads/main\n",
         },
