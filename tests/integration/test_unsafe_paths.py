@@ -15,6 +15,8 @@ import pytest
 from helpers import gen, git
 from snapshots import tree_snapshot
 
+from prefect_dvc.errors import UnsafePathError
+
 
 def _outs(path: str, extra: str = "") -> str:
     return f"stages:\n  s:\n    cmd: echo pwned > victim.txt{extra}\n    outs:\n    - {path}\n"
@@ -148,3 +150,20 @@ def test_honest_absolute_out_runs_and_lands_in_the_repository(repo: Path, cli) -
     lock = (repo / "dvc.lock").read_text()
     assert "path: model.txt" in lock and "path: params.yaml" in lock
     assert str(repo) not in lock.split("outs:")[1]
+
+
+@pytest.mark.prefect
+def test_the_flows_set_params_refuses_files_outside(repo: Path, prefect_api: None) -> None:
+    from prefect_dvc.flows.experiment import exp_run
+
+    gen(repo, {"dvc.yaml": "stages:\n  s:\n    cmd: echo\n    params: [a]\n"})
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "stage")
+    (repo.parent / "outside.yaml").write_text("a: 1\n")
+    before = tree_snapshot(repo, repo.parent / "outside")
+    refs = git(repo, "for-each-ref")
+    with pytest.raises(UnsafePathError, match="-S cannot edit '../outside.yaml'"):
+        exp_run(repo=str(repo), set_params=["a=3", "../outside.yaml:a=2"])
+    assert (repo.parent / "outside.yaml").read_text() == "a: 1\n"
+    assert tree_snapshot(repo, repo.parent / "outside") == before
+    assert git(repo, "for-each-ref") == refs
