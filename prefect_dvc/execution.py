@@ -23,7 +23,6 @@ from __future__ import annotations
 import enum
 import logging
 import os
-import posixpath
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -42,7 +41,7 @@ from prefect_dvc.errors import (
 from prefect_dvc.gitignore import ensure_ignored
 from prefect_dvc.lockfile import Entry, LockFile, build_entry
 from prefect_dvc.repo import RepoPaths
-from prefect_dvc.safety import check_write_target, remove_workspace_path
+from prefect_dvc.safety import remove_workspace_path
 from prefect_dvc.shell import CommandRunner, ShellRunner
 from prefect_dvc.status import StageStatus, compute_status
 from prefect_dvc.storage.hashinfo import HashInfo
@@ -292,9 +291,6 @@ class StageExecutor:
     def _finish(self, stage: StageSpec, entry: Entry) -> None:
         for out in stage.outs:
             if out.cache:
-                # NOTE: the command may have made the out's folder a symlink
-                # since the pipeline loaded; the .gitignore must not follow it.
-                check_write_target(self.root, posixpath.join(out.repo_path, "..", ".gitignore"))
                 ensure_ignored(self.root, out.repo_path)
         self.lock.update(stage.name, entry)
 

@@ -14,14 +14,23 @@ from __future__ import annotations
 import threading
 from pathlib import Path, PurePosixPath
 
+from prefect_dvc.safety import check_write_target
+
 _lock = threading.Lock()
 
 
 def ensure_ignored(root: Path, repo_path: str) -> bool:
-    """Ignore ``repo_path`` (POSIX, relative to ``root``); ``True`` if a line was added."""
+    """Ignore ``repo_path`` (POSIX, relative to ``root``); ``True`` if a line was added.
+
+    Raises:
+        UnsafePathError: the ``.gitignore`` would land outside the repository
+            or in ``.git``/``.dvc`` (``prefect_dvc/safety.py``).
+    """
     rel = PurePosixPath(repo_path)
     entry = "/" + rel.name
-    gitignore = root.joinpath(*rel.parent.parts, ".gitignore")
+    # NOTE: a command may have made the out's folder a symlink leaving the
+    # repository since the pipeline loaded; the .gitignore must not follow it.
+    gitignore = check_write_target(root, (rel.parent / ".gitignore").as_posix())
     with _lock:
         text = gitignore.read_text() if gitignore.exists() else ""
         if entry in text.splitlines():
