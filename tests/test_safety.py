@@ -279,3 +279,17 @@ def test_a_command_that_symlinks_its_out_folder_outside_gets_no_gitignore_there(
         executor.close()
     assert sorted(p.name for p in outside.iterdir()) == ["o"]
     assert not (git_repo / "dvc.lock").exists()
+
+
+def test_unsafe_path_error_is_a_pipeline_error_that_survives_pickling(ws: Path) -> None:
+    import pickle
+
+    from prefect_dvc.errors import PipelineError
+
+    with pytest.raises(UnsafePathError) as info:
+        remove_workspace_path(ws, ".git")
+    err = info.value
+    assert isinstance(err, PipelineError)
+    copy = pickle.loads(pickle.dumps(err))
+    assert type(copy) is UnsafePathError
+    assert str(copy) == str(err) and copy.path == ".git"
