@@ -16,6 +16,7 @@ Tree::
     │   └── InterpolationError   ${...}, vars, foreach, matrix
     ├── ParamsError              a params file or key that is missing or unreadable
     ├── PipelineError            graph: cycle, shared or overlapping outs, paths outside the repo
+    │   └── UnsafePathError      a path that must never be deleted or written (.git, the root...)
     ├── PlotError                a plot definition, data file or template that cannot be used
     ├── StageError               a stage could not run to completion
     │   ├── StageFailedError     the command exited non-zero
@@ -127,6 +128,15 @@ class ParamsError(PrefectDvcError):
 
 class PipelineError(PrefectDvcError):
     """The stage graph is invalid: a cycle, shared or overlapping outs, a path outside."""
+
+
+class UnsafePathError(PipelineError):
+    """A path that may never be deleted, replaced or written (``prefect_dvc/safety.py``).
+
+    The repository root or anything outside it, ``.git``/``.dvc`` (any case)
+    and what is inside them, a pipeline file, or a path whose folders reach
+    outside through a symlink.
+    """
 
 
 class PlotError(PrefectDvcError):

@@ -23,7 +23,6 @@ from __future__ import annotations
 import enum
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -32,10 +31,17 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from prefect_dvc.config import load_config
-from prefect_dvc.errors import MissingOutputError, StageError, StageFailedError
+from prefect_dvc.errors import (
+    CorruptObjectError,
+    MissingObjectError,
+    MissingOutputError,
+    StageError,
+    StageFailedError,
+)
 from prefect_dvc.gitignore import IgnoreWriter
 from prefect_dvc.lockfile import Entry, LockFile, build_entry
 from prefect_dvc.repo import RepoPaths
+from prefect_dvc.safety import remove_workspace_path
 from prefect_dvc.shell import CommandRunner, ShellRunner
 from prefect_dvc.status import StageStatus, compute_status
 from prefect_dvc.storage.hashinfo import HashInfo
@@ -153,7 +159,9 @@ class StageExecutor:
             entry = self._restore_from_lock(stage, log)
             return StageResult(name, Outcome.RESTORED, entry, time.monotonic() - start, reasons)
         key_entry = build_entry(stage, status.deps, status.params, _out_paths(stage))
-        if options.use_run_cache and stage.uncacheable_reason() is None:
+        # NOTE: a forced stage runs its command; the run-cache serves unforced
+        # runs only, as DVC's maintainers state for `repro -f`.
+        if options.use_run_cache and not options.force and stage.uncacheable_reason() is None:
             restored = self._restore_from_run_cache(stage, key_entry, log)
             if restored is not None:
                 self._finish(stage, restored)
@@ -179,21 +187,33 @@ class StageExecutor:
     def _restore_from_run_cache(
         self, stage: StageSpec, key_entry: Entry, log: LogFn
     ) -> Entry | None:
-        hit = self.stores.lookup_run(key_entry)
-        if hit is None:
-            return None
-        entry, source = hit
+        """Restore the newest run-cache entry whose outs can be restored, or ``None``.
+
+        Entries are tried newest first; one whose objects are gone (``gc``)
+        or corrupt is skipped for the next older one, where DVC gives up.
+        """
+        for entry, source in self.stores.candidate_runs(key_entry):
+            try:
+                restored = self._restore_entry(stage, entry)
+            except (MissingObjectError, CorruptObjectError) as exc:
+                logger.warning("run-cache entry in %s cannot be restored: %s", source, exc)
+                continue
+            if restored:
+                log(f"Stage '{stage.name}' restored from run-cache ({source}), command not run")
+                return entry
+        return None
+
+    def _restore_entry(self, stage: StageSpec, entry: Entry) -> bool:
         outs = {o["path"]: o for o in entry.get("outs") or []}
-        self.stores.ensure_local(
-            [info for info in (HashInfo.from_lock(o) for o in outs.values()) if info]
-        )
+        infos = {out.path: HashInfo.from_lock(outs.get(out.path) or {}) for out in stage.outs}
+        if any(info is None for info in infos.values()):
+            return False
+        self.stores.ensure_local([info for info in infos.values() if info])
         for out in stage.outs:
-            info = HashInfo.from_lock(outs[out.path])
-            if info is None:
-                return None
+            info = infos[out.path]
+            assert info is not None
             self.stores.checkout(info, self.root / out.repo_path)
-        log(f"Stage '{stage.name}' restored from run-cache ({source}), command not run")
-        return entry
+        return True
 
     def _restore_from_lock(self, stage: StageSpec, log: LogFn) -> Entry:
         """``--pull``: the stage is unchanged but its outs are gone; fetch them."""
@@ -222,7 +242,7 @@ class StageExecutor:
         for out in stage.outs:
             # NOTE: an external (cache: false) out is the user's file: never deleted.
             if not (out.persist or out.checkpoint or out.is_external):
-                _remove(self.root / out.repo_path)
+                remove_workspace_path(self.root, out.repo_path)
         cwd = self.root / stage.wdir
         log(f"Running stage '{stage.name}':")
         for command in stage.commands:
@@ -327,10 +347,3 @@ def _only_outs_missing(status: StageStatus) -> bool:
 
 def _out_paths(stage: StageSpec) -> Sequence[dict[str, Any]]:
     return [{"path": out.path} for out in stage.outs]
-
-
-def _remove(path: Path) -> None:
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.is_dir():
-        shutil.rmtree(path)

@@ -33,7 +33,6 @@ What DVC 3.67.1 does, and we follow (``dvc/output.py``: ``is_in_repo``,
 
 from __future__ import annotations
 
-import os
 import posixpath
 from collections.abc import Mapping
 from typing import Any
@@ -169,42 +168,3 @@ def dep_value(entry: Mapping[str, Any]) -> tuple[str, Any] | None:
         if entry.get(key) is not None:
             return key, entry[key]
     return None
-
-
-def _inside(root: str, path: str, wdir: str) -> str:
-    """``path`` relative to ``wdir`` when it is an absolute path inside ``root``, else as is."""
-    if not posixpath.isabs(path) or is_url(path):
-        return path
-    top = os.path.abspath(root)
-    target = os.path.abspath(path)
-    if os.path.commonpath([top, target]) != top:
-        return path
-    return os.path.relpath(target, os.path.join(top, wdir)).replace(os.sep, "/")
-
-
-def localize_paths(data: Mapping[str, Any], root: str, base: str) -> dict[str, Any]:
-    """A stage definition whose absolute deps and outs inside ``root`` are made relative.
-
-    DVC treats ``/repo/data.csv`` in a stage of the repository at ``/repo`` as
-    the in-repo path ``data.csv`` (relative to the stage's ``wdir``), and
-    writes it so in ``dvc.lock`` (``dvc/output.py``: ``path_isin`` ->
-    ``relpath(path, stage.wdir)``); only absolute paths elsewhere are
-    external. ``base`` is the folder of the ``dvc.yaml``, relative to ``root``.
-    """
-    wdir = posixpath.normpath(posixpath.join(base, str(data.get("wdir", "."))))
-    result = dict(data)
-    if data.get("deps"):
-        result["deps"] = [_inside(root, d, wdir) if isinstance(d, str) else d for d in data["deps"]]
-    for section in ("outs", "metrics", "plots"):
-        entries = data.get(section)
-        if not entries:
-            continue
-        result[section] = [
-            _inside(root, e, wdir)
-            if isinstance(e, str)
-            else {_inside(root, k, wdir): v for k, v in e.items()}
-            if isinstance(e, Mapping)
-            else e
-            for e in entries
-        ]
-    return result

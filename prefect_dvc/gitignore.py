@@ -31,6 +31,8 @@ from typing import IO
 
 from pathspec.patterns import GitWildMatchPattern
 
+from prefect_dvc.safety import check_write_target
+
 GITIGNORE = ".gitignore"
 
 _lock = threading.Lock()
@@ -41,10 +43,16 @@ def ignore_entry(root: Path, repo_path: str) -> tuple[str, Path]:
 
     The line is ``/<name>`` with Git's wildcard characters escaped, as DVC's
     ``GitWildMatchPattern.escape`` does, so ``a[1].txt`` is written ``/a\\[1\\].txt``.
+
+    Raises:
+        UnsafePathError: the ``.gitignore`` would land outside the repository
+            or in ``.git``/``.dvc`` (``prefect_dvc/safety.py``).
     """
     rel = PurePosixPath(repo_path)
     entry = "/" + GitWildMatchPattern.escape(rel.name)
-    return entry, root.joinpath(*rel.parent.parts, GITIGNORE)
+    # NOTE: a command may have made the out's folder a symlink leaving the
+    # repository since the pipeline loaded; the .gitignore must not follow it.
+    return entry, check_write_target(root, (rel.parent / GITIGNORE).as_posix())
 
 
 def is_ignored(root: Path, repo_path: str) -> bool:

@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import contextlib
 import posixpath
-import shutil
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,6 +39,7 @@ from prefect_dvc.experiments.git import Git
 from prefect_dvc.experiments.refs import ExpRef, list_exp_refs, resolve_exp
 from prefect_dvc.lockfile import read_lock
 from prefect_dvc.project import restore_outs
+from prefect_dvc.safety import check_write_target, remove_workspace_path
 from prefect_dvc.translators import load_pipeline
 from prefect_dvc.translators.params import params_lock_values
 from prefect_dvc.translators.pipeline import Pipeline, StageSpec
@@ -164,7 +164,7 @@ def restore_checkpoint(root: Path, point: ResumePoint, stage: StageSpec) -> list
     changed: list[str] = []
     for rel in [lock_rel, *(o.repo_path for o in stage.outs if not o.cache)]:
         data = _show(root, point.commit, rel)
-        path = root / rel
+        path = check_write_target(root, rel)
         if data is not None and (not path.is_file() or path.read_bytes() != data):
             atomic_write(path, data)
             changed.append(rel)
@@ -182,13 +182,7 @@ def reset_outs(root: Path, stage: StageSpec) -> list[str]:
     """``--reset``: delete the checkpoint outs so the command starts from scratch."""
     removed = []
     for out in stage.checkpoint_outs:
-        path = root / out.repo_path
-        if path.is_dir() and not path.is_symlink():
-            shutil.rmtree(path)
-            removed.append(out.repo_path)
-        elif path.exists() or path.is_symlink():
-            with contextlib.suppress(FileNotFoundError):
-                path.unlink()
+        if remove_workspace_path(root, out.repo_path):
             removed.append(out.repo_path)
     with contextlib.suppress(Exception):
         Git(root).run("update-ref", "-d", EXEC_CHECKPOINT)

@@ -15,13 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from prefect_dvc.errors import ExperimentExistsError, GitError
+from prefect_dvc.errors import ExperimentExistsError, GitError, UnsafePathError
 from prefect_dvc.experiments.git import ZERO_SHA, Git
 from prefect_dvc.experiments.refs import (
     ExpRef,
@@ -30,6 +29,7 @@ from prefect_dvc.experiments.refs import (
     select_remote_exps,
     validate_name,
 )
+from prefect_dvc.safety import check_workspace_path, remove_workspace_path, symlink_escape
 
 _GITLINK = "160000"
 _SHOWN = 5
@@ -78,11 +78,33 @@ def apply_experiment(root: Path, exp: str, *, force: bool = False) -> list[str]:
             hint="Commit or stash them ('git stash'), or use -f to overwrite them",
         )
     todo = [c for c in changes if current[c.path] != c.exp_blob]
+    _check_targets(root, todo, current)
     _write_from_commit(git, sha, [c.path for c in todo if c.exp_blob is not None])
     for change in todo:
         if change.exp_blob is None:
             _remove(root, change.path)
     return sorted(c.path for c in todo)
+
+
+def _check_targets(root: Path, todo: Sequence[_Change], current: dict[str, str | None]) -> None:
+    """Refuse the whole apply before anything changes if one path is unsafe.
+
+    Deletions (and folders replaced by files) must pass
+    :func:`~prefect_dvc.safety.check_workspace_path`; every written path
+    must not reach outside through a symlinked folder of the workspace.
+
+    Raises:
+        UnsafePathError: naming the first unsafe path.
+    """
+    for change in todo:
+        if change.exp_blob is None or current[change.path] == "directory":
+            check_workspace_path(root, change.path)
+        elif (reason := symlink_escape(root, change.path)) is not None:
+            raise UnsafePathError(
+                f"refusing to write '{change.path}': {reason}",
+                path=change.path,
+                hint="Remove the symlink, or apply the experiment in a fresh clone",
+            )
 
 
 def _saved_in_experiments(git: Git, baseline: str, blobs: dict[str, str | None]) -> set[str]:
@@ -150,7 +172,7 @@ def _write_from_commit(git: Git, sha: str, paths: Sequence[str]) -> None:
     for path in paths:
         full = git.root / path
         if full.is_dir() and not full.is_symlink():
-            shutil.rmtree(full)
+            remove_workspace_path(git.root, path)
     with tempfile.TemporaryDirectory(prefix="prefect-dvc-index-") as tmp:
         env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
         git.run("read-tree", sha, env=env)
@@ -167,10 +189,7 @@ def _write_from_commit(git: Git, sha: str, paths: Sequence[str]) -> None:
 def _remove(root: Path, path: str) -> None:
     """Delete a file the experiment does not have, and folders it leaves empty."""
     full = root / path
-    if full.is_dir() and not full.is_symlink():
-        shutil.rmtree(full)
-    elif full.exists() or full.is_symlink():
-        full.unlink()
+    remove_workspace_path(root, path)
     parent = full.parent
     while parent != root and not any(parent.iterdir()):
         parent.rmdir()

@@ -30,7 +30,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefect_dvc.errors import ConfigError
+from prefect_dvc.errors import ConfigError, UnsafePathError
+from prefect_dvc.safety import check_write_target, workspace_refusal
 from prefect_dvc.yamlio import atomic_write
 
 DEFAULT_PARAMS = "params.yaml"
@@ -154,6 +155,23 @@ def _join(file: str, override: str) -> str:
     return override if file == DEFAULT_PARAMS else f"{file}:{override}"
 
 
+def _params_path(root: Path, file: str) -> Path:
+    """The params file ``file`` of a ``-S`` override, refused outside the repository.
+
+    Raises:
+        UnsafePathError: ``file`` is the root, outside it, inside ``.git`` or
+            ``.dvc``, or behind a symlinked folder leaving it (``prefect_dvc/safety.py``).
+    """
+    reason = workspace_refusal(root, file)
+    if reason is not None:
+        raise UnsafePathError(
+            f"-S cannot edit '{file}': {reason}",
+            path=file,
+            hint="Name a params file inside the repository, e.g. -S params.yaml:key=value",
+        )
+    return check_write_target(root, file)
+
+
 def apply_overrides(
     root: Path, overrides: Iterable[Override], *, dry_run: bool = False
 ) -> list[str]:
@@ -179,7 +197,7 @@ def apply_overrides(
         by_file.setdefault(override.file, []).append(override)
     rendered: dict[Path, str] = {}
     for file, items in by_file.items():
-        path = root / file
+        path = _params_path(root, file)
         doc = params_edit.load_for_update(path, file)
         new = grammar.apply(params_edit.plain(doc.data), [o.text for o in items], file)
         params_edit.update(doc, new, file)

@@ -25,6 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from prefect_dvc.errors import ConfigError, StorageError
+from prefect_dvc.safety import check_workspace_path
 
 DEFAULT_LINK_TYPES: tuple[str, ...] = ("reflink", "copy")
 # NOTE: linux/fs.h: _IOW(0x94, 9, int). Not exposed by the fcntl module.
@@ -126,6 +127,10 @@ def _remove(path: Path) -> None:
         path.unlink()
 
 
+def _checked(root: Path | None, dest: Path) -> Path:
+    return dest if root is None else check_workspace_path(root, dest)
+
+
 def _swap(new: Path, dest: Path) -> None:
     """Put ``new`` (file or folder) at ``dest``, replacing what is there."""
     if dest.is_dir() and not dest.is_symlink():
@@ -144,11 +149,17 @@ def _swap(new: Path, dest: Path) -> None:
         os.replace(new, dest)
 
 
-def replace_file(dest: Path, make: Callable[[Path], None]) -> None:
+def replace_file(dest: Path, make: Callable[[Path], None], *, root: Path | None = None) -> None:
     """Build a file with ``make(tmp)`` beside ``dest``, then rename it over ``dest``.
 
     If ``make`` raises, ``dest`` is untouched and the temp file is removed.
+    With ``root`` (a workspace), ``dest`` must pass
+    :func:`~prefect_dvc.safety.check_workspace_path` first.
+
+    Raises:
+        UnsafePathError: ``dest`` may not be replaced in the workspace ``root``.
     """
+    dest = _checked(root, dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_sibling(dest, "tmp")
     try:
@@ -199,6 +210,8 @@ def replace_dir(
     make: Callable[[str, Path], None],
     jobs: int | None = None,
     keep: Sequence[str] = (),
+    *,
+    root: Path | None = None,
 ) -> None:
     """Build a folder of ``(md5, relpath)`` files beside ``dest``, then swap it in.
 
@@ -206,8 +219,12 @@ def replace_dir(
     call raises, ``dest`` is untouched and the partial folder is removed.
     ``keep`` names paths (POSIX, relative to ``dest``) that are carried over
     from the old ``dest`` as they are: the ``.dvcignore``d files DVC never
-    touches on checkout.
+    touches on checkout. ``root`` is checked as in :func:`replace_file`.
+
+    Raises:
+        UnsafePathError: ``dest`` may not be replaced in the workspace ``root``.
     """
+    dest = _checked(root, dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = _tmp_sibling(dest, "tmp")
     tmp.mkdir()

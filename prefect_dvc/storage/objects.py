@@ -322,11 +322,19 @@ class ObjectStore:
     # ------------------------------------------------------------------ restoring
 
     def checkout_file(
-        self, md5: str, dest: Path, link_types: Sequence[str] = links.DEFAULT_LINK_TYPES
+        self,
+        md5: str,
+        dest: Path,
+        link_types: Sequence[str] = links.DEFAULT_LINK_TYPES,
+        *,
+        root: Path | None = None,
     ) -> None:
-        """Replace whatever is at ``dest`` by the file object ``md5``, atomically."""
+        """Replace whatever is at ``dest`` by the file object ``md5``, atomically.
+
+        ``root``: the workspace ``dest`` must be safely inside (``safety.py``).
+        """
         links.check_link_types(link_types)
-        links.replace_file(dest, lambda tmp: self.materialize(md5, tmp, link_types))
+        links.replace_file(dest, lambda tmp: self.materialize(md5, tmp, link_types), root=root)
 
     def checkout(
         self,
@@ -336,6 +344,7 @@ class ObjectStore:
         *,
         jobs: int | None = None,
         keep: Sequence[str] = (),
+        root: Path | None = None,
     ) -> None:
         """Restore a file or a whole directory at ``dest``.
 
@@ -343,9 +352,11 @@ class ObjectStore:
         swapped in; if any object is missing or corrupt nothing changes.
         ``keep`` (paths relative to ``dest``) are carried over from the old
         folder unchanged (``.dvcignore``d files, see ``links.replace_dir``).
+        With ``root``, ``dest`` must be a path of that workspace that
+        :func:`prefect_dvc.safety.check_workspace_path` accepts.
         """
         if not info.is_dir:
-            self.checkout_file(info.md5, dest, link_types)
+            self.checkout_file(info.md5, dest, link_types, root=root)
             return
         links.check_link_types(link_types)
         tree = self.read_tree(info.md5)
@@ -354,7 +365,7 @@ class ObjectStore:
         def make(md5: str, target: Path) -> None:
             self.materialize(md5, target, link_types)
 
-        links.replace_dir(dest, files, make, jobs, keep)
+        links.replace_dir(dest, files, make, jobs, keep, root=root)
 
     # ------------------------------------------------------------------ transfer
 

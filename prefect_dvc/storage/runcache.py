@@ -7,7 +7,7 @@ Provides:
         because the key ignores any field named ``size``/``nfiles`` (a *param*
         called ``size`` included: treeverse/dvc#10296).
     RunCache: entries under ``<root>/runs`` of a local cache dir or a remote:
-        ``lookup``, ``save``, ``entries``, ``transfer``.
+        ``lookup``, ``lookup_all``, ``save``, ``entries``, ``transfer``.
 
 An entry is one ``dvc.lock`` stage entry (``cmd``, ``deps``, ``params``,
 ``outs``; no name) written with :func:`prefect_dvc.yamlio.dump_yaml`.
@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Collection, Iterable, Mapping
+from collections.abc import Collection, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime
 from pathlib import Path
@@ -190,6 +190,15 @@ class RunCache:
         ``entry`` is the stage's lock entry; its outs need only their paths.
         Confirm a hit with :func:`entry_matches` before using it.
         """
+        return next(self.lookup_all(entry), None)
+
+    def lookup_all(self, entry: Mapping[str, Any]) -> Iterator[dict[str, Any]]:
+        """Every valid entry saved for the run ``entry`` describes, newest first.
+
+        DVC only tries the newest (``stage/cache.py::_load``); the older ones
+        let a run be restored when the newest entry's objects were
+        garbage-collected. Entries are read lazily, one per step.
+        """
         key = runcache_key(entry)
         folder = self.location.join("runs", key[:2], key)
         fs = self.location.fs
@@ -198,7 +207,7 @@ class RunCache:
             try:
                 listing = fs.ls(folder, detail=True)
             except FileNotFoundError:
-                return None
+                return
         files = [i for i in listing if i.get("type") == "file"]
         for info in sorted(files, key=_mtime, reverse=True):
             value = str(info["name"]).rstrip("/").rsplit("/", 1)[-1]
@@ -206,8 +215,7 @@ class RunCache:
                 continue
             found = self._load(key, value)
             if found is not None:
-                return found[1]
-        return None
+                yield found[1]
 
     def entries(self) -> list[tuple[str, str]]:
         """Every ``(key, value)`` present, from one recursive listing."""

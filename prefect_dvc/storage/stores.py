@@ -17,15 +17,16 @@ then the remote.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prefect_dvc.config import DvcConfig
-from prefect_dvc.errors import MissingObjectError
+from prefect_dvc.errors import ConfigError, CorruptObjectError, MissingObjectError
 from prefect_dvc.ignore import ignored_paths
 from prefect_dvc.repo import RepoPaths
+from prefect_dvc.safety import cache_dir_refusal
 from prefect_dvc.storage.hashinfo import HashInfo, Tree
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.objects import ObjectStore
@@ -44,7 +45,11 @@ class Remote:
 
 
 class Stores:
-    """Everything a stage reads from and writes to, beside its workspace."""
+    """Everything a stage reads from and writes to, beside its workspace.
+
+    ``workspace`` is the repository root; :meth:`checkout` refuses to
+    replace any path of it that ``prefect_dvc/safety.py`` refuses.
+    """
 
     def __init__(
         self,
@@ -54,10 +59,11 @@ class Stores:
         remote: Remote | None = None,
         link_types: Sequence[str] = ("reflink", "copy"),
         jobs: int | None = None,
-        root: Path | None = None,
+        workspace: Path | None = None,
     ) -> None:
-        # NOTE: `root` is the repository whose .dvcignore'd files checkout keeps.
-        self.root = root
+        # NOTE: `workspace` is the repository whose paths checkout may replace
+        # (prefect_dvc/safety.py) and whose .dvcignore'd files it keeps.
+        self.workspace = workspace
         self.local = local
         self.local_runs = local_runs
         self.remote = remote
@@ -81,17 +87,33 @@ class Stores:
         differ from ``key_entry`` (DVC's key ignores fields named ``size``)
         or whose objects are gone is not a hit.
         """
+        return next(self.candidate_runs(key_entry), None)
+
+    def candidate_runs(self, key_entry: Mapping[str, Any]) -> Iterator[tuple[dict[str, Any], str]]:
+        """Every entry :meth:`lookup_run` would accept, as ``(entry, source)``.
+
+        Newest first in the local run-cache, then in the remote's, so the
+        caller can fall back to an older entry when restoring one fails
+        (an object found corrupt only when it is read).
+        """
         sources: list[tuple[str, RunCache]] = [("local", self.local_runs)]
         if self.remote is not None:
             sources.append((f"remote '{self.remote.name}'", self.remote.runs))
         for source, runs in sources:
-            entry = runs.lookup(key_entry)
-            if entry is None or not entry_matches(entry, key_entry):
-                continue
-            if self._available(_out_infos(entry)):
-                return entry, source
-            logger.info("run-cache entry in %s found but its outputs are not stored", source)
-        return None
+            for entry in runs.lookup_all(key_entry):
+                if not entry_matches(entry, key_entry):
+                    continue
+                if self._restorable(_out_infos(entry)):
+                    yield entry, source
+                else:
+                    logger.info("run-cache entry in %s: its outputs are not stored", source)
+
+    def _restorable(self, infos: Sequence[HashInfo]) -> bool:
+        try:
+            return self._available(infos)
+        except (MissingObjectError, CorruptObjectError):
+            # NOTE: a .dir manifest that is gone or corrupt: try the next entry.
+            return False
 
     def _available(self, infos: Sequence[HashInfo]) -> bool:
         md5s = [i.md5 for i in infos]
@@ -136,9 +158,14 @@ class Stores:
         """Put the out ``info`` at ``dest`` from the local cache (verified).
 
         A directory's ``.dvcignore``d files under ``dest`` stay as they are, as in DVC.
+
+        Raises:
+            UnsafePathError: ``dest`` is no replaceable path of ``workspace``
+                (``prefect_dvc/safety.py``); nothing is touched.
         """
-        keep = ignored_paths(self.root, dest) if self.root is not None and info.is_dir else []
-        self.local.checkout(info, dest, self.link_types, jobs=self.jobs, keep=keep)
+        ws = self.workspace
+        keep = ignored_paths(ws, dest) if ws is not None and info.is_dir else []
+        self.local.checkout(info, dest, self.link_types, jobs=self.jobs, keep=keep, root=ws)
 
 
 def _out_infos(entry: Mapping[str, Any]) -> list[HashInfo]:
@@ -157,6 +184,13 @@ def open_stores(
 ) -> Stores:
     """The stores of ``.dvc/config``: ``cache.dir`` (default ``.dvc/cache``) and the remote."""
     cache_dir = config.cache_dir or paths.default_cache_dir
+    refusal = cache_dir_refusal(paths.root, cache_dir)
+    if refusal is not None:
+        raise ConfigError(
+            f"cache.dir '{cache_dir}' cannot hold the cache: {refusal}",
+            path=".dvc/config",
+            hint="Set cache.dir to a folder of its own, e.g. .dvc/cache",
+        )
 
     def verify(path: Path) -> str:
         return hasher.hash_file(path).md5
@@ -177,5 +211,5 @@ def open_stores(
         remote=remote,
         link_types=config.cache_types,
         jobs=jobs,
-        root=paths.root,
+        workspace=paths.root,
     )

@@ -18,12 +18,11 @@ from __future__ import annotations
 
 import posixpath
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from prefect_dvc.errors import InterpolationError
-from prefect_dvc.external import localize_paths
 from prefect_dvc.translators.build import build_stage
 from prefect_dvc.translators.context import Context, VarsFailure
 from prefect_dvc.translators.dvcyaml import DvcYamlDoc, load_dvcyaml
@@ -68,8 +67,7 @@ def load_stages(root: Path, dvcfile: str = "dvc.yaml") -> LoadedDvcYaml:
     parsing = read_parsing_config(root)
     context = _global_context(doc, root, base)
     stages = tuple(
-        build_stage(replace(stage, data=localize_paths(stage.data, str(root), base)), doc, base)
-        for stage in expand_stages(doc, context, parsing, base)
+        build_stage(stage, doc, base, root) for stage in expand_stages(doc, context, parsing, base)
     )
     top = resolve_top_level(doc, context, parsing)
     return LoadedDvcYaml(

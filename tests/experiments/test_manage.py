@@ -9,7 +9,12 @@ from pathlib import Path
 import pytest
 from helpers import dvc_bin, gen, git
 
-from prefect_dvc.errors import ExperimentExistsError, ExperimentNotFoundError, GitError
+from prefect_dvc.errors import (
+    ExperimentExistsError,
+    ExperimentNotFoundError,
+    GitError,
+    UnsafePathError,
+)
 from prefect_dvc.experiments.commit import commit_experiment
 from prefect_dvc.experiments.manage import (
     apply_experiment,
@@ -246,3 +251,37 @@ def test_real_dvc_applies_and_branches_our_experiment(repo: Path) -> None:
     assert git(repo, "show", "from-dvc:params.yaml") == "lr: 0.3"
     subprocess.run([dvc, "exp", "apply", "ours"], cwd=repo, check=True, capture_output=True)
     assert (repo / "params.yaml").read_text() == "lr: 0.3\n"
+
+
+# --- apply never reaches outside through a symlinked folder --------------------------
+
+
+def _outside_state(root: Path) -> dict[str, bytes]:
+    return {p.name: p.read_bytes() for p in root.iterdir()}
+
+
+@pytest.mark.parametrize("what", ["write", "delete"])
+def test_apply_refuses_paths_behind_a_symlink_leaving_the_repository(
+    git_repo: Path, what: str
+) -> None:
+    gen(git_repo, {"d/x.txt": "base\n", "keep.txt": "keep\n"})
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-q", "-m", "baseline")
+    if what == "write":
+        gen(git_repo, {"d/x.txt": "experiment\n"})
+    else:
+        (git_repo / "d" / "x.txt").unlink()
+    commit_experiment(git_repo, baseline="HEAD", name="e", paths=["d/x.txt"], message="e")
+    git(git_repo, "checkout", "-q", "--", ".")
+    outside = git_repo.parent / "outside"
+    outside.mkdir()
+    (outside / "x.txt").write_text("base\n")  # same bytes as HEAD: no user change
+    for item in (git_repo / "d").iterdir():
+        item.unlink()
+    (git_repo / "d").rmdir()
+    (git_repo / "d").symlink_to(outside)
+    before, outside_before = _state(git_repo), _outside_state(outside)
+    with pytest.raises(UnsafePathError, match="d/x.txt.*symlink"):
+        apply_experiment(git_repo, "e", force=True)
+    assert _state(git_repo) == before
+    assert _outside_state(outside) == outside_before

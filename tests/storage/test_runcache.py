@@ -292,3 +292,15 @@ def test_real_dvc_pulls_what_we_pushed(git_repo: Path, tmp_path: Path) -> None:
     assert (tmp_path / "restored" / "w.txt").read_text() == "weights\n"
     stage = {**lock, "outs": [{"path": o["path"]} for o in lock["outs"]]}
     assert RunCache.from_url(str(theirs)).lookup(stage) == lock
+
+
+def test_lookup_all_yields_every_valid_entry_newest_first(tmp_path: Path) -> None:
+    runs = RunCache.from_url(str(tmp_path / "cache"))
+    names = [runs.save(entry(out_md5=c * 32)) for c in "abc"]
+    for seconds, (key, value) in zip((3, 1, 2), names):
+        os.utime(runs.entry_path(key, value), (seconds * 1_000_000_000,) * 2)
+    corrupt = Path(runs.entry_path(*names[2]))
+    corrupt.write_text(corrupt.read_text().replace("python", "pithon"))
+    found = [e["outs"][0]["md5"] for e in runs.lookup_all(entry())]
+    assert found == ["a" * 32, "b" * 32]
+    assert runs.lookup(entry()) == next(runs.lookup_all(entry()))

@@ -1,0 +1,33 @@
+"""A byte-exact picture of folders, to prove a refused command changed nothing.
+
+Kept beside ``helpers.py`` (import it with ``from snapshots import tree_snapshot``).
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+Snapshot = dict[str, tuple[str, bytes | str | None]]
+
+
+def tree_snapshot(*roots: Path) -> Snapshot:
+    """Every file, folder and symlink under ``roots`` (``.git`` included) with its content.
+
+    Files map to their bytes and mode, symlinks to their target (never
+    followed), folders to ``None``; keys are ``<root index>:<relative path>``.
+    """
+    found: Snapshot = {}
+    for index, root in enumerate(roots):
+        for folder, dirs, files in os.walk(root, followlinks=False):
+            for name in dirs + files:
+                path = Path(folder) / name
+                key = f"{index}:{path.relative_to(root).as_posix()}"
+                if path.is_symlink():
+                    found[key] = ("link", os.readlink(path))
+                elif path.is_dir():
+                    found[key] = ("dir", None)
+                else:
+                    mode = oct(path.stat().st_mode)
+                    found[key] = (f"file {mode}", path.read_bytes())
+    return found
