@@ -21,12 +21,14 @@ file becomes an edge instead.
 
 from __future__ import annotations
 
+import os
 import posixpath
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from prefect_dvc.errors import UnsafePathError
+from prefect_dvc.external import is_url
 from prefect_dvc.safety import DVC_FILE_REFUSAL, out_refusal, workspace_refusal
 from prefect_dvc.translators.dvcyaml import DvcYamlDoc
 from prefect_dvc.translators.pipeline import Out, StageSpec
@@ -84,6 +86,17 @@ def _refusal(spec: StageSpec, out: Out, root: Path, loaded_vars: Sequence[str]) 
     return workspace_refusal(root, out.repo_path)
 
 
+def _external_refusal(root: Path, out: Out) -> str | None:
+    """An uncached external out may not hold the repository (``/``, ``..``): it is hashed."""
+    if is_url(out.repo_path):
+        return None
+    target = os.path.realpath(os.path.join(root, out.repo_path))
+    real_root = os.path.realpath(root)
+    if os.path.commonpath([target, real_root]) == target:
+        return "it contains the repository"
+    return None
+
+
 def check_outs(
     spec: StageSpec,
     placed: Sequence[tuple[Out, At]],
@@ -105,7 +118,11 @@ def check_outs(
     for out, at in placed:
         # NOTE: an external out (cache: false, outside the repository) is the
         # user's file: hashed for the lock, never deleted (external.py).
-        reason = None if out.is_external else _refusal(spec, out, root, loaded_vars)
+        reason = (
+            _external_refusal(root, out)
+            if out.is_external
+            else _refusal(spec, out, root, loaded_vars)
+        )
         if reason is None:
             continue
         msg = (

@@ -32,7 +32,7 @@ HOSTILE: dict[str, tuple[str, int, str]] = {
     "dot-slash": (_stage("./"), 5, "repository root"),
     "a-dotdot": (_stage("a/.."), 5, "repository root"),
     "trailing-slashes": (_stage("sub/..//"), 5, "repository root"),
-    "leaves": (_stage("sub/../.."), 5, "leaves the repository"),
+    "leaves": (_stage("sub/../.."), 5, "Saving cached external output"),
     "git": (_stage(".git"), 5, "'.git'"),
     "git-slash": (_stage(".git/"), 5, "'.git'"),
     "git-upper": (_stage(".GIT"), 5, "'.GIT'"),
@@ -57,7 +57,17 @@ HOSTILE: dict[str, tuple[str, int, str]] = {
     "empty-interpolation-slash": (
         "vars:\n- dir: ''\nstages:\n  s:\n    cmd: echo\n    outs:\n    - ${dir}/\n",
         7,
-        "is absolute",
+        "Saving cached external output /",
+    ),
+    "uncached-filesystem-root": (
+        "stages:\n  s:\n    cmd: echo\n    outs:\n    - /:\n        cache: false\n",
+        5,
+        "it contains the repository",
+    ),
+    "uncached-parent": (
+        "stages:\n  s:\n    cmd: echo\n    outs:\n    - ..:\n        cache: false\n",
+        5,
+        "it contains the repository",
     ),
     "wdir-dotdot": (
         "stages:\n  s:\n    cmd: echo\n    wdir: sub\n    outs:\n    - ..\n",
