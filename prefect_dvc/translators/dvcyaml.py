@@ -38,7 +38,7 @@ class DvcYamlDoc:
 
     Attributes:
         path: the file as shown in messages (relative to the repository root).
-        data: plain dicts, lists and scalars (an empty file gives ``{}``).
+        data: plain dicts, lists and scalars (an empty or falsy file gives ``{}``).
         lines: 1-based line of each key path, e.g. ``("stages", "train")`` is
             the line of ``train:`` and ``("stages", "train", "deps", 0)`` the
             line of the first dep.
@@ -89,9 +89,9 @@ def parse_dvcyaml(text: str, display: str = "dvc.yaml") -> DvcYamlDoc:
         SchemaError: with the line and key path of the first schema violation.
     """
     lines = _line_map(text, display)
-    data = parse_yaml(text, display)
-    if data is None:
-        data = {}
+    # NOTE: DVC reads ``yaml.load(text) or {}``: ``[]``, ``false``, ``0`` and
+    # ``""`` are an empty dvc.yaml too, while ``true`` or a list is invalid.
+    data = parse_yaml(text, display) or {}
     if not isinstance(data, dict):
         raise SchemaError(
             f"expected a mapping at the top level, got {type(data).__name__}",

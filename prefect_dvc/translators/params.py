@@ -41,7 +41,9 @@ def read_params_file(path: Path, display: str) -> dict[str, Any]:
     """Read the params file at ``path`` (named ``display`` in errors).
 
     ``.json``, ``.toml`` and ``.py`` have their own readers; everything else
-    (``.yaml``, ``.yml`` and unknown suffixes) is YAML 1.2. An empty file is ``{}``.
+    (``.yaml``, ``.yml`` and unknown suffixes) is YAML 1.2. A file whose whole
+    content is falsy (empty, ``null``, ``[]``, ``false``, ``0``, ``""``) is
+    ``{}``, as DVC's parsers return ``load(text) or {}``.
 
     Raises:
         ParamsError: the file is missing, unreadable, or not a mapping.
@@ -68,7 +70,8 @@ def read_params_file(path: Path, display: str) -> dict[str, Any]:
         data = _parse_py(text, display)
     else:
         data = parse_yaml(text, display)
-    data = {} if data is None else data
+    # NOTE: DVC's parse_yaml/parse_json end in ``or {}``: any falsy document is empty.
+    data = data or {}
     if not isinstance(data, dict):
         raise ParamsError(
             f"expected a mapping of params, got {type(data).__name__}",
@@ -80,7 +83,7 @@ def read_params_file(path: Path, display: str) -> dict[str, Any]:
 
 def _parse_json(text: str, display: str) -> Any:
     try:
-        return json.loads(text) or {}
+        return json.loads(text)
     except json.JSONDecodeError as exc:
         raise ParamsError(
             f"invalid JSON: {exc.msg}", path=display, line=exc.lineno, hint="Fix the JSON syntax"
