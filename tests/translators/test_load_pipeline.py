@@ -8,15 +8,13 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import gen, git
+from helpers import dvc_bin, gen, git
 
 from prefect_dvc.errors import DvcYamlError, PipelineError, PrefectDvcError
 from prefect_dvc.translators import load_pipeline, load_stages
 from prefect_dvc.translators.params import params_lock_values
 from prefect_dvc.translators.pipeline import Out, ParamsDep
 from prefect_dvc.yamlio import dump_yaml
-
-DVC_PYTHON = Path("/tmp/dvcvenv/bin/python")
 
 DVC_YAML = r"""vars:
   - vars.yaml
@@ -176,17 +174,18 @@ def test_realistic_project_matches_dvc(tmp_path: Path) -> None:
 
 @pytest.mark.dvc_interop
 def test_realistic_project_against_installed_dvc(tmp_path: Path) -> None:
-    if not DVC_PYTHON.exists():
-        pytest.skip("real DVC is not installed in /tmp/dvcvenv")
+    exe = dvc_bin()
+    assert exe is not None, "real DVC not found: set PREFECT_DVC_TEST_DVC"
+    dvc_python = Path(exe).with_name("python")  # DVC's own interpreter
     gen(tmp_path, PROJECT)
     git(tmp_path, "init", "-q")
-    subprocess.run([str(DVC_PYTHON), "-m", "dvc", "init", "-q"], cwd=tmp_path, check=True)
+    subprocess.run([str(dvc_python), "-m", "dvc", "init", "-q"], cwd=tmp_path, check=True)
     script = (
         "import json, sys; from dvc.repo import Repo; "
         "print(json.dumps({s.name: s.cmd for s in Repo(sys.argv[1]).index.stages}))"
     )
     out = subprocess.run(
-        [str(DVC_PYTHON), "-c", script, str(tmp_path)], check=True, capture_output=True, text=True
+        [str(dvc_python), "-c", script, str(tmp_path)], check=True, capture_output=True, text=True
     )
     theirs = json.loads(out.stdout)
     ours = {n: s.lock_cmd for n, s in load_pipeline(tmp_path).stages.items()}
