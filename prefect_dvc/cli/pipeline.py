@@ -83,6 +83,7 @@ def repro(
     if not stale:
         console.print("Data and pipelines are up to date.")
         return
+    _check_params(stale, statuses)
     # NOTE: Prefect is imported only from here on: a no-op repro never pays for it.
     from prefect_dvc.flows.local import run_repro_locally
 
@@ -103,6 +104,14 @@ def repro(
         print_run(run)
     if not run.ok:
         raise StageError(run.summary())
+
+
+def _check_params(stale: list[str], statuses: dict[str, StageStatus]) -> None:
+    """Fail before anything runs when a stage to run lacks a param (DVC: MissingParamsError)."""
+    for name in stale:
+        error = statuses[name].params_error
+        if error is not None:
+            raise error
 
 
 def _print_plan(names: list[str], stale: list[str], statuses: dict[str, StageStatus]) -> None:
@@ -134,7 +143,7 @@ def status(
     finally:
         executor.close()
     if as_json:
-        print_json(status_json(statuses))
+        print_json(status_json(statuses, pipeline.stages))
         return
     changed = [st for st in statuses if st.changed]
     for st in changed:

@@ -60,7 +60,7 @@ def test_python_params_read_literals_only(tmp_path: Path) -> None:
         "LR": 0.1,
         "EPOCHS": 3,
         "LAYERS": [8, 4],
-        "PAIR": (1, "a"),
+        "PAIR": [1, "a"],  # as dvc.lock stores it, so status compares equal
         "OPT": {"name": "adam"},
         "Train": {"seed": 7, "batch": 32},
     }
