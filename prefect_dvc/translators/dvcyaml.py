@@ -5,6 +5,7 @@ Provides:
     parse_dvcyaml(text, display): parse and validate (DVC 3's schema) a text.
     load_dvcyaml(path, display): the same from a file; a missing file is a
         :class:`~prefect_dvc.errors.DvcYamlError` that says what to do.
+    line_map(text, display): the line of every key path of a YAML text.
 
 Values come from ruamel's pure-Python ``safe`` loader (YAML 1.2, exactly what
 DVC's own loader returns), and line numbers from a ruamel round-trip parse of
@@ -88,7 +89,7 @@ def parse_dvcyaml(text: str, display: str = "dvc.yaml") -> DvcYamlDoc:
         YamlSyntaxError: with the line of the syntax problem.
         SchemaError: with the line and key path of the first schema violation.
     """
-    lines = _line_map(text, display)
+    lines = line_map(text, display)
     # NOTE: DVC reads ``yaml.load(text) or {}``: ``[]``, ``false``, ``0`` and
     # ``""`` are an empty dvc.yaml too, while ``true`` or a list is invalid.
     data = parse_yaml(text, display) or {}
@@ -104,7 +105,12 @@ def parse_dvcyaml(text: str, display: str = "dvc.yaml") -> DvcYamlDoc:
     return doc
 
 
-def _line_map(text: str, display: str) -> dict[KeyPath, int]:
+def line_map(text: str, display: str) -> dict[KeyPath, int]:
+    """1-based line of every key path of the YAML ``text`` (``("stages", "a")`` -> 2).
+
+    Raises:
+        YamlSyntaxError: the text is not YAML.
+    """
     try:
         root = YAML(typ="rt", pure=True).load(text)
     except MarkedYAMLError as exc:
