@@ -7,7 +7,9 @@ Provides:
     compute_status(...): the comparison itself, by DVC's rules
         (``formats.md`` section 1.2: cmd, deps, params, outs, always_changed,
         callback stages; frozen stages only check their outs).
-    status_json(statuses): DVC's ``status --json`` shape.
+    with_cache_status(status, stage, lock_entry, cached): outs whose object
+        is not in the cache shown as DVC shows them (``not in cache``).
+    status_json(statuses, stages): DVC's ``status --json`` shape.
 
 No Prefect here: ``status`` and a no-op ``repro`` answer from this module
 alone.
@@ -15,8 +17,8 @@ alone.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -212,6 +214,32 @@ def _out_changes(
     return changes
 
 
+def with_cache_status(
+    status: StageStatus,
+    stage: StageSpec,
+    lock_entry: Mapping[str, Any] | None,
+    cached: Callable[[HashInfo], bool],
+) -> StageStatus:
+    """``status`` where a cached out whose locked object is not in the cache is
+    ``not in cache`` (DVC's ``Output.status`` checks that before the workspace).
+
+    ``cached(info)`` says whether the object (a ``.dir`` with all its files)
+    is in the local cache. Only ``status`` reports this: a run restores or
+    recomputes such outs through the run-cache or ``--pull`` as before.
+    """
+    locked = {o["path"]: HashInfo.from_lock(o) for o in (lock_entry or {}).get("outs") or []}
+    missing = {
+        out.path
+        for out in stage.outs
+        if out.cache and locked.get(out.path) is not None and not cached(locked[out.path])  # type: ignore[arg-type]
+    }
+    if not missing:
+        return status
+    changes = [c for c in status.changes if not (c.kind == "out" and c.path in missing)]
+    changes.extend(Change("out", path, "not in cache") for path in sorted(missing))
+    return replace(status, changes=tuple(changes))
+
+
 def _json_paths(stage: StageSpec | None) -> tuple[dict[str, str], dict[str, str]]:
     """Dep and out paths as written -> as DVC prints them (from the repository root)."""
     if stage is None:
@@ -238,7 +266,7 @@ def _stage_json(st: StageStatus, stage: StageSpec | None) -> list[Any]:
             file, _, key = change.path.rpartition(":")
             deps.setdefault(dep_paths.get(file, file), {})[key] = change.what
         elif change.kind == "out":
-            what = "deleted" if change.what == "deleted" else "modified"
+            what = change.what if change.what in ("deleted", "not in cache") else "modified"
             outs[out_paths.get(change.path, change.path)] = what
         elif change.kind in ("always", "callback") and "always changed" not in tail:
             tail.append("always changed")

@@ -104,6 +104,11 @@ ROWS: dict[str, Callable[[Path], None]] = {
     "cmd-changed": _replace("dvc.yaml", "cp b.txt o2.txt", "cp  b.txt o2.txt"),
     "frozen-cmd-changed": _replace("dvc.yaml", "cp a.txt o4.txt", "cp  a.txt o4.txt"),
     "never-run": _remove("dvc.lock"),
+    "cache-emptied": lambda root: shutil.rmtree(root / ".dvc" / "cache"),
+    "cache-emptied-and-out-deleted": lambda root: (
+        shutil.rmtree(root / ".dvc" / "cache"),
+        (root / "o2.txt").unlink(),
+    ),
 }
 
 
