@@ -34,7 +34,7 @@ from prefect_dvc.translators.interpolate import (
     unmark,
 )
 from prefect_dvc.translators.schema import validate_stage_fields
-from prefect_dvc.translators.strings import stringify_stage
+from prefect_dvc.translators.strings import stringify_stage, stringify_top
 
 logger = logging.getLogger(__name__)
 JOIN = "@"  # between a foreach/matrix group and its key (DVC's parsing.JOIN)
@@ -313,5 +313,6 @@ def resolve_top_level(doc: DvcYamlDoc, context: Context, parsing: ParsingConfig)
     result: dict[str, Any] = {}
     for section in ("params", "metrics", "plots", "artifacts", "datasets"):
         if section in doc.data:
-            result[section] = expander.resolve(doc.data[section], context, None, (section,), None)
+            resolved = expander.resolve(doc.data[section], context, None, (section,), None)
+            result[section] = stringify_top(section, resolved)
     return result

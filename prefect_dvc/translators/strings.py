@@ -4,6 +4,7 @@ Provides:
     stringify_stage(data): a resolved stage definition whose string-typed
         fields (``cmd``, ``wdir``, ``desc``, dep/out paths, params keys, the
         string flags of outs) hold strings, whatever an exact ``${...}`` gave.
+    stringify_top(section, value): the same for a top-level section.
 
 An exact ``${...}`` keeps the value's type, which is right for ``cache:
 ${flag}`` but not for ``desc: ${version}``: DVC 3.67.1 keeps the float
@@ -98,3 +99,44 @@ def stringify_stage(data: Mapping[str, Any]) -> dict[str, Any]:
         if key in result:
             result[key] = _outs(result[key])
     return result
+
+
+def _plot_props(props: Any) -> Any:
+    if not isinstance(props, Mapping):
+        return props
+    result = dict(props)
+    for key in ("template", "x_label", "y_label", "title"):
+        if key in result:
+            result[key] = _text(result[key])
+    for key in ("x", "y"):
+        value = result.get(key)
+        if isinstance(value, Mapping):
+            result[key] = {_text(f): _texts(cols) for f, cols in value.items()}
+        elif key in result:
+            result[key] = _texts(value)
+    return result
+
+
+def stringify_top(section: str, value: Any) -> Any:
+    """A resolved top-level section (``params``, ``metrics``, ``plots``,
+    ``artifacts``) with numbers and booleans in its text fields as text."""
+    if section in ("params", "metrics"):
+        return _texts(value)
+    if section == "plots" and isinstance(value, list):
+        return [
+            {_text(k): _plot_props(v) for k, v in item.items()}
+            if isinstance(item, Mapping)
+            else _text(item)
+            for item in value
+        ]
+    if section == "artifacts" and isinstance(value, Mapping):
+        return {
+            name: {
+                k: (_texts(v) if k == "labels" else _text(v) if k != "meta" else v)
+                for k, v in artifact.items()
+            }
+            if isinstance(artifact, Mapping)
+            else artifact
+            for name, artifact in value.items()
+        }
+    return value

@@ -19,7 +19,7 @@ import pytest
 from helpers import dvc_bin, gen, git
 
 from prefect_dvc.errors import DvcYamlError, PrefectDvcError
-from prefect_dvc.translators import load_pipeline
+from prefect_dvc.translators import load_pipeline, load_stages
 
 pytestmark = pytest.mark.dvc_interop
 
@@ -269,3 +269,29 @@ def test_refuses_what_dvc_cannot_use(
     assert {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == before
     if we_say.startswith("dvc.yaml"):
         assert isinstance(info.value, DvcYamlError)
+
+
+def test_text_fields_hold_text_after_exact_interpolation(tmp_path: Path) -> None:
+    """DVC keeps the number (and fails later, e.g. ``'int' object has no attribute 'decode'``
+    for a dep): every text field, top-level sections included, holds its text."""
+    root = _repo(
+        tmp_path / "repo",
+        {
+            "params.yaml": "n: 3\nv: 1.5\nb: true\n",
+            "dvc.yaml": (
+                "metrics: ['${n}']\n"
+                "plots:\n  - p.csv:\n      title: ${v}\n      x: ${n}\n"
+                "artifacts:\n  a:\n    path: ${n}\n    desc: ${v}\n"
+                "stages:\n  s:\n    cmd: echo\n    desc: ${b}\n    deps: ['${n}']\n"
+                "    outs:\n    - q.csv:\n        desc: ${v}\n"
+            ),
+        },
+    )
+    loaded = load_stages(root)
+    assert loaded.metrics_files == ("3",)
+    assert loaded.plots == ({"p.csv": {"title": "1.5", "x": "3"}},)
+    assert loaded.artifacts == {"a": {"path": "3", "desc": "1.5"}}
+    (stage,) = loaded.stages
+    assert stage.desc == "true"
+    assert stage.deps == ("3",)
+    assert stage.outs[0].annotations == {"desc": "1.5"}
