@@ -149,6 +149,9 @@ class StageExecutor:
                 stage=name,
                 hint="Create it, or add a stage whose outs produce it",
             )
+        if status.params_error is not None:
+            # NOTE: status only reports a missing param; running fails on it, as DVC does.
+            raise status.params_error
         reasons = tuple(str(c) for c in status.changes) or (("forced",) if options.force else ())
         # NOTE: a checkpoint stage is always changed under exp run (DVC 2): it resumes.
         resumes = options.checkpoints is not None and bool(stage.checkpoint_outs)

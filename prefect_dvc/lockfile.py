@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from prefect_dvc.errors import DvcYamlError
+from prefect_dvc.lockschema import parse_lock
 from prefect_dvc.translators.pipeline import StageSpec
-from prefect_dvc.yamlio import atomic_write, dump_yaml, load_yaml
+from prefect_dvc.yamlio import atomic_write, dump_yaml
 
 LOCK_SCHEMA = "2.0"
 
@@ -52,25 +53,27 @@ def build_entry(
     return entry
 
 
-def read_lock(path: Path) -> dict[str, Entry]:
+def read_lock(path: Path, display: str | None = None) -> dict[str, Entry]:
     """Stage name -> entry of the lock file at ``path`` (empty when there is none).
 
+    ``display`` names the file in errors (default: its name).
+
     Raises:
-        DvcYamlError: when the file exists but is not a schema-2.0 lock file.
+        DvcYamlError: the file exists but cannot be read, is not YAML
+            (YamlSyntaxError) or not a lock file DVC 3 accepts (SchemaError),
+            naming the line and stage (:func:`prefect_dvc.lockschema.parse_lock`).
     """
-    if not path.exists():
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
         return {}
-    data = load_yaml(path, display=path.name)
-    if data is None:
-        return {}
-    if not isinstance(data, dict) or str(data.get("schema")) != LOCK_SCHEMA:
+    except (OSError, UnicodeDecodeError) as exc:
         raise DvcYamlError(
-            "not a schema '2.0' lock file",
-            path=path.name,
-            hint="Delete it and run 'prefect-dvc repro' to write a new one",
-        )
-    stages = data.get("stages") or {}
-    return {str(name): dict(entry) for name, entry in stages.items()}
+            f"cannot read the lock file: {exc}",
+            path=display or path.name,
+            hint="Check the file, or restore it from Git",
+        ) from None
+    return parse_lock(text, display or path.name)
 
 
 def format_lock(stages: Mapping[str, Entry]) -> str:

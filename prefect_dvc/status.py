@@ -7,7 +7,9 @@ Provides:
     compute_status(...): the comparison itself, by DVC's rules
         (``formats.md`` section 1.2: cmd, deps, params, outs, always_changed,
         callback stages; frozen stages only check their outs).
-    status_json(statuses): DVC's ``status --json`` shape.
+    with_cache_status(status, stage, lock_entry, cached): outs whose object
+        is not in the cache shown as DVC shows them (``not in cache``).
+    status_json(statuses, stages): DVC's ``status --json`` shape.
 
 No Prefect here: ``status`` and a no-op ``repro`` answer from this module
 alone.
@@ -16,15 +18,16 @@ alone.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from prefect_dvc.errors import ParamsError
 from prefect_dvc.external import dep_value, hash_url, is_external, is_url
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.hashing import Hasher
-from prefect_dvc.translators.params import params_lock_values
+from prefect_dvc.translators.params import StageParams, read_stage_params
 from prefect_dvc.translators.pipeline import StageSpec
 
 
@@ -41,6 +44,8 @@ class Change:
             return f"{self.kind} '{self.path}' {self.what}"
         if self.kind == "param":
             return f"param {self.path} {self.what}"
+        if self.kind == "params":
+            return f"params file '{self.path}' {self.what}"
         return {
             "cmd": "command changed",
             "always": "always_changed",
@@ -52,7 +57,12 @@ class Change:
 
 @dataclass(frozen=True)
 class StageStatus:
-    """A stage compared with its lock entry."""
+    """A stage compared with its lock entry.
+
+    ``params_error`` is the error running the stage must fail with (a
+    params file or key is missing), as DVC's ``MissingParamsError``;
+    ``status`` only reports the change.
+    """
 
     name: str
     changes: tuple[Change, ...]
@@ -60,6 +70,7 @@ class StageStatus:
     params: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     missing_deps: tuple[str, ...] = ()
     outs: Mapping[str, HashInfo | None] = field(default_factory=dict)
+    params_error: ParamsError | None = None
 
     @property
     def changed(self) -> bool:
@@ -108,28 +119,46 @@ def hash_outs(root: Path, stage: StageSpec, hasher: Hasher) -> dict[str, HashInf
 def compute_status(
     root: Path, stage: StageSpec, lock_entry: Mapping[str, Any] | None, hasher: Hasher
 ) -> StageStatus:
-    """Compare ``stage`` as it is now with ``lock_entry`` (``None``: never run)."""
+    """Compare ``stage`` as it is now with ``lock_entry`` (``None``: never run).
+
+    As DVC (``Stage.status``): a frozen stage shows only its outs, command and
+    ``always_changed``; a never-run stage lists its deps, params and outs too;
+    a missing params file or key is a change (the stage is "changed"), and
+    only running the stage fails on it (:attr:`StageStatus.params_error`).
+
+    Raises:
+        ParamsError, YamlSyntaxError: a params file that cannot be parsed.
+    """
     outs = hash_outs(root, stage, hasher)
-    if stage.frozen:
-        changes = _out_changes(outs, lock_entry)
-        return StageStatus(stage.name, tuple(changes), outs=outs)
-    deps, missing = hash_deps(root, stage, hasher)
-    params = params_lock_values(root, stage)
     changes: list[Change] = []
+    if lock_entry is None and not stage.frozen:
+        changes.append(Change("new"))
     if stage.always_changed:
         changes.append(Change("always"))
-    if stage.is_callback:
+    if stage.is_callback and stage.cmd:
         changes.append(Change("callback"))
-    if lock_entry is None:
-        changes.append(Change("new"))
-    else:
-        if lock_entry.get("cmd") != stage.lock_cmd:
-            changes.append(Change("cmd"))
-        changes.extend(_dep_changes(deps, missing, lock_entry.get("deps") or []))
-        changes.extend(_param_changes(params, lock_entry.get("params") or {}))
+    if lock_entry is not None and lock_entry.get("cmd") != stage.lock_cmd:
+        changes.append(Change("cmd"))
+    if stage.frozen:
         changes.extend(_out_changes(outs, lock_entry))
-    changes = _show_external_as_dvc(root, stage, changes)
-    return StageStatus(stage.name, tuple(changes), tuple(deps), params, tuple(missing), outs)
+        return StageStatus(
+            stage.name, tuple(_show_external_as_dvc(root, stage, changes)), outs=outs
+        )
+    deps, missing = hash_deps(root, stage, hasher)
+    params = read_stage_params(root, stage)
+    locked = lock_entry or {}
+    changes.extend(_dep_changes(deps, missing, locked.get("deps") or []))
+    changes.extend(_param_changes(stage, params, lock_entry))
+    changes.extend(_out_changes(outs, lock_entry))
+    return StageStatus(
+        stage.name,
+        tuple(_show_external_as_dvc(root, stage, changes)),
+        tuple(deps),
+        params.values,
+        tuple(missing),
+        outs,
+        params_error=params.error(stage),
+    )
 
 
 def _show_external_as_dvc(root: Path, stage: StageSpec, changes: list[Change]) -> list[Change]:
@@ -165,30 +194,38 @@ def _dep_changes(
     return changes
 
 
-def _flat(values: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in values.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping) and value:
-            flat.update(_flat(value, name + "."))
-        else:
-            flat[name] = value
-    return flat
-
-
 def _param_changes(
-    params: Mapping[str, Mapping[str, Any]], locked: Mapping[str, Mapping[str, Any]]
+    stage: StageSpec, params: StageParams, lock_entry: Mapping[str, Any] | None
 ) -> list[Change]:
+    """Per params file, DVC's ``ParamsDependency.workspace_status``.
+
+    A missing file is ``deleted``; a file the lock entry has no values for is
+    ``new``; otherwise each tracked key (or, for a whole file, its top-level
+    keys then the locked ones) is ``deleted``, ``new`` or ``modified``,
+    compared as whole values (``train`` modified, not ``train.lr``).
+    """
+    locked_params = (lock_entry or {}).get("params") or {}
     changes: list[Change] = []
-    for file in sorted(set(params) | set(locked)):
-        now, old = _flat(params.get(file, {})), _flat(locked.get(file, {}))
-        for key in sorted(set(now) | set(old)):
-            if key not in old:
-                changes.append(Change("param", f"{file}:{key}", "new"))
-            elif key not in now:
-                changes.append(Change("param", f"{file}:{key}", "deleted"))
-            elif now[key] != old[key] or type(now[key]) is not type(old[key]):
-                changes.append(Change("param", f"{file}:{key}", "modified"))
+    for dep in stage.params:
+        if dep.path in params.missing_files:
+            changes.append(Change("params", dep.path, "deleted"))
+            continue
+        old = locked_params.get(dep.path) if isinstance(locked_params, Mapping) else None
+        if not isinstance(old, Mapping):
+            changes.append(Change("params", dep.path, "new"))
+            continue
+        now = params.values.get(dep.path, {})
+        keys = dep.keys if dep.keys is not None else (*now, *(k for k in old if k not in now))
+        for key in dict.fromkeys(keys):
+            if key not in now:
+                what = "deleted"
+            elif key not in old:
+                what = "new"
+            elif now[key] != old[key]:
+                what = "modified"
+            else:
+                continue
+            changes.append(Change("param", f"{dep.path}:{key}", what))
     return changes
 
 
@@ -207,32 +244,96 @@ def _out_changes(
     return changes
 
 
-def status_json(statuses: Iterable[StageStatus]) -> dict[str, list[Any]]:
-    """DVC's ``status --json`` shape: stage -> list of changed-deps/outs dicts and strings."""
+def with_cache_status(
+    status: StageStatus,
+    stage: StageSpec,
+    lock_entry: Mapping[str, Any] | None,
+    cached: Callable[[HashInfo], bool],
+) -> StageStatus:
+    """``status`` where a cached out whose locked object is not in the cache is
+    ``not in cache`` (DVC's ``Output.status`` checks that before the workspace).
+
+    ``cached(info)`` says whether the object (a ``.dir`` with all its files)
+    is in the local cache. Only ``status`` reports this: a run restores or
+    recomputes such outs through the run-cache or ``--pull`` as before.
+    """
+    locked = {o["path"]: HashInfo.from_lock(o) for o in (lock_entry or {}).get("outs") or []}
+    missing = {
+        out.path
+        for out in stage.outs
+        if out.cache and locked.get(out.path) is not None and not cached(locked[out.path])  # type: ignore[arg-type]
+    }
+    if not missing:
+        return status
+    changes = [c for c in status.changes if not (c.kind == "out" and c.path in missing)]
+    changes.extend(Change("out", path, "not in cache") for path in sorted(missing))
+    return replace(status, changes=tuple(changes))
+
+
+def _json_paths(stage: StageSpec | None) -> tuple[dict[str, str], dict[str, str]]:
+    """Dep and out paths as written -> as DVC prints them (from the repository root)."""
+    if stage is None:
+        return {}, {}
+    deps = dict(zip(stage.deps, stage.dep_repo_paths))
+    deps.update({p.path: p.repo_path for p in stage.params})
+    return deps, {o.path: o.repo_path for o in stage.outs}
+
+
+def _stage_json(st: StageStatus, stage: StageSpec | None) -> list[Any]:
+    dep_paths, out_paths = _json_paths(stage)
+    deps: dict[str, Any] = {}
+    outs: dict[str, str] = {}
+    tail: list[str] = []
+    for change in st.changes:
+        if change.kind == "dep" and change.what != "removed":
+            # NOTE: DVC says "modified" for a dep it has no lock hash for, and
+            # does not see a dep that is only in dvc.lock any more.
+            what = "deleted" if change.what == "deleted" else "modified"
+            deps[dep_paths.get(change.path, change.path)] = what
+        elif change.kind == "params":
+            deps[dep_paths.get(change.path, change.path)] = change.what
+        elif change.kind == "param":
+            file, _, key = change.path.rpartition(":")
+            deps.setdefault(dep_paths.get(file, file), {})[key] = change.what
+        elif change.kind == "out":
+            what = change.what if change.what in ("deleted", "not in cache") else "modified"
+            outs[out_paths.get(change.path, change.path)] = what
+        elif change.kind in ("always", "callback") and "always changed" not in tail:
+            tail.append("always changed")
+        elif change.kind == "cmd":
+            tail.append("changed command")
+    if stage is not None:
+        order = [*stage.dep_repo_paths, *(p.repo_path for p in stage.params)]
+        deps = {path: deps[path] for path in sorted(deps, key=_index_in(order))}
+        outs = {path: outs[path] for path in sorted(outs, key=_index_in(list(out_paths.values())))}
+    items: list[Any] = [{"changed deps": deps}] if deps else []
+    if outs:
+        items.append({"changed outs": outs})
+    # NOTE: DVC appends "always changed" before "changed command" (Stage.status).
+    return items + sorted(tail, key=lambda t: t != "always changed")
+
+
+def _index_in(order: list[str]) -> Any:
+    return lambda path: order.index(path) if path in order else len(order)
+
+
+def status_json(
+    statuses: Iterable[StageStatus], stages: Mapping[str, StageSpec] | None = None
+) -> dict[str, list[Any]]:
+    """DVC's ``status --json``: stage -> ``[{"changed deps": {...}}, {"changed outs":
+    {...}}, "always changed", "changed command"]``, unchanged stages left out.
+
+    ``changed deps`` maps a dep path to ``modified``/``deleted`` and a params
+    file to ``new``/``deleted`` or ``{key: new|deleted|modified}``; ``changed
+    outs`` maps an out to ``modified``/``deleted`` (``dvc/stage/__init__.py``,
+    ``Stage.status``). Given ``stages``, paths are shown from the repository
+    root and in ``dvc.yaml`` order, as DVC prints them.
+    """
     result: dict[str, list[Any]] = {}
     for st in statuses:
-        if not st.changed:
-            continue
-        deps: dict[str, Any] = {}
-        outs: dict[str, str] = {}
-        items: list[Any] = []
-        for change in st.changes:
-            if change.kind == "dep":
-                deps[change.path] = change.what
-            elif change.kind == "param":
-                file, _, key = change.path.partition(":")
-                deps.setdefault(file, {})[key] = change.what
-            elif change.kind == "out":
-                outs[change.path] = change.what
-            elif change.kind == "cmd":
-                items.append("changed command")
-            elif change.kind == "always":
-                items.append("always changed")
-            else:
-                items.append(str(change))
-        if deps:
-            items.insert(0, {"changed deps": deps})
-        if outs:
-            items.append({"changed outs": outs})
-        result[st.name] = items
+        items = _stage_json(st, (stages or {}).get(st.name))
+        if items:
+            result[st.name] = items
+    if stages is not None:
+        result = {name: result[name] for name in sorted(result, key=_index_in(list(stages)))}
     return result

@@ -38,12 +38,13 @@ from prefect_dvc.experiments.collect import flatten, parse_file
 from prefect_dvc.experiments.git import Git
 from prefect_dvc.experiments.refs import ExpRef, list_exp_refs, resolve_exp
 from prefect_dvc.lockfile import read_lock
+from prefect_dvc.lockschema import parse_lock
 from prefect_dvc.project import restore_outs
 from prefect_dvc.safety import check_write_target, remove_workspace_path
 from prefect_dvc.translators import load_pipeline
 from prefect_dvc.translators.params import params_lock_values
 from prefect_dvc.translators.pipeline import Pipeline, StageSpec
-from prefect_dvc.yamlio import atomic_write, parse_yaml
+from prefect_dvc.yamlio import atomic_write
 
 
 def checkpoint_stage(pipeline: Pipeline) -> StageSpec | None:
@@ -92,8 +93,7 @@ def _entry_at(git: Git, commit: str, stage: StageSpec) -> dict[str, Any] | None:
     raw = _show(git.root, commit, _lock_path(stage))
     if raw is None:
         return None
-    data = parse_yaml(raw.decode(), _lock_path(stage)) or {}
-    entry = (data.get("stages") or {}).get(stage.name)
+    entry = parse_lock(raw.decode(), _lock_path(stage)).get(stage.name)
     return dict(entry) if entry else None
 
 

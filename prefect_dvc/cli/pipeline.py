@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from functools import partial
 from pathlib import Path
 
 import typer
@@ -12,7 +13,9 @@ from prefect_dvc.cli.show import print_run
 from prefect_dvc.errors import StageError
 from prefect_dvc.execution import open_executor
 from prefect_dvc.repo import find_root, init_repo, locate_dvcfile
-from prefect_dvc.status import StageStatus, status_json
+from prefect_dvc.status import StageStatus, status_json, with_cache_status
+from prefect_dvc.storage.hashinfo import HashInfo
+from prefect_dvc.storage.objects import ObjectStore
 from prefect_dvc.translators import load_pipeline
 from prefect_dvc.translators.pipeline import Pipeline
 
@@ -83,6 +86,7 @@ def repro(
     if not stale:
         console.print("Data and pipelines are up to date.")
         return
+    _check_params(stale, statuses)
     # NOTE: Prefect is imported only from here on: a no-op repro never pays for it.
     from prefect_dvc.flows.local import run_repro_locally
 
@@ -103,6 +107,14 @@ def repro(
         print_run(run)
     if not run.ok:
         raise StageError(run.summary())
+
+
+def _check_params(stale: list[str], statuses: dict[str, StageStatus]) -> None:
+    """Fail before anything runs when a stage to run lacks a param (DVC: MissingParamsError)."""
+    for name in stale:
+        error = statuses[name].params_error
+        if error is not None:
+            raise error
 
 
 def _print_plan(names: list[str], stale: list[str], statuses: dict[str, StageStatus]) -> None:
@@ -130,11 +142,20 @@ def status(
     names = pipeline.select(targets) if targets else pipeline.order()
     executor = open_executor(root, pipeline, dvcfile=dvcfile)
     try:
-        statuses = [executor.status(name) for name in names]
+        locked = executor.lock.read()
+        statuses = [
+            with_cache_status(
+                executor.status(name),
+                pipeline.stages[name],
+                locked.get(name),
+                partial(_in_cache, executor.stores.local),
+            )
+            for name in names
+        ]
     finally:
         executor.close()
     if as_json:
-        print_json(status_json(statuses))
+        print_json(status_json(statuses, pipeline.stages))
         return
     changed = [st for st in statuses if st.changed]
     for st in changed:
@@ -148,6 +169,16 @@ def status(
                 console.print(f"[dim]{name}: not run-cached because {reason}[/]")
     if not changed:
         console.print("Data and pipelines are up to date.")
+
+
+def _in_cache(store: ObjectStore, info: HashInfo) -> bool:
+    """Whether ``info``'s object (a ``.dir`` with every file) is in ``store``."""
+    if not store.exists(info.md5):
+        return False
+    if not info.is_dir:
+        return True
+    files = {entry.md5 for entry in store.read_tree(info.md5).entries}
+    return not (files - store.existing(files))
 
 
 def dag(

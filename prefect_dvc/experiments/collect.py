@@ -44,6 +44,7 @@ from prefect_dvc.experiments.gitbatch import (
 )
 from prefect_dvc.experiments.refs import ExpRef
 from prefect_dvc.external import is_url
+from prefect_dvc.lockschema import parse_lock
 from prefect_dvc.yamlio import load_yaml, parse_yaml
 
 if sys.version_info >= (3, 11):
@@ -230,9 +231,12 @@ def deps_and_outs(
 
     Raises:
         YamlSyntaxError: either file is not valid YAML.
+        SchemaError: the lock is not one DVC 3 accepts.
     """
     raw = parse_yaml(dvcyaml.decode("utf-8"), "dvc.yaml") if dvcyaml else None
-    locked = parse_yaml(lock.decode("utf-8"), "dvc.lock") if lock else None
+    # NOTE: checked as DVC's lock schema: a damaged lock at a revision is a
+    # SchemaError (shown as '!' by the caller), never a KeyError here.
+    locked_stages = parse_lock(lock.decode("utf-8"), "dvc.lock") if lock else {}
     stages = raw.get("stages") if isinstance(raw, dict) else None
     stages = stages if isinstance(stages, dict) else {}
     wdirs: dict[str, str] = {}
@@ -251,12 +255,11 @@ def deps_and_outs(
             skip.update(_join(wdir, p) for p in _out_paths(stage.get(kind)))
         for path in _out_paths(stage.get("outs")):
             outs[_join(wdir, path)] = _entry({}, _uses_cache(stage["outs"], path))
-    locked_stages = locked.get("stages") if isinstance(locked, dict) else None
-    for name, entry in (locked_stages if isinstance(locked_stages, dict) else {}).items():
+    for name, entry in locked_stages.items():
         wdir = wdirs.get(str(name).split("@")[0], ".")
-        for item in entry.get("deps") or [] if isinstance(entry, dict) else []:
+        for item in entry.get("deps") or []:
             deps[_join(wdir, item["path"])] = _entry(item)
-        for item in entry.get("outs") or [] if isinstance(entry, dict) else []:
+        for item in entry.get("outs") or []:
             path = _join(wdir, item["path"])
             if path not in skip:
                 outs[path] = _entry(item, outs.get(path, {}).get("use_cache", True))

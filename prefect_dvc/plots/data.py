@@ -30,6 +30,7 @@ from prefect_dvc.config import load_config
 from prefect_dvc.errors import PlotError, PrefectDvcError
 from prefect_dvc.experiments.collect import WORKSPACE
 from prefect_dvc.experiments.gitbatch import GitBatch
+from prefect_dvc.lockschema import parse_lock
 from prefect_dvc.repo import RepoPaths
 from prefect_dvc.translators import load_stages
 from prefect_dvc.yamlio import parse_yaml
@@ -92,7 +93,7 @@ class SourceReader:
             blob = self.batch.read(f"{rev}:{where.lock_file}")
             try:
                 self._locks[key] = (
-                    parse_yaml(blob.content.decode(), where.lock_file) if blob else {}
+                    {"stages": parse_lock(blob.content.decode(), where.lock_file)} if blob else {}
                 )
             except PrefectDvcError:
                 self._locks[key] = {}

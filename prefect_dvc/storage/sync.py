@@ -21,12 +21,12 @@ from pathlib import Path
 from typing import Any
 
 from prefect_dvc.errors import ConfigError
+from prefect_dvc.lockschema import parse_lock
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.objects import ObjectStore
 from prefect_dvc.storage.runcache import RunCache
 from prefect_dvc.storage.stores import Stores
 from prefect_dvc.translators.pipeline import Pipeline
-from prefect_dvc.yamlio import parse_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -183,11 +183,15 @@ def revisions(
     return sorted(set(lines))
 
 
-def lock_hashes(text: str, *, outs_only: bool = False) -> set[str]:
-    """Every md5 a ``dvc.lock`` text names (outs, and deps unless ``outs_only``)."""
-    data = parse_yaml(text) or {}
+def lock_hashes(text: str, *, outs_only: bool = False, display: str = "dvc.lock") -> set[str]:
+    """Every md5 a ``dvc.lock`` text names (outs, and deps unless ``outs_only``).
+
+    Raises:
+        DvcYamlError: the text is not a lock file DVC 3 accepts (named ``display``).
+    """
     md5s: set[str] = set()
-    for entry in (data.get("stages") or {}).values():
+    # NOTE: a damaged lock is a one-line SchemaError, not a crash half-way through.
+    for entry in parse_lock(text, display).values():
         deps = [] if outs_only else entry.get("deps") or []
         for item in (entry.get("outs") or []) + deps:
             info = HashInfo.from_lock(item)
@@ -217,12 +221,12 @@ def used_hashes(root: Path, revs: Sequence[str]) -> set[str]:
     names = _lock_names(root, None) or (["dvc.lock"] if (root / "dvc.lock").exists() else [])
     for name in names:
         if (root / name).is_file():
-            used |= lock_hashes((root / name).read_text())
+            used |= lock_hashes((root / name).read_text(), display=name)
     for rev in revs:
         for name in _lock_names(root, rev):
             text = _git(root, "show", f"{rev}:./{name}")
             if text:
-                used |= lock_hashes(text)
+                used |= lock_hashes(text, display=f"{rev[:7]}:{name}")
     return used
 
 

@@ -6,6 +6,7 @@ Provides:
     Context.load_vars(entries, base, source_prefix): merge a ``vars`` list.
     Context.with_locals(values): the context plus ``item``/``key`` of a
         generated stage (cheap: the top-level dict is copied, nothing else).
+    context_value(value): a value as the context holds it (string keys only).
     VarsFailure: a problem in ``vars``, turned into an InterpolationError by
         the caller (who knows the line).
 
@@ -75,7 +76,7 @@ class Context:
         """This context with ``values`` set at the top level and reserved."""
         return Context(
             root=self.root,
-            data={**self.data, **values},
+            data={**self.data, **{k: context_value(v) for k, v in values.items()}},
             sources={**self.sources, **{(k,): "<generated>" for k in values}},
             imports=self.imports,
             reserved=self.reserved | frozenset(values),
@@ -170,8 +171,22 @@ def _merge_into(
                 f"exists in '{_source_of(here, sources)}'",
                 "Rename one of them, or define it only once",
             )
-        into[key] = copy.deepcopy(value)
+        into[key] = context_value(value)
         sources[here] = source
+
+
+def context_value(value: Any) -> Any:
+    """A deep copy of ``value`` as DVC's context holds it.
+
+    Mappings lose their non-string keys at every depth, inside lists too
+    (``CtxDict.__setitem__`` ignores them: ``${...}`` could not name them), so
+    ``{1: a, b: 2}`` unpacks to ``--b 2``. Tuples (from ``.py`` files) become lists.
+    """
+    if isinstance(value, Mapping):
+        return {k: context_value(v) for k, v in value.items() if isinstance(k, str)}
+    if isinstance(value, (list, tuple)):
+        return [context_value(v) for v in value]
+    return copy.deepcopy(value)
 
 
 def _source_of(at: KeyPath, sources: Mapping[KeyPath, str]) -> str:

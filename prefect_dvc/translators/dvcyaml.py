@@ -5,6 +5,7 @@ Provides:
     parse_dvcyaml(text, display): parse and validate (DVC 3's schema) a text.
     load_dvcyaml(path, display): the same from a file; a missing file is a
         :class:`~prefect_dvc.errors.DvcYamlError` that says what to do.
+    line_map(text, display): the line of every key path of a YAML text.
 
 Values come from ruamel's pure-Python ``safe`` loader (YAML 1.2, exactly what
 DVC's own loader returns), and line numbers from a ruamel round-trip parse of
@@ -38,7 +39,7 @@ class DvcYamlDoc:
 
     Attributes:
         path: the file as shown in messages (relative to the repository root).
-        data: plain dicts, lists and scalars (an empty file gives ``{}``).
+        data: plain dicts, lists and scalars (an empty or falsy file gives ``{}``).
         lines: 1-based line of each key path, e.g. ``("stages", "train")`` is
             the line of ``train:`` and ``("stages", "train", "deps", 0)`` the
             line of the first dep.
@@ -88,10 +89,10 @@ def parse_dvcyaml(text: str, display: str = "dvc.yaml") -> DvcYamlDoc:
         YamlSyntaxError: with the line of the syntax problem.
         SchemaError: with the line and key path of the first schema violation.
     """
-    lines = _line_map(text, display)
-    data = parse_yaml(text, display)
-    if data is None:
-        data = {}
+    lines = line_map(text, display)
+    # NOTE: DVC reads ``yaml.load(text) or {}``: ``[]``, ``false``, ``0`` and
+    # ``""`` are an empty dvc.yaml too, while ``true`` or a list is invalid.
+    data = parse_yaml(text, display) or {}
     if not isinstance(data, dict):
         raise SchemaError(
             f"expected a mapping at the top level, got {type(data).__name__}",
@@ -104,7 +105,12 @@ def parse_dvcyaml(text: str, display: str = "dvc.yaml") -> DvcYamlDoc:
     return doc
 
 
-def _line_map(text: str, display: str) -> dict[KeyPath, int]:
+def line_map(text: str, display: str) -> dict[KeyPath, int]:
+    """1-based line of every key path of the YAML ``text`` (``("stages", "a")`` -> 2).
+
+    Raises:
+        YamlSyntaxError: the text is not YAML.
+    """
     try:
         root = YAML(typ="rt", pure=True).load(text)
     except MarkedYAMLError as exc:

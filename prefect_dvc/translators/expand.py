@@ -25,15 +25,19 @@ from prefect_dvc.errors import InterpolationError, SchemaError
 from prefect_dvc.translators.context import Context, VarsFailure
 from prefect_dvc.translators.dvcyaml import DvcYamlDoc
 from prefect_dvc.translators.interpolate import (
+    FromContext,
     ParsingConfig,
     ResolveFailure,
     has_templates,
     resolve,
     to_str,
+    unmark,
 )
 from prefect_dvc.translators.schema import validate_stage_fields
+from prefect_dvc.translators.strings import stringify_stage, stringify_top
 
 logger = logging.getLogger(__name__)
+JOIN = "@"  # between a foreach/matrix group and its key (DVC's parsing.JOIN)
 At = tuple[Any, ...]
 
 
@@ -58,35 +62,61 @@ def _is_composite(value: Any) -> bool:
     return isinstance(value, (dict, list, tuple))
 
 
+def _split(value: Any, from_context: bool = False) -> tuple[Any, bool]:
+    """``(plain value, whether an exact ${...} produced it)``."""
+    if isinstance(value, FromContext):
+        return unmark(value.value), True
+    return unmark(value), from_context
+
+
+def _scalar_name(value: Any, from_context: bool) -> str:
+    # NOTE: DVC names a context value by Python's str() (``True``) and a
+    # literal by its to_str() (``true``); only booleans tell them apart.
+    return str(value) if from_context else to_str(value)
+
+
 def foreach_members(items: Any) -> tuple[dict[str, Any], bool]:
     """``{key: item}`` for a ``foreach`` value, and whether ``${key}`` is defined.
 
-    A dict gives its keys; a list of scalars gives ``str(value)`` (booleans as
-    ``true``/``false``); a list holding any list or dict gives the indexes.
-    ``${key}`` exists only for dicts. Equal keys collapse into one stage.
+    A dict gives its keys; a list of scalars gives each value's text (a
+    literal boolean as ``true``/``false``, one reached through ``${...}``
+    as ``True``/``False``, as DVC 3.67.1 names them); a list holding any list
+    or dict gives the indexes. ``${key}`` exists only for dicts. Equal keys
+    collapse into one stage. ``items`` may hold :class:`FromContext` marks.
     """
+    items, marked = _split(items) if isinstance(items, FromContext) else (items, False)
     if isinstance(items, dict):
-        return {to_str(k): v for k, v in items.items()}, True
-    if any(_is_composite(v) for v in items):
-        return {str(i): v for i, v in enumerate(items)}, False
-    return {to_str(v): v for v in items}, False
+        return {to_str(k): unmark(v) for k, v in items.items()}, True
+    values = [_split(v, marked) for v in items]
+    if any(_is_composite(v) for v, _ in values):
+        return {str(i): v for i, (v, _) in enumerate(values)}, False
+    return {_scalar_name(v, ctx): v for v, ctx in values}, False
 
 
-def matrix_members(dims: Mapping[str, list[Any]]) -> dict[str, dict[str, Any]]:
+def matrix_members(dims: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     """``{key: {dim: value}}`` for the Cartesian product of ``dims``.
 
-    Dims vary in file order, the last fastest. Each value contributes
-    ``str(value)``, or ``<dim><index>`` when it is a list or dict; the
-    fragments are joined with ``-``.
+    Dims vary in file order, the last fastest. Each value contributes its
+    text (booleans named as in :func:`foreach_members`), or ``<dim><index>``
+    when it is a list or dict; the fragments are joined with ``-``.
+    ``dims`` and its lists may hold :class:`FromContext` marks.
     """
+    plain, marked = _split(dims) if isinstance(dims, FromContext) else (dims, False)
+    if marked:
+        dims = {dim: FromContext(values) for dim, values in plain.items()}
+    columns = []
+    for values in dims.values():
+        ctx = marked
+        if isinstance(values, FromContext):
+            values, ctx = _split(values)
+        columns.append(list(enumerate(_split(v, ctx) for v in values)))
     members: dict[str, dict[str, Any]] = {}
-    columns = [list(enumerate(values)) for values in dims.values()]
     for combination in itertools.product(*columns):
         item: dict[str, Any] = {}
         fragments: list[str] = []
-        for dim, (index, value) in zip(dims, combination):
+        for dim, (index, (value, ctx)) in zip(dims, combination):
             item[dim] = value
-            fragments.append(f"{dim}{index}" if _is_composite(value) else to_str(value))
+            fragments.append(f"{dim}{index}" if _is_composite(value) else _scalar_name(value, ctx))
         members["-".join(fragments)] = item
     return members
 
@@ -106,10 +136,16 @@ class _Expander:
         )
 
     def resolve(
-        self, value: Any, ctx: Context, field: str | None, at: At, stage: str | None
+        self,
+        value: Any,
+        ctx: Context,
+        field: str | None,
+        at: At,
+        stage: str | None,
+        mark: bool = False,
     ) -> Any:
         try:
-            return resolve(value, ctx.data, field, self.parsing)
+            return resolve(value, ctx.data, field, self.parsing, mark=mark)
         except ResolveFailure as exc:
             raise self.fail(exc.msg, exc.hint, (*at, *exc.at), stage) from None
 
@@ -131,11 +167,13 @@ class _Expander:
                 ctx.load_vars(entries, wdir, source_prefix=f"{name}.")
             except VarsFailure as exc:
                 raise self.fail(exc.msg, exc.hint, (*at, "vars", exc.index), name) from None
-        data = {
-            key: self.resolve(value, ctx, key, (*at, key), name)
-            for key, value in template.items()
-            if key not in ("vars", "matrix")
-        }
+        data = stringify_stage(
+            {
+                key: self.resolve(value, ctx, key, (*at, key), name)
+                for key, value in template.items()
+                if key not in ("vars", "matrix")
+            }
+        )
         try:
             validate_stage_fields(
                 data, self.doc.path, lambda *k: self.doc.line(*at, *k[2:]), ("stages", name)
@@ -152,15 +190,19 @@ class _Expander:
 
     def foreach(self, group: str, definition: Mapping[str, Any]) -> list[ResolvedStage]:
         at: At = ("stages", group)
-        items = self.resolve(definition["foreach"], self.context, None, (*at, "foreach"), group)
-        if isinstance(items, str) or not isinstance(items, (dict, list)):
+        items = self.resolve(
+            definition["foreach"], self.context, None, (*at, "foreach"), group, mark=True
+        )
+        plain = unmark(items)
+        if not isinstance(plain, (dict, list)):
             raise self.fail(
-                f"foreach expected a list or a mapping, got {type(items).__name__}",
+                f"foreach expected a list or a mapping, got {type(plain).__name__}",
                 "Give foreach a list, a mapping, or ${...} naming one",
                 (*at, "foreach"),
                 group,
             )
         members, with_key = foreach_members(items)
+        self._check_keys(group, members, (*at, "foreach"))
         self._warn_overwrite(group, ["item", "key"] if with_key else ["item"])
         line = self.doc.line(*at)
         stages = []
@@ -172,15 +214,12 @@ class _Expander:
 
     def matrix(self, group: str, definition: Mapping[str, Any]) -> list[ResolvedStage]:
         at: At = ("stages", group)
-        dims = self.resolve(definition["matrix"], self.context, None, (*at, "matrix"), group)
-        for dim, values in dims.items():
-            if not isinstance(values, list):
-                raise self.fail(
-                    f"matrix dimension '{dim}' must be a list, got {type(values).__name__}",
-                    "Give each dimension a list",
-                    (*at, "matrix", dim),
-                    group,
-                )
+        dims = self.resolve(
+            definition["matrix"], self.context, None, (*at, "matrix"), group, mark=True
+        )
+        self._check_dims(group, unmark(dims), (*at, "matrix"))
+        members = matrix_members(dims)
+        self._check_keys(group, members, (*at, "matrix"))
         self._warn_overwrite(group, ["key", "item"])
         line = self.doc.line(*at)
         return [
@@ -191,8 +230,46 @@ class _Expander:
                 self.context.with_locals({"key": key, "item": item}),
                 line,
             )
-            for key, item in matrix_members(dims).items()
+            for key, item in members.items()
         ]
+
+    def _check_dims(self, group: str, dims: Any, at: At) -> None:
+        """Each dimension a non-empty list (DVC silently drops the whole stage)."""
+        if not isinstance(dims, dict) or not dims:
+            raise self.fail(
+                "matrix needs at least one dimension (a mapping of names to lists)",
+                "Give matrix a mapping such as {lr: [0.1, 0.01]}",
+                at,
+                group,
+            )
+        for dim, values in dims.items():
+            if not isinstance(values, list):
+                raise self.fail(
+                    f"matrix dimension '{dim}' must be a list, got {type(values).__name__}",
+                    "Give each dimension a list",
+                    (*at, dim),
+                    group,
+                )
+            if not values:
+                raise self.fail(
+                    f"matrix dimension '{dim}' has no values, so no stage would be generated",
+                    f"Give '{dim}' at least one value, or remove the stage",
+                    (*at, dim),
+                    group,
+                )
+
+    def _check_keys(self, group: str, members: Mapping[str, Any], at: At) -> None:
+        # NOTE: DVC splits 'group@key' at the last '@', so a key holding '@'
+        # names a stage DVC then cannot find ("Stage 'f@x@y' not found").
+        for key in members:
+            if JOIN in key:
+                raise self.fail(
+                    f"generated stage name '{group}{JOIN}{key}' contains '{JOIN}' twice",
+                    f"Remove '{JOIN}' from the foreach/matrix values, or iterate over a "
+                    "list of mappings (named by index)",
+                    at,
+                    group,
+                )
 
     def _warn_overwrite(self, group: str, keys: list[str]) -> None:
         taken = [k for k in keys if k in self.context.data]
@@ -236,5 +313,6 @@ def resolve_top_level(doc: DvcYamlDoc, context: Context, parsing: ParsingConfig)
     result: dict[str, Any] = {}
     for section in ("params", "metrics", "plots", "artifacts", "datasets"):
         if section in doc.data:
-            result[section] = expander.resolve(doc.data[section], context, None, (section,), None)
+            resolved = expander.resolve(doc.data[section], context, None, (section,), None)
+            result[section] = stringify_top(section, resolved)
     return result

@@ -6,7 +6,10 @@ Provides:
     parse_expr(inner): ``train.layers[0]`` -> ``("train", "layers", "0")``.
     select(data, expr): look an expression up in a context's data.
     to_str(value, parsing): how an embedded value is written (``true``, ``--k v``).
-    resolve(value, data, field, parsing): interpolate every string (and key) in a value.
+    resolve(value, data, field, parsing, mark=...): interpolate every string
+        (and key) in a value.
+    FromContext, unmark(value): what ``mark=True`` wraps exact ``${...}``
+        results in (``foreach``/``matrix`` data), and the deep unwrap.
     ResolveFailure: what went wrong and at which key path, for the caller to
         turn into an :class:`~prefect_dvc.errors.InterpolationError` with a line.
 
@@ -42,6 +45,31 @@ class ResolveFailure(Exception):
         self.msg = msg
         self.hint = hint
         self.at = at
+
+
+@dataclass(frozen=True)
+class FromContext:
+    """A value that an exact ``${...}`` put into ``foreach``/``matrix`` data.
+
+    DVC resolves that data without unwrapping its context nodes, and a node's
+    ``str()`` is Python's, so ``foreach: ${flags}`` over ``[true, false]``
+    names ``f@True``/``f@False`` while an inline ``[true, false]`` gives
+    ``f@true``/``f@false`` (``dvc/parsing/__init__.py``, ``normalized_iterable``).
+    Only the generated names differ; :func:`unmark` gives the plain value.
+    """
+
+    value: Any
+
+
+def unmark(value: Any) -> Any:
+    """``value`` with every :class:`FromContext` replaced by what it holds."""
+    if isinstance(value, FromContext):
+        return unmark(value.value)
+    if isinstance(value, dict):
+        return {k: unmark(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unmark(v) for v in value]
+    return value
 
 
 @dataclass(frozen=True)
@@ -186,14 +214,21 @@ def _check_type(value: Any, field: str | None) -> None:
 
 
 def resolve_str(
-    text: str, data: Mapping[str, Any], field: str | None, parsing: ParsingConfig
+    text: str,
+    data: Mapping[str, Any],
+    field: str | None,
+    parsing: ParsingConfig,
+    mark: bool = False,
 ) -> Any:
-    """Interpolate one string: an exact match keeps the value's type."""
+    """Interpolate one string: an exact match keeps the value's type.
+
+    With ``mark``, an exact match is returned wrapped in :class:`FromContext`.
+    """
     matches = find_templates(text)
     if len(matches) == 1 and matches[0].group(0) == text:
         value = select(data, matches[0]["inner"])
         _check_type(value, field)
-        return value
+        return FromContext(value) if mark else value
     out: list[str] = []
     pos = 0
     for match in matches:
@@ -212,28 +247,42 @@ def resolve(
     field: str | None,
     parsing: ParsingConfig,
     at: tuple[Any, ...] = (),
+    mark: bool = False,
 ) -> Any:
     """Interpolate every string in ``value``, dict keys included.
 
     ``field`` is the stage key being resolved (``cmd``, ``outs``...), which
     decides which types may be substituted; ``None`` allows everything.
+    ``mark`` wraps each exact-match value (not keys) in :class:`FromContext`.
 
     Raises:
         ResolveFailure: with ``at`` set to the key path of the failing string.
     """
     try:
         if isinstance(value, str):
-            return resolve_str(value, data, field, parsing)
+            return resolve_str(value, data, field, parsing, mark)
     except ResolveFailure as exc:
         raise ResolveFailure(exc.msg, exc.hint, at) from None
     if isinstance(value, dict):
         return {
-            resolve(k, data, field, parsing, (*at, k)): resolve(v, data, field, parsing, (*at, k))
+            _key(resolve(k, data, field, parsing, (*at, k)), at): resolve(
+                v, data, field, parsing, (*at, k), mark
+            )
             for k, v in value.items()
         }
     if isinstance(value, list):
-        return [resolve(v, data, field, parsing, (*at, i)) for i, v in enumerate(value)]
+        return [resolve(v, data, field, parsing, (*at, i), mark) for i, v in enumerate(value)]
     return value
+
+
+def _key(key: Any, at: tuple[Any, ...]) -> Any:
+    if isinstance(key, (dict, list)):
+        raise ResolveFailure(
+            f"a key cannot be a {type(key).__name__}",
+            "Interpolate a string, number or boolean into a key",
+            at,
+        )
+    return key
 
 
 def has_templates(value: Any) -> bool:

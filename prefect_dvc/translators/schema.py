@@ -134,10 +134,30 @@ def validate_dvcyaml(data: Mapping[str, Any], path: str, line_of: LineOf) -> Non
         where = top / "stages" / name
         _expect(name, str, "a string stage name", where)
         _expect(definition, dict, "a stage definition (a mapping)", where)
+        _stage_name(name, definition, where)
         if "foreach" in definition or "do" in definition:
             _foreach(definition, where)
         else:
             validate_stage_fields(definition, path, line_of, where.at)
+
+
+def _stage_name(name: str, definition: Mapping[str, Any], where: _Where) -> None:
+    """DVC 3.67.1 cannot address an empty name or a plain stage named ``a@b``.
+
+    DVC splits a name at its last ``@`` into foreach/matrix group and key
+    (``dvc/parsing/__init__.py::split_group_name``), so it answers "Stage 'a@b'
+    not found" for such a stage; a group may hold ``@`` (``g@x@1`` splits
+    into ``g@x`` and ``1``). Other punctuation is accepted by ``dvc.yaml``.
+    """
+    if not name:
+        raise where.fail("a stage name cannot be empty", "Give the stage a name")
+    generated = any(key in definition for key in ("foreach", "do", "matrix"))
+    if "@" in name and not generated:
+        raise where.fail(
+            f"stage name '{name}' contains '@', which DVC reserves for foreach/matrix "
+            "stages ('group@key')",
+            "Rename the stage without '@'",
+        )
 
 
 def _foreach(definition: Mapping[str, Any], where: _Where) -> None:

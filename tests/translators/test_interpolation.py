@@ -334,17 +334,11 @@ def _load_error(tmp_path: Path, files: dict[str, str]) -> PrefectDvcError:
         ),
         (
             {
-                "params.yaml": "n: 3\n",
+                "params.yaml": "n: {a: 3}\n",
                 "dvc.yaml": "stages:\n  s:\n    cmd: x\n    deps:\n    - ${n}\n",
             },
-            "dvc.yaml:5: stage 's': after interpolation, expected a string, got int (3) at "
-            "'stages.s.deps[0]'. Write a string here.",
-        ),
-        (
-            {"params.yaml": "lr: 0.1\n", "dvc.yaml": "stages:\n  s:\n    cmd: ${lr}\n"},
-            "dvc.yaml:3: stage 's': after interpolation, expected a command string or a list "
-            "of commands, got float (0.1) at 'stages.s.cmd'. Write a command string or a list "
-            "of commands here.",
+            "dvc.yaml:5: stage 's': cannot interpolate data of type 'dict' into 'deps'. "
+            "Only strings, numbers and booleans fit here; a dict is unpacked only inside cmd.",
         ),
         (
             {

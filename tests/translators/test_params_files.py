@@ -60,7 +60,7 @@ def test_python_params_read_literals_only(tmp_path: Path) -> None:
         "LR": 0.1,
         "EPOCHS": 3,
         "LAYERS": [8, 4],
-        "PAIR": (1, "a"),
+        "PAIR": [1, "a"],  # as dvc.lock stores it, so status compares equal
         "OPT": {"name": "adam"},
         "Train": {"seed": 7, "batch": 32},
     }
@@ -183,3 +183,18 @@ def test_lock_values_errors_name_file_stage_and_fix(tmp_path: Path) -> None:
     with pytest.raises(ParamsError) as info:
         params_lock_values(tmp_path, gone)
     assert str(info.value).startswith("o.yaml: stage 't': params file 'o.yaml' does not exist.")
+
+
+def test_py_params_tuples_read_as_locked_lists_and_sets_are_refused(tmp_path: Path) -> None:
+    gen(tmp_path, {"p.py": "T = (1, (2, 3))\nD = {'a': (4,)}\nS = {5}\nB = b'x'\n"})
+    stage = StageSpec(name="s", cmd="x", params=(ParamsDep("p.py", "p.py", ("T", "D")),))
+    values = params_lock_values(tmp_path, stage)
+    assert values == {"p.py": {"D": {"a": [4]}, "T": [1, [2, 3]]}}
+    assert dump_yaml(values) == "p.py:\n  D:\n    a:\n    - 4\n  T:\n  - 1\n  - - 2\n    - 3\n"
+    for key in ("S", "B"):
+        bad = StageSpec(name="s", cmd="x", params=(ParamsDep("p.py", "p.py", (key,)),))
+        with pytest.raises(ParamsError) as info:
+            params_lock_values(tmp_path, bad)
+        assert str(info.value).startswith(
+            f"p.py: stage 's': parameter '{key}' holds a value dvc.lock cannot store"
+        )
