@@ -32,7 +32,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from prefect_dvc.config import load_config
-from prefect_dvc.errors import MissingOutputError, StageError, StageFailedError
+from prefect_dvc.errors import (
+    CorruptObjectError,
+    MissingOutputError,
+    StageError,
+    StageFailedError,
+)
 from prefect_dvc.gitignore import ensure_ignored
 from prefect_dvc.lockfile import Entry, LockFile, build_entry
 from prefect_dvc.repo import RepoPaths
@@ -187,7 +192,12 @@ class StageExecutor:
             info = HashInfo.from_lock(outs[out.path])
             if info is None:
                 return None
-            self.stores.checkout(info, self.root / out.repo_path)
+            try:
+                self.stores.checkout(info, self.root / out.repo_path)
+            except CorruptObjectError as exc:
+                # NOTE: a run-cache hit only saves time; bad bytes must not win over running.
+                log(f"Stage '{stage.name}': run-cache hit not used, {exc} Running the command.")
+                return None
         log(f"Stage '{stage.name}' restored from run-cache ({source}), command not run")
         return entry
 
