@@ -14,6 +14,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path, PurePosixPath
 
+from prefect_dvc.yamlio import atomic_write
+
 _lock = threading.Lock()
 
 
@@ -28,6 +30,6 @@ def ensure_ignored(root: Path, repo_path: str) -> bool:
             return False
         if text and not text.endswith("\n"):
             text += "\n"
-        gitignore.parent.mkdir(parents=True, exist_ok=True)
-        gitignore.write_text(text + entry + "\n")
+        # NOTE: atomic, so a full disk leaves the old .gitignore, not half of it.
+        atomic_write(gitignore, text + entry + "\n")
         return True

@@ -64,6 +64,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         err_console.print(f"ERROR: {exc}", markup=False, highlight=False, soft_wrap=True)
         return exc.exit_code
+    except OSError as exc:
+        # NOTE: the net under every file we touch: a full disk, a read-only
+        # folder or a missing permission is one line naming the path.
+        if _state["verbose"]:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        err_console.print(f"ERROR: {where}{reason}.", markup=False, highlight=False, soft_wrap=True)
+        return 1
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
     except typer.Abort:

@@ -19,11 +19,11 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-import uuid
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from prefect_dvc import tmpnames
 from prefect_dvc.errors import ConfigError, StorageError
 
 DEFAULT_LINK_TYPES: tuple[str, ...] = ("reflink", "copy")
@@ -116,7 +116,13 @@ def link(src: Path, dest: Path, types: Sequence[str] = DEFAULT_LINK_TYPES) -> st
 
 
 def _tmp_sibling(dest: Path, suffix: str) -> Path:
-    return dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.{suffix}")
+    """A hidden name beside ``dest`` naming this host and process (see ``tmpnames``)."""
+    return dest.with_name(tmpnames.tmp_name(f".{dest.name}", suffix))
+
+
+def _sweep_leftovers(dest: Path) -> None:
+    """Remove what dead local writers left beside ``dest`` while replacing it."""
+    tmpnames.sweep(dest.parent, tmpnames.prefix_of(f".{dest.name}"))
 
 
 def _remove(path: Path) -> None:
@@ -150,6 +156,7 @@ def replace_file(dest: Path, make: Callable[[Path], None]) -> None:
     If ``make`` raises, ``dest`` is untouched and the temp file is removed.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_leftovers(dest)
     tmp = _tmp_sibling(dest, "tmp")
     try:
         make(tmp)
@@ -181,6 +188,7 @@ def replace_dir(
     call raises, ``dest`` is untouched and the partial folder is removed.
     """
     dest.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_leftovers(dest)
     tmp = _tmp_sibling(dest, "tmp")
     tmp.mkdir()
     try:
