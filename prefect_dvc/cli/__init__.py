@@ -17,6 +17,7 @@ import sys
 import click
 import typer
 
+from prefect_dvc.cli import cache as cache_cmds
 from prefect_dvc.cli import data as data_cmds
 from prefect_dvc.cli import deploy as deploy_cmds
 from prefect_dvc.cli import exp as exp_cmds
@@ -53,6 +54,7 @@ app.add_typer(exp_cmds.app, name="exp")
 app.add_typer(plots_cmds.app, name="plots")
 exp_cmds.register_top_level(app)
 deploy_cmds.register(app)
+app.add_typer(cache_cmds.app, name="cache")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -151,6 +151,10 @@ class ObjectStore:
     def _display(self, md5: str) -> str:
         return f"{self.location.safe_url.rstrip('/')}/files/md5/{md5[:2]}/{md5[2:]}"
 
+    def url_of(self, md5: str) -> str:
+        """Where object ``md5`` is, for people: its path, or the store's URL without credentials."""
+        return self.oid_path(md5) if self.is_local else self._display(md5)
+
     # ------------------------------------------------------------------ queries
 
     def exists(self, md5: str) -> bool:
