@@ -182,7 +182,8 @@ def sweep(folder: Path, prefix: str = "") -> list[Path]:
                 for e in entries
                 if e.name.startswith(prefix) and ".~" in e.name and is_dead_local_writer(e.name)
             ]
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:
+        # NOTE: missing, not a folder, or unreadable: nothing we may clean there.
         return removed
     for path in doomed:
         with contextlib.suppress(OSError):
@@ -238,7 +239,7 @@ def sweep_after_crash(root: Path) -> list[Path]:
     try:
         with os.scandir(root / WRITERS_DIR) as entries:
             died = any(is_dead_local_writer(e.name) for e in entries)
-    except (FileNotFoundError, NotADirectoryError):
+    except OSError:
         return []
     # NOTE: the dead markers go with the rest, last-ish, so a sweep that is
     # itself interrupted is redone by the next command.

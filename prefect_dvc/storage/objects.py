@@ -28,7 +28,6 @@ multipart upload it may have begun.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import logging
 import os
@@ -38,7 +37,7 @@ import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -46,17 +45,13 @@ from fsspec import AbstractFileSystem
 
 from prefect_dvc import tmpnames
 from prefect_dvc.errors import CorruptObjectError, MissingObjectError, StorageError
-from prefect_dvc.storage import links
+from prefect_dvc.storage import links, uploads
 from prefect_dvc.storage.hashinfo import DIR_SUFFIX, HashInfo, Tree
 from prefect_dvc.storage.hashing import md5_file
 from prefect_dvc.storage.location import Location, open_location, storage_errors
 from prefect_dvc.storage.state import StateDB
 
 CHUNK = 1 << 20
-# NOTE: objects up to this size are read whole, hashed and sent in one PUT;
-# larger ones stream through a multipart upload completed only once the
-# bytes are known good. 8 MiB x 32 transfer threads bounds memory at 256 MiB.
-SMALL_UPLOAD = 8 << 20
 _VERIFY_HINT = (
     "Run 'prefect-dvc cache verify' to list every bad object; delete them and re-run"
     " the stages that make them, or pull them from a good remote"
@@ -206,28 +201,10 @@ class ObjectStore:
     def abort_incomplete_uploads(self, older_than: timedelta) -> int:
         """Abort the multipart uploads under this store's root begun over ``older_than`` ago.
 
-        A killed push leaves its multipart uploads open, invisible in
-        listings but billed (issue #11 §4). Only filesystems that have them
-        (s3fs) do anything; others return 0. Returns how many were aborted.
+        See :func:`prefect_dvc.storage.uploads.abort_incomplete_uploads`.
         """
-        fs: Any = self.fs
-        if not (hasattr(fs, "call_s3") and hasattr(fs, "abort_mpu")):
-            return 0
-        bucket, key, _ = fs.split_path(self.location.root)
-        query: dict[str, str] = {"Bucket": bucket, "Prefix": f"{key.rstrip('/')}/" if key else ""}
-        cutoff = datetime.now(timezone.utc) - older_than
-        aborted = 0
         with storage_errors(self.location, "list incomplete multipart uploads"):
-            while True:
-                page = fs.call_s3("list_multipart_uploads", **query)
-                for upload in page.get("Uploads") or []:
-                    if upload["Initiated"] <= cutoff:
-                        fs.abort_mpu(bucket, upload["Key"], upload["UploadId"])
-                        aborted += 1
-                if not page.get("IsTruncated"):
-                    return aborted
-                query["KeyMarker"] = page["NextKeyMarker"]
-                query["UploadIdMarker"] = page["NextUploadIdMarker"]
+            return uploads.abort_incomplete_uploads(self.fs, self.location.root, older_than)
 
     def _list_prefix(self, path: str) -> list[str]:
         try:
@@ -304,16 +281,8 @@ class ObjectStore:
         Returns ``None`` when stored, or the md5 the bytes actually have, in
         which case nothing was stored (a begun multipart upload is aborted).
         """
-        path = self.oid_path(md5)
-        with storage_errors(self.location, f"upload object {md5}"), open(src, "rb") as fobj:
-            if os.fstat(fobj.fileno()).st_size <= SMALL_UPLOAD:
-                data = fobj.read()
-                actual = hashlib.md5(data).hexdigest()
-                if actual != md5:
-                    return actual
-                self.fs.pipe_file(path, data)
-                return None
-            return _stream_upload(self.fs, fobj, path, md5)
+        with storage_errors(self.location, f"upload object {md5}"):
+            return uploads.upload_verified(self.fs, src, self.oid_path(md5), md5)
 
     def add_bytes(self, data: bytes, md5: str) -> None:
         """Store small ``data`` (a ``.dir`` manifest) as object ``md5``."""
@@ -587,36 +556,6 @@ def _changed(src: Path, md5: str, actual: str) -> StorageError:
         path=str(src),
         hint="Make sure nothing writes to it, and run again",
     )
-
-
-def _stream_upload(fs: AbstractFileSystem, fobj: BinaryIO, path: str, md5: str) -> str | None:
-    """Copy ``fobj`` to ``path`` uncommitted, hashing it; commit only if it hashes to ``md5``.
-
-    On s3fs an uncommitted write is a multipart upload; ``discard`` aborts it,
-    so a failure we see (bad bytes, a network error, Ctrl-C) leaves no
-    incomplete upload behind to be billed.
-    """
-    sink = fs.open(path, "wb", autocommit=False)
-    try:
-        actual = md5_stream(fobj, sink)
-        sink.close()
-    except BaseException:
-        _discard(sink)
-        raise
-    if actual != md5:
-        _discard(sink)
-        return actual
-    sink.commit()
-    return None
-
-
-def _discard(sink: Any) -> None:
-    """Throw an uncommitted write away; never raises (we are already failing)."""
-    with contextlib.suppress(Exception):
-        sink.discard()
-    # NOTE: a discarded fsspec buffered file would try to flush again when collected.
-    with contextlib.suppress(Exception):
-        sink.closed = True
 
 
 def _default_jobs() -> int:

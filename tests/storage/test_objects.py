@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import gen
+from helpers import dvc_bin, gen
 
 from prefect_dvc.config import add_remote, load_config, modify_remote
 from prefect_dvc.errors import CorruptObjectError, MissingObjectError, RemoteError, StorageError
@@ -318,9 +318,9 @@ def test_unreachable_remote_is_one_clear_line(tmp_path: Path) -> None:
 
 @pytest.mark.dvc_interop
 def test_cache_bytes_match_dvc_add(tmp_path: Path) -> None:
-    dvc = Path("/tmp/dvcvenv/bin/dvc")
-    if not dvc.exists():
-        pytest.skip("real DVC is not installed at /tmp/dvcvenv")
+    found = dvc_bin()
+    assert found is not None, "real DVC is needed: set PREFECT_DVC_TEST_DVC"
+    dvc = Path(found)
     files = {"B/a.txt": b"A", "a.txt": b"a", "empty": b"", "sub/z.txt": b"z", "é.txt": b"e"}
     repo = tmp_path / "repo"
     tree = make_tree(repo / "d", files)

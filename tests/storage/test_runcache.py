@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import gen, git
+from helpers import dvc_bin, gen, git
 
 from prefect_dvc.config import add_remote
 from prefect_dvc.errors import RemoteError, StorageError
@@ -28,7 +28,7 @@ from prefect_dvc.storage.runcache import (
 from prefect_dvc.yamlio import dump_yaml, load_yaml
 
 DATA = Path(__file__).parent.parent / "data" / "dvc_runcache"
-DVC = Path("/tmp/dvcvenv/bin/dvc")
+DVC = Path(dvc_bin() or "/tmp/dvcvenv/bin/dvc")
 # NOTE: the names DVC 3.67.1 gave the entries in tests/data/dvc_runcache/runs
 # (`dvc repro` of tests/data/dvc_runcache/dvc.yaml).
 PREP = (
@@ -217,8 +217,7 @@ def test_unreachable_remote_run_cache(tmp_path: Path) -> None:
 @pytest.mark.dvc_interop
 def test_real_dvc_uses_our_entry(git_repo: Path) -> None:
     """DVC restores a stage from an entry we wrote: "Stage 'prep' is cached"."""
-    if not DVC.exists():
-        pytest.skip("real DVC is not installed at /tmp/dvcvenv")
+    assert DVC.exists(), "real DVC is needed: set PREFECT_DVC_TEST_DVC"
     gen(
         git_repo,
         {
@@ -248,8 +247,7 @@ def test_real_dvc_uses_our_entry(git_repo: Path) -> None:
 @pytest.mark.dvc_interop
 def test_real_dvc_pulls_what_we_pushed(git_repo: Path, tmp_path: Path) -> None:
     """`dvc pull --run-cache` reads what we push to a folder remote, and vice versa."""
-    if not DVC.exists():
-        pytest.skip("real DVC is not installed at /tmp/dvcvenv")
+    assert DVC.exists(), "real DVC is needed: set PREFECT_DVC_TEST_DVC"
     gen(
         git_repo,
         {

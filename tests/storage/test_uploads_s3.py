@@ -16,7 +16,8 @@ from helpers import gen, git
 
 from prefect_dvc.errors import CorruptObjectError
 from prefect_dvc.storage import sync
-from prefect_dvc.storage.objects import SMALL_UPLOAD, ObjectStore
+from prefect_dvc.storage.objects import ObjectStore
+from prefect_dvc.storage.uploads import SMALL_UPLOAD
 
 pytestmark = pytest.mark.s3
 
