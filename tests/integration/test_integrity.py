@@ -198,3 +198,30 @@ def test_push_refuses_a_rotted_object_and_names_it(project: Path, tmp_path: Path
     assert len(lines) == 1 and "corrupt" in lines[0] and oid[2:] in lines[0], result.stderr
     assert not (remote / "files" / "md5" / oid[:2] / oid[2:]).exists()
     assert find_root(project) == project
+
+
+def test_plot_data_from_a_rotted_cache_object_is_refused(git_repo: Path) -> None:
+    from prefect_dvc.errors import CorruptObjectError
+    from prefect_dvc.experiments.gitbatch import GitBatch
+    from prefect_dvc.plots.data import SourceReader, out_locations
+
+    gen(
+        git_repo,
+        {
+            "dvc.yaml": (
+                "stages:\n  curve:\n    cmd: printf 'x,y\\n1,2\\n' > curve.csv\n"
+                "    plots: [curve.csv]\n"
+            )
+        },
+    )
+    assert produce(git_repo)["curve"] is Outcome.RAN
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-q", "-m", "plot")
+    rev = git(git_repo, "rev-parse", "HEAD")
+    oid = md5(git_repo / "curve.csv")
+    with GitBatch(git_repo) as batch:
+        reader = SourceReader(git_repo, batch, out_locations(git_repo))
+        assert reader.read(rev, "curve.csv") == b"x,y\n1,2\n"
+        rot(obj_path(git_repo, oid), b"x,y\n9,9\n")
+        with pytest.raises(CorruptObjectError, match="corrupt"):
+            reader.read(rev, "curve.csv")
