@@ -27,9 +27,10 @@ break hashing:
   has a foreign schema is deleted and rebuilt, with one warning line;
 - a file that cannot be opened at all (a directory, no permission) is
   replaced by an empty in-memory DB, with one warning line;
-- another process holding a write transaction costs at most
-  :data:`BUSY_TIMEOUT_S`; the write is then dropped (one warning per DB),
-  and reads never wait (WAL mode).
+- another process holding a write transaction costs one wait of at most
+  :data:`BUSY_TIMEOUT_S`; that write and those of the next
+  :data:`BUSY_BACKOFF_S` are dropped, with one warning, and reads never
+  wait (WAL mode).
 """
 
 from __future__ import annotations
@@ -39,6 +40,7 @@ import logging
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from types import TracebackType
@@ -55,6 +57,9 @@ BUSY_TIMEOUT_S = 0.25
 # 20,000, 137 ms for 200,000 (measured). Bigger DBs are checked by use
 # instead: any read or write that meets a damaged page rebuilds the DB.
 QUICK_CHECK_MAX_BYTES = 4 << 20
+# NOTE: after a write found the DB busy, writes are dropped for this long, so
+# a command pays one short wait, not one per batch of hashes.
+BUSY_BACKOFF_S = 30.0
 # NOTE: SQLite builds before 3.32 allow at most 999 "?" parameters per statement.
 _QUERY_CHUNK = 900
 _MEMORY = ":memory:"
@@ -110,6 +115,13 @@ def _is_damage(exc: sqlite3.Error) -> bool:
     return "malformed" in text or "not a database" in text
 
 
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in (5, 6)  # SQLITE_BUSY, SQLITE_LOCKED
+    return "locked" in str(exc)
+
+
 class StateDB:
     """Remembered md5s keyed by absolute path and checked against ``os.stat``.
 
@@ -134,6 +146,7 @@ class StateDB:
         self._lock = threading.Lock()
         self._closed = False
         self._warned = False
+        self._busy_until = 0.0
         self._conn, self._persistent = _open(self.path, timeout)
 
     @property
@@ -169,6 +182,8 @@ class StateDB:
             return
         with self._lock:
             self._check_open()
+            if time.monotonic() < self._busy_until:
+                return  # NOTE: another process held the DB: no second wait so soon
             try:
                 _write_rows(self._conn, rows)
             except sqlite3.Error as exc:
@@ -219,6 +234,8 @@ class StateDB:
             self._conn.close()
             self._conn, self._persistent = _rebuild(self.path, self._timeout, str(exc))
             return
+        if what == "write" and _is_busy(exc):
+            self._busy_until = time.monotonic() + BUSY_BACKOFF_S
         # NOTE: once per DB, or a locked DB would print a line per batch.
         if not self._warned:
             self._warned = True
