@@ -43,6 +43,7 @@ from prefect_dvc.lockfile import Entry, LockFile, build_entry
 from prefect_dvc.repo import RepoPaths
 from prefect_dvc.shell import CommandRunner, ShellRunner
 from prefect_dvc.status import StageStatus, compute_status
+from prefect_dvc.storage import links
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.state import StateDB
@@ -310,6 +311,7 @@ def open_executor(
     config = load_config(root)
     hasher = Hasher(StateDB(paths.state_db))
     stores = open_stores(paths, config, hasher, remote_name=remote, use_remote=use_remote)
+    links.sweep_leftovers(root / o.repo_path for s in pipeline.stages.values() for o in s.outs)
     lock = LockFile(paths.lock_path(dvcfile), pipeline.order(), paths.own_tmp)
     return StageExecutor(paths, pipeline, hasher=hasher, stores=stores, lock=lock, runner=runner)
 

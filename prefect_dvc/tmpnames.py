@@ -167,8 +167,9 @@ def _remove(path: str) -> None:
             os.unlink(path)
 
 
-def sweep(folder: Path, prefix: str = "") -> list[Path]:
-    """Remove entries of ``folder`` starting with ``prefix`` that dead local writers left.
+def sweep(folder: Path, prefix: str | tuple[str, ...] = "") -> list[Path]:
+    """Remove entries of ``folder`` starting with ``prefix`` (or any of them) that dead
+    local writers left.
 
     Returns:
         The paths removed. A folder that does not exist, or entries that

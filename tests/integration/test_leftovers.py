@@ -175,3 +175,47 @@ def test_private_index_folder_of_a_killed_finalizer_is_removed(git_repo: Path) -
 
     run_cli(root, "checkout")
     assert [p for p in own.iterdir() if p.name.startswith("index.~")] == []
+
+
+DIR_PIPELINE = {
+    "dvc.yaml": """\
+stages:
+  many:
+    cmd: mkdir -p d && for i in 1 2 3; do echo $i > d/$i.txt; done
+    outs: [d]
+""",
+}
+
+CHECKOUT = """
+from prefect_dvc.cli import main
+main(["checkout"])
+"""
+
+
+def test_restore_killed_before_its_swap_leaves_a_folder_the_next_run_removes(
+    git_repo: Path,
+) -> None:
+    gen(git_repo, DIR_PIPELINE)
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-q", "-m", "pipeline")
+    env = {**os.environ, "PYTHONPATH": str(REPO_ROOT)}
+    first = subprocess.run(
+        [sys.executable, "-c", PRODUCE], cwd=git_repo, env=env, capture_output=True, timeout=300
+    )
+    assert first.returncode == 0, first.stderr
+    (git_repo / "d" / "2.txt").unlink()
+    run_killed(git_repo, "_swap", CHECKOUT)  # the new folder is whole, not yet in place
+    (leftover,) = [p for p in git_repo.iterdir() if p.name.startswith(".d.~")]
+    assert sorted(p.name for p in leftover.iterdir()) == ["1.txt", "2.txt", "3.txt"]
+    assert sorted(p.name for p in (git_repo / "d").iterdir()) == ["1.txt", "3.txt"]
+
+    # NOTE: the stage runs its command (no run-cache), so nothing is restored
+    # beside d: the leftover must go because the run opened, not restored.
+    rerun = PRODUCE.replace("RunOptions()", "RunOptions(use_run_cache=False)")
+    assert rerun != PRODUCE
+    again = subprocess.run(
+        [sys.executable, "-c", rerun], cwd=git_repo, env=env, capture_output=True, timeout=300
+    )
+    assert again.returncode == 0, again.stderr
+    assert [p for p in git_repo.iterdir() if p.name.startswith(".d.~")] == []
+    assert sorted(p.name for p in (git_repo / "d").iterdir()) == ["1.txt", "2.txt", "3.txt"]
