@@ -26,6 +26,8 @@ def verify(
 
     A ``.dir`` manifest must also parse, and every file it names must be there.
     """
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"-j/--jobs must be at least 1, not {jobs}", hint="Pass -j 1 or more")
     root = find_root()
     use_remote = bool(remote) or cloud
     stores, hasher = open_stores_for(root, remote=remote, use_remote=use_remote, jobs=jobs)

@@ -68,6 +68,12 @@ def overwrite(path: Path, data: bytes) -> None:
     path.write_bytes(data)
 
 
+def test_bad_jobs_value_is_one_line(project: Path) -> None:
+    result = run_cli(project, "cache", "verify", "-j", "0")
+    assert result.returncode == 1
+    assert result.stderr == "ERROR: -j/--jobs must be at least 1, not 0. Pass -j 1 or more.\n"
+
+
 def test_clean_cache_passes_and_is_recorded_as_verified(project: Path) -> None:
     result = run_cli(project, "cache", "verify")
     assert result.returncode == 0, result.stderr
