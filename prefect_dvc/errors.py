@@ -25,7 +25,8 @@ Tree::
     ├── StorageError             cache and remotes
     │   ├── CorruptObjectError   an object whose bytes do not match its hash
     │   ├── MissingObjectError   an object the lock file needs is in no store
-    │   └── RemoteError          a remote that cannot be reached or used
+    │   ├── RemoteError          a remote that cannot be reached or used
+    │   └── WorkspaceWriteError  a file we write (dvc.lock, .gitignore...) cannot be written
     └── GitError                 repository state, refs and experiments
         ├── ExperimentExistsError
         └── ExperimentNotFoundError
@@ -183,6 +184,18 @@ class MissingObjectError(StorageError):
 
 class RemoteError(StorageError):
     """A remote cannot be reached, or refuses what we ask of it."""
+
+
+class WorkspaceWriteError(StorageError):
+    """A file cannot be written (a full disk, no permission, a read-only filesystem).
+
+    Args:
+        errno: the ``OSError``'s errno (``errno.ENOSPC``...), or None.
+    """
+
+    def __init__(self, msg: str, *, errno: int | None = None, **kwargs: Any) -> None:
+        self.errno = errno
+        super().__init__(msg, **kwargs)
 
 
 class GitError(PrefectDvcError):

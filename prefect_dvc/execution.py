@@ -44,6 +44,7 @@ from prefect_dvc.repo import RepoPaths
 from prefect_dvc.safety import remove_workspace_path
 from prefect_dvc.shell import CommandRunner, ShellRunner
 from prefect_dvc.status import StageStatus, compute_status
+from prefect_dvc.storage import links
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.state import StateDB
@@ -329,6 +330,7 @@ def open_executor(
     config = load_config(root)
     hasher = Hasher(StateDB(paths.state_db), root=paths.root)
     stores = open_stores(paths, config, hasher, remote_name=remote, use_remote=use_remote)
+    links.sweep_leftovers(root / o.repo_path for s in pipeline.stages.values() for o in s.outs)
     order = list(plan) if plan is not None else pipeline.order()
     lock = LockFile(paths.lock_path(dvcfile), order, paths.own_tmp)
     return StageExecutor(

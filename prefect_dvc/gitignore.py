@@ -32,6 +32,7 @@ from typing import IO
 from pathspec.patterns import GitWildMatchPattern
 
 from prefect_dvc.safety import check_write_target
+from prefect_dvc.yamlio import atomic_write
 
 GITIGNORE = ".gitignore"
 
@@ -194,8 +195,8 @@ class IgnoreWriter:
                     continue
                 pending.added[entry] = (rank, index)
                 pending.written = pending.render()
-                gitignore.parent.mkdir(parents=True, exist_ok=True)
-                gitignore.write_text(pending.written, encoding="utf-8")
+                # NOTE: atomic, so a full disk leaves the old .gitignore, not half of it.
+                atomic_write(gitignore, pending.written)
                 changed.append(gitignore)
         return changed
 
@@ -208,8 +209,7 @@ def ensure_ignored(root: Path, repo_path: str) -> bool:
         if entry in text.splitlines() or is_ignored(root, repo_path):
             return False
         pending = _Pending(text, {entry: (0, 0)})
-        gitignore.parent.mkdir(parents=True, exist_ok=True)
-        gitignore.write_text(pending.render(), encoding="utf-8")
+        atomic_write(gitignore, pending.render())
         return True
 
 

@@ -5,7 +5,9 @@ Provides:
     load_yaml(path): the same from a file.
     dump_yaml(data): block-style text the way DVC writes ``dvc.lock`` and
         run-cache entries (``schema: '2.0'`` quoted, key order kept).
-    atomic_write(path, data): temp file + rename, so readers never see half a file.
+    atomic_write(path, data): temp file + rename, so readers never see half a file;
+        an ``OSError`` becomes one :class:`WorkspaceWriteError` line naming the path.
+    write_error(path, exc): that error, for writers that cannot use ``atomic_write``.
 
 Why not PyYAML: it implements YAML 1.1, where ``yes``/``on`` are booleans,
 ``1e3`` is a string and ``010`` is octal. DVC uses ruamel (1.2), and the
@@ -14,9 +16,10 @@ values end up in ``dvc.lock`` and in run-cache keys, so they must agree.
 
 from __future__ import annotations
 
+import errno
 import io
 import os
-import tempfile
+import stat
 import threading
 from pathlib import Path
 from typing import Any
@@ -24,7 +27,8 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from prefect_dvc.errors import YamlSyntaxError
+from prefect_dvc import tmpnames
+from prefect_dvc.errors import WorkspaceWriteError, YamlSyntaxError
 
 _local = threading.local()
 
@@ -87,15 +91,67 @@ def atomic_write(path: Path, data: str | bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file in the same folder.
 
     The rename is atomic on POSIX, so a concurrent reader sees the old or the
-    new content, never a mix, and a crash leaves the old file in place.
+    new content, never a mix, and a crash leaves the old file in place. The
+    temp file names this host and process (``tmpnames``); leftovers of dead
+    writers of the same file are removed first. An existing file keeps its
+    permission bits; a new one gets ``0666 & ~umask``, as ``open()`` gives.
+
+    Raises:
+        WorkspaceWriteError: any ``OSError`` (a full disk, no permission, a
+            read-only filesystem, a parent that is a file), as one line naming
+            ``path``; the old file is left as it was.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
     raw = data.encode("utf-8") if isinstance(data, str) else data
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    tmp = path.with_name(tmpnames.tmp_name(f".{path.name}"))
     try:
-        with os.fdopen(fd, "wb") as fobj:
-            fobj.write(raw)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        _make_parent(path)
+        tmpnames.sweep(path.parent, tmpnames.prefix_of(f".{path.name}"))
+        mode = _mode_of(path)
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        try:
+            with os.fdopen(fd, "wb") as fobj:
+                if mode is not None:
+                    os.fchmod(fobj.fileno(), mode)
+                fobj.write(raw)
+            os.replace(tmp, path)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    except OSError as exc:
+        raise write_error(path, exc) from None
+
+
+def _make_parent(path: Path) -> None:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        # NOTE: mkdir says "File exists" when a parent is a file; say what is wrong.
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR)) from None
+
+
+def _mode_of(path: Path) -> int | None:
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except FileNotFoundError:
+        return None
+
+
+_WRITE_HINTS = {
+    errno.ENOSPC: "Free some disk space and run again",
+    errno.EDQUOT: "Free some space within your disk quota and run again",
+    errno.EACCES: "Check the permissions of the file and its folder",
+    errno.EPERM: "Check the permissions of the file and its folder",
+    errno.EROFS: "The filesystem is read-only; run from a writable checkout",
+    errno.ENOTDIR: "A parent of this path is a file; move it out of the way",
+}
+
+
+def write_error(path: Path, exc: OSError) -> WorkspaceWriteError:
+    """The one-line error for an ``OSError`` met while writing ``path``."""
+    reason = exc.strerror or str(exc) or type(exc).__name__
+    return WorkspaceWriteError(
+        f"cannot write it: {reason}",
+        errno=exc.errno,
+        path=str(path),
+        hint=_WRITE_HINTS.get(exc.errno or 0, "Check the disk and the folder's permissions"),
+    )

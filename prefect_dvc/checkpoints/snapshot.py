@@ -19,9 +19,9 @@ import os
 import queue
 import stat
 import threading
-import uuid
 from pathlib import Path
 
+from prefect_dvc import tmpnames
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.objects import ObjectStore
 
@@ -32,7 +32,8 @@ def snapshot_file(src: Path, store: ObjectStore) -> HashInfo:
     """Store ``src`` (a file) as an object of the local ``store``; return its hash."""
     final_dir = Path(store.location.join("files", "md5"))
     final_dir.mkdir(parents=True, exist_ok=True)
-    tmp = final_dir / f"checkpoint-{uuid.uuid4().hex}.tmp"
+    tmpnames.register_writer(Path(store.location.root))
+    tmp = final_dir / tmpnames.tmp_name("checkpoint")
     try:
         md5, size = _copy_hashing(src, tmp)
         final = Path(store.oid_path(md5))

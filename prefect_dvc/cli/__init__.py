@@ -17,6 +17,7 @@ import sys
 import click
 import typer
 
+from prefect_dvc.cli import cache as cache_cmds
 from prefect_dvc.cli import data as data_cmds
 from prefect_dvc.cli import deploy as deploy_cmds
 from prefect_dvc.cli import exp as exp_cmds
@@ -53,6 +54,7 @@ app.add_typer(exp_cmds.app, name="exp")
 app.add_typer(plots_cmds.app, name="plots")
 exp_cmds.register_top_level(app)
 deploy_cmds.register(app)
+app.add_typer(cache_cmds.app, name="cache")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,6 +66,15 @@ def main(argv: list[str] | None = None) -> int:
             raise
         err_console.print(f"ERROR: {exc}", markup=False, highlight=False, soft_wrap=True)
         return exc.exit_code
+    except OSError as exc:
+        # NOTE: the net under every file we touch: a full disk, a read-only
+        # folder or a missing permission is one line naming the path.
+        if _state["verbose"]:
+            raise
+        where = f"{exc.filename}: " if exc.filename else ""
+        reason = exc.strerror or str(exc) or type(exc).__name__
+        err_console.print(f"ERROR: {where}{reason}.", markup=False, highlight=False, soft_wrap=True)
+        return 1
     except typer.Exit as exc:
         return int(exc.exit_code or 0)
     except typer.Abort:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from pathlib import Path
 
 import typer
@@ -114,6 +115,11 @@ def gc(
     cloud: bool = typer.Option(False, "-c", "--cloud", help="Also collect the remote."),
     remote: str = REMOTE,
     dry: bool = typer.Option(False, "--dry", help="Only list what would be removed."),
+    upload_hours: float = typer.Option(
+        24.0,
+        "--abort-uploads-older-than",
+        help="With -c: abort incomplete multipart uploads begun this many hours ago or more.",
+    ),
 ) -> None:
     """Remove cache objects that no kept revision's dvc.lock refers to."""
     if not (workspace or all_branches or all_tags or all_experiments or all_commits):
@@ -145,3 +151,9 @@ def gc(
         for md5 in doomed if dry else ():
             console.print(f"  {md5}")
         console.print(f"{verb} {len(doomed)} object(s) from the {label}")
+    if cloud and stores.remote is not None and not dry:
+        aborted = sync.abort_stale_uploads(stores.remote.objects, timedelta(hours=upload_hours))
+        if aborted:
+            console.print(
+                f"Aborted {aborted} incomplete upload(s) on remote '{stores.remote.name}'"
+            )

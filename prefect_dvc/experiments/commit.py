@@ -4,6 +4,7 @@ Provides:
     commit_experiment: commit workspace files onto a baseline (or a previous
         checkpoint) and point ``refs/exps/...`` at the result.
     workspace_changes: the files that differ from HEAD, for the finalizer.
+    scratch_dir(root): where private index folders are made.
 
 The commit is built in a private index (``GIT_INDEX_FILE`` in a temporary
 folder) with plumbing commands, so the user's HEAD, branch, index, stash and
@@ -23,12 +24,25 @@ from pathlib import Path, PurePosixPath
 from prefect_dvc.errors import ExperimentExistsError, GitError
 from prefect_dvc.experiments.git import ZERO_SHA, Git
 from prefect_dvc.experiments.refs import ExpRef, validate_name
+from prefect_dvc.repo import RepoPaths
+from prefect_dvc.tmpnames import temp_dir
 
 logger = logging.getLogger(__name__)
 
 # NOTE: DVC's transient state (repro.dat pickles, executor info, exp-show
 # cache) must never end up in an experiment commit (formats.md §9 item 2).
 EXCLUDED_PREFIX = ".dvc/tmp"
+
+
+def scratch_dir(root: Path) -> Path:
+    """Where private index folders go: ``.dvc/tmp/prefect-dvc`` in a DVC project.
+
+    There the next command removes a killed writer's folder (``tmpnames``);
+    a plain Git repository gets the system temp folder instead, so that no
+    ``.dvc`` folder is ever created in it.
+    """
+    own = RepoPaths(root).own_tmp
+    return own if own.parent.parent.is_dir() else Path(tempfile.gettempdir())
 
 
 def is_transient(path: str) -> bool:
@@ -130,8 +144,10 @@ def _build_tree(git: Git, start: str, paths: Sequence[str]) -> str:
         logger.warning(
             "not committing %s: %s/ holds DVC's transient state", skipped, EXCLUDED_PREFIX
         )
-    with tempfile.TemporaryDirectory(prefix="prefect-dvc-index-") as tmp:
-        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+    # NOTE: in .dvc/tmp/prefect-dvc under a name with host and pid, so the
+    # folder of a killed finalizer is removed by the next command (tmpnames).
+    with temp_dir(scratch_dir(git.root), "index") as tmp:
+        env = {"GIT_INDEX_FILE": str(tmp / "index")}
         git.run("read-tree", start, env=env)
         kept = _present(git, kept, env)
         if kept:

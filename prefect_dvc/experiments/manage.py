@@ -15,12 +15,12 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 from prefect_dvc.errors import ExperimentExistsError, GitError, UnsafePathError
+from prefect_dvc.experiments.commit import scratch_dir
 from prefect_dvc.experiments.git import ZERO_SHA, Git
 from prefect_dvc.experiments.refs import (
     ExpRef,
@@ -30,6 +30,7 @@ from prefect_dvc.experiments.refs import (
     validate_name,
 )
 from prefect_dvc.safety import check_workspace_path, remove_workspace_path, symlink_escape
+from prefect_dvc.tmpnames import temp_dir
 
 _GITLINK = "160000"
 _SHOWN = 5
@@ -173,8 +174,10 @@ def _write_from_commit(git: Git, sha: str, paths: Sequence[str]) -> None:
         full = git.root / path
         if full.is_dir() and not full.is_symlink():
             remove_workspace_path(git.root, path)
-    with tempfile.TemporaryDirectory(prefix="prefect-dvc-index-") as tmp:
-        env = {"GIT_INDEX_FILE": str(Path(tmp) / "index")}
+    # NOTE: in .dvc/tmp/prefect-dvc under a name with host and pid, so the
+    # folder of a killed finalizer is removed by the next command (tmpnames).
+    with temp_dir(scratch_dir(git.root), "index") as tmp:
+        env = {"GIT_INDEX_FILE": str(tmp / "index")}
         git.run("read-tree", sha, env=env)
         git.run(
             "checkout-index",

@@ -44,6 +44,7 @@ from prefect_dvc.experiments.names import generate_name
 from prefect_dvc.experiments.overrides import apply_overrides, parse_override
 from prefect_dvc.experiments.refs import ExpRef, list_exp_refs, validate_name
 from prefect_dvc.repo import RepoPaths
+from prefect_dvc.tmpnames import temp_dir
 from prefect_dvc.yamlio import atomic_write
 
 
@@ -197,8 +198,11 @@ class Queue:
         entry = replace(entry, state="running", message="")
         self._save(entry)
         log_path = self._path(entry.id, ".log")
-        with tempfile.TemporaryDirectory(prefix=f"prefect-dvc-exp-{entry.name}-") as tmp:
-            clone = Path(tmp) / "repo"
+        # NOTE: named with host and pid (tmpnames), so the clone a killed worker
+        # left is removed when an entry of that name runs again.
+        base = f"prefect-dvc-exp-{entry.name}"
+        with temp_dir(Path(tempfile.gettempdir()), base) as tmp:
+            clone = tmp / "repo"
             try:
                 self._make_clone(entry, clone)
                 with open(log_path, "wb") as log:

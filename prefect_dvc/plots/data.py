@@ -18,6 +18,7 @@ names CSV columns ``0, 1, ...``.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import posixpath
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect_dvc.config import load_config
-from prefect_dvc.errors import PlotError, PrefectDvcError
+from prefect_dvc.errors import CorruptObjectError, PlotError, PrefectDvcError
 from prefect_dvc.experiments.collect import WORKSPACE
 from prefect_dvc.experiments.gitbatch import GitBatch
 from prefect_dvc.lockschema import parse_lock
@@ -82,7 +83,18 @@ class SourceReader:
         if md5 is None:
             return None
         cached = self.cache_dir / "files" / "md5" / md5[:2] / md5[2:]
-        return cached.read_bytes() if cached.is_file() else None
+        if not cached.is_file():
+            return None
+        data = cached.read_bytes()
+        # NOTE: never hand out unchecked cache bytes, plot data included (issue #11 §2).
+        actual = hashlib.md5(data).hexdigest()
+        if actual != md5.removesuffix(".dir"):
+            raise CorruptObjectError(
+                f"object is corrupt: its content hashes to {actual}, not {md5}",
+                path=str(cached),
+                hint="Run 'prefect-dvc cache verify', then pull the object or re-run its stage",
+            )
+        return data
 
     def _locked_md5(self, rev: str, path: str) -> str | None:
         where = self.outs.get(path)

@@ -8,6 +8,7 @@ Provides:
     replace_file(dest, make), replace_dir(dest, files, make): build a file or
         folder beside ``dest`` and rename it into place, so a failed restore
         leaves the workspace as it was.
+    sweep_leftovers(dests): remove what killed restores left beside outs.
 
 A strategy creates ``dest`` (which must not exist) and raises ``OSError``
 when the filesystem cannot do it (cross-device hardlink, no reflink support),
@@ -19,11 +20,11 @@ from __future__ import annotations
 import fcntl
 import os
 import shutil
-import uuid
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+from prefect_dvc import tmpnames
 from prefect_dvc.errors import ConfigError, StorageError
 from prefect_dvc.safety import check_workspace_path
 
@@ -117,7 +118,27 @@ def link(src: Path, dest: Path, types: Sequence[str] = DEFAULT_LINK_TYPES) -> st
 
 
 def _tmp_sibling(dest: Path, suffix: str) -> Path:
-    return dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:12]}.{suffix}")
+    """A hidden name beside ``dest`` naming this host and process (see ``tmpnames``)."""
+    return dest.with_name(tmpnames.tmp_name(f".{dest.name}", suffix))
+
+
+def _sweep_leftovers(dest: Path) -> None:
+    """Remove what dead local writers left beside ``dest`` while replacing it."""
+    tmpnames.sweep(dest.parent, tmpnames.prefix_of(f".{dest.name}"))
+
+
+def sweep_leftovers(dests: Iterable[Path]) -> None:
+    """Remove what dead local writers left beside each of ``dests``: one listing per folder.
+
+    A restore killed between building an out and swapping it in leaves a
+    hidden ``.<name>.~<host>~<pid>~...`` file or folder beside the out; the
+    next run of the pipeline removes it, whether it restores the out or not.
+    """
+    by_folder: dict[Path, list[str]] = {}
+    for dest in dests:
+        by_folder.setdefault(dest.parent, []).append(tmpnames.prefix_of(f".{dest.name}"))
+    for folder, prefixes in by_folder.items():
+        tmpnames.sweep(folder, tuple(prefixes))
 
 
 def _remove(path: Path) -> None:
@@ -161,6 +182,7 @@ def replace_file(dest: Path, make: Callable[[Path], None], *, root: Path | None 
     """
     dest = _checked(root, dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_leftovers(dest)
     tmp = _tmp_sibling(dest, "tmp")
     try:
         make(tmp)
@@ -226,6 +248,7 @@ def replace_dir(
     """
     dest = _checked(root, dest)
     dest.parent.mkdir(parents=True, exist_ok=True)
+    _sweep_leftovers(dest)
     tmp = _tmp_sibling(dest, "tmp")
     tmp.mkdir()
     try:

@@ -5,40 +5,59 @@ Provides:
         ``<md5>.dir``) under a root that is a local cache dir or a remote:
         ``oid_path``, ``exists``, ``existing`` (bulk), ``add_file``, ``add_bytes``,
         ``add_tree``, ``read_tree`` (verified), ``checkout_file``, ``checkout``
-        (verified, atomic) and ``transfer`` (store to store, threaded).
+        (verified, atomic), ``transfer`` (store to store, threaded) and
+        ``abort_incomplete_uploads`` (S3 multipart uploads a killed push left).
     TransferResult: what a ``transfer`` copied, skipped and could not find.
     md5_file(path): streaming md5, the default verifier (``hashing.md5_file``).
 
 Invariants (DESIGN principle 5): an object appears under its final name only
-whole (temp name + rename on disk, one PUT on object stores); a ``.dir``
-manifest is written after every file it names; every object read for a
-restore is checked against its md5, and a failed restore leaves the
-workspace as it was.
+whole (temp name + rename on disk, one PUT or a completed multipart upload on
+object stores); a ``.dir`` manifest is written after every file it names;
+every object read for a restore or a push is checked against its md5, and a
+failed restore leaves the workspace as it was.
+
+Checking a local object costs a read unless the state DB proves it unchanged
+since it was last verified: its entry is keyed by (inode, size, mtime, ctime)
+and written only by a read that found the right md5 (or right after we wrote
+the object ourselves). Our own ``chmod`` and hardlink calls move the ctime,
+so the entry is re-recorded right after them; otherwise every warm restore
+would re-hash. A push hashes the bytes as it reads them for the upload (one
+read) and refuses an object whose bytes do not match its name, aborting the
+multipart upload it may have begun.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import re
 import stat
 import tempfile
-import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any, BinaryIO
 
 from fsspec import AbstractFileSystem
 
+from prefect_dvc import tmpnames
 from prefect_dvc.errors import CorruptObjectError, MissingObjectError, StorageError
-from prefect_dvc.storage import links
+from prefect_dvc.storage import links, uploads
 from prefect_dvc.storage.hashinfo import DIR_SUFFIX, HashInfo, Tree
 from prefect_dvc.storage.hashing import md5_file
 from prefect_dvc.storage.location import Location, open_location, storage_errors
+from prefect_dvc.storage.state import StateDB
 
 CHUNK = 1 << 20
+_VERIFY_HINT = (
+    "Run 'prefect-dvc cache verify' to list every bad object; delete them and re-run"
+    " the stages that make them, or pull them from a good remote"
+)
+logger = logging.getLogger(__name__)
+
 _OID = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
 _FIX_HINT = "Delete it and run again, or pull it from the remote"
 
@@ -81,11 +100,20 @@ class ObjectStore:
         verify: path -> md5 used to check local objects before use; pass a
             state-DB backed hasher so unchanged objects are not re-read.
             Defaults to :func:`md5_file`.
+        state: the state DB ``verify`` remembers in; objects this store writes
+            or hardlinks are (re-)recorded there as verified.
     """
 
-    def __init__(self, location: Location, *, verify: Verifier | None = None) -> None:
+    def __init__(
+        self,
+        location: Location,
+        *,
+        verify: Verifier | None = None,
+        state: StateDB | None = None,
+    ) -> None:
         self.location = location
         self.verify: Verifier = verify or md5_file
+        self.state = state
 
     @classmethod
     def from_url(
@@ -94,9 +122,10 @@ class ObjectStore:
         storage_options: Mapping[str, Any] | None = None,
         *,
         verify: Verifier | None = None,
+        state: StateDB | None = None,
     ) -> ObjectStore:
         """A store at a local path, ``file://``, ``s3://bucket/prefix`` or ``memory://root``."""
-        return cls(open_location(url, storage_options), verify=verify)
+        return cls(open_location(url, storage_options), verify=verify, state=state)
 
     @property
     def fs(self) -> AbstractFileSystem:
@@ -116,6 +145,10 @@ class ObjectStore:
 
     def _display(self, md5: str) -> str:
         return f"{self.location.safe_url.rstrip('/')}/files/md5/{md5[:2]}/{md5[2:]}"
+
+    def url_of(self, md5: str) -> str:
+        """Where object ``md5`` is, for people: its path, or the store's URL without credentials."""
+        return self.oid_path(md5) if self.is_local else self._display(md5)
 
     # ------------------------------------------------------------------ queries
 
@@ -165,6 +198,14 @@ class ObjectStore:
                     Path(path).chmod(0o644)
                 self.fs.rm_file(path)
 
+    def abort_incomplete_uploads(self, older_than: timedelta) -> int:
+        """Abort the multipart uploads under this store's root begun over ``older_than`` ago.
+
+        See :func:`prefect_dvc.storage.uploads.abort_incomplete_uploads`.
+        """
+        with storage_errors(self.location, "list incomplete multipart uploads"):
+            return uploads.abort_incomplete_uploads(self.fs, self.location.root, older_than)
+
     def _list_prefix(self, path: str) -> list[str]:
         try:
             return [str(p) for p in self.fs.ls(path, detail=False)]
@@ -174,36 +215,74 @@ class ObjectStore:
     # ------------------------------------------------------------------ writing
 
     def add_file(self, src: Path, md5: str) -> None:
-        """Store the file ``src`` as object ``md5`` (skipped when already present).
+        """Store the file ``src`` as object ``md5`` (skipped when already present and good).
 
         On local disk the bytes are cloned or copied to a temp name beside the
         object, checked against ``md5``, made read-only (0444), then renamed;
-        on an object store it is one upload.
+        a present object that fails verification is replaced by these good
+        bytes. On an object store it is one upload, hashed while it is read.
 
         Raises:
             StorageError: ``src`` no longer hashes to ``md5`` (it changed after
                 being hashed); nothing is stored.
         """
-        if self.exists(md5):
+        if not self.is_local:
+            if self.exists(md5):
+                return
+            actual = self._upload(src, md5)
+            if actual is not None:
+                raise _changed(src, md5, actual)
             return
         path = self.oid_path(md5)
-        if not self.is_local:
-            with storage_errors(self.location, f"upload object {md5}"):
-                self.fs.put_file(str(src), path)
+        if self._good_local(md5, path):
             return
         tmp = self._local_tmp(path)
         try:
             links.link(src, tmp, ("reflink", "copy"))
             actual = md5_file(tmp)
             if actual != md5:
-                raise StorageError(
-                    f"'{src}' changed while it was being cached (expected md5 {md5}, got {actual})",
-                    path=str(src),
-                    hint="Make sure nothing writes to it, and run again",
-                )
+                raise _changed(src, md5, actual)
             self._adopt(tmp, path)
+            self._remember(path, md5)
         finally:
             tmp.unlink(missing_ok=True)
+
+    def _good_local(self, md5: str, path: str) -> bool:
+        """Is the local object present and verified? A corrupt one is reported, not kept."""
+        if not os.path.lexists(path):
+            return False
+        try:
+            actual = self.verify(Path(path))
+        except FileNotFoundError:
+            return False
+        if actual == md5:
+            return True
+        logger.warning("%s; replacing it with the bytes just produced", self._corrupt(md5, actual))
+        return False
+
+    def _remember(self, path: str, md5: str) -> None:
+        """Record ``path`` as verified to hold ``md5`` under its current stat (ctime included)."""
+        self._remember_many([md5])
+
+    def _remember_many(self, md5s: Iterable[str]) -> None:
+        """:meth:`_remember` for many local objects, in one state-DB transaction."""
+        if self.state is None:
+            return
+        rows = []
+        for md5 in set(md5s):
+            path = self.oid_path(md5)
+            with storage_errors(self.location, f"stat '{path}'"):
+                rows.append((path, os.stat(path), md5))
+        self.state.set_many(rows)
+
+    def _upload(self, src: Path, md5: str) -> str | None:
+        """Upload the local file ``src`` as object ``md5``, hashing it while reading.
+
+        Returns ``None`` when stored, or the md5 the bytes actually have, in
+        which case nothing was stored (a begun multipart upload is aborted).
+        """
+        with storage_errors(self.location, f"upload object {md5}"):
+            return uploads.upload_verified(self.fs, src, self.oid_path(md5), md5)
 
     def add_bytes(self, data: bytes, md5: str) -> None:
         """Store small ``data`` (a ``.dir`` manifest) as object ``md5``."""
@@ -225,10 +304,12 @@ class ObjectStore:
             tmp.unlink(missing_ok=True)
 
     def _local_tmp(self, path: str) -> Path:
+        """A temp name beside the object, naming this host and process (``tmpnames``)."""
         final = Path(path)
         with storage_errors(self.location, f"create '{final.parent}'"):
             final.parent.mkdir(parents=True, exist_ok=True)
-        return final.with_name(f"{final.name}.{uuid.uuid4().hex}.tmp")
+            tmpnames.register_writer(Path(self.location.root))
+        return final.with_name(tmpnames.tmp_name(final.name))
 
     def _adopt(self, tmp: Path, path: str) -> None:
         with storage_errors(self.location, f"store '{path}'"):
@@ -282,6 +363,15 @@ class ObjectStore:
         except (ValueError, KeyError, TypeError):
             raise self._corrupt(md5_dir, "an unreadable manifest") from None
 
+    def _verify_local(self, md5: str, path: str) -> None:
+        """Raise unless the local object ``md5`` exists and its bytes hash to its name."""
+        try:
+            actual = self.verify(Path(path))
+        except FileNotFoundError:
+            raise self._missing(md5) from None
+        if actual != md5:
+            raise self._corrupt(md5, actual)
+
     def _missing(self, md5: str) -> MissingObjectError:
         return MissingObjectError(
             f"object {md5} is missing",
@@ -296,18 +386,16 @@ class ObjectStore:
             hint=_FIX_HINT,
         )
 
-    def materialize(self, md5: str, target: Path, link_types: Sequence[str]) -> None:
-        """Create the new file ``target`` with the verified content of object ``md5``."""
+    def materialize(self, md5: str, target: Path, link_types: Sequence[str]) -> str:
+        """Create the new file ``target`` with the verified content of object ``md5``.
+
+        Returns:
+            The link type used (``"download"`` from a remote store).
+        """
         path = self.oid_path(md5)
         if self.is_local:
-            try:
-                actual = self.verify(Path(path))
-            except FileNotFoundError:
-                raise self._missing(md5) from None
-            if actual != md5:
-                raise self._corrupt(md5, actual)
-            links.link(Path(path), target, link_types)
-            return
+            self._verify_local(md5, path)
+            return links.link(Path(path), target, link_types)
         with storage_errors(self.location, f"download object {md5}"):
             try:
                 with self.fs.open(path, "rb") as src, open(target, "xb") as sink:
@@ -318,6 +406,7 @@ class ObjectStore:
         if actual != md5:
             target.unlink(missing_ok=True)
             raise self._corrupt(md5, actual)
+        return "download"
 
     # ------------------------------------------------------------------ restoring
 
@@ -334,7 +423,14 @@ class ObjectStore:
         ``root``: the workspace ``dest`` must be safely inside (``safety.py``).
         """
         links.check_link_types(link_types)
-        links.replace_file(dest, lambda tmp: self.materialize(md5, tmp, link_types), root=root)
+        used: list[str] = []
+        links.replace_file(
+            dest, lambda tmp: used.append(self.materialize(md5, tmp, link_types)), root=root
+        )
+        if used == ["hardlink"]:
+            # NOTE: linking and renaming the link moved the object's ctime;
+            # without this the next restore of it would have to re-hash it.
+            self._remember(self.oid_path(md5), md5)
 
     def checkout(
         self,
@@ -362,10 +458,14 @@ class ObjectStore:
         tree = self.read_tree(info.md5)
         files = [(e.md5, e.relpath) for e in tree.entries]
 
+        linked: list[str] = []
+
         def make(md5: str, target: Path) -> None:
-            self.materialize(md5, target, link_types)
+            if self.materialize(md5, target, link_types) == "hardlink":
+                linked.append(md5)  # NOTE: list.append is atomic under the GIL
 
         links.replace_dir(dest, files, make, jobs, keep, root=root)
+        self._remember_many(linked)
 
     # ------------------------------------------------------------------ transfer
 
@@ -431,13 +531,20 @@ class ObjectStore:
         """Copy one verified object; False when this store does not have it."""
         path = self.oid_path(md5)
         if self.is_local:
-            try:
-                actual = self.verify(Path(path))
-            except FileNotFoundError:
+            if not os.path.exists(path):
                 return False
-            if actual != md5:
-                raise self._corrupt(md5, actual)
-            dest.add_file(Path(path), md5)
+            if dest.is_local:
+                self._verify_local(md5, path)
+                dest.add_file(Path(path), md5)
+                return True
+            actual = dest._upload(Path(path), md5)
+            if actual is not None:
+                raise CorruptObjectError(
+                    f"object is corrupt: its content hashes to {actual}, not {md5};"
+                    f" it was not uploaded to '{dest.location.safe_url}'",
+                    path=self._display(md5),
+                    hint=_VERIFY_HINT,
+                )
             return True
         try:
             if dest.is_local:
@@ -446,6 +553,7 @@ class ObjectStore:
                 try:
                     self.materialize(md5, tmp, ("copy",))
                     dest._adopt(tmp, final)
+                    dest._remember(final, md5)
                 finally:
                     tmp.unlink(missing_ok=True)
                 return True
@@ -456,6 +564,14 @@ class ObjectStore:
         except MissingObjectError:
             return False
         return True
+
+
+def _changed(src: Path, md5: str, actual: str) -> StorageError:
+    return StorageError(
+        f"'{src}' changed while it was being cached (expected md5 {md5}, got {actual})",
+        path=str(src),
+        hint="Make sure nothing writes to it, and run again",
+    )
 
 
 def _default_jobs() -> int:

@@ -22,6 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from prefect_dvc import tmpnames
 from prefect_dvc.config import DvcConfig
 from prefect_dvc.errors import ConfigError, CorruptObjectError, MissingObjectError
 from prefect_dvc.ignore import ignored_paths
@@ -191,11 +192,15 @@ def open_stores(
             path=".dvc/config",
             hint="Set cache.dir to a folder of its own, e.g. .dvc/cache",
         )
+    # NOTE: what killed writers left behind (partial objects, private index
+    # folders) goes before this command writes anything; never another host's.
+    tmpnames.sweep(paths.own_tmp)
+    tmpnames.sweep_after_crash(Path(cache_dir))
 
     def verify(path: Path) -> str:
         return hasher.hash_file(path).md5
 
-    local = ObjectStore.from_url(str(cache_dir), verify=verify)
+    local = ObjectStore.from_url(str(cache_dir), verify=verify, state=hasher.state)
     remote = None
     if use_remote and (remote_name or config.default_remote):
         rc = config.remote(remote_name)

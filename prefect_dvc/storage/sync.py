@@ -4,6 +4,8 @@ Provides:
     used_outs(pipeline, lock, targets): the cached outs ``dvc.lock`` records.
     push(...), fetch(...), checkout(...), gc(...): the commands' library side,
         each returning a small report dataclass the CLI prints.
+    abort_stale_uploads(store, older_than): ``gc -c``'s clean-up of the
+        multipart uploads killed pushes left on S3.
 
 Objects move in bulk through :meth:`ObjectStore.transfer` (one listing per
 side, many transfers at a time). ``push --run-cache`` also pushes every
@@ -17,6 +19,7 @@ import logging
 import subprocess
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +29,7 @@ from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.objects import ObjectStore
 from prefect_dvc.storage.runcache import RunCache
 from prefect_dvc.storage.stores import Stores
+from prefect_dvc.tmpnames import sweep_tree
 from prefect_dvc.translators.pipeline import Pipeline
 
 logger = logging.getLogger(__name__)
@@ -240,9 +244,29 @@ def expand_dirs(store: ObjectStore, md5s: Iterable[str]) -> set[str]:
 
 
 def gc(store: ObjectStore, used: set[str], *, dry: bool) -> list[str]:
-    """Remove (or with ``dry`` only list) the objects of ``store`` not in ``used``."""
+    """Remove (or with ``dry`` only list) the objects of ``store`` not in ``used``.
+
+    On a local cache, temporary files that dead local writers left anywhere
+    in it are removed too (``tmpnames``; never another host's).
+    """
     keep = expand_dirs(store, used)
     doomed = sorted(store.all_objects() - keep)
     if not dry:
         store.remove(doomed)
+        if store.is_local:
+            leftovers = sweep_tree(Path(store.location.root))
+            if leftovers:
+                logger.info("removed %d leftover temporary file(s)", len(leftovers))
     return doomed
+
+
+DEFAULT_UPLOAD_AGE = timedelta(hours=24)
+
+
+def abort_stale_uploads(store: ObjectStore, older_than: timedelta = DEFAULT_UPLOAD_AGE) -> int:
+    """``gc -c``: abort the store's incomplete multipart uploads begun over ``older_than`` ago.
+
+    The default of 24 h leaves a push that is still running alone. Returns
+    how many were aborted (always 0 where the filesystem has no such uploads).
+    """
+    return store.abort_incomplete_uploads(older_than)

@@ -191,12 +191,43 @@ def test_remembered_md5_is_returned_without_reading(tmp_path: Path) -> None:
     with StateDB(tmp_path / "state.db") as state:
         first = Hasher(state).hash_file(path)
         assert first.md5 == hashlib.md5(b"old content").hexdigest()
+        assert state.get(path, path.stat()) == first.md5
+        # A planted answer for the file's exact identity proves it is not read again.
+        state.set_many([(path, path.stat(), "f" * 32)])
+        assert Hasher(state).hash_file(path).md5 == "f" * 32
+
+
+def test_in_place_rewrite_with_mtime_put_back_is_rehashed(tmp_path: Path) -> None:
+    """Same inode, size and mtime (utime'd back): only the ctime tells, and it does."""
+    path = tmp_path / "f"
+    path.write_bytes(b"old content")
+    age(path)
+    with StateDB(tmp_path / "state.db") as state:
+        assert Hasher(state).hash_file(path).md5 == hashlib.md5(b"old content").hexdigest()
         rewrite_keeping_stat(path, b"new content")
-        # The stale answer proves the file was not read again.
-        assert Hasher(state).hash_file(path) == first
-        assert Hasher().hash_file(path).md5 == hashlib.md5(b"new content").hexdigest()
-        os.utime(path, ns=(time.time_ns(), path.stat().st_mtime_ns + 1))
         assert Hasher(state).hash_file(path).md5 == hashlib.md5(b"new content").hexdigest()
+
+
+def test_wrong_md5_remembered_for_another_identity_is_not_used(tmp_path: Path) -> None:
+    path = tmp_path / "f"
+    path.write_bytes(b"content")
+    age(path)
+    st = path.stat()
+    stale = os.stat_result(
+        (
+            *st[:10],
+            st.st_atime,
+            st.st_mtime,
+            st.st_ctime,
+            st.st_atime_ns,
+            st.st_mtime_ns,
+            st.st_ctime_ns - 1,
+        )
+    )
+    with StateDB(tmp_path / "state.db") as state:
+        state.set_many([(path, stale, "0" * 32)])
+        assert Hasher(state).hash_file(path).md5 == hashlib.md5(b"content").hexdigest()
+        assert state.get(path, path.stat()) == hashlib.md5(b"content").hexdigest()
 
 
 def test_remembered_md5_survives_reopening_and_covers_dirs(tmp_path: Path) -> None:
@@ -206,10 +237,13 @@ def test_remembered_md5_survives_reopening_and_covers_dirs(tmp_path: Path) -> No
             age(path)
     with StateDB(tmp_path / "state.db") as state:
         assert Hasher(state).hash_dir(data)[0] == DVC_TREE
-    rewrite_keeping_stat(data / "sub/z.txt", b"ZZZ\n")
     with StateDB(tmp_path / "state.db") as state:
-        assert Hasher(state).hash_dir(data)[0] == DVC_TREE
-        assert Hasher().hash_dir(data)[0] != DVC_TREE
+        for path in data.rglob("*"):
+            if path.is_file() and not path.is_symlink():
+                assert state.get(path, path.stat()) is not None, path
+        rewrite_keeping_stat(data / "sub/z.txt", b"ZZZ\n")
+        changed = Hasher(state).hash_dir(data)[0]
+        assert changed != DVC_TREE and changed == Hasher().hash_dir(data)[0]
 
 
 def test_replaced_file_with_same_size_and_mtime_is_rehashed(tmp_path: Path) -> None:
@@ -233,8 +267,7 @@ def test_freshly_written_file_is_not_remembered(tmp_path: Path) -> None:
     os.utime(path, ns=(now, now))
     with StateDB(tmp_path / "state.db") as state:
         Hasher(state).hash_file(path)
-        rewrite_keeping_stat(path, b"lr: 0.2\n")
-        assert Hasher(state).hash_file(path).md5 == hashlib.md5(b"lr: 0.2\n").hexdigest()
+        assert state.get(path, path.stat()) is None
 
 
 def test_whole_second_mtimes_get_a_wider_racy_window(tmp_path: Path) -> None:
@@ -244,13 +277,11 @@ def test_whole_second_mtimes_get_a_wider_racy_window(tmp_path: Path) -> None:
         recent = (time.time_ns() // 10**9 - 1) * 10**9  # 1-2 s ago, like FAT or ext3
         os.utime(path, ns=(recent, recent))
         Hasher(state).hash_file(path)
-        rewrite_keeping_stat(path, b"v2")
-        assert Hasher(state).hash_file(path).md5 == hashlib.md5(b"v2").hexdigest()
+        assert state.get(path, path.stat()) is None
         older = recent - 3 * 10**9
         os.utime(path, ns=(older, older))
         Hasher(state).hash_file(path)
-        rewrite_keeping_stat(path, b"v3")
-        assert Hasher(state).hash_file(path).md5 == hashlib.md5(b"v2").hexdigest()
+        assert state.get(path, path.stat()) == hashlib.md5(b"v1").hexdigest()
 
 
 def test_hasher_is_safe_to_share_between_threads(tmp_path: Path) -> None:

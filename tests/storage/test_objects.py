@@ -217,9 +217,9 @@ def test_local_add_file_rejects_changed_source(tmp_path: Path) -> None:
     src.write_bytes(b"now different")
     with pytest.raises(StorageError, match=r"changed while it was being cached.*run again"):
         store.add_file(src, md5(b"what was hashed"))
-    assert not (tmp_path / "cache" / "files" / "md5").exists() or not any(
-        p.is_file() for p in (tmp_path / "cache").rglob("*")
-    )
+    # NOTE: only this live process's writer marker may remain (tmpnames.register_writer).
+    left = [p for p in (tmp_path / "cache").rglob("*") if p.is_file()]
+    assert [p.parent.name for p in left] == [".prefect-dvc-writers"]
 
 
 def test_verify_callable_is_used_for_local_objects(tmp_path: Path) -> None:

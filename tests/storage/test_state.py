@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from prefect_dvc.storage.state import StateDB, default_state_path
+from prefect_dvc.storage.state import QUICK_CHECK_MAX_BYTES, StateDB, default_state_path
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 MD5_A = "0cc175b9c0f1b6a831c399e269772661"
@@ -20,12 +20,16 @@ MD5_B = "92eb5ffee6ae2fec3ad71c777531578f"
 
 
 def fake_stat(
-    ino: int = 7, size: int = 10, mtime_ns: int = 1_700_000_000_123_456_789
+    ino: int = 7,
+    size: int = 10,
+    mtime_ns: int = 1_700_000_000_123_456_789,
+    ctime_ns: int | None = None,
 ) -> os.stat_result:
     """A stat_result with the fields StateDB compares; the rest is filler."""
-    secs = mtime_ns / 1e9
-    visible = (0o100644, ino, 1, 1, 0, 0, size, int(secs), int(secs), int(secs))
-    return os.stat_result((*visible, secs, secs, secs, mtime_ns, mtime_ns, mtime_ns))
+    ctime_ns = mtime_ns if ctime_ns is None else ctime_ns
+    secs, csecs = mtime_ns / 1e9, ctime_ns / 1e9
+    visible = (0o100644, ino, 1, 1, 0, 0, size, int(secs), int(secs), int(csecs))
+    return os.stat_result((*visible, secs, secs, csecs, mtime_ns, mtime_ns, ctime_ns))
 
 
 def count_rows(db_path: Path) -> int:
@@ -42,6 +46,8 @@ def test_get_returns_md5_only_while_stat_matches(tmp_path: Path) -> None:
         assert db.get(tmp_path / "f", fake_stat(ino=8)) is None
         assert db.get(tmp_path / "f", fake_stat(size=11)) is None
         assert db.get(tmp_path / "f", fake_stat(mtime_ns=1_700_000_000_123_456_790)) is None
+        # NOTE: same inode, size and mtime but a new ctime: written, then utime'd back.
+        assert db.get(tmp_path / "f", fake_stat(ctime_ns=1_800_000_000_000_000_000)) is None
         assert db.get(tmp_path / "other", st) is None
         db.set_many([(tmp_path / "f", fake_stat(size=11), MD5_B)])
         assert db.get(tmp_path / "f", fake_stat(size=11)) == MD5_B
@@ -168,7 +174,7 @@ def test_two_processes_write_at_once(tmp_path: Path) -> None:
         assert db.get(tmp_path / "p2-0-0", st) == "0" * 32
 
 
-def test_corrupt_file_falls_back_to_memory_and_is_left_alone(
+def test_file_that_is_not_a_db_is_rebuilt_with_one_warning(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     path = tmp_path / "state.db"
@@ -177,13 +183,52 @@ def test_corrupt_file_falls_back_to_memory_and_is_left_alone(
     with caplog.at_level(logging.WARNING, logger="prefect_dvc.storage.state"):
         db = StateDB(path)
     with db:
-        assert not db.persistent
+        assert db.persistent
         db.set_many([(tmp_path / "f", fake_stat(), MD5_A)])
         assert db.get(tmp_path / "f", fake_stat()) == MD5_A
-    assert path.read_bytes() == garbage
+    assert count_rows(path) == 1
     (record,) = caplog.records
-    assert str(path) in record.getMessage()
-    assert "Delete the file" in record.getMessage()
+    assert str(path) in record.getMessage() and "discarded it" in record.getMessage()
+    assert "\n" not in record.getMessage()
+
+
+def test_damaged_pages_fail_quick_check_and_are_rebuilt(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "state.db"
+    with StateDB(path) as db:
+        db.set_many((tmp_path / f"f{i}", fake_stat(ino=i), f"{i:032x}") for i in range(3000))
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    raw = bytearray(path.read_bytes())
+    assert raw.startswith(b"SQLite format 3\0") and len(raw) > 8 * 4096
+    raw[3 * 4096 : 6 * 4096] = b"\xa5" * (3 * 4096)  # pages of the table, header intact
+    path.write_bytes(bytes(raw))
+    with caplog.at_level(logging.WARNING, logger="prefect_dvc.storage.state"), StateDB(path) as db:
+        assert db.persistent
+        assert db.get(tmp_path / "f5", fake_stat(ino=5)) is None
+        db.set_many([(tmp_path / "f", fake_stat(), MD5_A)])
+        assert db.get(tmp_path / "f", fake_stat()) == MD5_A
+    (record,) = caplog.records
+    assert "was damaged" in record.getMessage() and str(path) in record.getMessage()
+    assert count_rows(path) == 1
+
+
+def test_old_schema_version_1_is_replaced_without_trusting_its_entries(tmp_path: Path) -> None:
+    path = tmp_path / "state.db"
+    with sqlite3.connect(path) as conn:
+        conn.execute(
+            "CREATE TABLE md5 (path TEXT PRIMARY KEY, inode INTEGER NOT NULL,"
+            " mtime_ns INTEGER NOT NULL, size INTEGER NOT NULL, md5 TEXT NOT NULL)"
+        )
+        conn.execute("INSERT INTO md5 VALUES (?, 7, 1, 10, ?)", (str(tmp_path / "f"), MD5_A))
+        conn.execute("PRAGMA user_version = 1")
+    conn.close()
+    with StateDB(path) as db:
+        assert db.persistent
+        assert db.get(tmp_path / "f", fake_stat(mtime_ns=1)) is None
+    assert count_rows(path) == 0
 
 
 def test_db_path_that_is_a_directory_falls_back(
@@ -200,17 +245,23 @@ def test_db_path_that_is_a_directory_falls_back(
     assert str(path) in caplog.text
 
 
-def test_foreign_schema_is_rebuilt(tmp_path: Path) -> None:
+@pytest.mark.parametrize("version", [0, 2, 7])
+def test_foreign_schema_is_rebuilt(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, version: int
+) -> None:
     path = tmp_path / "state.db"
     with sqlite3.connect(path) as conn:
         conn.execute("CREATE TABLE md5 (x TEXT)")
         conn.execute("INSERT INTO md5 VALUES ('old')")
+        conn.execute(f"PRAGMA user_version = {version}")
     conn.close()
-    with StateDB(path) as db:
+    with caplog.at_level(logging.WARNING, logger="prefect_dvc.storage.state"), StateDB(path) as db:
         assert db.persistent
         db.set_many([(tmp_path / "f", fake_stat(), MD5_A)])
         assert db.get(tmp_path / "f", fake_stat()) == MD5_A
     assert count_rows(path) == 1
+    (record,) = caplog.records
+    assert "unexpected schema" in record.getMessage()
 
 
 def test_write_blocked_by_another_process_is_dropped_not_raised(
@@ -231,6 +282,10 @@ def test_write_blocked_by_another_process_is_dropped_not_raised(
             blocker.execute("ROLLBACK")
             blocker.close()
         assert db.get(tmp_path / "dropped", fake_stat()) is None
+        db.set_many([(tmp_path / "later", fake_stat(), MD5_B)])
+        # NOTE: after one busy wait, writes pause (BUSY_BACKOFF_S), even once free.
+        assert db.get(tmp_path / "later", fake_stat()) is None
+    with StateDB(path) as db:
         db.set_many([(tmp_path / "later", fake_stat(), MD5_B)])
         assert db.get(tmp_path / "later", fake_stat()) == MD5_B
     (record,) = caplog.records  # warned once, not once per batch
@@ -253,3 +308,73 @@ def test_in_memory_db_is_private(tmp_path: Path) -> None:
         assert one.get(tmp_path / "f", fake_stat()) == MD5_A
         assert two.get(tmp_path / "f", fake_stat()) is None
         assert not one.persistent and one.path is None
+
+
+BLOCKER = """
+import sqlite3, sys, time
+conn = sqlite3.connect(sys.argv[1], isolation_level=None)
+conn.execute("BEGIN IMMEDIATE")
+conn.execute("INSERT OR REPLACE INTO md5 VALUES ('/held', 1, 1, 1, 1, 'x')")
+print("holding", flush=True)
+sys.stdin.readline()
+conn.execute("ROLLBACK")
+"""
+
+
+def test_db_locked_by_another_process_opens_reads_and_drops_writes_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    path = tmp_path / "state.db"
+    with StateDB(path) as db:
+        db.set_many([(tmp_path / "kept", fake_stat(), MD5_A)])
+    proc = subprocess.Popen(
+        [sys.executable, "-c", BLOCKER, str(path)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "holding\n"
+        logs = caplog.at_level(logging.WARNING, logger="prefect_dvc.storage.state")
+        with logs, StateDB(path) as db:  # the default, short, busy timeout
+            assert db.persistent
+            assert db.get(tmp_path / "kept", fake_stat()) == MD5_A
+            db.set_many([(tmp_path / "a", fake_stat(), MD5_B)])
+            db.set_many([(tmp_path / "b", fake_stat(), MD5_B)])
+            assert db.get(tmp_path / "a", fake_stat()) is None
+    finally:
+        assert proc.stdin is not None
+        proc.stdin.write("\n")
+        proc.stdin.close()
+        proc.wait(timeout=30)
+        proc.stdout.close() if proc.stdout else None
+    (record,) = caplog.records
+    assert "write failed" in record.getMessage() and "locked" in record.getMessage()
+    with StateDB(path) as db:
+        db.set_many([(tmp_path / "a", fake_stat(), MD5_B)])
+        assert db.get(tmp_path / "a", fake_stat()) == MD5_B
+
+
+def test_damage_met_in_use_rebuilds_the_db_once(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A DB too big for the open-time quick_check is rebuilt when a query meets the damage."""
+    path = tmp_path / "state.db"
+    items = [(tmp_path / f"f{i}", fake_stat(ino=i), f"{i:032x}") for i in range(40_000)]
+    with StateDB(path) as db:
+        db.set_many(items)
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    conn.close()
+    raw = bytearray(path.read_bytes())
+    assert len(raw) > QUICK_CHECK_MAX_BYTES
+    raw[2 * 4096 :] = b"\xa5" * (len(raw) - 2 * 4096)
+    path.write_bytes(bytes(raw))
+    db = StateDB(path)
+    with caplog.at_level(logging.WARNING, logger="prefect_dvc.storage.state"), db:
+        assert db.get_many([(p, st) for p, st, _ in items]) == [None] * len(items)
+        db.set_many(items[:1])
+        assert db.get(*items[0][:2]) == items[0][2]
+    (record,) = caplog.records
+    assert "was damaged" in record.getMessage()
+    assert count_rows(path) == 1
