@@ -2,17 +2,21 @@
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 
 import typer
 
-from prefect_dvc.cli.output import console
-from prefect_dvc.errors import ConfigError, MissingObjectError
+from prefect_dvc.cli.output import console, err_console
+from prefect_dvc.errors import ConfigError, GcRefusedError, MissingObjectError, PrefectDvcError
+from prefect_dvc.locks import cache_collector, locked
 from prefect_dvc.project import open_stores_for, workspace_outs
 from prefect_dvc.repo import find_root, locate_dvcfile
 from prefect_dvc.storage import sync
+from prefect_dvc.storage.gc_scan import scan_used
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.stores import Stores
+from prefect_dvc.translators import load_pipeline
 
 TARGETS = typer.Argument(None, help="Stages whose outs to move (default: all).")
 REMOTE = typer.Option(None, "-r", "--remote", help="Remote name (default: core.remote).")
@@ -39,6 +43,7 @@ def _outs(root: Path, targets: list[str] | None) -> list[sync.UsedOut]:
     return workspace_outs(root, targets or (), locate_dvcfile(root))
 
 
+@locked
 def push(
     targets: list[str] = TARGETS,
     remote: str = REMOTE,
@@ -57,6 +62,7 @@ def push(
         )
 
 
+@locked
 def fetch(
     targets: list[str] = TARGETS,
     remote: str = REMOTE,
@@ -75,6 +81,7 @@ def fetch(
         )
 
 
+@locked
 def pull(
     targets: list[str] = TARGETS,
     remote: str = REMOTE,
@@ -86,6 +93,7 @@ def pull(
     checkout(targets)
 
 
+@locked
 def checkout(targets: list[str] = TARGETS) -> None:
     """Restore the workspace's outs from the local cache to match dvc.lock."""
     root, stores, hasher = _open(None, None, use_remote=False)
@@ -114,34 +122,95 @@ def gc(
     cloud: bool = typer.Option(False, "-c", "--cloud", help="Also collect the remote."),
     remote: str = REMOTE,
     dry: bool = typer.Option(False, "--dry", help="Only list what would be removed."),
+    skip_failed: bool = typer.Option(
+        False,
+        "--skip-failed",
+        help="Go on past unreadable dvc.lock/.dvc files, keeping all they may refer to.",
+    ),
+    force: bool = typer.Option(False, "-f", "--force", help="Do not ask for confirmation."),
 ) -> None:
-    """Remove cache objects that no kept revision's dvc.lock refers to."""
+    """Remove cache objects that no kept revision's dvc.lock or .dvc file refers to.
+
+    Runs under the repository lock and the write side of the rwlock, so it is
+    refused while any stage, experiment or queue of the repository runs.
+    """
     if not (workspace or all_branches or all_tags or all_experiments or all_commits):
         raise ConfigError(
             "gc needs to know what to keep: none of -w, -a, -T, --all-experiments, -A was given",
             hint="Run 'prefect-dvc gc -w' to keep only what the workspace uses (add --dry first)",
         )
-    root, stores, _ = _open(remote, None, use_remote=cloud)
+    root = find_root()
+    with cache_collector(root):
+        revs = sync.revisions(
+            root,
+            all_branches=all_branches,
+            all_tags=all_tags,
+            all_experiments=all_experiments,
+            all_commits=all_commits,
+        )
+        _collect(revs, remote=remote, cloud=cloud, dry=dry, skip_failed=skip_failed, force=force)
+
+
+def _collect(
+    revs: list[str], *, remote: str | None, cloud: bool, dry: bool, skip_failed: bool, force: bool
+) -> None:
+    """Scan what ``revs`` and the workspace need, list the rest, confirm, remove."""
+    root, stores, hasher = _open(remote, None, use_remote=cloud)
     if cloud and stores.remote is None:
         raise ConfigError(
             "gc --cloud needs a remote, and none is configured",
             path=".dvc/config",
             hint="Pass -r <name>, or set one with: prefect-dvc remote default <name>",
         )
-    revs = sync.revisions(
-        root,
-        all_branches=all_branches,
-        all_tags=all_tags,
-        all_experiments=all_experiments,
-        all_commits=all_commits,
-    )
-    used = sync.used_hashes(root, revs)
+    try:
+        used = scan_used(root, revs, workspace_extra=lambda: _workspace_out_md5s(root, hasher))
+    finally:
+        hasher.close()
+    if used.unreadable and not skip_failed:
+        raise GcRefusedError(
+            f"gc refuses to collect: {used.unreadable[0].describe()}, so what it refers to "
+            "is unknown and would be deleted",
+            hint="Restore the file (e.g. 'git checkout -- <file>'), or pass --skip-failed "
+            "to keep everything it may refer to",
+        )
+    for bad in used.unreadable:
+        err_console.print(f"WARNING: skipped {bad.describe()}; keeping all it may refer to")
     targets = [("local cache", stores.local)]
     if cloud and stores.remote is not None:
         targets.append((f"remote '{stores.remote.name}'", stores.remote.objects))
-    for label, store in targets:
-        doomed = sync.gc(store, used, dry=dry)
-        verb = "Would remove" if dry else "Removed"
-        for md5 in doomed if dry else ():
+    plans = [(label, store, sync.gc(store, set(used.md5s), dry=True)) for label, store in targets]
+    for label, _store, doomed in plans:
+        verb = "Would remove" if dry else "Will remove"
+        console.print(f"{verb} {len(doomed)} object(s) from the {label}:")
+        for md5 in doomed:
             console.print(f"  {md5}")
-        console.print(f"{verb} {len(doomed)} object(s) from the {label}")
+    if dry or not any(doomed for _l, _s, doomed in plans):
+        return
+    _confirm(force or dry)
+    for label, store, doomed in plans:
+        store.remove(doomed)
+        console.print(f"Removed {len(doomed)} object(s) from the {label}")
+
+
+def _workspace_out_md5s(root: Path, hasher: Hasher) -> set[str]:
+    """Hashes of the pipeline's cached outs as they are on disk (what a lost lock pointed at)."""
+    try:
+        pipeline = load_pipeline(root, locate_dvcfile(root))
+    except PrefectDvcError:
+        return set()
+    paths = [root / o.repo_path for st in pipeline.stages.values() for o in st.outs if o.cache]
+    present = [p for p in paths if p.exists()]
+    return {info.md5 for info, _tree in hasher.hash_many(present)}
+
+
+def _confirm(force: bool) -> None:
+    """Ask as DVC's gc does; without a terminal, refuse unless -f."""
+    if force:
+        return
+    if not sys.stdin.isatty():
+        raise GcRefusedError(
+            "gc needs confirmation before it deletes, and there is no terminal to ask on",
+            hint="Check the list above (or run with --dry), then pass -f to proceed",
+        )
+    if not typer.confirm("Are you sure you want to proceed?", default=False):
+        raise GcRefusedError("gc was not confirmed; nothing was removed")
