@@ -179,6 +179,7 @@ def _collect(
     if cloud and stores.remote is not None:
         targets.append((f"remote '{stores.remote.name}'", stores.remote.objects))
     plans = [(label, store, sync.gc(store, set(used.md5s), dry=True)) for label, store in targets]
+    console.print(_keeping(revs, cloud), soft_wrap=True)
     for label, _store, doomed in plans:
         verb = "Would remove" if dry else "Will remove"
         console.print(f"{verb} {len(doomed)} object(s) from the {label}:")
@@ -190,6 +191,13 @@ def _collect(
     for label, store, doomed in plans:
         store.remove(doomed)
         console.print(f"Removed {len(doomed)} object(s) from the {label}")
+
+
+def _keeping(revs: list[str], cloud: bool) -> str:
+    """DVC's warning, first: what is kept, the rest goes."""
+    where = "the workspace" + (f" and {len(revs)} Git revision(s)" if revs else "")
+    also = " and the remote" if cloud else ""
+    return f"This will remove all cache{also} except items used in {where} of the current repo."
 
 
 def _workspace_out_md5s(root: Path, hasher: Hasher) -> set[str]:

@@ -154,11 +154,13 @@ def _children_api() -> Iterator[dict[str, str]]:
 
 def _run_queue(root: Path, jobs: int) -> None:
     q = Queue(root)
-    if not any(e.state in ("queued", "failed") for e in q.entries()):
-        _say("The queue is empty.")
+    if not any(q.claims.runnable(e) for e in q.entries()):
+        _say(_nothing_to_run(q))
         return
     with _children_api() as env:
         results = q.run_all(jobs, env=env)
+    if not results:
+        _say(_nothing_to_run(q))
     failed = [r for r in results if r.state != "success"]
     for r in results:
         if r.state == "success":
@@ -173,6 +175,16 @@ def _run_queue(root: Path, jobs: int) -> None:
             + ", ".join(r.name for r in failed),
             hint="See 'prefect-dvc queue logs <name>'",
         )
+
+
+def _nothing_to_run(q: Queue) -> str:
+    running = q.claims.running()
+    if not running:
+        return "The queue is empty."
+    return (
+        f"Every queued experiment is already being run by another process "
+        f"(PID {running[0]['pid']}: {running[0]['cmd']}); see 'prefect-dvc queue status'."
+    )
 
 
 def _print_log_tail(q: Queue, entry: QueuedExp) -> None:

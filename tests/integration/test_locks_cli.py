@@ -154,6 +154,18 @@ def test_eight_concurrent_exp_runs_one_runs_the_rest_are_refused_unchanged(
     )
     assert during.returncode == 1 and "gc cannot collect" in during.stderr
     assert md5(f"lr={winner}\n") in _objects(repo), "the running stage's object survives"
+    dvc = run_dvc(repo, "repro")
+    assert dvc.returncode != 0 and "is busy" in dvc.stderr, "real DVC respects our rwlock"
+    assert not (repo / "model.txt").exists()
+    queued = subprocess.run(
+        [CLI, "exp", "run", "--queue", "-S", "train.lr=0.09"],
+        cwd=repo,
+        env=barrier,
+        capture_output=True,
+        text=True,
+    )
+    assert queued.returncode == 0 and "Queued experiment" in queued.stdout, queued.stderr
+    assert (repo / "params.yaml").read_text() == f"train:\n  lr: {winner}\n"
     (folder / "go").touch()
     results = {lr: (p.wait(timeout=600), *p.communicate()) for lr, p in procs.items()}
 
