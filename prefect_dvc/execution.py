@@ -32,7 +32,12 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from prefect_dvc.config import load_config
-from prefect_dvc.errors import MissingOutputError, StageError, StageFailedError
+from prefect_dvc.errors import (
+    MissingOutputError,
+    PrefectDvcError,
+    StageError,
+    StageFailedError,
+)
 from prefect_dvc.gitignore import ensure_ignored
 from prefect_dvc.lockfile import Entry, LockFile, build_entry
 from prefect_dvc.locks import command_running, stage_guard
@@ -290,9 +295,11 @@ class StageExecutor:
         would later restore the wrong outs.
         """
         deps, _missing = hash_deps(self.root, stage, self.hasher)
-        if tuple(deps) == tuple(before.deps) and params_lock_values(self.root, stage) == dict(
-            before.params
-        ):
+        try:
+            params = params_lock_values(self.root, stage)
+        except PrefectDvcError:
+            params = {}
+        if tuple(deps) == tuple(before.deps) and params == dict(before.params):
             return True
         logger.warning(
             "Stage '%s': a dependency changed while its command ran; no run-cache entry written",

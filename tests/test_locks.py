@@ -7,6 +7,7 @@ must really be free; dead holders must not block forever.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -20,8 +21,11 @@ import zc.lockfile
 from helpers import dvc_bin, gen, git, run_dvc
 
 from prefect_dvc.errors import LockError
+from prefect_dvc.execution import RunOptions, open_executor
 from prefect_dvc.experiments.claims import Claims
 from prefect_dvc.locks import repo_lock, rwlock, stage_guard, workspace_experiment
+from prefect_dvc.translators import load_pipeline
+from prefect_dvc.yamlio import parse_yaml
 
 PIPELINE = {
     "in.txt": "a\n",
@@ -207,3 +211,49 @@ def test_a_queue_entry_is_claimed_once_and_a_dead_claim_is_stale(tmp_path: Path)
     Seen.state, Seen.message = "failed", "x"
     assert second.runnable(Seen()) and second.claim(Seen(), lambda: marked.append("second"))
     assert marked == ["first", "second"]
+
+
+def _runs(root: Path) -> list[Path]:
+    return list((root / ".dvc/cache/runs").glob("*/*/*"))
+
+
+def test_a_stage_lets_the_lock_go_for_its_command_and_records_a_true_run_cache_entry(
+    repo: Path,
+) -> None:
+    # `flock -n` fails unless the repository lock is free while the command runs.
+    gen(
+        repo,
+        {
+            "dvc.yaml": "stages:\n  s:\n    cmd: flock -n .dvc/tmp/lock cp in.txt out.txt\n"
+            "    deps: [in.txt]\n    outs: [out.txt]\n"
+        },
+    )
+    executor = open_executor(repo, load_pipeline(repo))
+    try:
+        with repo_lock(repo).hold():
+            result = executor.run("s", RunOptions(), print)
+            assert repo_lock(repo).is_locked, "taken back after the command"
+    finally:
+        executor.close()
+    assert result.outcome.value == "ran"
+    (entry_path,) = _runs(repo)
+    entry = parse_yaml(entry_path.read_text())
+    assert entry["outs"][0]["md5"] == hashlib.md5(b"a\n").hexdigest()
+    assert json.loads((repo / ".dvc/tmp/rwlock").read_text()) == {}
+
+
+def test_a_dep_changed_while_the_command_ran_leaves_no_run_cache_entry(repo: Path) -> None:
+    gen(
+        repo,
+        {
+            "dvc.yaml": "stages:\n  s:\n    cmd: cp in.txt out.txt && echo b > in.txt\n"
+            "    deps: [in.txt]\n    outs: [out.txt]\n"
+        },
+    )
+    executor = open_executor(repo, load_pipeline(repo))
+    try:
+        executor.run("s", RunOptions(), print)
+    finally:
+        executor.close()
+    assert _runs(repo) == [], "an entry keyed by in=b would restore out=a"
+    assert (repo / "dvc.lock").exists()

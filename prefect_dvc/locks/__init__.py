@@ -32,12 +32,11 @@ from typing import Any, TypeVar
 from prefect_dvc.config import load_config
 from prefect_dvc.errors import PrefectDvcError
 from prefect_dvc.locks.repo_lock import RepoLock, repo_lock, set_wait_for_lock
-from prefect_dvc.locks.rwlock import busy_paths, rwlock
+from prefect_dvc.locks.rwlock import rwlock
 from prefect_dvc.repo import find_root
 
 __all__ = [
     "RepoLock",
-    "busy_paths",
     "cache_collector",
     "cache_reader",
     "command_running",

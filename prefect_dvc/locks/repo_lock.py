@@ -117,7 +117,6 @@ class RepoLock:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.path = root / ".dvc" / "tmp" / "lock"
-        self.wait = False
         self._mutex = threading.RLock()
         self._file: zc.lockfile.LockFile | None = None
         self._holds = 0
@@ -131,9 +130,7 @@ class RepoLock:
     def _sync(self, *, patient: bool) -> None:
         wanted = self._sections > 0 or (self._holds > 0 and self._running == 0)
         if wanted and self._file is None:
-            self._file = take_file_lock(
-                self.path, self.root, wait=patient or self.wait or _WAIT["enabled"]
-            )
+            self._file = take_file_lock(self.path, self.root, wait=patient or _WAIT["enabled"])
         elif not wanted and self._file is not None:
             self._file.close()
             self._file = None

@@ -3,7 +3,6 @@
 Provides:
     rwlock(tmp_dir, root, read=, write=, what=): hold read locks on ``read``
         and write locks on ``write`` (absolute paths) while the block runs.
-    busy_paths(tmp_dir): every path some live process holds, for messages.
 
 The file is DVC's (``dvc/rwlock.py``): JSON
 ``{"read": {path: [{"pid": int, "cmd": str}, ...]}, "write": {path: {"pid": int, "cmd": str}}}``
@@ -190,16 +189,3 @@ def rwlock(
         yield
     finally:
         _release(tmp_dir, root, taken)
-
-
-def busy_paths(tmp_dir: Path, root: Path) -> dict[str, list[str]]:
-    """``{path: ["PID n: cmd", ...]}`` for every path a live process locks."""
-    result: dict[str, list[str]] = {}
-    with _edit(tmp_dir, root) as data:
-        _drop_dead(data)
-        for mode in ("read", "write"):
-            for path, value in data[mode].items():
-                result.setdefault(path, []).extend(
-                    f"PID {i['pid']}: {i.get('cmd', '')}" for i in _infos(value)
-                )
-    return result
