@@ -86,11 +86,15 @@ def check_lock_text(text: str, kind: str) -> tuple[set[str], str | None]:
         return set(), "is not a mapping"
     if kind == "lock":
         stages = data.get("stages")
-        if "schema" not in data or not isinstance(stages, dict):
-            return set(), "has no 'schema' and 'stages'"
+        if str(data.get("schema")) != "2.0" or not isinstance(stages, dict):
+            return set(), "has no schema '2.0' and 'stages'"
+        if not all(isinstance(e, dict) and "cmd" in e for e in stages.values()):
+            return set(), "has a stage entry without its cmd"
         entries = list(stages.values())
         keys = ("deps", "outs")
     else:
+        if not _items(data, "outs"):
+            return set(), "has no outs"
         # NOTE: a .dvc file's deps (imports) legitimately carry no hash.
         entries, keys = [data], ("outs",)
     md5s: set[str] = set()

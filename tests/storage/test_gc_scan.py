@@ -42,13 +42,21 @@ DVCFILE = f"outs:\n- md5: {B}\n  size: 2\n  hash: md5\n  path: data.txt\n"
         (LOCK_A.split("    outs:")[0].replace("md5: " + C, ""), "without its hash"),
         ("schema: '2.0'\nstages: [\n", "not valid YAML"),
         ("- a\n- b\n", "not a mapping"),
-        ("stages:\n  s:\n    cmd: x\n", "no 'schema'"),
+        ("stages:\n  s:\n    cmd: x\n", "no schema '2.0'"),
+        ("schema: '2.0'\n", "no schema '2.0' and 'stages'"),
+        ("schema: '1.0'\nstages: {}\n", "no schema '2.0'"),
+        ("schema: '2.0'\nstages:\n  s:\n    outs: []\n", "without its cmd"),
     ],
 )
 def test_a_damaged_lock_file_is_named_with_why(text: str, why: str) -> None:
     md5s, reason = check_lock_text(text, "lock")
     assert md5s == set()
     assert reason is not None and why in reason
+
+
+@pytest.mark.parametrize("text", ["outs:\n", "outs: []\n", "md5: x\n", "outs:\n- path: d\n"])
+def test_a_damaged_dvc_file_is_named(text: str) -> None:
+    assert check_lock_text(text, "dvc")[1] is not None
 
 
 def test_a_sound_lock_file_names_its_outs_and_deps() -> None:
