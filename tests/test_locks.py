@@ -257,3 +257,18 @@ def test_a_dep_changed_while_the_command_ran_leaves_no_run_cache_entry(repo: Pat
         executor.close()
     assert _runs(repo) == [], "an entry keyed by in=b would restore out=a"
     assert (repo / "dvc.lock").exists()
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [("{not json", "corrupted"), ('{"write": []}', "format error"), ("[]", "format error")],
+)
+def test_a_damaged_rwlock_file_is_named_and_left_alone(repo: Path, text: str, why: str) -> None:
+    rw = repo / ".dvc/tmp/rwlock"
+    rw.parent.mkdir(parents=True, exist_ok=True)
+    rw.write_text(text)
+    with pytest.raises(LockError) as info, stage_guard(repo, "s", [], [repo / "out.txt"]):
+        pass
+    assert why in str(info.value) and "'.dvc/tmp/rwlock'" in str(info.value)
+    assert rw.read_text() == text
+    assert not repo_lock(repo).is_locked

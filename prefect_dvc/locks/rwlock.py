@@ -61,7 +61,10 @@ def _edit(tmp_dir: Path, root: Path) -> Iterator[dict[str, Any]]:
                 f"unable to read RWLock-file '{_rel(path, root)}': JSON structure is corrupted",
                 hint="If no DVC or prefect-dvc process is running, delete it and run again",
             ) from None
-        if not isinstance(data, dict):
+        shape_ok = isinstance(data, dict) and all(
+            isinstance(data.get(mode, {}), dict) for mode in ("read", "write")
+        )
+        if not shape_ok:
             raise LockError(
                 f"RWLock-file '{_rel(path, root)}' format error",
                 hint="If no DVC or prefect-dvc process is running, delete it and run again",

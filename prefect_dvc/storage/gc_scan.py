@@ -166,8 +166,11 @@ def scan_used(
     for path, kind in files:
         if not (root / path).is_file():
             continue
-        text = (root / path).read_text(errors="replace")
-        md5s, why = check_lock_text(text, kind)
+        try:
+            text = (root / path).read_text(errors="replace")
+            md5s, why = check_lock_text(text, kind)
+        except OSError as exc:
+            text, md5s, why = "", set(), f"cannot be read ({exc.strerror})"
         used |= md5s
         if why is not None:
             bad.append(Unreadable(WORKSPACE, path, why))
