@@ -165,8 +165,13 @@ class RepoLock:
 
     @contextmanager
     def section(self) -> Iterator[None]:
-        """Hold the lock for a stage's own work (status, restore, hashing, lock entry)."""
-        self._change(sections=1, patient=False)
+        """Hold the lock for a stage's own work (status, restore, hashing, lock entry).
+
+        Waits as long as needed (DVC retries 3 s when it takes the lock back
+        after a command; here parallel stages take it back more often):
+        the stage holds nothing yet, so waiting cannot deadlock.
+        """
+        self._change(sections=1, patient=True)
         try:
             yield
         finally:
