@@ -3,17 +3,18 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import typer
 
 from prefect_dvc.cli.output import console, err_console
 from prefect_dvc.errors import ConfigError, GcRefusedError, MissingObjectError, PrefectDvcError
-from prefect_dvc.locks import cache_collector, locked
+from prefect_dvc.locks import cache_collector, locked, locked_workspace
 from prefect_dvc.project import open_stores_for, workspace_outs
 from prefect_dvc.repo import find_root, locate_dvcfile
 from prefect_dvc.storage import sync
-from prefect_dvc.storage.gc_scan import scan_used
+from prefect_dvc.storage.gc_scan import Unreadable, scan_used
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.stores import Stores
 from prefect_dvc.translators import load_pipeline
@@ -81,7 +82,7 @@ def fetch(
         )
 
 
-@locked
+@locked_workspace
 def pull(
     targets: list[str] = TARGETS,
     remote: str = REMOTE,
@@ -93,7 +94,7 @@ def pull(
     checkout(targets)
 
 
-@locked
+@locked_workspace
 def checkout(targets: list[str] = TARGETS) -> None:
     """Restore the workspace's outs from the local cache to match dvc.lock."""
     root, stores, hasher = _open(None, None, use_remote=False)
@@ -156,41 +157,48 @@ def _collect(
 ) -> None:
     """Scan what ``revs`` and the workspace need, list the rest, confirm, remove."""
     root, stores, hasher = _open(remote, None, use_remote=cloud)
-    if cloud and stores.remote is None:
-        raise ConfigError(
-            "gc --cloud needs a remote, and none is configured",
-            path=".dvc/config",
-            hint="Pass -r <name>, or set one with: prefect-dvc remote default <name>",
-        )
     try:
+        if cloud and stores.remote is None:
+            raise ConfigError(
+                "gc --cloud needs a remote, and none is configured",
+                path=".dvc/config",
+                hint="Pass -r <name>, or set one with: prefect-dvc remote default <name>",
+            )
         used = scan_used(root, revs, workspace_extra=lambda: _workspace_out_md5s(root, hasher))
+        _refuse_unreadable(used.unreadable, skip_failed)
+        targets = [("local cache", stores.local)]
+        if cloud and stores.remote is not None:
+            targets.append((f"remote '{stores.remote.name}'", stores.remote.objects))
+        plans = [
+            (label, store, sync.gc(store, set(used.md5s), dry=True)) for label, store in targets
+        ]
+        console.print(_keeping(revs, cloud), soft_wrap=True)
+        verb = "Would remove" if dry else "Will remove"
+        for label, _store, doomed in plans:
+            console.print(f"{verb} {len(doomed)} object(s) from the {label}:")
+            for md5 in doomed:
+                console.print(f"  {md5}")
+        if dry or not any(doomed for _l, _s, doomed in plans):
+            return
+        _confirm(force)
+        for label, store, doomed in plans:
+            store.remove(doomed)
+            console.print(f"Removed {len(doomed)} object(s) from the {label}")
     finally:
         hasher.close()
-    if used.unreadable and not skip_failed:
+
+
+def _refuse_unreadable(unreadable: Sequence[Unreadable], skip_failed: bool) -> None:
+    """Refuse on the first unreadable file unless ``--skip-failed``; then only warn."""
+    if unreadable and not skip_failed:
         raise GcRefusedError(
-            f"gc refuses to collect: {used.unreadable[0].describe()}, so what it refers to "
+            f"gc refuses to collect: {unreadable[0].describe()}, so what it refers to "
             "is unknown and would be deleted",
             hint="Restore the file (e.g. 'git checkout -- <file>'), or pass --skip-failed "
             "to keep everything it may refer to",
         )
-    for bad in used.unreadable:
+    for bad in unreadable:
         err_console.print(f"WARNING: skipped {bad.describe()}; keeping all it may refer to")
-    targets = [("local cache", stores.local)]
-    if cloud and stores.remote is not None:
-        targets.append((f"remote '{stores.remote.name}'", stores.remote.objects))
-    plans = [(label, store, sync.gc(store, set(used.md5s), dry=True)) for label, store in targets]
-    console.print(_keeping(revs, cloud), soft_wrap=True)
-    for label, _store, doomed in plans:
-        verb = "Would remove" if dry else "Will remove"
-        console.print(f"{verb} {len(doomed)} object(s) from the {label}:")
-        for md5 in doomed:
-            console.print(f"  {md5}")
-    if dry or not any(doomed for _l, _s, doomed in plans):
-        return
-    _confirm(force or dry)
-    for label, store, doomed in plans:
-        store.remove(doomed)
-        console.print(f"Removed {len(doomed)} object(s) from the {label}")
 
 
 def _keeping(revs: list[str], cloud: bool) -> str:

@@ -28,7 +28,13 @@ from prefect_dvc.experiments.overrides import apply_overrides, expand_sweeps
 from prefect_dvc.experiments.queue import Queue, QueuedExp
 from prefect_dvc.experiments.refs import list_exp_refs
 from prefect_dvc.flows.server import find_local_server
-from prefect_dvc.locks import cache_reader, locked, repo_lock, workspace_experiment
+from prefect_dvc.locks import (
+    cache_reader,
+    locked,
+    locked_workspace,
+    repo_lock,
+    workspace_experiment,
+)
 from prefect_dvc.project import (
     fetch_experiment_objects,
     push_experiment_objects,
@@ -236,7 +242,7 @@ def queue_start(jobs: int = typer.Option(1, "-j", "--jobs")) -> None:
 
 
 @app.command("apply")
-@locked
+@locked_workspace
 def apply(
     name: str,
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite local changes."),

@@ -11,7 +11,7 @@ from prefect_dvc.cli.output import console, print_json
 from prefect_dvc.cli.show import print_run
 from prefect_dvc.errors import StageError
 from prefect_dvc.execution import open_executor
-from prefect_dvc.locks import cache_reader, locked
+from prefect_dvc.locks import cache_reader, locked_workspace
 from prefect_dvc.repo import find_root, init_repo, locate_dvcfile
 from prefect_dvc.status import StageStatus, status_json
 from prefect_dvc.translators import load_pipeline
@@ -46,7 +46,7 @@ def _stale(pipeline: Pipeline, names: list[str], statuses: dict[str, StageStatus
     return [n for n in names if n in stale]
 
 
-@locked
+@locked_workspace
 def repro(
     targets: list[str] = TARGETS,
     force: bool = typer.Option(False, "-f", "--force", help="Run even if nothing changed."),

@@ -4,6 +4,9 @@ Provides:
     locked(command): decorator for CLI commands that write repository state
         (DVC's ``@locked``: repro, exp run/apply/branch/remove, checkout,
         fetch, pull, push, gc, ...): the repository lock for the whole command.
+    locked_workspace(command): the same for commands that change workspace
+        files (repro, checkout, pull, exp apply), refused while an
+        experiment runs in the workspace.
     stage_guard(root, stage): a stage's repository-lock section plus read
         locks on its deps and outs and write locks on its outs (DVC's
         ``@rwlocked(read=["deps", "outs"], write=["outs"])``), held from
@@ -25,7 +28,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -41,6 +44,7 @@ __all__ = [
     "cache_reader",
     "command_running",
     "locked",
+    "locked_workspace",
     "repo_lock",
     "rwlock",
     "set_wait_for_lock",
@@ -67,6 +71,37 @@ def locked(command: F) -> F:
             return command(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
+
+
+def locked_workspace(command: F) -> F:
+    """:func:`locked`, for a command that changes workspace files (repro, checkout, exp apply).
+
+    It also reads DVC's experiment token ``workspace``, so it is refused
+    while an experiment runs here (that run holds the token's write side).
+    """
+
+    @functools.wraps(command)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            root = find_root()
+        except PrefectDvcError:
+            return command(*args, **kwargs)
+        with repo_lock(root).hold(), _exps_lock(root, read=["workspace"]):
+            return command(*args, **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _exps_lock(root: Path, **paths: Sequence[str]) -> AbstractContextManager[None]:
+    exps = _tmp(root) / "exps"
+    exps.mkdir(parents=True, exist_ok=True)
+    return rwlock(
+        exps,
+        root,
+        **paths,
+        what="an experiment is already running in this workspace",
+        hint="Wait for it to finish, or queue experiments with 'prefect-dvc exp run --queue'",
+    )
 
 
 def _tmp(root: Path) -> Path:
@@ -110,15 +145,7 @@ def workspace_experiment(root: Path) -> Iterator[None]:
     Raises:
         LockError: another experiment runs in this workspace; names it.
     """
-    exps = _tmp(root) / "exps"
-    exps.mkdir(parents=True, exist_ok=True)
-    with rwlock(
-        exps,
-        root,
-        write=["workspace"],
-        what="an experiment is already running in this workspace",
-        hint="Wait for it to finish, or queue this one with 'prefect-dvc exp run --queue'",
-    ):
+    with _exps_lock(root, write=["workspace"]):
         yield
 
 

@@ -166,6 +166,13 @@ def test_eight_concurrent_exp_runs_one_runs_the_rest_are_refused_unchanged(
     )
     assert queued.returncode == 0 and "Queued experiment" in queued.stdout, queued.stderr
     assert (repo / "params.yaml").read_text() == f"train:\n  lr: {winner}\n"
+    for command in (["repro"], ["checkout"]):
+        busy = subprocess.run(
+            [CLI, *command], cwd=repo, env=barrier, capture_output=True, text=True
+        )
+        assert busy.returncode == 1 and busy.stderr.count("\n") == 1, busy.stderr
+        assert "already running in this workspace" in busy.stderr
+    assert not (repo / "model.txt").exists()
     (folder / "go").touch()
     results = {lr: (p.wait(timeout=600), *p.communicate()) for lr, p in procs.items()}
 
