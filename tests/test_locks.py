@@ -23,6 +23,7 @@ from helpers import dvc_bin, gen, git, run_dvc
 from prefect_dvc.errors import LockError
 from prefect_dvc.execution import RunOptions, open_executor
 from prefect_dvc.experiments.claims import Claims
+from prefect_dvc.experiments.queue import Queue, QueuedExp
 from prefect_dvc.locks import repo_lock, rwlock, stage_guard, workspace_experiment
 from prefect_dvc.translators import load_pipeline
 from prefect_dvc.yamlio import parse_yaml
@@ -272,3 +273,21 @@ def test_a_damaged_rwlock_file_is_named_and_left_alone(repo: Path, text: str, wh
     assert why in str(info.value) and "'.dvc/tmp/rwlock'" in str(info.value)
     assert rw.read_text() == text
     assert not repo_lock(repo).is_locked
+
+
+def test_a_running_queue_entry_cannot_be_removed(repo: Path) -> None:
+    queue = Queue(repo)
+    entry = QueuedExp(id="abc", name="e1", baseline=git(repo, "rev-parse", "HEAD"))
+    queue.add([entry])
+    runner = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=-1)
+    try:
+        claim = queue.folder / "abc.claim"
+        claim.write_text(json.dumps({"pid": runner.pid, "cmd": "prefect-dvc queue start"}))
+        with pytest.raises(LockError) as info:
+            queue.remove(["e1"])
+    finally:
+        runner.communicate(b"")
+    assert f"'e1' is running (PID {runner.pid}: prefect-dvc queue start)" in str(info.value)
+    assert [e.name for e in queue.entries()] == ["e1"]
+    assert queue.remove(["e1"]) == ["e1"], "a claim whose process is gone is stale"
+    assert queue.entries() == []

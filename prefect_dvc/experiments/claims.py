@@ -4,7 +4,7 @@ Provides:
     Claims: ``<id>.claim`` files beside the queue's entries, each holding
         ``{"pid": int, "cmd": str}`` of the process running that entry;
         ``mutex`` (the queue's own file lock), ``runnable``, ``claim``,
-        ``release``, ``holder``.
+        ``release``, ``holder``, ``refuse_running``, ``running``.
 
 A claim is made under the queue's mutex (``claims.lock``, an ``flock``
 through ``zc.lockfile`` like DVC's locks) and only if the entry on disk is
@@ -16,13 +16,14 @@ process no longer exists is stale: its entry may run again.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
 import psutil
 
+from prefect_dvc.errors import LockError
 from prefect_dvc.locks.repo_lock import take_file_lock, this_command
 from prefect_dvc.yamlio import atomic_write
 
@@ -34,6 +35,10 @@ class _Entry(Protocol):
     state: str
     message: str
     commit: str
+
+
+class _Named(_Entry, Protocol):
+    name: str
 
 
 class Claims:
@@ -95,6 +100,22 @@ class Claims:
         """The entry's run ended (its final state is saved): drop the claim."""
         with self.mutex():
             self._claim_path(entry_id).unlink(missing_ok=True)
+
+    def refuse_running(self, entries: Sequence[_Named]) -> None:
+        """Raise if a live process runs one of ``entries`` (call under :meth:`mutex`).
+
+        Raises:
+            LockError: names the entry and the process running it.
+        """
+        for entry in entries:
+            info = self.holder(entry.id)
+            if info is not None:
+                raise LockError(
+                    f"queued experiment '{entry.name}' is running "
+                    f"(PID {info['pid']}: {info.get('cmd', '')})",
+                    holder=f"PID {info['pid']}: {info.get('cmd', '')}",
+                    hint="Wait for it to finish, then remove it",
+                )
 
     def running(self) -> list[dict[str, Any]]:
         """The live claims of this queue."""

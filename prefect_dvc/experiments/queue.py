@@ -164,10 +164,13 @@ class Queue:
         )
 
     def remove(self, names: Sequence[str] = (), *, all_: bool = False) -> list[str]:
+        """Remove entries and their logs; none while one of them runs (``LockError``)."""
         chosen = self.entries() if all_ else [self.find(n) for n in names]
-        for entry in chosen:
-            self._path(entry.id).unlink(missing_ok=True)
-            self._path(entry.id, ".log").unlink(missing_ok=True)
+        with self.claims.mutex():
+            self.claims.refuse_running(chosen)
+            for entry in chosen:
+                self._path(entry.id).unlink(missing_ok=True)
+                self._path(entry.id, ".log").unlink(missing_ok=True)
         return [e.name for e in chosen]
 
     def log(self, name: str) -> str:
