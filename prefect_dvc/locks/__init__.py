@@ -2,8 +2,11 @@
 
 Provides:
     locked(command): decorator for CLI commands that write repository state
-        (DVC's ``@locked``: repro, exp run/apply/branch/remove, checkout,
-        fetch, pull, push, gc, ...): the repository lock for the whole command.
+        (DVC's ``@locked``: fetch, push, exp branch/remove/push/pull): the
+        repository lock for the whole command. Read-only commands (status,
+        exp show, dag, params diff, metrics show) take none, so they never
+        wait; DVC's ``status`` takes it briefly, which only makes it fail
+        while another command holds it.
     locked_workspace(command): the same for commands that change workspace
         files (repro, checkout, pull, exp apply), refused while an
         experiment runs in the workspace.
