@@ -26,10 +26,12 @@ Tree::
     │   ├── CorruptObjectError   an object whose bytes do not match its hash
     │   ├── MissingObjectError   an object the lock file needs is in no store
     │   ├── RemoteError          a remote that cannot be reached or used
-    │   └── WorkspaceWriteError  a file we write (dvc.lock, .gitignore...) cannot be written
-    └── GitError                 repository state, refs and experiments
-        ├── ExperimentExistsError
-        └── ExperimentNotFoundError
+    │   ├── WorkspaceWriteError  a file we write (dvc.lock, .gitignore...) cannot be written
+    │   └── GcRefusedError       gc will not delete: unreadable lock file, or not confirmed
+    ├── GitError                 repository state, refs and experiments
+    │   ├── ExperimentExistsError
+    │   └── ExperimentNotFoundError
+    └── LockError                the repository or a path is in use by another process
 
 All classes keep their constructor arguments so they survive pickling, which
 Prefect needs when a task fails in another thread or process.
@@ -208,3 +210,19 @@ class ExperimentExistsError(GitError):
 
 class ExperimentNotFoundError(GitError):
     """No experiment, checkpoint or revision matches the name given."""
+
+
+class LockError(PrefectDvcError):
+    """The repository lock or a path's read/write lock is held by another process.
+
+    Args:
+        holder: ``"PID <pid>: <command>"`` of the process in the way ("" if unknown).
+    """
+
+    def __init__(self, msg: str, *, holder: str = "", **kwargs: Any) -> None:
+        self.holder = holder
+        super().__init__(msg, **kwargs)
+
+
+class GcRefusedError(StorageError):
+    """``gc`` deletes nothing: a kept revision's file is unreadable, or it was not confirmed."""

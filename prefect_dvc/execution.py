@@ -35,20 +35,24 @@ from prefect_dvc.errors import (
     CorruptObjectError,
     MissingObjectError,
     MissingOutputError,
+    PrefectDvcError,
     StageError,
     StageFailedError,
 )
+from prefect_dvc.external import is_url
 from prefect_dvc.gitignore import IgnoreWriter
 from prefect_dvc.lockfile import Entry, LockFile, build_entry
+from prefect_dvc.locks import command_running, stage_guard
 from prefect_dvc.repo import RepoPaths
 from prefect_dvc.safety import remove_workspace_path
 from prefect_dvc.shell import CommandRunner, ShellRunner
-from prefect_dvc.status import StageStatus, compute_status
+from prefect_dvc.status import StageStatus, compute_status, hash_deps
 from prefect_dvc.storage import links
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.state import StateDB
 from prefect_dvc.storage.stores import Stores, open_stores
+from prefect_dvc.translators.params import read_stage_params
 from prefect_dvc.translators.pipeline import Pipeline, StageSpec
 
 logger = logging.getLogger(__name__)
@@ -136,7 +140,18 @@ class StageExecutor:
         return compute_status(self.root, stage, self.lock.read().get(name), self.hasher)
 
     def run(self, name: str, options: RunOptions, log: LogFn) -> StageResult:
-        """Bring stage ``name`` up to date; raises a :class:`StageError` on failure."""
+        """Bring stage ``name`` up to date; raises a :class:`StageError` on failure.
+
+        Runs under DVC's locks (``locks.stage_guard``): the repository lock,
+        let go only while the command runs, and read locks on the deps and
+        outs plus write locks on the outs, from the status check until the
+        lock and run-cache entries are written. Raises ``LockError`` when
+        another process holds them.
+        """
+        with stage_guard(self.root, name, *_guarded_paths(self.root, self.pipeline.stages[name])):
+            return self._run(name, options, log)
+
+    def _run(self, name: str, options: RunOptions, log: LogFn) -> StageResult:
         start = time.monotonic()
         stage = self.pipeline.stages[name]
         status = self.status(name)
@@ -252,13 +267,15 @@ class StageExecutor:
         for command in stage.commands:
             log(f"> {command}")
         if options.checkpoints is None:
-            result = self.runner.run(
-                stage.commands, cwd=cwd, env=self._env(stage, options), on_line=log
-            )
+            with command_running(self.root):
+                result = self.runner.run(
+                    stage.commands, cwd=cwd, env=self._env(stage, options), on_line=log
+                )
         else:
             with options.checkpoints.watch(self, stage, status) as extra:
                 env = {**self._env(stage, options), **extra}
-                result = self.runner.run(stage.commands, cwd=cwd, env=env, on_line=log)
+                with command_running(self.root):
+                    result = self.runner.run(stage.commands, cwd=cwd, env=env, on_line=log)
         if not result.ok:
             raise StageFailedError(
                 f"command '{result.command}' failed with exit code {result.returncode}"
@@ -292,10 +309,30 @@ class StageExecutor:
             if out.cache or cacheable:
                 self.stores.save(self.root / out.repo_path, info, tree)
         entry = build_entry(stage, status.deps, status.params, out_entries)
-        if cacheable:
+        if cacheable and self._inputs_unchanged(stage, status):
             self.stores.save_run(entry)
         self._finish(stage, entry)
         return entry
+
+    def _inputs_unchanged(self, stage: StageSpec, before: StageStatus) -> bool:
+        """Deps and params still hash as when the run started (else no run-cache entry).
+
+        The rwlock keeps DVC and prefect-dvc out, but not an editor or a
+        stray script; an entry keyed by inputs the outs were not made from
+        would later restore the wrong outs.
+        """
+        deps, _missing = hash_deps(self.root, stage, self.hasher)
+        try:
+            params = read_stage_params(self.root, stage).values
+        except PrefectDvcError:
+            params = {}
+        if tuple(deps) == tuple(before.deps) and params == dict(before.params):
+            return True
+        logger.warning(
+            "Stage '%s': a dependency changed while its command ran; no run-cache entry written",
+            stage.name,
+        )
+        return False
 
     def _finish(self, stage: StageSpec, entry: Entry) -> None:
         self.ignores.ignore_outs(stage.name, [out.repo_path for out in stage.outs if out.cache])
@@ -342,6 +379,16 @@ def open_executor(
         runner=runner,
         ignores=IgnoreWriter(root, order),
     )
+
+
+def _guarded_paths(root: Path, stage: StageSpec) -> tuple[list[Path], list[Path]]:
+    """Absolute paths a stage reads (deps, params files) and writes (outs), as DVC locks them."""
+    reads = [
+        root / p
+        for p in (*stage.dep_repo_paths, *(p.repo_path for p in stage.params))
+        if not is_url(p)
+    ]
+    return reads, [root / o.repo_path for o in stage.outs]
 
 
 def _only_outs_missing(status: StageStatus) -> bool:

@@ -26,6 +26,7 @@ from prefect_dvc.cli import plots as plots_cmds
 from prefect_dvc.cli import remote as remote_cmds
 from prefect_dvc.cli.output import err_console
 from prefect_dvc.errors import PrefectDvcError
+from prefect_dvc.locks import set_wait_for_lock
 
 app = typer.Typer(
     name="prefect-dvc",
@@ -41,8 +42,12 @@ _state = {"verbose": False}
 @app.callback()
 def _root(
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Show tracebacks and debug logs."),
+    wait_for_lock: bool = typer.Option(
+        False, "--wait-for-lock", help="Wait for a busy repository lock instead of failing (DVC)."
+    ),
 ) -> None:
     _state["verbose"] = verbose
+    set_wait_for_lock(wait_for_lock)
     if verbose:
         logging.basicConfig(level=logging.DEBUG)
 

@@ -2,18 +2,23 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Sequence
 from datetime import timedelta
 from pathlib import Path
 
 import typer
 
-from prefect_dvc.cli.output import console
-from prefect_dvc.errors import ConfigError, MissingObjectError
+from prefect_dvc.cli.output import console, err_console
+from prefect_dvc.errors import ConfigError, GcRefusedError, MissingObjectError, PrefectDvcError
+from prefect_dvc.locks import cache_collector, locked, locked_workspace
 from prefect_dvc.project import open_stores_for, workspace_outs
 from prefect_dvc.repo import find_root, locate_dvcfile
 from prefect_dvc.storage import sync
+from prefect_dvc.storage.gc_scan import Unreadable, scan_used
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.stores import Stores
+from prefect_dvc.translators import load_pipeline
 
 TARGETS = typer.Argument(None, help="Stages whose outs to move (default: all).")
 REMOTE = typer.Option(None, "-r", "--remote", help="Remote name (default: core.remote).")
@@ -40,6 +45,7 @@ def _outs(root: Path, targets: list[str] | None) -> list[sync.UsedOut]:
     return workspace_outs(root, targets or (), locate_dvcfile(root))
 
 
+@locked
 def push(
     targets: list[str] = TARGETS,
     remote: str = REMOTE,
@@ -58,6 +64,7 @@ def push(
         )
 
 
+@locked
 def fetch(
     targets: list[str] = TARGETS,
     remote: str = REMOTE,
@@ -76,6 +83,7 @@ def fetch(
         )
 
 
+@locked_workspace
 def pull(
     targets: list[str] = TARGETS,
     remote: str = REMOTE,
@@ -87,6 +95,7 @@ def pull(
     checkout(targets)
 
 
+@locked_workspace
 def checkout(targets: list[str] = TARGETS) -> None:
     """Restore the workspace's outs from the local cache to match dvc.lock."""
     root, stores, hasher = _open(None, None, use_remote=False)
@@ -120,40 +129,132 @@ def gc(
         "--abort-uploads-older-than",
         help="With -c: abort incomplete multipart uploads begun this many hours ago or more.",
     ),
+    skip_failed: bool = typer.Option(
+        False,
+        "--skip-failed",
+        help="Go on past unreadable dvc.lock/.dvc files, keeping all they may refer to.",
+    ),
+    force: bool = typer.Option(False, "-f", "--force", help="Do not ask for confirmation."),
 ) -> None:
-    """Remove cache objects that no kept revision's dvc.lock refers to."""
+    """Remove cache objects that no kept revision's dvc.lock or .dvc file refers to.
+
+    Runs under the repository lock and the write side of the rwlock, so it is
+    refused while any stage, experiment or queue of the repository runs.
+    """
     if not (workspace or all_branches or all_tags or all_experiments or all_commits):
         raise ConfigError(
             "gc needs to know what to keep: none of -w, -a, -T, --all-experiments, -A was given",
             hint="Run 'prefect-dvc gc -w' to keep only what the workspace uses (add --dry first)",
         )
-    root, stores, _ = _open(remote, None, use_remote=cloud)
-    if cloud and stores.remote is None:
-        raise ConfigError(
-            "gc --cloud needs a remote, and none is configured",
-            path=".dvc/config",
-            hint="Pass -r <name>, or set one with: prefect-dvc remote default <name>",
+    root = find_root()
+    with cache_collector(root):
+        revs = sync.revisions(
+            root,
+            all_branches=all_branches,
+            all_tags=all_tags,
+            all_experiments=all_experiments,
+            all_commits=all_commits,
         )
-    revs = sync.revisions(
-        root,
-        all_branches=all_branches,
-        all_tags=all_tags,
-        all_experiments=all_experiments,
-        all_commits=all_commits,
-    )
-    used = sync.used_hashes(root, revs)
-    targets = [("local cache", stores.local)]
-    if cloud and stores.remote is not None:
-        targets.append((f"remote '{stores.remote.name}'", stores.remote.objects))
-    for label, store in targets:
-        doomed = sync.gc(store, used, dry=dry)
-        verb = "Would remove" if dry else "Removed"
-        for md5 in doomed if dry else ():
-            console.print(f"  {md5}")
-        console.print(f"{verb} {len(doomed)} object(s) from the {label}")
-    if cloud and stores.remote is not None and not dry:
-        aborted = sync.abort_stale_uploads(stores.remote.objects, timedelta(hours=upload_hours))
-        if aborted:
-            console.print(
-                f"Aborted {aborted} incomplete upload(s) on remote '{stores.remote.name}'"
+        _collect(
+            revs,
+            remote=remote,
+            cloud=cloud,
+            dry=dry,
+            skip_failed=skip_failed,
+            force=force,
+            upload_age=timedelta(hours=upload_hours),
+        )
+
+
+def _collect(
+    revs: list[str],
+    *,
+    remote: str | None,
+    cloud: bool,
+    dry: bool,
+    skip_failed: bool,
+    force: bool,
+    upload_age: timedelta,
+) -> None:
+    """Scan what ``revs`` and the workspace need, list the rest, confirm, remove."""
+    root, stores, hasher = _open(remote, None, use_remote=cloud)
+    try:
+        if cloud and stores.remote is None:
+            raise ConfigError(
+                "gc --cloud needs a remote, and none is configured",
+                path=".dvc/config",
+                hint="Pass -r <name>, or set one with: prefect-dvc remote default <name>",
             )
+        used = scan_used(root, revs, workspace_extra=lambda: _workspace_out_md5s(root, hasher))
+        _refuse_unreadable(used.unreadable, skip_failed)
+        targets = [("local cache", stores.local)]
+        if cloud and stores.remote is not None:
+            targets.append((f"remote '{stores.remote.name}'", stores.remote.objects))
+        plans = [
+            (label, store, sync.gc(store, set(used.md5s), dry=True)) for label, store in targets
+        ]
+        console.print(_keeping(revs, cloud), soft_wrap=True)
+        verb = "Would remove" if dry else "Will remove"
+        for label, _store, doomed in plans:
+            console.print(f"{verb} {len(doomed)} object(s) from the {label}:")
+            for md5 in doomed:
+                console.print(f"  {md5}")
+        if dry:
+            return
+        if any(doomed for _l, _s, doomed in plans):
+            _confirm(force)
+            for label, store, doomed in plans:
+                store.remove(doomed)
+                console.print(f"Removed {len(doomed)} object(s) from the {label}")
+        if cloud and stores.remote is not None:
+            aborted = sync.abort_stale_uploads(stores.remote.objects, upload_age)
+            if aborted:
+                console.print(
+                    f"Aborted {aborted} incomplete upload(s) on remote '{stores.remote.name}'"
+                )
+    finally:
+        hasher.close()
+
+
+def _refuse_unreadable(unreadable: Sequence[Unreadable], skip_failed: bool) -> None:
+    """Refuse on the first unreadable file unless ``--skip-failed``; then only warn."""
+    if unreadable and not skip_failed:
+        raise GcRefusedError(
+            f"gc refuses to collect: {unreadable[0].describe()}, so what it refers to "
+            "is unknown and would be deleted",
+            hint="Restore the file (e.g. 'git checkout -- <file>'), or pass --skip-failed "
+            "to keep everything it may refer to",
+        )
+    for bad in unreadable:
+        err_console.print(f"WARNING: skipped {bad.describe()}; keeping all it may refer to")
+
+
+def _keeping(revs: list[str], cloud: bool) -> str:
+    """DVC's warning, first: what is kept, the rest goes."""
+    where = "the workspace" + (f" and {len(revs)} Git revision(s)" if revs else "")
+    also = " and the remote" if cloud else ""
+    return f"This will remove all cache{also} except items used in {where} of the current repo."
+
+
+def _workspace_out_md5s(root: Path, hasher: Hasher) -> set[str]:
+    """Hashes of the pipeline's cached outs as they are on disk (what a lost lock pointed at)."""
+    try:
+        pipeline = load_pipeline(root, locate_dvcfile(root))
+    except PrefectDvcError:
+        return set()
+    paths = [root / o.repo_path for st in pipeline.stages.values() for o in st.outs if o.cache]
+    present = [p for p in paths if p.exists()]
+    return {info.md5 for info, _tree in hasher.hash_many(present)}
+
+
+def _confirm(force: bool) -> None:
+    """Ask as DVC's gc does; without a terminal, refuse unless -f."""
+    if force:
+        return
+    if not sys.stdin.isatty():
+        raise GcRefusedError(
+            "gc needs confirmation before it deletes, and there is no terminal to ask on",
+            hint="Check the list above (or run with --dry), then pass -f to proceed",
+        )
+    if not typer.confirm("Are you sure you want to proceed?", default=False):
+        raise GcRefusedError("gc was not confirmed; nothing was removed")

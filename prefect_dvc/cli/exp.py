@@ -29,6 +29,13 @@ from prefect_dvc.experiments.overrides import apply_overrides, expand_sweeps
 from prefect_dvc.experiments.queue import Queue, QueuedExp
 from prefect_dvc.experiments.refs import list_exp_refs
 from prefect_dvc.flows.server import find_local_server
+from prefect_dvc.locks import (
+    cache_reader,
+    locked,
+    locked_workspace,
+    repo_lock,
+    workspace_experiment,
+)
 from prefect_dvc.project import (
     fetch_experiment_objects,
     push_experiment_objects,
@@ -88,15 +95,16 @@ def run(
     combos = expand_sweeps(set_param or [], queue=queue)
     if queue or len(combos) > 1:
         q = Queue(root)
-        entries = q.plan(
-            combos,
-            name=name,
-            targets=targets or [],
-            force=force,
-            run_cache=not no_run_cache,
-            copy_paths=check_copy_paths(root, copy_paths or [], cwd=Path.cwd()),
-        )
-        q.add(entries)
+        with q.claims.mutex():
+            entries = q.plan(
+                combos,
+                name=name,
+                targets=targets or [],
+                force=force,
+                run_cache=not no_run_cache,
+                copy_paths=check_copy_paths(root, copy_paths or [], cwd=Path.cwd()),
+            )
+            q.add(entries)
         for entry in entries:
             overrides = ", ".join(entry.set_params) or "no overrides"
             _say(f"Queued experiment '{entry.name}' ({overrides})")
@@ -106,35 +114,38 @@ def run(
     if run_all:
         _run_queue(root, jobs or 1)
         return
-    from prefect_dvc.flows.experiment import prepare_experiment
+    # NOTE: DVC's @locked exp run, plus the workspace claim held for the whole
+    # run: a second exp run here is refused before it changes anything.
+    with repo_lock(root).hold(), workspace_experiment(root), cache_reader(root):
+        from prefect_dvc.flows.experiment import prepare_experiment
 
-    point = find_resume_point(root, resume=rev, reset=reset)
-    plan = prepare_experiment(
-        root, name=resume_name(point, name), set_params=combos[0], force=force
-    )
-    run_name = point.exp.name if point and resume_name(point, name) is None else plan.name
-    apply_overrides(root, plan.overrides, dry_run=True)
-    # NOTE: Prefect is imported only once an experiment really runs.
-    from prefect_dvc.flows.local import run_experiment_locally
+        point = find_resume_point(root, resume=rev, reset=reset)
+        plan = prepare_experiment(
+            root, name=resume_name(point, name), set_params=combos[0], force=force
+        )
+        run_name = point.exp.name if point and resume_name(point, name) is None else plan.name
+        apply_overrides(root, plan.overrides, dry_run=True)
+        # NOTE: Prefect is imported only once an experiment really runs.
+        from prefect_dvc.flows.local import run_experiment_locally
 
-    failed, result, summary = run_experiment_locally(
-        root,
-        name=run_name,
-        set_params=list(combos[0]),
-        targets=targets or [],
-        force=force,
-        jobs=jobs,
-        run_cache=not no_run_cache,
-        message=message,
-        resume=rev,
-        reset=reset,
-    )
-    if failed is not None:
-        show_cmds.print_run(failed)
-        raise StageError(summary if "checkpoint" in summary else failed.summary())
-    assert result is not None
-    _say(f"Ran experiment '{result.name}' ({result.commit[:7]}): {result.ref}")
-    _say("Experiment results have been applied to your workspace.")
+        failed, result, summary = run_experiment_locally(
+            root,
+            name=run_name,
+            set_params=list(combos[0]),
+            targets=targets or [],
+            force=force,
+            jobs=jobs,
+            run_cache=not no_run_cache,
+            message=message,
+            resume=rev,
+            reset=reset,
+        )
+        if failed is not None:
+            show_cmds.print_run(failed)
+            raise StageError(summary if "checkpoint" in summary else failed.summary())
+        assert result is not None
+        _say(f"Ran experiment '{result.name}' ({result.commit[:7]}): {result.ref}")
+        _say("Experiment results have been applied to your workspace.")
 
 
 @contextmanager
@@ -163,11 +174,13 @@ def _children_api() -> Iterator[dict[str, str]]:
 
 def _run_queue(root: Path, jobs: int) -> None:
     q = Queue(root)
-    if not any(e.state in ("queued", "failed") for e in q.entries()):
-        _say("The queue is empty.")
+    if not any(q.claims.runnable(e) for e in q.entries()):
+        _say(_nothing_to_run(q))
         return
     with _children_api() as env:
         results = q.run_all(jobs, env=env)
+    if not results:
+        _say(_nothing_to_run(q))
     failed = [r for r in results if r.state != "success"]
     for r in results:
         if r.state == "success":
@@ -182,6 +195,16 @@ def _run_queue(root: Path, jobs: int) -> None:
             + ", ".join(r.name for r in failed),
             hint="See 'prefect-dvc queue logs <name>'",
         )
+
+
+def _nothing_to_run(q: Queue) -> str:
+    running = q.claims.running()
+    if not running:
+        return "The queue is empty."
+    return (
+        f"Every queued experiment is already being run by another process "
+        f"(PID {running[0]['pid']}: {running[0]['cmd']}); see 'prefect-dvc queue status'."
+    )
 
 
 def _print_log_tail(q: Queue, entry: QueuedExp) -> None:
@@ -233,6 +256,7 @@ def queue_start(jobs: int = typer.Option(1, "-j", "--jobs")) -> None:
 
 
 @app.command("apply")
+@locked_workspace
 def apply(
     name: str,
     force: bool = typer.Option(False, "-f", "--force", help="Overwrite local changes."),
@@ -245,6 +269,7 @@ def apply(
 
 
 @app.command("branch")
+@locked
 def branch(name: str, branch_name: str = typer.Argument(None)) -> None:
     """Create a Git branch from an experiment."""
     sha = manage.branch_experiment(find_root(), name, branch_name)
@@ -272,6 +297,7 @@ def list_(
 
 
 @app.command("remove")
+@locked
 def remove(
     names: list[str] = typer.Argument(None),
     all_: bool = typer.Option(False, "-A", "--all", help="Remove every experiment."),
@@ -290,6 +316,7 @@ def remove(
 
 
 @app.command("push")
+@locked
 def push(
     git_remote: str,
     names: list[str] = typer.Argument(None),
@@ -308,6 +335,7 @@ def push(
 
 
 @app.command("pull")
+@locked
 def pull(
     git_remote: str,
     names: list[str] = typer.Argument(None),

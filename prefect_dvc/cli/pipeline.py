@@ -12,6 +12,7 @@ from prefect_dvc.cli.output import console, print_json
 from prefect_dvc.cli.show import print_run
 from prefect_dvc.errors import StageError
 from prefect_dvc.execution import open_executor
+from prefect_dvc.locks import cache_reader, locked_workspace
 from prefect_dvc.repo import find_root, init_repo, locate_dvcfile
 from prefect_dvc.status import StageStatus, status_json, with_cache_status
 from prefect_dvc.storage.hashinfo import HashInfo
@@ -48,6 +49,7 @@ def _stale(pipeline: Pipeline, names: list[str], statuses: dict[str, StageStatus
     return [n for n in names if n in stale]
 
 
+@locked_workspace
 def repro(
     targets: list[str] = TARGETS,
     force: bool = typer.Option(False, "-f", "--force", help="Run even if nothing changed."),
@@ -90,7 +92,7 @@ def repro(
     # NOTE: Prefect is imported only from here on: a no-op repro never pays for it.
     from prefect_dvc.flows.local import run_repro_locally
 
-    with live_stages(enabled=True) as shown:
+    with cache_reader(root), live_stages(enabled=True) as shown:
         run = run_repro_locally(
             root,
             dvcfile=dvcfile,

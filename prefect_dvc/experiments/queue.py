@@ -38,11 +38,13 @@ from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
 from prefect_dvc.errors import ExperimentExistsError, ExperimentNotFoundError, GitError
+from prefect_dvc.experiments.claims import Claims
 from prefect_dvc.experiments.git import Git
 from prefect_dvc.experiments.inputs import check_copy_paths, place_inputs
 from prefect_dvc.experiments.names import generate_name
 from prefect_dvc.experiments.overrides import apply_overrides, parse_override
 from prefect_dvc.experiments.refs import ExpRef, list_exp_refs, validate_name
+from prefect_dvc.locks import cache_reader, repo_lock
 from prefect_dvc.repo import RepoPaths
 from prefect_dvc.tmpnames import temp_dir
 from prefect_dvc.yamlio import atomic_write
@@ -81,6 +83,7 @@ class Queue:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.folder = RepoPaths(root).own_tmp / "queue"
+        self.claims = Claims(self.folder, root, self._path)
 
     def _path(self, entry_id: str, suffix: str = ".json") -> Path:
         return self.folder / f"{entry_id}{suffix}"
@@ -167,10 +170,13 @@ class Queue:
         )
 
     def remove(self, names: Sequence[str] = (), *, all_: bool = False) -> list[str]:
+        """Remove entries and their logs; none while one of them runs (``LockError``)."""
         chosen = self.entries() if all_ else [self.find(n) for n in names]
-        for entry in chosen:
-            self._path(entry.id).unlink(missing_ok=True)
-            self._path(entry.id, ".log").unlink(missing_ok=True)
+        with self.claims.mutex():
+            self.claims.refuse_running(chosen)
+            for entry in chosen:
+                self._path(entry.id).unlink(missing_ok=True)
+                self._path(entry.id, ".log").unlink(missing_ok=True)
         return [e.name for e in chosen]
 
     def log(self, name: str) -> str:
@@ -187,16 +193,30 @@ class Queue:
         """Run every queued (or failed) entry, ``jobs`` at a time; returns their final states.
 
         ``env`` is added to the children's environment (e.g. ``PREFECT_API_URL``).
+        Entries are claimed one by one (``claims.py``), so a second ``run_all``
+        at the same time takes the others and never runs one twice; the
+        returned list holds only the entries this call ran. While it runs,
+        ``gc`` of the main repository is refused (``locks.cache_reader``).
         """
-        todo = [e for e in self.entries() if e.state in ("queued", "failed")]
+        todo = [e for e in self.entries() if self.claims.runnable(e)]
         command = list(cli or [str(Path(sys.executable).with_name("prefect-dvc"))])
         child_env = _child_env(env or {})
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            return list(pool.map(lambda e: self._run_one(e, command, child_env), todo))
+        with cache_reader(self.root), ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            ran = pool.map(lambda e: self._claim_and_run(e, command, child_env), todo)
+            return [e for e in ran if e is not None]
+
+    def _claim_and_run(
+        self, seen: QueuedExp, command: list[str], env: dict[str, str]
+    ) -> QueuedExp | None:
+        entry = replace(seen, state="running", message="")
+        if not self.claims.claim(seen, lambda: self._save(entry)):
+            return None
+        try:
+            return self._run_one(entry, command, env)
+        finally:
+            self.claims.release(entry.id)
 
     def _run_one(self, entry: QueuedExp, command: list[str], env: dict[str, str]) -> QueuedExp:
-        entry = replace(entry, state="running", message="")
-        self._save(entry)
         log_path = self._path(entry.id, ".log")
         # NOTE: named with host and pid (tmpnames), so the clone a killed worker
         # left is removed when an entry of that name runs again.
@@ -230,8 +250,10 @@ class Queue:
 
     def _fetch_back(self, entry: QueuedExp, clone: Path) -> str:
         ref = ExpRef(entry.baseline, entry.name).ref
-        Git(self.root).run("fetch", "--quiet", "--force", str(clone), f"+{ref}:{ref}")
-        return Git(self.root).rev_parse(ref)
+        # NOTE: the main repository's state changes here: under its lock, as DVC does.
+        with repo_lock(self.root).hold(wait=True):
+            Git(self.root).run("fetch", "--quiet", "--force", str(clone), f"+{ref}:{ref}")
+            return Git(self.root).rev_parse(ref)
 
 
 def _check_free(name: str, baseline: str, *, in_refs: bool, queued: set[str]) -> None:

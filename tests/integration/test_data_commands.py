@@ -188,7 +188,7 @@ def test_push_run_cache_sends_every_restorable_entry_with_its_objects(
     assert {p1_out, p2_out} <= objects(remote)
 
     # After gc drops p=1's objects locally, its entries are no longer pushable.
-    assert run_cli(project, "gc", "-w").code == 0
+    assert run_cli(project, "gc", "-w", "-f").code == 0
     assert p1_out not in objects(cache)
     assert run_cli(project, "remote", "add", "fresh", str(tmp_path / "fresh")).code == 0
     again = run_cli(project, "push", "-r", "fresh", "--run-cache")
@@ -231,15 +231,15 @@ def test_gc_keeps_what_is_referenced_and_removes_the_rest(project: Path, tmp_pat
     assert committed_out in listed and exp_out in listed
     assert not listed & lock_objects(project, cache)
 
-    kept_exps = run_cli(project, "gc", "-w", "-a", "--all-experiments")
+    kept_exps = run_cli(project, "gc", "-w", "-a", "--all-experiments", "-f")
     assert kept_exps.code == 0, kept_exps.err
     assert {committed_out, exp_out} | lock_objects(project, cache) <= objects(cache)
 
-    assert run_cli(project, "gc", "-w", "-a").code == 0
+    assert run_cli(project, "gc", "-w", "-a", "-f").code == 0
     assert exp_out not in objects(cache)
     assert committed_out in objects(cache), "branch 'keep' still names it"
 
-    cloud = run_cli(project, "gc", "-w", "--cloud")
+    cloud = run_cli(project, "gc", "-w", "--cloud", "-f")
     assert cloud.code == 0, cloud.err
     assert objects(cache) == lock_objects(project, cache)
     assert objects(tmp_path / "remote") <= lock_objects(project, cache)
