@@ -21,7 +21,7 @@ from pathlib import Path
 from prefect import flow, get_client
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
-from prefect.states import Completed, Failed, State
+from prefect.states import Completed, State
 
 from prefect_dvc.checkpoints.resume import find_resume_point, resume_name
 from prefect_dvc.errors import ExperimentExistsError, GitError
@@ -38,7 +38,7 @@ from prefect_dvc.flows.checkout import (
 from prefect_dvc.flows.repro import run_repro
 from prefect_dvc.tasks.checkpoint import failed_checkpoints, finish_checkpoints, start_checkpoints
 from prefect_dvc.tasks.finalize import ExperimentResult, finalize
-from prefect_dvc.translators.flow import PipelineRun
+from prefect_dvc.translators.flow import PipelineRun, failed_state
 
 
 @dataclass(frozen=True)
@@ -197,7 +197,7 @@ def exp_run(
         _keep(ws)
         if ckpt.active:
             return failed_checkpoints(ckpt, run)
-        return Failed(message=run.summary(), data=run)
+        return failed_state(run)
     result: ExperimentResult
     if ckpt.active:
         result = finish_checkpoints(ckpt, run, message=message)

@@ -16,12 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from prefect import flow
-from prefect.states import Completed, Failed, State
+from prefect.states import Completed, State
 
 from prefect_dvc.execution import CheckpointHook, RunOptions, open_executor
 from prefect_dvc.repo import find_root
 from prefect_dvc.translators import load_pipeline
-from prefect_dvc.translators.flow import PipelineRun, run_pipeline
+from prefect_dvc.translators.flow import PipelineRun, failed_state, run_pipeline
 
 
 def run_repro(
@@ -113,4 +113,4 @@ def repro(
     )
     if run.ok:
         return Completed(message=run.summary(), data=run)
-    return Failed(message=run.summary(), data=run)
+    return failed_state(run)

@@ -4,6 +4,8 @@ Provides:
     PipelineRun: what happened to every selected stage.
     run_pipeline(...): called inside a flow; submits each stage as soon as its
         upstream stages have finished, at most ``jobs`` at a time, and waits.
+    PipelineFailedError: the exception a failed run's flow state carries.
+    failed_state(run, message): that ``Failed`` state, for the flows.
 
 Why a small scheduler instead of submitting everything with ``wait_for``:
 a task waiting on its upstream holds a worker thread, so ``--jobs N`` would
@@ -23,11 +25,13 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from prefect import tags
 from prefect.futures import PrefectFuture, as_completed
+from prefect.states import Failed, State
 
-from prefect_dvc.errors import PrefectDvcError
+from prefect_dvc.errors import PrefectDvcError, StageError
 from prefect_dvc.execution import RunOptions, StageExecutor, StageResult
 from prefect_dvc.progress import StageEvent, emit
 from prefect_dvc.tasks.stage import run_stage
@@ -54,6 +58,33 @@ class PipelineRun:
             return f"{len(self.results)} stage(s): {parts or 'nothing to do'}"
         first = next(iter(self.failed.values()), None) or next(iter(self.not_run.values()))
         return first
+
+
+class PipelineFailedError(StageError):
+    """A pipeline run in which a stage failed; ``run`` says what happened to each stage.
+
+    A failed flow state must carry an exception: Prefect's ``State.result()``
+    raises ``TypeError: Unexpected result for failed state`` for any other
+    data, so a caller of ``repro()``/``exp_run()`` would never see our line.
+
+    Args:
+        message: the one-line reason (usually ``run.summary()``).
+        run: the :class:`PipelineRun`, kept for the CLI's per-stage table.
+    """
+
+    def __init__(self, msg: str, *, run: PipelineRun | None = None, **kwargs: Any) -> None:
+        self.run = run if run is not None else PipelineRun()
+        super().__init__(msg, **kwargs)
+
+
+def failed_state(run: PipelineRun, message: str | None = None) -> State:
+    """``Failed`` with our one-line message and a :class:`PipelineFailedError` as its data.
+
+    Calling the flow then raises that error (one line, as the CLI prints
+    it); ``state.result(raise_on_failure=False)`` returns it with ``.run``.
+    """
+    error = PipelineFailedError(message or run.summary(), run=run)
+    return Failed(message=str(error), data=error)
 
 
 def run_pipeline(
