@@ -86,7 +86,6 @@ def validate_name(name: str) -> None:
     problem = _name_problem(name)
     if problem:
         shown = name if len(name) <= 60 else name[:57] + "..."
-        shown = shown.encode("unicode_escape").decode("ascii") if not shown.isprintable() else shown
         raise GitError(
             f"'{shown}' is not a valid experiment name: {problem}",
             hint="Use letters, digits, '-', '_' and '.' (no '/', no spaces), e.g. -n lr-0.1",
