@@ -24,6 +24,7 @@ from prefect_dvc.cli import pipeline as pipeline_cmds
 from prefect_dvc.cli import plots as plots_cmds
 from prefect_dvc.cli import remote as remote_cmds
 from prefect_dvc.cli.output import err_console
+from prefect_dvc.cli.reconcile import reconcile
 from prefect_dvc.errors import PrefectDvcError
 
 app = typer.Typer(
@@ -39,11 +40,13 @@ _state = {"verbose": False}
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Show tracebacks and debug logs."),
 ) -> None:
     _state["verbose"] = verbose
     if verbose:
         logging.basicConfig(level=logging.DEBUG)
+    reconcile(ctx.invoked_subcommand or "")
 
 
 pipeline_cmds.register(app)

@@ -37,6 +37,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+import psutil
+
 from prefect_dvc.config import load_config
 from prefect_dvc.errors import ExperimentExistsError, ExperimentNotFoundError, GitError
 from prefect_dvc.experiments.commit import workspace_changes
@@ -45,6 +47,7 @@ from prefect_dvc.experiments.names import generate_name
 from prefect_dvc.experiments.overrides import apply_overrides, parse_override
 from prefect_dvc.experiments.refs import ExpRef, list_exp_refs, validate_name
 from prefect_dvc.repo import RepoPaths
+from prefect_dvc.runrecord import ProcessId, RunRecord, record_run, write_record
 from prefect_dvc.yamlio import atomic_write
 
 
@@ -189,28 +192,35 @@ class Queue:
             return list(pool.map(lambda e: self._run_one(e, command, child_env), todo))
 
     def _run_one(self, entry: QueuedExp, command: list[str], env: dict[str, str]) -> QueuedExp:
-        entry = replace(entry, state="running", message="")
-        self._save(entry)
         log_path = self._path(entry.id, ".log")
-        with tempfile.TemporaryDirectory(prefix=f"prefect-dvc-exp-{entry.name}-") as tmp:
+        # NOTE: the entry is "running" only while a run record says who runs it,
+        # so a killed runner's entry is always found and put back (runrecord.py).
+        with (
+            tempfile.TemporaryDirectory(prefix=f"prefect-dvc-exp-{entry.name}-") as tmp,
+            record_run(self.root, _runner_record(entry, Path(tmp) / "repo")) as record,
+        ):
+            entry = replace(entry, state="running", message="")
+            self._save(entry)
             clone = Path(tmp) / "repo"
             try:
                 self._make_clone(entry, clone)
                 with open(log_path, "wb") as log:
-                    code = subprocess.run(
+                    child = subprocess.Popen(
                         _child_argv(command, entry),
                         cwd=clone,
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         env=env,
-                    ).returncode
+                    )
+                    write_record(self.root, replace(record, child=_child_id(child.pid)))
+                    code = child.wait()
                 if code != 0:
                     entry = replace(entry, state="failed", message=_last_line(log_path))
                 else:
                     entry = replace(entry, state="success", commit=self._fetch_back(entry, clone))
             except Exception as exc:  # recorded on the entry: one failure must not stop others
                 entry = replace(entry, state="failed", message=str(exc))
-        self._save(entry)
+            self._save(entry)
         return entry
 
     def _make_clone(self, entry: QueuedExp, clone: Path) -> None:
@@ -233,10 +243,39 @@ class Queue:
             _without_cache_section(extra) + f"[cache]\n    dir = {cache_dir.resolve()}\n"
         )
 
+    def put_back(self, entry_id: str, reason: str) -> QueuedExp | None:
+        """Set a ``running`` entry back to ``queued`` (its runner died); ``None`` if none.
+
+        The next ``queue start`` or ``exp run --run-all`` runs it again.
+        """
+        found = [e for e in self.entries() if e.id == entry_id and e.state == "running"]
+        if not found:
+            return None
+        entry = replace(found[0], state="queued", message=reason)
+        self._save(entry)
+        return entry
+
     def _fetch_back(self, entry: QueuedExp, clone: Path) -> str:
         ref = ExpRef(entry.baseline, entry.name).ref
         Git(self.root).run("fetch", "--quiet", "--force", str(clone), f"+{ref}:{ref}")
         return Git(self.root).rev_parse(ref)
+
+
+def _runner_record(entry: QueuedExp, clone: Path) -> RunRecord:
+    return RunRecord(
+        key=f"queue-{entry.id}",
+        process=ProcessId.current(),
+        flow="queue runner",
+        queue_entry=entry.id,
+        clone=str(clone),
+    )
+
+
+def _child_id(pid: int) -> ProcessId | None:
+    try:
+        return ProcessId.of(pid)
+    except psutil.NoSuchProcess:  # already over
+        return None
 
 
 def _check_free(name: str, baseline: str, *, in_refs: bool, queued: set[str]) -> None:

@@ -33,6 +33,7 @@ from prefect.states import Failed, State
 
 from prefect_dvc.errors import PrefectDvcError, StageError
 from prefect_dvc.execution import RunOptions, StageExecutor, StageResult
+from prefect_dvc.interrupt import stop_requested
 from prefect_dvc.progress import StageEvent, emit
 from prefect_dvc.tasks.stage import run_stage
 from prefect_dvc.translators.pipeline import Pipeline
@@ -107,6 +108,7 @@ def run_pipeline(
     for name in names:
         emit(StageEvent(name, "queued"))
     while waiting or running:
+        stopped = stopped or stop_requested() is not None
         if not stopped:
             for name in _ready(pipeline, waiting, selected, run, futures, jobs - len(running)):
                 waiting.remove(name)
@@ -133,8 +135,9 @@ def run_pipeline(
             run.failed[name] = _failure_message(name, state)
             emit(StageEvent(name, "failed", line=run.failed[name]))
             stopped = stopped or not keep_going
+    why = "the run was interrupted" if stop_requested() else "an earlier stage failed"
     for name in waiting:
-        run.not_run.setdefault(name, f"stage '{name}' not run: an earlier stage failed")
+        run.not_run.setdefault(name, f"stage '{name}' not run: {why}")
     for name in run.not_run:
         emit(StageEvent(name, "not run"))
     return run
