@@ -224,6 +224,7 @@ class Queue:
         return entry
 
     def _make_clone(self, entry: QueuedExp, clone: Path) -> None:
+        ExpRef(entry.baseline, entry.name)  # a full SHA and a valid name, never an option
         git = Git(self.root)
         git.run("clone", "--quiet", "--no-checkout", "--shared", str(self.root), str(clone))
         Git(clone).run("checkout", "--quiet", "--detach", entry.baseline)

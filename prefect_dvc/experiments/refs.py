@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prefect_dvc.errors import ExperimentNotFoundError, GitError
-from prefect_dvc.experiments.git import Git
+from prefect_dvc.experiments.git import Git, check_remote
 
 EXPS_NAMESPACE = "refs/exps"
 
@@ -157,7 +157,8 @@ def list_remote_exp_refs(git: Git, remote: str) -> list[tuple[ExpRef, str]]:
     out = git.run(
         "ls-remote",
         "--refs",
-        remote,
+        "--end-of-options",
+        check_remote(remote),
         f"{EXPS_NAMESPACE}/*",
         hint=f"Check that '{remote}' is a Git remote ('git remote -v') or a URL you can reach",
     )
