@@ -137,6 +137,7 @@ def _deployment(spec: DeploymentSpec, pool: str | None) -> Any:
             tags=list(spec.tags),
             work_pool_name=pool,
             entrypoint_type=EntrypointType.MODULE_PATH,
+            job_variables=WORKER_JOB_VARIABLES if pool else None,
         )
     except (ValidationError, ValueError) as exc:
         what = f"cron '{spec.cron}'" if spec.cron else f"deployment '{spec.name}'"
@@ -145,6 +146,13 @@ def _deployment(spec: DeploymentSpec, pool: str | None) -> Any:
             f"invalid {what}: {first[-1].strip() if first else exc}",
             hint="A cron has five fields, e.g. '0 3 * * *' (03:00 every day)",
         ) from exc
+
+
+# NOTE: runs on a worker cannot be settled by our run records (another host,
+# a container): they send Prefect's flow-run heartbeats so a zombie-flow
+# automation can mark them Crashed (deploy/README.md). Local runs turn the
+# heartbeat off (flows/local.py) and rely on the run records instead.
+WORKER_JOB_VARIABLES = {"env": {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "60"}}
 
 
 def _require_server() -> str:
