@@ -33,6 +33,7 @@ from prefect_dvc.project import (
     push_experiment_objects,
     restore_outs,
 )
+from prefect_dvc.redact import redact
 from prefect_dvc.repo import find_root
 
 app = typer.Typer(help="Run, compare and share experiments.", no_args_is_help=True)
@@ -43,7 +44,7 @@ LOG_TAIL = 15
 
 
 def _say(text: str) -> None:
-    console.print(text, soft_wrap=True)
+    console.print(redact(text), soft_wrap=True)
 
 
 def register_top_level(root_app: typer.Typer) -> None:

@@ -35,7 +35,7 @@ from prefect_dvc.flows.checkout import (
     push_experiment,
     release_workspace,
 )
-from prefect_dvc.flows.lifecycle import cancelled_state, tracked_run
+from prefect_dvc.flows.lifecycle import cancelled_state, protect_secrets, tracked_run
 from prefect_dvc.flows.repro import run_repro
 from prefect_dvc.interrupt import stop_requested
 from prefect_dvc.tasks.checkpoint import failed_checkpoints, finish_checkpoints, start_checkpoints
@@ -160,6 +160,7 @@ def exp_run(
             'exp run --rev' (default: the checkpoint the workspace holds, if any).
         reset: checkpoint pipelines: delete the checkpoint outs and start a new chain.
     """
+    protect_secrets()
     ws = open_workspace(repo, rev=rev, workdir=workdir, config_local_secret=config_local_secret)
     with tracked_run(ws.root, "exp_run"):
         root = ws.root

@@ -6,6 +6,8 @@ Provides:
         SIGTERM into a stop request (``interrupt.py``).
     RunInterruptedError: the error a stopped run's ``Cancelled`` state carries.
     cancelled_state(run, signum): that state, naming the stages that were running.
+    protect_secrets(): first thing in a flow body: redact this process's log
+        records and the flow run's parameters as the API stores them.
     settle_dead_records(root, records): what a later command does with the
         records of processes that died: mark their flow runs ``Crashed``
         through the API and put their queue entries back.
@@ -34,6 +36,7 @@ from prefect.states import Cancelled, Crashed, State
 from prefect_dvc.errors import StageError
 from prefect_dvc.experiments.queue import Queue
 from prefect_dvc.interrupt import catch_stop_signals, signal_name
+from prefect_dvc.redact import install_log_redaction, redact
 from prefect_dvc.runrecord import (
     ProcessId,
     RunRecord,
@@ -64,6 +67,32 @@ class RunInterruptedError(StageError):
         self.exit_code = 128 + self.signum
         self.run = run if run is not None else PipelineRun()
         super().__init__(msg, **kw)
+
+
+def protect_secrets() -> None:
+    """Keep URL credentials out of this run's logs and its parameters on the server.
+
+    A ``repo`` or ``git_remote`` such as ``https://user:token@host/x.git``
+    is used as given, but the flow run's stored parameters are replaced by
+    their redacted form (one API call, only when something was redacted).
+    """
+    install_log_redaction()
+    run_id = flow_run.get_id()
+    params = dict(flow_run.parameters)
+    cleaned = {key: _redacted(value) for key, value in params.items()}
+    if run_id and cleaned != params:
+        with get_client(sync_client=True) as client:
+            client.update_flow_run(run_id, parameters=cleaned)  # type: ignore[arg-type]
+
+
+def _redacted(value: Any) -> Any:
+    if isinstance(value, str):
+        return redact(value)
+    if isinstance(value, list):
+        return [_redacted(item) for item in value]
+    if isinstance(value, dict):
+        return {key: _redacted(item) for key, item in value.items()}
+    return value
 
 
 @contextlib.contextmanager

@@ -19,7 +19,7 @@ from prefect import flow
 from prefect.states import Completed, State
 
 from prefect_dvc.execution import CheckpointHook, RunOptions, open_executor
-from prefect_dvc.flows.lifecycle import cancelled_state, tracked_run
+from prefect_dvc.flows.lifecycle import cancelled_state, protect_secrets, tracked_run
 from prefect_dvc.interrupt import stop_requested
 from prefect_dvc.repo import find_root
 from prefect_dvc.translators import load_pipeline
@@ -100,6 +100,7 @@ def repro(
         run_cache: look up the run-cache before running a stage.
         pull: fetch missing inputs and run-cache entries from the default remote first.
     """
+    protect_secrets()
     root = find_root(Path(repo))
     with tracked_run(root, "repro"):
         run = run_repro(
