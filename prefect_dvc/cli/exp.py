@@ -21,15 +21,16 @@ import typer
 from prefect_dvc.checkpoints.resume import find_resume_point, resume_name
 from prefect_dvc.cli import show as show_cmds
 from prefect_dvc.cli.output import console, err_console, print_json
-from prefect_dvc.errors import StageError
+from prefect_dvc.errors import MissingObjectError, StageError
 from prefect_dvc.experiments import manage, sync
 from prefect_dvc.experiments.git import Git
 from prefect_dvc.experiments.overrides import apply_overrides, expand_sweeps
 from prefect_dvc.experiments.queue import Queue, QueuedExp
-from prefect_dvc.experiments.refs import list_exp_refs
+from prefect_dvc.experiments.refs import list_exp_refs, resolve_exp
 from prefect_dvc.flows.server import find_local_server
 from prefect_dvc.project import (
     fetch_experiment_objects,
+    missing_experiment_outs,
     push_experiment_objects,
     restore_outs,
 )
@@ -226,6 +227,16 @@ def apply(
 ) -> None:
     """Bring an experiment's files and cached outs into the workspace (HEAD stays)."""
     root = find_root()
+    exp, sha = resolve_exp(Git(root), name)
+    missing = missing_experiment_outs(root, sha)
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise MissingObjectError(
+            f"cannot apply experiment '{exp.name}': {len(missing)} out(s) are in neither the "
+            f"local cache nor the default remote: {shown}",
+            hint="Pull them where the experiment ran ('prefect-dvc exp push <git remote> "
+            f"{exp.name}' there pushes them), or rerun it; nothing was changed",
+        )
     changed = manage.apply_experiment(root, name, force=force)
     restored = restore_outs(root)
     _say(f"Applied experiment '{name}': {len(changed)} file(s), {len(restored)} out(s) restored.")
