@@ -108,3 +108,29 @@ def test_check_remote_refuses(remote: str) -> None:
 )
 def test_check_remote_accepts(remote: str) -> None:
     assert check_remote(remote) == remote
+
+
+@pytest.mark.parametrize("name", ["a" * 300, "x..y", "end.lock", "-lead", "a@{1}", "sp ace"])
+def test_bad_experiment_name_fails_before_any_stage_runs(
+    git_repo: Path, tmp_path: Path, cli, name: str
+) -> None:
+    mark = tmp_path / "stage-ran"
+    gen(
+        git_repo,
+        {
+            "params.yaml": "lr: 1\n",
+            "dvc.yaml": f"stages:\n  s:\n    cmd: touch {mark} && echo ${{lr}} > o.txt\n"
+            "    params: [lr]\n    outs: [o.txt]\n",
+        },
+    )
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-q", "-m", "pipeline")
+    before = _snapshot(git_repo)
+    for queue in ([], ["--queue"]):
+        result = cli(git_repo, "exp", "run", *queue, f"--name={name}", "-S", "lr=2")
+        assert result.code == 1, result.err
+        errors = [ln for ln in result.err.splitlines() if ln.startswith("ERROR:")]
+        assert len(errors) == 1 and "is not a valid experiment name" in errors[0]
+        assert not mark.exists()
+        assert _snapshot(git_repo) == before
+        assert (git_repo / "params.yaml").read_text() == "lr: 1\n"
