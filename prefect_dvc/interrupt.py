@@ -6,7 +6,8 @@ Provides:
         process group of every running stage command and records the
         request instead of unwinding the stack; a second one interrupts at
         once (``KeyboardInterrupt``).
-    stop_requested(): the signal number asked for, or ``None``.
+    stop_requested(): the signal number asked for, or ``None`` (read it inside
+        the ``with``: it is cleared on the way out).
     signal_name(signum): ``SIGTERM``...
 
 Why not let ``KeyboardInterrupt`` unwind: Prefect turns a ``BaseException``
@@ -89,3 +90,5 @@ def catch_stop_signals() -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
+        # NOTE: read inside the body only; a later run must not inherit it.
+        _requested.clear()

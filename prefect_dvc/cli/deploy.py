@@ -19,9 +19,10 @@ from typing import Any
 
 import typer
 
-from prefect_dvc.cli.output import console
+from prefect_dvc.cli.output import console, err_console
 from prefect_dvc.errors import ConfigError, PrefectDvcError
 from prefect_dvc.flows import server as server_lib
+from prefect_dvc.redact import redact
 from prefect_dvc.repo import find_root
 
 server_app = typer.Typer(help="Run a local Prefect server (with its UI).", no_args_is_help=True)
@@ -108,6 +109,7 @@ def _spec(
         raise ConfigError(f"--interval {interval} must be a positive number of seconds")
     known = list(exp_run.parameters.properties)
     params = parse_params(param or [], known)
+    _warn_about_credentials(params)
     if "repo" not in params:
         params["repo"] = str(find_root())
         _say(f"repo={params['repo']} (pass --param repo=<git url> to run in a fresh clone)")
@@ -188,6 +190,20 @@ def _ensure_pool(pool: str) -> bool:
                 f"cannot create work pool '{pool}': {detail}", hint="Pick another --pool name"
             ) from exc
         return True
+
+
+def _warn_about_credentials(params: dict[str, Any]) -> None:
+    """Say so when a parameter carries a token: the server stores it as typed."""
+    for key, value in params.items():
+        if isinstance(value, str) and redact(value) != value:
+            err_console.print(
+                f"WARNING: parameter {key} holds credentials ({redact(value)}); the Prefect "
+                "server stores them as given. Prefer a Git credential helper or a Secret "
+                "block (deploy/README.md, 'Credentials').",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 def _describe(spec: DeploymentSpec) -> str:

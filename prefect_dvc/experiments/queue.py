@@ -305,7 +305,8 @@ def _child_argv(command: Sequence[str], entry: QueuedExp) -> list[str]:
         argv.append("--no-run-cache")
     for override in entry.set_params:
         argv += ["-S", override]
-    return [*argv, *entry.targets]
+    # NOTE: "--" so that no stage name is ever read as an option of the child.
+    return [*argv, "--", *entry.targets]
 
 
 def _without_cache_section(text: str) -> str:

@@ -25,7 +25,7 @@ from prefect.states import Completed, State
 
 from prefect_dvc.checkpoints.resume import find_resume_point, resume_name
 from prefect_dvc.errors import ExperimentExistsError, GitError
-from prefect_dvc.experiments.git import Git
+from prefect_dvc.experiments.git import Git, check_remote
 from prefect_dvc.experiments.names import new_name_for
 from prefect_dvc.experiments.overrides import Override, apply_overrides, parse_override
 from prefect_dvc.experiments.refs import ExpRef, validate_name
@@ -161,6 +161,8 @@ def exp_run(
         reset: checkpoint pipelines: delete the checkpoint outs and start a new chain.
     """
     protect_secrets()
+    if push:
+        check_remote(git_remote)  # before the pipeline runs, not at its very end
     ws = open_workspace(repo, rev=rev, workdir=workdir, config_local_secret=config_local_secret)
     with tracked_run(ws.root, "exp_run"):
         root = ws.root

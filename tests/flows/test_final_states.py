@@ -62,3 +62,17 @@ def test_failing_stage_ends_the_flow_failed_with_one_line(
         flow(repo=str(failing_repo))
     assert str(raised.value) == str(error)
     assert not git(failing_repo, "for-each-ref", "refs/exps")
+
+
+def test_bad_git_remote_fails_before_any_stage_runs(failing_repo: Path, prefect_api: None) -> None:
+    from prefect_dvc.errors import GitError
+    from prefect_dvc.flows.experiment import exp_run
+
+    state = exp_run(
+        repo=str(failing_repo), push=True, git_remote="--upload-pack=touch X", return_state=True
+    )
+    assert state.is_failed()
+    error = state.result(raise_on_failure=False)
+    assert isinstance(error, GitError) and "is not a usable Git remote" in str(error)
+    assert not (failing_repo / "ok.txt").exists()
+    assert not (failing_repo / "dvc.lock").exists()
