@@ -88,12 +88,15 @@ def _flow_state(flow_run_id: str) -> tuple[str, str]:
     return state.type.value, state.message or ""
 
 
-def _started_run(repo: Path, gate: Path, proc: subprocess.Popen[str]) -> str:
+def _started_run(
+    repo: Path, gate: Path, proc: subprocess.Popen[str], flow: str = "repro", lr: int = 1
+) -> str:
     """Wait until the stage runs; return the flow run id from the run record."""
-    _wait_for(lambda: (gate / "pid-1").exists() or proc.poll() is not None, "the stage to start")
+    started = gate / f"pid-{lr}"
+    _wait_for(lambda: started.exists() or proc.poll() is not None, "the stage to start")
     assert proc.poll() is None, proc.communicate()
     records = _records(repo)
-    assert len(records) == 1 and records[0]["flow"] == "repro"
+    assert len(records) == 1 and records[0]["flow"] == flow
     assert records[0]["process"]["pid"] == proc.pid  # type: ignore[index]
     return str(records[0]["flow_run_id"])
 
@@ -156,6 +159,22 @@ def test_stop_signal_cancels_the_run_naming_the_stage_and_kills_its_group(
     assert not psutil.pid_exists(stage_pid) or psutil.Process(stage_pid).status() == "zombie"
     assert not (git_repo / "model.txt").exists()
     assert not (git_repo / "dvc.lock").exists()
+    assert _records(git_repo) == []
+
+
+def test_sigterm_to_exp_run_cancels_and_records_no_experiment(
+    git_repo: Path, gate: Path, prefect_env: dict[str, str]
+) -> None:
+    _waiting_pipeline(git_repo, gate)
+    proc = _start(git_repo, prefect_env, "exp", "run", "-n", "stopped", "-S", "lr=3")
+    flow_run_id = _started_run(git_repo, gate, proc, flow="exp_run", lr=3)
+    proc.send_signal(signal.SIGTERM)
+    _out, err = proc.communicate(timeout=WAIT_LIMIT)
+    assert proc.returncode == 128 + signal.SIGTERM, err
+    assert "SIGTERM" in err and "'train'" in err and "Traceback" not in err
+    kind, message = _flow_state(flow_run_id)
+    assert kind == "CANCELLED" and "'train'" in message
+    assert git(git_repo, "for-each-ref", "refs/exps") == ""
     assert _records(git_repo) == []
 
 
