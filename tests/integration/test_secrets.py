@@ -117,3 +117,19 @@ def test_exp_run_flow_with_token_urls_keeps_them_out_of_the_api(
     assert "127.0.0.1" in seen
     assert SECRET not in seen
     assert SECRET not in _tmp_files_text(project)
+
+
+def test_stage_output_with_a_token_url_is_redacted_on_the_terminal(git_repo: Path, cli) -> None:
+    gen(
+        git_repo,
+        {
+            "url.txt": f"cloning https://bot:{SECRET}@example.com/r.git\n",
+            "dvc.yaml": "stages:\n  s:\n    cmd: cat url.txt && echo done > o.txt\n"
+            "    deps: [url.txt]\n    outs: [o.txt]\n",
+        },
+    )
+    result = cli(git_repo, "repro")
+    assert result.code == 0, result.err
+    shown = result.out + result.err
+    assert "https://***@example.com/r.git" in shown
+    assert SECRET not in shown
