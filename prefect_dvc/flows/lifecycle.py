@@ -22,6 +22,7 @@ import contextlib
 import os
 import shutil
 import signal
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -30,7 +31,12 @@ import psutil
 from prefect.client.orchestration import get_client
 from prefect.exceptions import ObjectNotFound
 from prefect.runtime import flow_run
-from prefect.settings import PREFECT_API_URL, PREFECT_CLIENT_MAX_RETRIES, temporary_settings
+from prefect.settings import (
+    PREFECT_API_URL,
+    PREFECT_CLIENT_MAX_RETRIES,
+    PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS,
+    temporary_settings,
+)
 from prefect.states import Cancelled, Crashed, State
 
 from prefect_dvc.errors import StageError
@@ -49,6 +55,11 @@ from prefect_dvc.translators.flow import PipelineRun
 # NOTE: a queue child told to stop gets this long to end its flow run
 # Cancelled itself before it is killed.
 _CHILD_GRACE_SECONDS = 20
+# NOTE: a record whose API stays unreachable is retried by every command for a
+# week, then dropped so that a server that is gone for good stops the warnings.
+_GIVE_UP_SECONDS = 7 * 24 * 3600
+# NOTE: as flows/local.py: migrations eat Prefect's 20 s on a busy machine.
+_EPHEMERAL_STARTUP_TIMEOUT = 120
 
 
 class RunInterruptedError(StageError):
@@ -154,6 +165,9 @@ def _mark_crashed(record: RunRecord, command: str, said: list[str]) -> bool:
     updates: dict[Any, Any] = {PREFECT_CLIENT_MAX_RETRIES: 0}
     if record.api_url:
         updates[PREFECT_API_URL] = record.api_url
+    elif "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" not in os.environ:
+        # the run used the temporary server of the default profile (same database)
+        updates[PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS] = _EPHEMERAL_STARTUP_TIMEOUT
     try:
         with temporary_settings(updates=updates), get_client(sync_client=True) as client:
             current = client.read_flow_run(record.flow_run_id).state  # type: ignore[arg-type]
@@ -167,6 +181,12 @@ def _mark_crashed(record: RunRecord, command: str, said: list[str]) -> bool:
     except ObjectNotFound:
         return True
     except Exception as exc:  # the API is down: keep the record, say so
+        if time.time() - record.process.started > _GIVE_UP_SECONDS:
+            said.append(
+                f"flow run {record.flow_run_id} of a process dead for over a week could not "
+                f"be marked Crashed ({type(exc).__name__}); its record is dropped"
+            )
+            return True
         said.append(
             f"could not mark flow run {record.flow_run_id} Crashed ({type(exc).__name__}); "
             "will retry on the next command"
