@@ -10,6 +10,9 @@ Provides:
     read_records(root): every record, unreadable files skipped.
     dead_records(root): the records of processes on *this* host that are gone.
     forget(root, record): remove a record once it has been dealt with.
+    RUN_ENV: the environment variable naming the record in every stage
+        command of the run, so the commands a killed run orphaned can be found.
+    orphans_of(record): the live processes of this host started for ``record``.
 
 A process killed with SIGKILL cannot tell Prefect or the queue that it is
 gone: its flow run would stay Running and its queue entry "running" forever.
@@ -41,6 +44,7 @@ from prefect_dvc.yamlio import atomic_write
 # start tick; the same process always gets the same value, but allow for
 # rounding so that a record is never taken for dead while its process lives.
 _START_TOLERANCE = 0.5
+RUN_ENV = "PREFECT_DVC_RUN"
 
 
 @dataclass(frozen=True)
@@ -179,3 +183,19 @@ def dead_records(root: Path) -> list[RunRecord]:
     return [
         rec for rec in read_records(root) if rec.process.is_local and not rec.process.is_alive()
     ]
+
+
+def orphans_of(record: RunRecord) -> list[psutil.Process]:
+    """Live processes whose environment names ``record`` (``RUN_ENV``), this one excluded.
+
+    Reads every readable process's environment: meant for the rare moment a
+    dead run is settled, not for a hot path.
+    """
+    found = []
+    for proc in psutil.process_iter():
+        try:
+            if proc.pid != os.getpid() and proc.environ().get(RUN_ENV) == record.key:
+                found.append(proc)
+        except (psutil.Error, OSError):
+            continue  # gone, or another user's
+    return found

@@ -38,6 +38,7 @@ from prefect_dvc.flows.checkout import (
 from prefect_dvc.flows.lifecycle import cancelled_state, protect_secrets, tracked_run
 from prefect_dvc.flows.repro import run_repro
 from prefect_dvc.interrupt import stop_requested
+from prefect_dvc.runrecord import RUN_ENV
 from prefect_dvc.tasks.checkpoint import failed_checkpoints, finish_checkpoints, start_checkpoints
 from prefect_dvc.tasks.finalize import ExperimentResult, finalize
 from prefect_dvc.translators.flow import PipelineRun, failed_state
@@ -164,7 +165,7 @@ def exp_run(
     if push:
         check_remote(git_remote)  # before the pipeline runs, not at its very end
     ws = open_workspace(repo, rev=rev, workdir=workdir, config_local_secret=config_local_secret)
-    with tracked_run(ws.root, "exp_run"):
+    with tracked_run(ws.root, "exp_run") as record:
         root = ws.root
         point = find_resume_point(root, resume=resume, reset=reset)
         plan = prepare_experiment(
@@ -187,6 +188,7 @@ def exp_run(
             "DVC_EXP_BASELINE_REV": plan.baseline,
             "DVC_EXP_NAME": plan.name,
             "DVC_ROOT": str(root),
+            RUN_ENV: record.key,
         }
         run: PipelineRun = run_repro(
             root,

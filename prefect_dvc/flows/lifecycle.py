@@ -48,6 +48,7 @@ from prefect_dvc.runrecord import (
     RunRecord,
     dead_records,
     forget,
+    orphans_of,
     record_run,
 )
 from prefect_dvc.translators.flow import PipelineRun
@@ -144,12 +145,24 @@ def settle_dead_records(root: Path, records: Sequence[RunRecord], command: str) 
     """
     said = []
     for record in records:
+        _stop_orphans(record, said)
         if record.queue_entry:
             said += _settle_queue_runner(root, record, command)
         elif record.flow_run_id and not _mark_crashed(record, command, said):
             continue
         forget(root, record)
     return said
+
+
+def _stop_orphans(record: RunRecord, said: list[str]) -> None:
+    """Stop the stage commands a killed run left running (their own process groups)."""
+    for proc in orphans_of(record):
+        with contextlib.suppress(ProcessLookupError, psutil.Error):
+            if os.getpgid(proc.pid) == proc.pid:
+                os.killpg(proc.pid, signal.SIGTERM)
+            else:
+                proc.terminate()
+            said.append(f"stopped pid {proc.pid}, a stage command the dead run left running")
 
 
 def _crash_message(record: RunRecord, command: str) -> str:

@@ -22,6 +22,7 @@ from prefect_dvc.execution import CheckpointHook, RunOptions, open_executor
 from prefect_dvc.flows.lifecycle import cancelled_state, protect_secrets, tracked_run
 from prefect_dvc.interrupt import stop_requested
 from prefect_dvc.repo import find_root
+from prefect_dvc.runrecord import RUN_ENV
 from prefect_dvc.translators import load_pipeline
 from prefect_dvc.translators.flow import PipelineRun, failed_state, run_pipeline
 
@@ -102,9 +103,10 @@ def repro(
     """
     protect_secrets()
     root = find_root(Path(repo))
-    with tracked_run(root, "repro"):
+    with tracked_run(root, "repro") as record:
         run = run_repro(
             root,
+            env={RUN_ENV: record.key},
             dvcfile=dvcfile,
             targets=targets or (),
             force=force,

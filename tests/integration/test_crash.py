@@ -74,6 +74,13 @@ def _start(repo: Path, env: dict[str, str], *args: str) -> subprocess.Popen[str]
     )
 
 
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
 def _records(repo: Path) -> list[dict[str, object]]:
     folder = records_dir(repo)
     return [json.loads(p.read_text()) for p in folder.glob("*.json")] if folder.is_dir() else []
@@ -107,13 +114,16 @@ def test_sigkilled_repro_is_marked_crashed_by_the_next_command(
     _waiting_pipeline(git_repo, gate)
     proc = _start(git_repo, prefect_env, "repro")
     flow_run_id = _started_run(git_repo, gate, proc)
+    stage_pid = int((gate / "pid-1").read_text())
     assert _flow_state(flow_run_id)[0] == "RUNNING"
     proc.kill()
     proc.communicate()
-    (gate / "release").touch()
+    assert _alive(stage_pid), "the stage command outlives a SIGKILLed runner"
     assert _flow_state(flow_run_id)[0] == "RUNNING", "nobody told Prefect yet"
     result = cli(git_repo, "status")
     assert result.code == 0, result.err
+    assert f"stopped pid {stage_pid}" in result.err
+    _wait_for(lambda: not _alive(stage_pid), "the orphaned stage command to end")
     kind, message = _flow_state(flow_run_id)
     assert kind == "CRASHED"
     assert f"pid {proc.pid}" in message and "'prefect-dvc status'" in message
