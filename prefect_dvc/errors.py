@@ -41,6 +41,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from prefect_dvc.redact import redact
+
 
 class PrefectDvcError(Exception):
     """Root of every error prefect-dvc raises on purpose.
@@ -65,11 +67,11 @@ class PrefectDvcError(Exception):
         hint: str | None = None,
     ) -> None:
         assert msg, "an error needs a message"
-        self.msg = msg
+        self.msg = redact(msg)
         self.path = path
         self.line = line
         self.stage = stage
-        self.hint = hint
+        self.hint = redact(hint) if hint else hint
         super().__init__(self._format())
 
     def _format(self) -> str:
@@ -82,7 +84,8 @@ class PrefectDvcError(Exception):
         text = f"{where}{self.msg.rstrip('.')}."
         if self.hint:
             text += f" {self.hint.rstrip('.')}."
-        return " ".join(text.split("\n"))
+        # NOTE: messages quote URLs and Git's stderr; never their credentials.
+        return redact(" ".join(text.split("\n")))
 
     def __reduce__(self) -> tuple[Any, ...]:
         return (

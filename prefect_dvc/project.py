@@ -6,17 +6,21 @@ Provides:
         (after ``exp apply``), fetching from the remote when needed.
     push_experiment_objects / fetch_experiment_objects: the outs named by
         the ``dvc.lock`` of every commit of the given experiments.
+    missing_experiment_outs(root, sha): the outs ``exp apply`` could not
+        restore (after fetching what the default remote has).
 """
 
 from __future__ import annotations
 
+import contextlib
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from prefect_dvc.config import load_config
-from prefect_dvc.errors import PrefectDvcError
+from prefect_dvc.errors import GitError, MissingObjectError, PrefectDvcError
 from prefect_dvc.experiments.collect import ShowFiles
+from prefect_dvc.experiments.git import Git
 from prefect_dvc.experiments.refs import ExpRef
 from prefect_dvc.lockfile import read_lock
 from prefect_dvc.repo import RepoPaths
@@ -26,6 +30,7 @@ from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.state import StateDB
 from prefect_dvc.storage.stores import Stores, open_stores
 from prefect_dvc.translators import load_pipeline
+from prefect_dvc.yamlio import parse_yaml
 
 
 def open_stores_for(
@@ -132,3 +137,51 @@ def show_files(root: Path) -> ShowFiles:
         metrics=tuple(dict.fromkeys(metrics)),
         optional=optional,
     )
+
+
+def missing_experiment_outs(root: Path, sha: str) -> list[str]:
+    """Cached outs of commit ``sha``'s ``dvc.lock`` that cannot be restored; fetches the rest.
+
+    ``exp apply`` asks this *before* it writes anything: an out is fine when
+    the workspace already holds its bytes or the local cache has it; the
+    others are fetched from the default remote when one is configured
+    (as ``dvc exp apply`` followed by ``dvc pull`` would). Outs tracked by
+    Git in that commit (``cache: false``) are Git's business.
+
+    Returns:
+        Repo-relative paths of the outs still unavailable, sorted.
+    """
+    git = Git(root)
+    try:
+        text = git.run("show", f"{sha}:dvc.lock")
+    except GitError:
+        return []  # no pipeline ran in that commit: nothing cached to restore
+    in_git = set(git.run("ls-tree", "-r", "--name-only", "-z", sha).split("\0"))
+    outs = [
+        (str(item["path"]), info)
+        for entry in ((parse_yaml(text) or {}).get("stages") or {}).values()
+        for item in entry.get("outs") or []
+        if (info := HashInfo.from_lock(item)) is not None and str(item["path"]) not in in_git
+    ]
+    config = load_config(root)
+    stores, hasher = open_stores_for(root, use_remote=config.default_remote is not None)
+    try:
+        present = {p for p, info in outs if _holds(root / p, info, hasher)}
+        wanted = [(p, info) for p, info in outs if p not in present]
+        if wanted and stores.remote is not None:
+            with contextlib.suppress(MissingObjectError):
+                stores.ensure_local([info for _, info in wanted])
+        have = stores.local.existing([info.md5 for _, info in wanted])
+    finally:
+        hasher.close()
+    return sorted({p for p, info in wanted if info.md5 not in have})
+
+
+def _holds(path: Path, info: HashInfo, hasher: Hasher) -> bool:
+    """Whether the workspace copy at ``path`` already has the bytes ``info`` names."""
+    if not path.exists():
+        return False
+    try:
+        return hasher.hash_path(path)[0].md5 == info.md5
+    except (OSError, PrefectDvcError):
+        return False

@@ -25,6 +25,7 @@ from prefect_dvc.cli import pipeline as pipeline_cmds
 from prefect_dvc.cli import plots as plots_cmds
 from prefect_dvc.cli import remote as remote_cmds
 from prefect_dvc.cli.output import err_console
+from prefect_dvc.cli.reconcile import reconcile
 from prefect_dvc.errors import PrefectDvcError
 from prefect_dvc.locks import set_wait_for_lock
 
@@ -41,6 +42,7 @@ _state = {"verbose": False}
 
 @app.callback()
 def _root(
+    ctx: typer.Context,
     verbose: bool = typer.Option(False, "-v", "--verbose", help="Show tracebacks and debug logs."),
     wait_for_lock: bool = typer.Option(
         False, "--wait-for-lock", help="Wait for a busy repository lock instead of failing (DVC)."
@@ -50,6 +52,7 @@ def _root(
     set_wait_for_lock(wait_for_lock)
     if verbose:
         logging.basicConfig(level=logging.DEBUG)
+    reconcile(ctx.invoked_subcommand or "")
 
 
 pipeline_cmds.register(app)

@@ -19,9 +19,10 @@ from typing import Any
 
 import typer
 
-from prefect_dvc.cli.output import console
+from prefect_dvc.cli.output import console, err_console
 from prefect_dvc.errors import ConfigError, PrefectDvcError
 from prefect_dvc.flows import server as server_lib
+from prefect_dvc.redact import redact
 from prefect_dvc.repo import find_root
 
 server_app = typer.Typer(help="Run a local Prefect server (with its UI).", no_args_is_help=True)
@@ -108,6 +109,7 @@ def _spec(
         raise ConfigError(f"--interval {interval} must be a positive number of seconds")
     known = list(exp_run.parameters.properties)
     params = parse_params(param or [], known)
+    _warn_about_credentials(params)
     if "repo" not in params:
         params["repo"] = str(find_root())
         _say(f"repo={params['repo']} (pass --param repo=<git url> to run in a fresh clone)")
@@ -137,6 +139,7 @@ def _deployment(spec: DeploymentSpec, pool: str | None) -> Any:
             tags=list(spec.tags),
             work_pool_name=pool,
             entrypoint_type=EntrypointType.MODULE_PATH,
+            job_variables=WORKER_JOB_VARIABLES if pool else None,
         )
     except (ValidationError, ValueError) as exc:
         what = f"cron '{spec.cron}'" if spec.cron else f"deployment '{spec.name}'"
@@ -145,6 +148,13 @@ def _deployment(spec: DeploymentSpec, pool: str | None) -> Any:
             f"invalid {what}: {first[-1].strip() if first else exc}",
             hint="A cron has five fields, e.g. '0 3 * * *' (03:00 every day)",
         ) from exc
+
+
+# NOTE: runs on a worker cannot be settled by our run records (another host,
+# a container): they send Prefect's flow-run heartbeats so a zombie-flow
+# automation can mark them Crashed (deploy/README.md). Local runs turn the
+# heartbeat off (flows/local.py) and rely on the run records instead.
+WORKER_JOB_VARIABLES = {"env": {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "60"}}
 
 
 def _require_server() -> str:
@@ -180,6 +190,20 @@ def _ensure_pool(pool: str) -> bool:
                 f"cannot create work pool '{pool}': {detail}", hint="Pick another --pool name"
             ) from exc
         return True
+
+
+def _warn_about_credentials(params: dict[str, Any]) -> None:
+    """Say so when a parameter carries a token: the server stores it as typed."""
+    for key, value in params.items():
+        if isinstance(value, str) and redact(value) != value:
+            err_console.print(
+                f"WARNING: parameter {key} holds credentials ({redact(value)}); the Prefect "
+                "server stores them as given. Prefer a Git credential helper or a Secret "
+                "block (deploy/README.md, 'Credentials').",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 def _describe(spec: DeploymentSpec) -> str:

@@ -21,13 +21,13 @@ import typer
 from prefect_dvc.checkpoints.resume import find_resume_point, resume_name
 from prefect_dvc.cli import show as show_cmds
 from prefect_dvc.cli.output import console, err_console, print_json
-from prefect_dvc.errors import StageError
+from prefect_dvc.errors import MissingObjectError, StageError
 from prefect_dvc.experiments import manage, sync
 from prefect_dvc.experiments.git import Git
 from prefect_dvc.experiments.inputs import check_copy_paths
 from prefect_dvc.experiments.overrides import apply_overrides, expand_sweeps
 from prefect_dvc.experiments.queue import Queue, QueuedExp
-from prefect_dvc.experiments.refs import list_exp_refs
+from prefect_dvc.experiments.refs import list_exp_refs, resolve_exp
 from prefect_dvc.flows.server import find_local_server
 from prefect_dvc.locks import (
     cache_reader,
@@ -38,9 +38,11 @@ from prefect_dvc.locks import (
 )
 from prefect_dvc.project import (
     fetch_experiment_objects,
+    missing_experiment_outs,
     push_experiment_objects,
     restore_outs,
 )
+from prefect_dvc.redact import redact
 from prefect_dvc.repo import find_root
 
 app = typer.Typer(help="Run, compare and share experiments.", no_args_is_help=True)
@@ -53,7 +55,7 @@ LOG_TAIL = 15
 
 
 def _say(text: str) -> None:
-    console.print(text, soft_wrap=True)
+    console.print(redact(text), soft_wrap=True)
 
 
 def register_top_level(root_app: typer.Typer) -> None:
@@ -263,6 +265,16 @@ def apply(
 ) -> None:
     """Bring an experiment's files and cached outs into the workspace (HEAD stays)."""
     root = find_root()
+    exp, sha = resolve_exp(Git(root), name)
+    missing = missing_experiment_outs(root, sha)
+    if missing:
+        shown = ", ".join(missing[:5]) + (" ..." if len(missing) > 5 else "")
+        raise MissingObjectError(
+            f"cannot apply experiment '{exp.name}': {len(missing)} out(s) are in neither the "
+            f"local cache nor the default remote: {shown}",
+            hint="Pull them where the experiment ran ('prefect-dvc exp push <git remote> "
+            f"{exp.name}' there pushes them), or rerun it; nothing was changed",
+        )
     changed = manage.apply_experiment(root, name, force=force)
     restored = restore_outs(root)
     _say(f"Applied experiment '{name}': {len(changed)} file(s), {len(restored)} out(s) restored.")

@@ -4,6 +4,8 @@ Provides:
     Git: a thin wrapper over ``git`` run in one repository, with the handful of
         queries and ref operations the experiment modules need.
     ZERO_SHA: the all-zero object id Git uses for "this ref must not exist".
+    check_remote(remote): refuse a Git remote (name or URL) that Git could
+        read as an option or that runs a command (``ext::``).
 
 Why the CLI and not gitpython or dulwich: every operation we need is one
 plumbing command whose behaviour Git documents and keeps stable
@@ -23,12 +25,44 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prefect_dvc.errors import GitError
+from prefect_dvc.redact import redact, redact_args
 
 logger = logging.getLogger(__name__)
 
 ZERO_SHA = "0" * 40
 
 _DEFAULT_HINT = "Fix what Git reports above, then retry"
+# NOTE: transports that run a command given in the URL itself.
+_COMMAND_TRANSPORTS = ("ext::", "fd::")
+
+
+def check_remote(remote: str) -> str:
+    """Return ``remote`` if it can safely be given to ``git push/fetch/ls-remote/clone``.
+
+    Call sites also pass ``--end-of-options`` (or ``--``); this check is the
+    second lock and gives a clear message instead of Git's.
+
+    Raises:
+        GitError: empty, starts with ``-`` (Git would read it as an option such
+            as ``--upload-pack=<command>``), holds a control character, or uses
+            a command-running transport (``ext::``, ``fd::``).
+    """
+    problem = None
+    if not remote.strip():
+        problem = "it is empty"
+    elif remote.startswith("-"):
+        problem = "it starts with '-' and would be read as an option"
+    elif any(ord(ch) < 32 or ord(ch) == 127 for ch in remote):
+        problem = "it contains a control character"
+    elif remote.lower().startswith(_COMMAND_TRANSPORTS):
+        problem = "its transport runs a command"
+    if problem:
+        shown = remote if len(remote) <= 80 else remote[:77] + "..."
+        raise GitError(
+            f"'{shown}' is not a usable Git remote: {problem}",
+            hint="Pass a remote name from 'git remote -v' or an https://, ssh:// or file:// URL",
+        )
+    return remote
 
 
 @dataclass(frozen=True)
@@ -68,7 +102,7 @@ class Git:
         env: Mapping[str, str] | None = None,
     ) -> subprocess.CompletedProcess[str]:
         full_env = {**os.environ, **env} if env else None
-        logger.debug("git %s (in %s)", shlex.join(args), self.root)
+        logger.debug("git %s (in %s)", shlex.join(redact_args(args)), self.root)
         try:
             return subprocess.run(
                 ["git", *args],
@@ -89,8 +123,9 @@ class Git:
         self, args: Sequence[str], proc: subprocess.CompletedProcess[str], hint: str | None
     ) -> GitError:
         said = " ".join((proc.stderr or proc.stdout).split()) or f"exit status {proc.returncode}"
+        # NOTE: Git echoes remote URLs (with any token in them) in its errors.
         return GitError(
-            f"`git {shlex.join(args)}` failed in {self.root}: {said}",
+            f"`git {shlex.join(redact_args(args))}` failed in {self.root}: {redact(said)}",
             hint=hint or _DEFAULT_HINT,
         )
 
@@ -128,7 +163,7 @@ class Git:
 
     def is_ancestor(self, ancestor: str, descendant: str) -> bool:
         """Whether ``ancestor`` is reachable from ``descendant`` (a commit is its own)."""
-        args = ["merge-base", "--is-ancestor", ancestor, descendant]
+        args = ["merge-base", "--is-ancestor", "--end-of-options", ancestor, descendant]
         proc = self._proc(args)
         if proc.returncode in (0, 1):
             return proc.returncode == 0

@@ -21,7 +21,7 @@ from pathlib import Path
 
 from prefect_dvc.errors import ExperimentExistsError, GitError, UnsafePathError
 from prefect_dvc.experiments.commit import scratch_dir
-from prefect_dvc.experiments.git import ZERO_SHA, Git
+from prefect_dvc.experiments.git import ZERO_SHA, Git, check_remote
 from prefect_dvc.experiments.refs import (
     ExpRef,
     list_exp_refs,
@@ -250,7 +250,7 @@ def remove_experiments(
     if git_remote is None:
         selected = list_exp_refs(git) if all_ else [resolve_exp(git, n) for n in names or ()]
     else:
-        selected = select_remote_exps(git, git_remote, names, all_=all_)
+        selected = select_remote_exps(git, check_remote(git_remote), names, all_=all_)
     unique = list(dict.fromkeys(selected))
     if git_remote is None:
         git.update_refs([f"delete {exp.ref} {sha}" for exp, sha in unique])
@@ -258,6 +258,7 @@ def remove_experiments(
         git.run(
             "push",
             "--atomic",
+            "--end-of-options",
             git_remote,
             *(f":{exp.ref}" for exp, _ in unique),
             hint=f"Nothing was removed. Check that you may push to '{git_remote}'",

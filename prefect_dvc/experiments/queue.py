@@ -37,6 +37,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
 
+import psutil
+
 from prefect_dvc.errors import ExperimentExistsError, ExperimentNotFoundError, GitError
 from prefect_dvc.experiments.claims import Claims
 from prefect_dvc.experiments.git import Git
@@ -46,6 +48,7 @@ from prefect_dvc.experiments.overrides import apply_overrides, parse_override
 from prefect_dvc.experiments.refs import ExpRef, list_exp_refs, validate_name
 from prefect_dvc.locks import cache_reader, repo_lock
 from prefect_dvc.repo import RepoPaths
+from prefect_dvc.runrecord import ProcessId, RunRecord, record_run, write_record
 from prefect_dvc.tmpnames import temp_dir
 from prefect_dvc.yamlio import atomic_write
 
@@ -218,35 +221,57 @@ class Queue:
 
     def _run_one(self, entry: QueuedExp, command: list[str], env: dict[str, str]) -> QueuedExp:
         log_path = self._path(entry.id, ".log")
-        # NOTE: named with host and pid (tmpnames), so the clone a killed worker
-        # left is removed when an entry of that name runs again.
+        # NOTE: the clone is named with host and pid (tmpnames), so one a killed
+        # worker left is removed when an entry of that name runs again; and the
+        # entry is "running" only while a run record says who runs it, so a
+        # killed runner's entry is always found and put back (runrecord.py).
         base = f"prefect-dvc-exp-{entry.name}"
-        with temp_dir(Path(tempfile.gettempdir()), base) as tmp:
+        with (
+            temp_dir(Path(tempfile.gettempdir()), base) as tmp,
+            record_run(self.root, _runner_record(entry, tmp / "repo")) as record,
+        ):
+            entry = replace(entry, state="running", message="")
+            self._save(entry)
             clone = tmp / "repo"
             try:
                 self._make_clone(entry, clone)
                 with open(log_path, "wb") as log:
-                    code = subprocess.run(
+                    child = subprocess.Popen(
                         _child_argv(command, entry),
                         cwd=clone,
                         stdout=log,
                         stderr=subprocess.STDOUT,
                         env=env,
-                    ).returncode
+                    )
+                    write_record(self.root, replace(record, child=_child_id(child.pid)))
+                    code = child.wait()
                 if code != 0:
                     entry = replace(entry, state="failed", message=_last_line(log_path))
                 else:
                     entry = replace(entry, state="success", commit=self._fetch_back(entry, clone))
             except Exception as exc:  # recorded on the entry: one failure must not stop others
                 entry = replace(entry, state="failed", message=str(exc))
-        self._save(entry)
+            self._save(entry)
         return entry
 
     def _make_clone(self, entry: QueuedExp, clone: Path) -> None:
+        ExpRef(entry.baseline, entry.name)  # a full SHA and a valid name, never an option
         git = Git(self.root)
         git.run("clone", "--quiet", "--no-checkout", "--shared", str(self.root), str(clone))
         Git(clone).run("checkout", "--quiet", "--detach", entry.baseline)
         place_inputs(self.root, clone, entry.copy_paths)
+
+    def put_back(self, entry_id: str, reason: str) -> QueuedExp | None:
+        """Set a ``running`` entry back to ``queued`` (its runner died); ``None`` if none.
+
+        The next ``queue start`` or ``exp run --run-all`` runs it again.
+        """
+        found = [e for e in self.entries() if e.id == entry_id and e.state == "running"]
+        if not found:
+            return None
+        entry = replace(found[0], state="queued", message=reason)
+        self._save(entry)
+        return entry
 
     def _fetch_back(self, entry: QueuedExp, clone: Path) -> str:
         ref = ExpRef(entry.baseline, entry.name).ref
@@ -254,6 +279,23 @@ class Queue:
         with repo_lock(self.root).hold(wait=True):
             Git(self.root).run("fetch", "--quiet", "--force", str(clone), f"+{ref}:{ref}")
             return Git(self.root).rev_parse(ref)
+
+
+def _runner_record(entry: QueuedExp, clone: Path) -> RunRecord:
+    return RunRecord(
+        key=f"queue-{entry.id}",
+        process=ProcessId.current(),
+        flow="queue runner",
+        queue_entry=entry.id,
+        clone=str(clone),
+    )
+
+
+def _child_id(pid: int) -> ProcessId | None:
+    try:
+        return ProcessId.of(pid)
+    except psutil.NoSuchProcess:  # already over
+        return None
 
 
 def _check_free(name: str, baseline: str, *, in_refs: bool, queued: set[str]) -> None:
@@ -282,7 +324,8 @@ def _child_argv(command: Sequence[str], entry: QueuedExp) -> list[str]:
         argv.append("--no-run-cache")
     for override in entry.set_params:
         argv += ["-S", override]
-    return [*argv, *entry.targets]
+    # NOTE: "--" so that no stage name is ever read as an option of the child.
+    return [*argv, "--", *entry.targets]
 
 
 def _child_env(extra: Mapping[str, str]) -> dict[str, str]:

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from prefect_dvc.errors import ExperimentNotFoundError, GitError
-from prefect_dvc.experiments.git import Git
+from prefect_dvc.experiments.git import Git, check_remote
 
 EXPS_NAMESPACE = "refs/exps"
 
@@ -37,12 +37,22 @@ _BAD_CHARS = re.compile(r"[\x00-\x20\x7f~^:?*\[\\/]")
 # ".lock": always valid, so the full checks run only for unusual names.
 _LOOKS_FINE = re.compile(r"[\w-]+(\.[\w-]+)*\Z(?<!\.lock)", re.ASCII)
 _RESERVED = frozenset({"apply", "celery", "exec", "temp", "stash"})
+# NOTE: a loose ref is a file named after the experiment, written through
+# "<name>.lock", and the name also becomes "<name>-branch", "<name>-12" (sweeps)
+# and a queue clone's folder "prefect-dvc-exp-<name>-XXXXXXXX": 200 bytes keeps
+# all of them under the 255-byte file name limit of common filesystems.
+MAX_NAME_BYTES = 200
 
 NOT_FOUND_HINT = "Run 'prefect-dvc exp list' to see the experiments of this commit"
 
 
 def _name_problem(name: str) -> str | None:
     """Why ``name`` cannot be an experiment name, or ``None`` if it can."""
+    size = len(name.encode("utf-8", errors="surrogateescape"))
+    if size > MAX_NAME_BYTES:
+        return f"it is {size} bytes long (at most {MAX_NAME_BYTES})"
+    if name.startswith("-"):
+        return "it starts with '-' (it would read as an option)"
     if _LOOKS_FINE.match(name):  # the common case, in one cheap test
         return None
     if not name:
@@ -64,13 +74,20 @@ def validate_name(name: str) -> None:
     """Raise :class:`GitError` unless ``name`` is a valid experiment name.
 
     The rules are ``git check-ref-format``'s for one ref component, plus
-    DVC's "no ``/``". Checking up front means a long run never fails at its
-    very last step because of its name.
+    DVC's "no ``/``", a length limit (:data:`MAX_NAME_BYTES`, so every file
+    named after the experiment fits the filesystem) and no leading ``-``
+    (so the name can never be read as an option). Checking up front means a
+    long run never fails at its very last step because of its name.
+
+    Raises:
+        GitError: naming the problem; the name is shown shortened and with
+            control characters escaped, so the message stays one line.
     """
     problem = _name_problem(name)
     if problem:
+        shown = name if len(name) <= 60 else name[:57] + "..."
         raise GitError(
-            f"'{name}' is not a valid experiment name: {problem}",
+            f"'{shown}' is not a valid experiment name: {problem}",
             hint="Use letters, digits, '-', '_' and '.' (no '/', no spaces), e.g. -n lr-0.1",
         )
 
@@ -140,7 +157,8 @@ def list_remote_exp_refs(git: Git, remote: str) -> list[tuple[ExpRef, str]]:
     out = git.run(
         "ls-remote",
         "--refs",
-        remote,
+        "--end-of-options",
+        check_remote(remote),
         f"{EXPS_NAMESPACE}/*",
         hint=f"Check that '{remote}' is a Git remote ('git remote -v') or a URL you can reach",
     )

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from prefect_dvc.errors import GitError
-from prefect_dvc.experiments.git import Git
+from prefect_dvc.experiments.git import Git, check_remote
 from prefect_dvc.experiments.refs import ExpRef, list_exp_refs, resolve_exp, select_remote_exps
 
 
@@ -32,6 +32,7 @@ def push_experiments(
         Every experiment selected (all are on the remote afterwards), so the
         caller can push the DVC objects they use.
     """
+    check_remote(git_remote)
     git = Git(root)
     if names:
         selected = [resolve_exp(git, n) for n in names]
@@ -44,6 +45,7 @@ def push_experiments(
     git.run(
         "push",
         "--atomic",
+        "--end-of-options",
         git_remote,
         *(f"{plus}{exp.ref}:{exp.ref}" for exp in exps),
         hint=(
@@ -66,6 +68,7 @@ def pull_experiments(
     Returns:
         The experiments whose local ref was created or moved.
     """
+    check_remote(git_remote)
     git = Git(root)
     if names:
         selected = select_remote_exps(git, git_remote, names, all_=False)
@@ -85,6 +88,7 @@ def pull_experiments(
             "--atomic",
             "--no-write-fetch-head",
             "--no-tags",
+            "--end-of-options",
             git_remote,
             *(f"{plus}{exp.ref}:{exp.ref}" for exp in todo),
         )

@@ -45,10 +45,11 @@ from prefect.logging import get_run_logger
 
 from prefect_dvc.config import CONFIG_LOCAL
 from prefect_dvc.errors import ConfigError, GitError
-from prefect_dvc.experiments.git import Git
+from prefect_dvc.experiments.git import Git, check_remote
 from prefect_dvc.experiments.refs import ExpRef
 from prefect_dvc.experiments.sync import push_experiments
 from prefect_dvc.project import push_experiment_objects
+from prefect_dvc.redact import redact
 from prefect_dvc.repo import DVC_DIR, find_root
 from prefect_dvc.storage.sync import SyncReport
 from prefect_dvc.tasks.artifacts import artifact_key
@@ -131,7 +132,8 @@ def _local_root(repo: str, rev: str | None) -> Path:
 
 def _clone(url: str, rev: str | None, dest: Path) -> Path:
     hint = f"Check that '{url}' is a Git repository this worker can read"
-    _git(dest.parent, "clone", "--quiet", "--no-checkout", url, str(dest), hint=hint)
+    check_remote(url)
+    _git(dest.parent, "clone", "--quiet", "--no-checkout", "--", url, str(dest), hint=hint)
     git = Git(dest)
     if rev:
         # NOTE: a rev may be a branch that exists only as origin/<rev> after a clone.
@@ -161,7 +163,7 @@ def _git(cwd: Path, *args: str, hint: str) -> None:
     proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         said = (proc.stderr.strip().splitlines() or ["failed"])[-1]
-        raise GitError(f"git {args[0]} failed: {said}", hint=hint)
+        raise GitError(f"git {args[0]} failed: {redact(said)}", hint=hint)
 
 
 def write_config_local(root: Path, text: str) -> None:
@@ -196,7 +198,8 @@ def publish_experiment(
     if report.missing:
         logger.warning("%d object(s) were not in the local cache", len(report.missing))
     push_experiments(ws.root, git_remote, [exp.ref])
-    return PublishReport(exp.ref, git_remote, report.objects, report.runs)
+    # NOTE: the report is logged and published as an artifact: no token in it.
+    return PublishReport(exp.ref, redact(git_remote), report.objects, report.runs)
 
 
 def release_workspace(ws: Workspace, *, published: bool) -> Path | None:

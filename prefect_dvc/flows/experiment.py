@@ -21,11 +21,11 @@ from pathlib import Path
 from prefect import flow, get_client
 from prefect.logging import get_run_logger
 from prefect.runtime import flow_run
-from prefect.states import Completed, Failed, State
+from prefect.states import Completed, State
 
 from prefect_dvc.checkpoints.resume import find_resume_point, resume_name
 from prefect_dvc.errors import ExperimentExistsError, GitError
-from prefect_dvc.experiments.git import Git
+from prefect_dvc.experiments.git import Git, check_remote
 from prefect_dvc.experiments.names import new_name_for
 from prefect_dvc.experiments.overrides import Override, apply_overrides, parse_override
 from prefect_dvc.experiments.refs import ExpRef, validate_name
@@ -35,10 +35,13 @@ from prefect_dvc.flows.checkout import (
     push_experiment,
     release_workspace,
 )
+from prefect_dvc.flows.lifecycle import cancelled_state, protect_secrets, tracked_run
 from prefect_dvc.flows.repro import run_repro
+from prefect_dvc.interrupt import stop_requested
+from prefect_dvc.runrecord import RUN_ENV
 from prefect_dvc.tasks.checkpoint import failed_checkpoints, finish_checkpoints, start_checkpoints
 from prefect_dvc.tasks.finalize import ExperimentResult, finalize
-from prefect_dvc.translators.flow import PipelineRun
+from prefect_dvc.translators.flow import PipelineRun, failed_state
 
 
 @dataclass(frozen=True)
@@ -158,57 +161,68 @@ def exp_run(
             'exp run --rev' (default: the checkpoint the workspace holds, if any).
         reset: checkpoint pipelines: delete the checkpoint outs and start a new chain.
     """
-    ws = open_workspace(repo, rev=rev, workdir=workdir, config_local_secret=config_local_secret)
-    root = ws.root
-    point = find_resume_point(root, resume=resume, reset=reset)
-    plan = prepare_experiment(
-        root, name=resume_name(point, name), set_params=set_params or [], force=force
-    )
-    apply_overrides(root, plan.overrides)
-    ckpt = start_checkpoints(
-        root,
-        baseline=plan.baseline,
-        name=plan.name,
-        given_name=name,
-        point=point,
-        reset=reset,
-        force=force,
-    )
-    if ckpt.active:
-        plan = dataclasses.replace(plan, name=ckpt.name, baseline=ckpt.baseline)
-    _label_flow_run(plan.name, rename=not name or ckpt.active)
-    env = {
-        "DVC_EXP_BASELINE_REV": plan.baseline,
-        "DVC_EXP_NAME": plan.name,
-        "DVC_ROOT": str(root),
-    }
-    run: PipelineRun = run_repro(
-        root,
-        targets=targets or (),
-        force=force,
-        jobs=jobs,
-        run_cache=run_cache,
-        env=env,
-        extra_tags=(f"exp:{plan.name}",),
-        remote=remote,
-        checkpoints=ckpt.recorder,
-    )
-    if not run.ok:
-        _keep(ws)
-        if ckpt.active:
-            return failed_checkpoints(ckpt, run)
-        return Failed(message=run.summary(), data=run)
-    result: ExperimentResult
-    if ckpt.active:
-        result = finish_checkpoints(ckpt, run, message=message)
-    else:
-        result = finalize(root, plan.baseline, plan.name, run.results, force=force, message=message)
+    protect_secrets()
     if push:
-        push_experiment(ws, ExpRef(plan.baseline, plan.name), remote, git_remote)
-        release_workspace(ws, published=True)
-    else:
-        _keep(ws)
-    return Completed(message=f"experiment '{plan.name}' at {result.commit[:7]}", data=result)
+        check_remote(git_remote)  # before the pipeline runs, not at its very end
+    ws = open_workspace(repo, rev=rev, workdir=workdir, config_local_secret=config_local_secret)
+    with tracked_run(ws.root, "exp_run") as record:
+        root = ws.root
+        point = find_resume_point(root, resume=resume, reset=reset)
+        plan = prepare_experiment(
+            root, name=resume_name(point, name), set_params=set_params or [], force=force
+        )
+        apply_overrides(root, plan.overrides)
+        ckpt = start_checkpoints(
+            root,
+            baseline=plan.baseline,
+            name=plan.name,
+            given_name=name,
+            point=point,
+            reset=reset,
+            force=force,
+        )
+        if ckpt.active:
+            plan = dataclasses.replace(plan, name=ckpt.name, baseline=ckpt.baseline)
+        _label_flow_run(plan.name, rename=not name or ckpt.active)
+        env = {
+            "DVC_EXP_BASELINE_REV": plan.baseline,
+            "DVC_EXP_NAME": plan.name,
+            "DVC_ROOT": str(root),
+            RUN_ENV: record.key,
+        }
+        run: PipelineRun = run_repro(
+            root,
+            targets=targets or (),
+            force=force,
+            jobs=jobs,
+            run_cache=run_cache,
+            env=env,
+            extra_tags=(f"exp:{plan.name}",),
+            remote=remote,
+            checkpoints=ckpt.recorder,
+        )
+        signum = stop_requested()
+        if signum is not None:
+            _keep(ws)
+            return cancelled_state(run, signum)
+        if not run.ok:
+            _keep(ws)
+            if ckpt.active:
+                return failed_checkpoints(ckpt, run)
+            return failed_state(run)
+        result: ExperimentResult
+        if ckpt.active:
+            result = finish_checkpoints(ckpt, run, message=message)
+        else:
+            result = finalize(
+                root, plan.baseline, plan.name, run.results, force=force, message=message
+            )
+        if push:
+            push_experiment(ws, ExpRef(plan.baseline, plan.name), remote, git_remote)
+            release_workspace(ws, published=True)
+        else:
+            _keep(ws)
+        return Completed(message=f"experiment '{plan.name}' at {result.commit[:7]}", data=result)
 
 
 def _keep(ws: Workspace) -> None:

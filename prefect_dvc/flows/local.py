@@ -32,7 +32,7 @@ from prefect_dvc.flows.experiment import exp_run
 from prefect_dvc.flows.repro import repro
 from prefect_dvc.flows.server import find_local_server
 from prefect_dvc.tasks.finalize import ExperimentResult
-from prefect_dvc.translators.flow import PipelineRun
+from prefect_dvc.translators.flow import PipelineFailedError, PipelineRun
 
 # NOTE: Prefect's 20 s limit for its temporary server is eaten by database
 # migrations on a first run on a busy 2-core machine (prefect-notes.md 2).
@@ -74,6 +74,8 @@ def run_repro_locally(root: Path, **parameters: Any) -> PipelineRun:
     with local_settings():
         state = repro(repo=str(root), **parameters, return_state=True)
     run = state.result(raise_on_failure=False)
+    if isinstance(run, PipelineFailedError):
+        return run.run
     if isinstance(run, BaseException):
         raise run
     assert isinstance(run, PipelineRun), run
@@ -109,6 +111,8 @@ def run_experiment_locally(
             return_state=True,
         )
     data = state.result(raise_on_failure=False)
+    if isinstance(data, PipelineFailedError):
+        return data.run, None, state.message or ""
     if isinstance(data, BaseException):
         raise data
     if isinstance(data, ExperimentResult):

@@ -16,12 +16,15 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from prefect import flow
-from prefect.states import Completed, Failed, State
+from prefect.states import Completed, State
 
 from prefect_dvc.execution import CheckpointHook, RunOptions, open_executor
+from prefect_dvc.flows.lifecycle import cancelled_state, protect_secrets, tracked_run
+from prefect_dvc.interrupt import stop_requested
 from prefect_dvc.repo import find_root
+from prefect_dvc.runrecord import RUN_ENV
 from prefect_dvc.translators import load_pipeline
-from prefect_dvc.translators.flow import PipelineRun, run_pipeline
+from prefect_dvc.translators.flow import PipelineRun, failed_state, run_pipeline
 
 
 def run_repro(
@@ -98,19 +101,25 @@ def repro(
         run_cache: look up the run-cache before running a stage.
         pull: fetch missing inputs and run-cache entries from the default remote first.
     """
+    protect_secrets()
     root = find_root(Path(repo))
-    run = run_repro(
-        root,
-        dvcfile=dvcfile,
-        targets=targets or (),
-        force=force,
-        jobs=jobs,
-        keep_going=keep_going,
-        downstream=downstream,
-        single_item=single_item,
-        run_cache=run_cache,
-        pull=pull,
-    )
+    with tracked_run(root, "repro") as record:
+        run = run_repro(
+            root,
+            env={RUN_ENV: record.key},
+            dvcfile=dvcfile,
+            targets=targets or (),
+            force=force,
+            jobs=jobs,
+            keep_going=keep_going,
+            downstream=downstream,
+            single_item=single_item,
+            run_cache=run_cache,
+            pull=pull,
+        )
+        signum = stop_requested()
+    if signum is not None:
+        return cancelled_state(run, signum)
     if run.ok:
         return Completed(message=run.summary(), data=run)
-    return Failed(message=run.summary(), data=run)
+    return failed_state(run)

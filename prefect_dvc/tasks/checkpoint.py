@@ -30,7 +30,7 @@ from prefect.artifacts import (
     create_table_artifact,
     update_progress_artifact,
 )
-from prefect.states import Failed, State
+from prefect.states import State
 
 from prefect_dvc.checkpoints.recorder import EXEC_CHECKPOINT, Checkpoint, CheckpointRecorder
 from prefect_dvc.checkpoints.resume import (
@@ -50,7 +50,7 @@ from prefect_dvc.experiments.refs import ExpRef
 from prefect_dvc.tasks.artifacts import artifact_key
 from prefect_dvc.tasks.finalize import ExperimentResult, experiment_hash
 from prefect_dvc.translators import load_pipeline
-from prefect_dvc.translators.flow import PipelineRun
+from prefect_dvc.translators.flow import PipelineRun, failed_state
 from prefect_dvc.translators.pipeline import StageSpec
 
 logger = logging.getLogger(__name__)
@@ -191,14 +191,14 @@ def failed_checkpoints(run: CheckpointRun, result: PipelineRun) -> State:
     recorder = run.recorder
     tip = recorder.tip
     if tip is None:
-        return Failed(message=result.summary(), data=result)
+        return failed_state(result)
     text = (
         f"{result.summary()} -- {len(recorder.records)} checkpoint(s) recorded in this run; "
         f"the last good one is step {recorder.step} ({tip[:7]}) of experiment "
         f"'{recorder.name}': 'prefect-dvc exp run' resumes it"
     )
     logger.warning("%s", text)
-    return Failed(message=text, data=result)
+    return failed_state(result, text)
 
 
 def finish_checkpoints(

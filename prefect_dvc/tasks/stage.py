@@ -27,6 +27,7 @@ from prefect.states import Completed, Failed, State
 from prefect_dvc.errors import PrefectDvcError
 from prefect_dvc.execution import Outcome, RunOptions, StageExecutor
 from prefect_dvc.progress import StageEvent, emit
+from prefect_dvc.redact import redact
 
 _STATE_NAMES = {
     Outcome.UP_TO_DATE: "UpToDate",
@@ -41,6 +42,7 @@ def run_stage(name: str, executor: StageExecutor, options: RunOptions) -> State:
     logger = get_run_logger()
 
     def log(line: str) -> None:
+        line = redact(line)  # a command may echo a URL with its token
         logger.info("%s", line)
         emit(StageEvent(name, "running", line=line))
 

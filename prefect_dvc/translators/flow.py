@@ -4,6 +4,8 @@ Provides:
     PipelineRun: what happened to every selected stage.
     run_pipeline(...): called inside a flow; submits each stage as soon as its
         upstream stages have finished, at most ``jobs`` at a time, and waits.
+    PipelineFailedError: the exception a failed run's flow state carries.
+    failed_state(run, message): that ``Failed`` state, for the flows.
 
 Why a small scheduler instead of submitting everything with ``wait_for``:
 a task waiting on its upstream holds a worker thread, so ``--jobs N`` would
@@ -23,12 +25,15 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from prefect import tags
 from prefect.futures import PrefectFuture, as_completed
+from prefect.states import Failed, State
 
-from prefect_dvc.errors import PrefectDvcError
+from prefect_dvc.errors import PrefectDvcError, StageError
 from prefect_dvc.execution import RunOptions, StageExecutor, StageResult
+from prefect_dvc.interrupt import stop_requested
 from prefect_dvc.progress import StageEvent, emit
 from prefect_dvc.tasks.stage import run_stage
 from prefect_dvc.translators.pipeline import Pipeline
@@ -56,6 +61,33 @@ class PipelineRun:
         return first
 
 
+class PipelineFailedError(StageError):
+    """A pipeline run in which a stage failed; ``run`` says what happened to each stage.
+
+    A failed flow state must carry an exception: Prefect's ``State.result()``
+    raises ``TypeError: Unexpected result for failed state`` for any other
+    data, so a caller of ``repro()``/``exp_run()`` would never see our line.
+
+    Args:
+        message: the one-line reason (usually ``run.summary()``).
+        run: the :class:`PipelineRun`, kept for the CLI's per-stage table.
+    """
+
+    def __init__(self, msg: str, *, run: PipelineRun | None = None, **kwargs: Any) -> None:
+        self.run = run if run is not None else PipelineRun()
+        super().__init__(msg, **kwargs)
+
+
+def failed_state(run: PipelineRun, message: str | None = None) -> State:
+    """``Failed`` with our one-line message and a :class:`PipelineFailedError` as its data.
+
+    Calling the flow then raises that error (one line, as the CLI prints
+    it); ``state.result(raise_on_failure=False)`` returns it with ``.run``.
+    """
+    error = PipelineFailedError(message or run.summary(), run=run)
+    return Failed(message=str(error), data=error)
+
+
 def run_pipeline(
     pipeline: Pipeline,
     names: Sequence[str],
@@ -76,6 +108,7 @@ def run_pipeline(
     for name in names:
         emit(StageEvent(name, "queued"))
     while waiting or running:
+        stopped = stopped or stop_requested() is not None
         if not stopped:
             for name in _ready(pipeline, waiting, selected, run, futures, jobs - len(running)):
                 waiting.remove(name)
@@ -102,8 +135,9 @@ def run_pipeline(
             run.failed[name] = _failure_message(name, state)
             emit(StageEvent(name, "failed", line=run.failed[name]))
             stopped = stopped or not keep_going
+    why = "the run was interrupted" if stop_requested() else "an earlier stage failed"
     for name in waiting:
-        run.not_run.setdefault(name, f"stage '{name}' not run: an earlier stage failed")
+        run.not_run.setdefault(name, f"stage '{name}' not run: {why}")
     for name in run.not_run:
         emit(StageEvent(name, "not run"))
     return run

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -76,3 +77,79 @@ def test_new_name_for_avoids_the_baselines_existing_names(git_repo: Path) -> Non
     drawn = {new_name_for(Git(git_repo), base) for _ in range(25)}
     assert not drawn & set(taken)
     assert all(NAME.match(n) for n in drawn)
+
+
+BAD_NAMES = {
+    "a" * 300: "bytes long",
+    "é" * 101: "bytes long",
+    "a..b": "'..'",
+    "a@{1}": "'@{'",
+    "exp.lock": "'.lock'",
+    "tab\there": "'\\t'",
+    "bell\x07": "'\\x07'",
+    "del\x7f": "'\\x7f'",
+    "til~de": "'~'",
+    "ca^ret": "'^'",
+    "co:lon": "':'",
+    "quest?": "'?'",
+    "st*r": "'*'",
+    "br[acket": "'['",
+    "back\\slash": "'\\\\'",
+    "-leading": "starts with '-'",
+    "--upload-pack=touch X;true": "starts with '-'",
+    ".hidden": "starts with '.'",
+    "trailing.": "ends with '.'",
+    "sl/ash": "'/'",
+    "": "empty",
+}
+
+
+@pytest.mark.parametrize("name", list(BAD_NAMES), ids=range(len(BAD_NAMES)))
+def test_bad_names_are_refused_with_one_line(name: str) -> None:
+    with pytest.raises(GitError) as exc:
+        validate_name(name)
+    text = str(exc.value)
+    assert BAD_NAMES[name] in text
+    assert "\n" not in text and len(text) < 300
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        n
+        for n in BAD_NAMES
+        if n and not n.startswith("-") and "/" not in n and n != "é" * 101  # ours: margin
+    ],
+)
+def test_git_itself_refuses_what_we_refuse_for_its_own_reasons(git_repo: Path, name: str) -> None:
+    """Every rule but length, '-' and '/' is Git's: check-ref-format agrees."""
+    if len(name.encode()) > names_max():
+        # NOTE: git accepts the name, but the loose ref file cannot be written.
+        base = git(git_repo, "rev-parse", "HEAD")
+        proc = subprocess.run(
+            ["git", "update-ref", f"refs/exps/{base[:2]}/{base[2:]}/{name}", base],
+            cwd=git_repo,
+            capture_output=True,
+        )
+        assert proc.returncode != 0
+        return
+    proc = subprocess.run(
+        ["git", "check-ref-format", f"refs/exps/ab/cd/{name}"], capture_output=True
+    )
+    assert proc.returncode != 0
+
+
+def names_max() -> int:
+    from prefect_dvc.experiments.refs import MAX_NAME_BYTES
+
+    return MAX_NAME_BYTES
+
+
+def test_longest_allowed_name_becomes_a_ref_and_a_branch(git_repo: Path) -> None:
+    base = git(git_repo, "rev-parse", "HEAD")
+    name = "n" * names_max()
+    validate_name(name)
+    ref = ExpRef(base, name).ref
+    git(git_repo, "update-ref", ref, base)
+    git(git_repo, "branch", f"{name}-branch", base)
+    assert git(git_repo, "rev-parse", ref) == base

@@ -75,7 +75,7 @@ def test_expref_refuses_short_baseline() -> None:
 
 # --- names --------------------------------------------------------------------------
 
-GOOD = ["@", "lr02", "cronk-wont", "a.b", "exp_1", "x@y", "日本", "-lead"]
+GOOD = ["@", "lr02", "cronk-wont", "a.b", "exp_1", "x@y", "日本", "in-ner-"]
 BAD = ["", "a/b", "a b", "a..b", ".hidden", "end.", "x.lock", "a~1", "a^", "a:b", "a?", "a*",
        "a[", "a\\b", "a@{1}", "tab\tx", "del\x7f"]  # fmt: skip
 
@@ -91,6 +91,12 @@ def test_validate_name_rejects_and_says_what_to_do(name: str) -> None:
         validate_name(name)
     assert f"'{name}' is not a valid experiment name" in str(exc.value)
     assert "-n" in str(exc.value)
+
+
+def test_leading_dash_is_refused_although_git_takes_it() -> None:
+    """Ours, not Git's: a name starting with '-' would read as an option downstream."""
+    with pytest.raises(GitError, match="starts with '-'"):
+        validate_name("-lead")
 
 
 @pytest.mark.parametrize("name", [n for n in GOOD + BAD if n and "/" not in n])

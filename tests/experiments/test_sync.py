@@ -122,9 +122,9 @@ def test_unknown_names_and_remotes(clones: tuple[Path, Path, Path]) -> None:
     with pytest.raises(GitError) as exc:
         pull_experiments(bob, "no-such-remote")
     text = str(exc.value)
-    assert "`git ls-remote --refs no-such-remote 'refs/exps/*'` failed" in text
+    assert "`git ls-remote --refs --end-of-options no-such-remote 'refs/exps/*'` failed" in text
     assert "Check that 'no-such-remote' is a Git remote ('git remote -v')" in text
-    with pytest.raises(GitError, match="`git push --atomic no-such-remote"):
+    with pytest.raises(GitError, match="`git push --atomic --end-of-options no-such-remote"):
         push_experiments(alice, "no-such-remote")
     assert _refs(bob) == {}
     assert push_experiments(bob, "origin") == []  # bob has no experiments: nothing to do

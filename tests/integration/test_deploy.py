@@ -168,6 +168,8 @@ def test_deploy_creates_schedule_read_back(server: Server, tmp_path: Path) -> No
         "set_params": ["train.lr=0.05"],
     }
     assert [s.schedule.cron for s in dep.schedules] == ["0 3 * * *"]
+    # worker runs send heartbeats (local runs rely on run records instead)
+    assert dep.job_variables == {"env": {"PREFECT_FLOWS_HEARTBEAT_FREQUENCY": "60"}}
     assert dep.schedules[0].active and dep.schedules[0].schedule.timezone == "UTC"
     assert set(dep.tags) == {"prefect-dvc", "nightly"}
     # the UI shows the docstring's parameter descriptions
