@@ -8,11 +8,13 @@ import os
 import stat
 from pathlib import Path
 
+from prefect_dvc.storage import sync
 from prefect_dvc.storage.hashinfo import DirEntry, HashInfo, Tree
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.objects import ObjectStore
 from prefect_dvc.storage.runcache import RunCache, check_entry, runcache_key, runcache_value
 from prefect_dvc.storage.state import StateDB
+from prefect_dvc.storage.stores import Stores
 
 
 def _file(path: Path, data: bytes, mode: int) -> Path:
@@ -129,3 +131,34 @@ def test_checkout_sets_the_owner_bit_for_isexec_files_and_manifest_entries(
     assert os.stat(tmp_path / "ws" / "d" / "a.sh").st_mode & stat.S_IXUSR
     assert not os.stat(tmp_path / "ws" / "d" / "b.sh").st_mode & stat.S_IXUSR
     assert Tree.from_manifest(manifest).manifest_bytes() == manifest
+
+
+def test_checkout_restores_a_lost_bit_but_never_through_a_link_out_of_the_repo(
+    tmp_path: Path,
+) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    store = ObjectStore.from_url(str(root / ".dvc" / "cache"))
+    stores = Stores(store, RunCache(store.location), workspace=root)
+    md5 = hashlib.md5(b"hello\n").hexdigest()
+    store.add_file(_file(tmp_path / "src", b"hello\n", 0o644), md5)
+    out = sync.UsedOut("gen", "out.sh", HashInfo(md5, 6, isexec=True))
+
+    def hash_of(path: Path) -> str:
+        return Hasher().hash_path(path)[0].md5
+
+    _file(root / "out.sh", b"hello\n", 0o644)
+    assert sync.checkout(root, stores, [out], hash_of) == (["out.sh"], [])
+    assert stat.S_IMODE(os.stat(root / "out.sh").st_mode) == 0o744
+
+    outside = _file(tmp_path / "users-file", b"hello\n", 0o644)
+    (root / "out.sh").unlink()
+    (root / "out.sh").symlink_to(outside)
+    assert sync.checkout(root, stores, [out], hash_of) == ([], [])
+    assert stat.S_IMODE(outside.stat().st_mode) == 0o644
+
+    # DVC's symlink cache type: the link points at the object, which gets u+x
+    (root / "out.sh").unlink()
+    (root / "out.sh").symlink_to(store.oid_path(md5))
+    assert sync.checkout(root, stores, [out], hash_of) == (["out.sh"], [])
+    assert stat.S_IMODE(os.stat(store.oid_path(md5)).st_mode) == 0o544
