@@ -36,13 +36,15 @@ def snapshot_file(src: Path, store: ObjectStore) -> HashInfo:
     tmp = final_dir / tmpnames.tmp_name("checkpoint")
     try:
         md5, size = _copy_hashing(src, tmp)
+        # NOTE: DVC records a file's execute bit in dvc.lock (`isexec`, hashinfo.py).
+        mode = os.stat(src).st_mode
         final = Path(store.oid_path(md5))
         if final.exists():
-            return HashInfo(md5, size)
+            return HashInfo.for_file(md5, size, mode)
         final.parent.mkdir(parents=True, exist_ok=True)
         os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
         os.replace(tmp, final)
-        return HashInfo(md5, size)
+        return HashInfo.for_file(md5, size, mode)
     finally:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()

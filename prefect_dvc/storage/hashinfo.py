@@ -1,8 +1,11 @@
 """Hash values as DVC 3 records them, and the ``.dir`` manifest format.
 
 Provides:
-    HashInfo: the ``md5``/``size``/``nfiles`` of a file or directory, with its
-        lock-file spelling.
+    HashInfo: the ``md5``/``size``/``nfiles``/``isexec`` of a file or
+        directory, with its lock-file spelling.
+    is_exec(mode): DVC's test of a stat mode for ``isexec``.
+    meta_problem(item): why a lock dep/out item's hash metadata breaks DVC's
+        schema, or ``None``.
     DirEntry, Tree: a directory listing and its manifest bytes, which DVC
         stores as the object ``<md5>.dir``.
 
@@ -13,11 +16,49 @@ from __future__ import annotations
 
 import hashlib
 import json
+import stat
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 DIR_SUFFIX = ".dir"
+_ANY_EXEC = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
+
+
+def is_exec(mode: int) -> bool:
+    """True when ``mode`` (a ``st_mode``) has any execute bit, user, group or other.
+
+    The test DVC 3.67.1 applies to a file's stat for its ``isexec`` meta
+    (``dvc_objects.fs.utils.is_exec``).
+    """
+    return bool(mode & _ANY_EXEC)
+
+
+# NOTE: DVC's lock schema (`dvc/output.py` META_SCHEMA): bool is an int to voluptuous.
+_META_TYPES: Mapping[str, tuple[type, ...]] = {
+    "size": (int,),
+    "nfiles": (int,),
+    "isexec": (bool,),
+}
+
+
+def meta_problem(item: Mapping[str, Any]) -> str | None:
+    """Why ``item`` (one dep or out of a lock entry) fails DVC 3.67.1's META_SCHEMA.
+
+    DVC refuses such a ``dvc.lock`` ("validation failed: expected bool ...")
+    and ignores such a run-cache entry. Returns ``None`` when ``size`` and
+    ``nfiles`` are integers and ``isexec`` is a YAML boolean (or absent).
+    """
+    for key, types in _META_TYPES.items():
+        if key in item and not isinstance(item[key], types):
+            expected = "true or false" if key == "isexec" else "an integer"
+            return f"'{key}' of '{item.get('path')}' is {item[key]!r}, expected {expected}"
+    return None
+
+
+def _lock_isexec(entry: Mapping[str, Any]) -> bool:
+    # NOTE: DVC's lock schema takes only a YAML boolean here; anything else is not "true".
+    return entry.get("isexec") is True
 
 
 @dataclass(frozen=True)
@@ -26,22 +67,37 @@ class HashInfo:
 
     ``md5`` ends with ``.dir`` for directories; ``size`` is the byte count
     (the sum of file sizes for a directory) and ``nfiles`` is set only for
-    directories.
+    directories. ``isexec`` is True for a file with any execute bit (never
+    for a directory): DVC 3 writes it to ``dvc.lock`` and run-cache entries
+    (``Meta.to_dict``, after ``size``), hashes it into the run-cache key, and
+    sets the owner's execute bit again when it checks the file out.
     """
 
     md5: str
     size: int
     nfiles: int | None = None
+    isexec: bool = False
+
+    @classmethod
+    def for_file(cls, md5: str, size: int, mode: int) -> HashInfo:
+        """A file's hash whose ``isexec`` comes from its ``st_mode`` (:func:`is_exec`)."""
+        return cls(md5=md5, size=size, isexec=is_exec(mode))
 
     @property
     def is_dir(self) -> bool:
         return self.md5.endswith(DIR_SUFFIX)
 
     def to_lock(self, path: str) -> dict[str, Any]:
-        """The ``dvc.lock`` entry for ``path``, fields in DVC's order."""
+        """The ``dvc.lock`` entry for ``path``: ``path, hash, md5, size[, nfiles][, isexec]``.
+
+        The order of DVC 3.67.1's ``to_single_stage_lockfile``; ``isexec``
+        appears only when true (``Meta.to_dict``).
+        """
         entry: dict[str, Any] = {"path": path, "hash": "md5", "md5": self.md5, "size": self.size}
         if self.nfiles is not None:
             entry["nfiles"] = self.nfiles
+        if self.isexec:
+            entry["isexec"] = True
         return entry
 
     @classmethod
@@ -54,16 +110,28 @@ class HashInfo:
         md5 = entry.get("md5")
         if not md5 or entry.get("hash") != "md5":
             return None
-        return cls(md5=str(md5), size=int(entry.get("size") or 0), nfiles=entry.get("nfiles"))
+        return cls(
+            md5=str(md5),
+            size=int(entry.get("size") or 0),
+            nfiles=entry.get("nfiles"),
+            isexec=_lock_isexec(entry),
+        )
 
 
 @dataclass(frozen=True)
 class DirEntry:
-    """One file of a directory: POSIX path relative to the directory, md5, size."""
+    """One file of a directory: POSIX path relative to the directory, md5, size.
+
+    ``isexec`` is True only when read from a manifest entry that says so:
+    DVC writes manifests without meta (``Tree.as_bytes()``), so a file's
+    execute bit inside a directory is not recorded, but DVC's reader
+    (``Tree.from_list``) honours an ``isexec`` it finds, and so do we.
+    """
 
     relpath: str
     md5: str
     size: int
+    isexec: bool = False
 
 
 @dataclass(frozen=True)
@@ -78,7 +146,7 @@ class Tree:
 
     def manifest_bytes(self) -> bytes:
         """The exact bytes DVC writes to ``<md5>.dir`` (json.dumps defaults, sorted keys)."""
-        listing = [{"md5": e.md5, "relpath": e.relpath} for e in self.entries]
+        listing = [_manifest_item(e) for e in self.entries]
         return json.dumps(listing, sort_keys=True).encode("utf-8")
 
     def hash_info(self) -> HashInfo:
@@ -94,5 +162,20 @@ class Tree:
         """Parse manifest bytes (sizes are not in the manifest and read as -1)."""
         listing = json.loads(data.decode("utf-8"))
         return cls.from_entries(
-            DirEntry(relpath=item["relpath"], md5=item["md5"], size=-1) for item in listing
+            DirEntry(
+                relpath=item["relpath"],
+                md5=item["md5"],
+                size=-1,
+                # NOTE: truthiness, as DVC's Meta.from_dict then `if meta.isexec`.
+                isexec=bool(item.get("isexec")),
+            )
+            for item in listing
         )
+
+
+def _manifest_item(entry: DirEntry) -> dict[str, Any]:
+    """One manifest item; ``isexec`` only where a parsed manifest carried it (round trip)."""
+    item: dict[str, Any] = {"md5": entry.md5, "relpath": entry.relpath}
+    if entry.isexec:
+        item["isexec"] = True
+    return item

@@ -14,8 +14,9 @@ releases the GIL on large buffers, so threads use every core); the new
 hashes are stored in one transaction.
 
 What DVC does, and we match (``formats.md`` §2.3, §3; checked against
-``dvc add`` 3.67.1): a file's hash is the md5 of its raw bytes; a symlink to
-a file counts as that file's content; a symlink to a directory inside a
+``dvc add`` 3.67.1): a file's hash is the md5 of its raw bytes, and its
+``isexec`` is true when its mode has any execute bit; a symlink to a file
+counts as that file's content and mode; a symlink to a directory inside a
 tracked directory is neither followed nor listed; a dangling symlink is an
 error; an empty directory hashes as the manifest ``[]``. Where DVC would
 hang (reading a FIFO), we raise :class:`StorageError` instead.
@@ -187,7 +188,10 @@ class Hasher:
                 results.append((tree.hash_info(), tree))
             else:
                 (only,) = target.files
-                results.append((HashInfo(md5=md5s[only.key], size=only.st.st_size), None))
+                # NOTE: the mode comes from a fresh stat, never the state DB: a
+                # chmod leaves mtime, inode and size (the DB's key) as they were.
+                info = HashInfo.for_file(md5s[only.key], only.st.st_size, only.st.st_mode)
+                results.append((info, None))
         return results
 
     def _md5s(self, files: list[_File]) -> dict[str, str]:

@@ -9,6 +9,8 @@ Provides:
         folder beside ``dest`` and rename it into place, so a failed restore
         leaves the workspace as it was.
     sweep_leftovers(dests): remove what killed restores left beside outs.
+    set_exec(path): give a checked-out file its owner execute bit, as DVC does
+        for an out recorded with ``isexec: true``.
 
 A strategy creates ``dest`` (which must not exist) and raises ``OSError``
 when the filesystem cannot do it (cross-device hardlink, no reflink support),
@@ -18,15 +20,19 @@ so :func:`link` can fall back to the next one, as DVC does.
 from __future__ import annotations
 
 import fcntl
+import logging
 import os
 import shutil
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import stat
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from prefect_dvc import tmpnames
 from prefect_dvc.errors import ConfigError, StorageError
 from prefect_dvc.safety import check_workspace_path
+
+logger = logging.getLogger(__name__)
 
 DEFAULT_LINK_TYPES: tuple[str, ...] = ("reflink", "copy")
 # NOTE: linux/fs.h: _IOW(0x94, 9, int). Not exposed by the fcntl module.
@@ -234,6 +240,7 @@ def replace_dir(
     keep: Sequence[str] = (),
     *,
     root: Path | None = None,
+    executable: Collection[str] = (),
 ) -> None:
     """Build a folder of ``(md5, relpath)`` files beside ``dest``, then swap it in.
 
@@ -242,6 +249,8 @@ def replace_dir(
     ``keep`` names paths (POSIX, relative to ``dest``) that are carried over
     from the old ``dest`` as they are: the ``.dvcignore``d files DVC never
     touches on checkout. ``root`` is checked as in :func:`replace_file`.
+    ``executable`` names the relpaths whose files get :func:`set_exec`
+    before the swap (manifest entries with ``isexec``).
 
     Raises:
         UnsafePathError: ``dest`` may not be replaced in the workspace ``root``.
@@ -257,8 +266,27 @@ def replace_dir(
             parent.mkdir(parents=True, exist_ok=True)
         with ThreadPoolExecutor(max_workers=jobs or min(32, 4 * (os.cpu_count() or 1))) as pool:
             list(pool.map(lambda item: make(item[0], item[1]), targets))
+        for relpath in sorted(set(executable)):
+            set_exec(_safe_relpath(tmp, relpath))
         for relpath in keep:
             _carry_over(dest / relpath, _safe_relpath(tmp, relpath))
         _swap(tmp, dest)
     finally:
         _remove(tmp)
+
+
+def set_exec(path: Path) -> None:
+    """Add the owner execute bit to the file at ``path`` (following a symlink).
+
+    DVC 3.67.1's rule (``LocalHashFileDB.set_exec`` and
+    ``dvc_data.index.checkout._chmod_files``): ``chmod(mode | S_IXUSR)`` on
+    the workspace path whatever the link type, so with ``hardlink`` or
+    ``symlink`` the shared cache object itself becomes 0544 (DVC then
+    re-hashes it instead of trusting its 0444 mode). A filesystem that
+    refuses the chmod is not an error, as in DVC.
+    """
+    try:
+        mode = os.stat(path).st_mode | stat.S_IXUSR
+        os.chmod(path, mode)
+    except OSError as exc:
+        logger.debug("could not set the execute bit of '%s': %s", path, exc)

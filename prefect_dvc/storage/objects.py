@@ -417,16 +417,23 @@ class ObjectStore:
         link_types: Sequence[str] = links.DEFAULT_LINK_TYPES,
         *,
         root: Path | None = None,
+        isexec: bool = False,
     ) -> None:
         """Replace whatever is at ``dest`` by the file object ``md5``, atomically.
 
         ``root``: the workspace ``dest`` must be safely inside (``safety.py``).
+        With ``isexec`` the new file gets its owner execute bit before it is
+        renamed into place (:func:`links.set_exec`, DVC's rule).
         """
         links.check_link_types(link_types)
         used: list[str] = []
-        links.replace_file(
-            dest, lambda tmp: used.append(self.materialize(md5, tmp, link_types)), root=root
-        )
+
+        def make(tmp: Path) -> None:
+            used.append(self.materialize(md5, tmp, link_types))
+            if isexec:
+                links.set_exec(tmp)
+
+        links.replace_file(dest, make, root=root)
         if used == ["hardlink"]:
             # NOTE: linking and renaming the link moved the object's ctime;
             # without this the next restore of it would have to re-hash it.
@@ -444,7 +451,10 @@ class ObjectStore:
     ) -> None:
         """Restore a file or a whole directory at ``dest``.
 
-        A directory is built complete in a temp folder beside ``dest`` and
+        A file recorded with ``isexec`` (and a manifest entry carrying it)
+        gets its owner execute bit, as DVC's checkout does; files of a
+        directory otherwise get none, as in DVC, whose manifests do not
+        record the bit. A directory is built complete in a temp folder beside ``dest`` and
         swapped in; if any object is missing or corrupt nothing changes.
         ``keep`` (paths relative to ``dest``) are carried over from the old
         folder unchanged (``.dvcignore``d files, see ``links.replace_dir``).
@@ -452,11 +462,12 @@ class ObjectStore:
         :func:`prefect_dvc.safety.check_workspace_path` accepts.
         """
         if not info.is_dir:
-            self.checkout_file(info.md5, dest, link_types, root=root)
+            self.checkout_file(info.md5, dest, link_types, root=root, isexec=info.isexec)
             return
         links.check_link_types(link_types)
         tree = self.read_tree(info.md5)
         files = [(e.md5, e.relpath) for e in tree.entries]
+        executable = [e.relpath for e in tree.entries if e.isexec]
 
         linked: list[str] = []
 
@@ -464,7 +475,7 @@ class ObjectStore:
             if self.materialize(md5, target, link_types) == "hardlink":
                 linked.append(md5)  # NOTE: list.append is atomic under the GIL
 
-        links.replace_dir(dest, files, make, jobs, keep, root=root)
+        links.replace_dir(dest, files, make, jobs, keep, root=root, executable=executable)
         self._remember_many(linked)
 
     # ------------------------------------------------------------------ transfer

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect_dvc.errors import PrefectDvcError, StorageError
+from prefect_dvc.storage.hashinfo import meta_problem
 from prefect_dvc.storage.location import Location, open_location, storage_errors
 from prefect_dvc.yamlio import atomic_write, dump_yaml, parse_yaml
 
@@ -107,6 +108,9 @@ def check_entry(data: Any) -> str | None:
             isinstance(i, Mapping) and isinstance(i.get("path"), str) for i in items
         ):
             return f"'{section}' is not a list of entries with a path"
+        for item in items:
+            if problem := meta_problem(item):
+                return problem
     if not data.get("outs"):
         return "no outs"
     if not isinstance(data.get("params", {}), Mapping):

@@ -23,9 +23,11 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from prefect_dvc.errors import ConfigError
+from prefect_dvc.errors import ConfigError, UnsafePathError
 from prefect_dvc.lockschema import parse_lock
-from prefect_dvc.storage.hashinfo import HashInfo
+from prefect_dvc.safety import check_write_target
+from prefect_dvc.storage.hashinfo import HashInfo, is_exec
+from prefect_dvc.storage.links import set_exec
 from prefect_dvc.storage.objects import ObjectStore
 from prefect_dvc.storage.runcache import RunCache
 from prefect_dvc.storage.stores import Stores
@@ -149,6 +151,9 @@ def checkout(
     for out in outs:
         dest = root / out.repo_path
         if dest.exists() and hash_of(dest) == out.info.md5:
+            if _lost_exec_bit(dest, out.info) and _may_chmod(root, stores, dest):
+                set_exec(dest)
+                restored.append(out.repo_path)
             continue
         local = stores.local.existing([out.info.md5])
         if not local:
@@ -157,6 +162,34 @@ def checkout(
         stores.checkout(out.info, dest)
         restored.append(out.repo_path)
     return restored, missing
+
+
+def _lost_exec_bit(dest: Path, info: HashInfo) -> bool:
+    """An ``isexec`` file whose content is in place but has no execute bit left.
+
+    DVC's checkout compares ``(isdir, isexec)`` as well as the hash
+    (``dvc_data.index.checkout._compare``) and then only chmods the file.
+    """
+    return info.isexec and not info.is_dir and not is_exec(dest.stat().st_mode)
+
+
+def _may_chmod(root: Path, stores: Stores, dest: Path) -> bool:
+    """Is what a chmod of ``dest`` changes ours to change: a workspace file or a cache object?
+
+    A chmod follows symlinks; DVC's ``symlink`` cache type points outs at
+    cache objects, but a link to anything else outside the workspace is
+    the user's, never touched.
+    """
+    if not dest.is_symlink():
+        return True
+    target = dest.resolve()
+    if stores.local.is_local and target.is_relative_to(Path(stores.local.location.root).resolve()):
+        return True
+    try:
+        check_write_target(root, dest)
+    except UnsafePathError:
+        return False
+    return True
 
 
 # ---------------------------------------------------------------------- gc
