@@ -24,6 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from prefect_dvc.errors import ParamsError
+from prefect_dvc.translators.params import py_assign_name
 
 
 @dataclass
@@ -54,7 +55,7 @@ def _body(body: list[ast.stmt], into: _Node, starts: list[int], *, self_only: bo
     for stmt in body:
         if isinstance(stmt, (ast.Assign, ast.AnnAssign)) and stmt.value is not None:
             targets = [stmt.target] if isinstance(stmt, ast.AnnAssign) else stmt.targets
-            name = _name(targets, self_only)
+            name = py_assign_name(targets, self_only)
             node = _literal(stmt.value, starts)
             if name is not None and node is not None:
                 into.children[name] = node
@@ -65,10 +66,6 @@ def _body(body: list[ast.stmt], into: _Node, starts: list[int], *, self_only: bo
         elif isinstance(stmt, ast.FunctionDef) and stmt.name == "__init__":
             _body(stmt.body, into, starts, self_only=True)
 
-
-def _name(targets: list[ast.expr], self_only: bool) -> str | None:
-    if len(targets) != 1:
-        return None
     target = targets[0]
     if isinstance(target, ast.Name) and not self_only:
         return target.id

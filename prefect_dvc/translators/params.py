@@ -122,7 +122,7 @@ def _py_body(body: list[ast.stmt], self_only: bool) -> dict[str, Any]:
     for node in body:
         if isinstance(node, (ast.Assign, ast.AnnAssign)):
             targets = [node.target] if isinstance(node, ast.AnnAssign) else node.targets
-            name = _py_name(targets, self_only)
+            name = py_assign_name(targets, self_only)
             if name is None or node.value is None:
                 continue
             try:
@@ -150,7 +150,12 @@ def _tuples_as_lists(value: Any) -> Any:
     return value
 
 
-def _py_name(targets: list[ast.expr], self_only: bool) -> str | None:
+def py_assign_name(targets: list[ast.expr], self_only: bool) -> str | None:
+    """The name an assignment in a ``.py`` params file binds (``x = ``, ``self.x = ``), or ``None``.
+
+    DVC's ``dvc/utils/serialize/_py.py`` reads module-level names, class
+    attributes and ``self.`` attributes set in ``__init__`` (``self_only``).
+    """
     if len(targets) != 1:
         return None
     target = targets[0]
