@@ -63,17 +63,7 @@ def locked(command: F) -> F:
 
     Outside a project the command runs unlocked and reports that itself.
     """
-
-    @functools.wraps(command)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            root = find_root()
-        except PrefectDvcError:
-            return command(*args, **kwargs)
-        with repo_lock(root).hold():
-            return command(*args, **kwargs)
-
-    return wrapper  # type: ignore[return-value]
+    return _held_in_project(command, lambda root: repo_lock(root).hold())
 
 
 def locked_workspace(command: F) -> F:
@@ -82,6 +72,17 @@ def locked_workspace(command: F) -> F:
     It also reads DVC's experiment token ``workspace``, so it is refused
     while an experiment runs here (that run holds the token's write side).
     """
+    return _held_in_project(command, _workspace_hold)
+
+
+@contextmanager
+def _workspace_hold(root: Path) -> Iterator[None]:
+    with repo_lock(root).hold(), _exps_lock(root, read=["workspace"]):
+        yield
+
+
+def _held_in_project(command: F, hold: Callable[[Path], AbstractContextManager[Any]]) -> F:
+    """``command`` run inside ``hold(root)`` of the project around the cwd (none: unlocked)."""
 
     @functools.wraps(command)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -89,7 +90,7 @@ def locked_workspace(command: F) -> F:
             root = find_root()
         except PrefectDvcError:
             return command(*args, **kwargs)
-        with repo_lock(root).hold(), _exps_lock(root, read=["workspace"]):
+        with hold(root):
             return command(*args, **kwargs)
 
     return wrapper  # type: ignore[return-value]
