@@ -78,8 +78,13 @@ def external_path(wdir: str, path: str) -> str | None:
     return joined if is_external(joined) else None
 
 
-def check_external(path: str, *, is_out: bool, cache: bool = True) -> None:
+def check_external(
+    path: str, *, is_out: bool, cache: bool = True, written: str | None = None
+) -> None:
     """Refuse an external dep or out that DVC 3 (or prefect-dvc) cannot track.
+
+    ``written`` is the path as ``dvc.yaml`` spells it (``sub/../..``), named
+    in the message so the user finds it; ``path`` is where it lands.
 
     Raises:
         PipelineError: an unsupported URL scheme; a cached external out (DVC
@@ -92,8 +97,9 @@ def check_external(path: str, *, is_out: bool, cache: bool = True) -> None:
             hint="Use an http(s):// or s3:// URL, or a local path (absolute or relative)",
         )
     if is_out and cache:
+        shown = path if written in (None, path) else f"'{written}' ({path})"
         raise PipelineError(
-            f"Saving cached external output {path} is not supported since DVC 3.0. "
+            f"Saving cached external output {shown} is not supported since DVC 3.0. "
             f"See {_UPGRADE_LINK} for more info",
             hint="Write the output inside the repository, or mark it 'cache: false'",
         )

@@ -16,10 +16,15 @@ def tree_snapshot(*roots: Path) -> Snapshot:
 
     Files map to their bytes and mode, symlinks to their target (never
     followed), folders to ``None``; keys are ``<root index>:<relative path>``.
+    ``.dvc/tmp`` is left out: it is DVC's own transient state (the repository
+    lock and rwlock files every DVC command writes there, the state DB), not
+    the user's files.
     """
     found: Snapshot = {}
     for index, root in enumerate(roots):
         for folder, dirs, files in os.walk(root, followlinks=False):
+            if Path(folder) == root / ".dvc":
+                dirs[:] = [d for d in dirs if d != "tmp"]
             for name in dirs + files:
                 path = Path(folder) / name
                 key = f"{index}:{path.relative_to(root).as_posix()}"

@@ -203,8 +203,9 @@ def _collect(
             return
         if any(doomed for _l, _s, doomed in plans):
             _confirm(force)
-            for label, store, doomed in plans:
-                store.remove(doomed)
+        for label, store, doomed in plans:
+            sync.remove_unused(store, doomed)
+            if doomed:
                 console.print(f"Removed {len(doomed)} object(s) from the {label}")
         if cloud and stores.remote is not None:
             aborted = sync.abort_stale_uploads(stores.remote.objects, upload_age)

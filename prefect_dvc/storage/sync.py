@@ -285,12 +285,21 @@ def gc(store: ObjectStore, used: set[str], *, dry: bool) -> list[str]:
     keep = expand_dirs(store, used)
     doomed = sorted(store.all_objects() - keep)
     if not dry:
-        store.remove(doomed)
-        if store.is_local:
-            leftovers = sweep_tree(Path(store.location.root))
-            if leftovers:
-                logger.info("removed %d leftover temporary file(s)", len(leftovers))
+        remove_unused(store, doomed)
     return doomed
+
+
+def remove_unused(store: ObjectStore, doomed: Sequence[str]) -> None:
+    """Remove the objects ``doomed`` (:func:`gc` with ``dry`` lists them).
+
+    On a local cache the temporary files dead local writers left in it go
+    too, even when ``doomed`` is empty.
+    """
+    store.remove(doomed)
+    if store.is_local:
+        leftovers = sweep_tree(Path(store.location.root))
+        if leftovers:
+            logger.info("removed %d leftover temporary file(s)", len(leftovers))
 
 
 DEFAULT_UPLOAD_AGE = timedelta(hours=24)

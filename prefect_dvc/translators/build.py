@@ -180,7 +180,7 @@ def _external_or_repo_path(
     if location is None:
         return _repo_path(wdir, path, at, stage, doc)
     try:
-        check_external(location, is_out=out_cache is not None, cache=bool(out_cache))
+        check_external(location, is_out=out_cache is not None, cache=bool(out_cache), written=path)
     except PipelineError as exc:
         raise PipelineError(
             exc.msg, path=doc.path, line=doc.line(*stage.at, *at), stage=stage.name, hint=exc.hint
