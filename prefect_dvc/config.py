@@ -371,7 +371,7 @@ def add_remote(
         raise ConfigError(
             f"remote '{name}' already exists",
             path=".dvc/config",
-            hint="Pass force=True (--force) to overwrite it, or pick another name",
+            hint="Pass -f/--force to overwrite it, or pick another name",
         )
     if len(urlsplit(url).scheme) <= 1 and not os.path.isabs(url):
         absolute = os.path.abspath(os.path.join(cwd or root, url))

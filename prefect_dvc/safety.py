@@ -199,7 +199,15 @@ def check_write_target(root: Path, path: str | os.PathLike[str]) -> Path:
     """
     target = check_workspace_path(root, path)
     if target.is_symlink():
-        check_workspace_path(root, os.path.realpath(target))
+        real = os.path.realpath(target)
+        reason = workspace_refusal(root, real)
+        if reason is not None:
+            raise UnsafePathError(
+                f"refusing to write '{os.fspath(path)}': it is a symlink to '{real}', "
+                f"and that {reason.removeprefix('it ')}",
+                path=os.fspath(path),
+                hint="Replace the symlink by a file, or point it inside the repository",
+            )
     return target
 
 

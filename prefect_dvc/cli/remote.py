@@ -8,6 +8,7 @@ import typer
 
 from prefect_dvc import config
 from prefect_dvc.cli.output import console
+from prefect_dvc.redact import redact
 from prefect_dvc.repo import find_root
 
 app = typer.Typer(
@@ -40,7 +41,8 @@ def modify(
     """Set an option of a remote (endpointurl, region, profile, access_key_id, ...)."""
     root = find_root()
     written = config.modify_remote(root, name, key, value, local=local, unset=unset)
-    shown = "***" if config.is_secret_option(key) else value
+    # NOTE: a URL value may carry user info or a token (url, endpointurl): redacted too.
+    shown = "***" if config.is_secret_option(key) else redact(value)
     action = f"Unset '{key}'" if unset else f"Set '{key}' = {shown}"
     console.print(f"{action} for remote '{name}' in {written.relative_to(root)}")
 
