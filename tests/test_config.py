@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -283,3 +284,19 @@ def test_same_bytes_as_real_dvc(tmp_path: Path) -> None:
     set_default_remote(ours, "rel")
     assert _config(ours) == _config(theirs)
     assert _local(ours) == _local(theirs)
+
+
+def test_remote_commands_never_print_url_credentials(repo: Path) -> None:
+    """`remote add/modify/list` print URLs with their user info and tokens redacted."""
+    cli = str(Path(sys.executable).with_name("prefect-dvc"))
+    secret = "S3cr3tT0ken"
+    runs = [
+        ["remote", "add", "store", f"https://user:{secret}@example.invalid/x?token={secret}"],
+        ["remote", "modify", "store", "url", f"https://user:{secret}@example.invalid/y"],
+        ["remote", "list"],
+    ]
+    for args in runs:
+        done = subprocess.run([cli, *args], cwd=repo, capture_output=True, text=True, timeout=120)
+        assert done.returncode == 0, done.stderr
+        assert secret not in done.stdout + done.stderr, args
+    assert "example.invalid/y" in done.stdout
