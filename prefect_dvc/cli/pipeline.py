@@ -8,8 +8,9 @@ from pathlib import Path
 import typer
 
 from prefect_dvc.cli.live import live_stages
-from prefect_dvc.cli.output import console, print_json
+from prefect_dvc.cli.output import console, err_console, print_json
 from prefect_dvc.cli.show import print_run
+from prefect_dvc.cli.status_text import UP_TO_DATE, frozen_warnings, status_lines
 from prefect_dvc.errors import StageError
 from prefect_dvc.execution import open_executor
 from prefect_dvc.locks import cache_reader, locked_workspace
@@ -159,18 +160,16 @@ def status(
     if as_json:
         print_json(status_json(statuses, pipeline.stages))
         return
-    changed = [st for st in statuses if st.changed]
-    for st in changed:
-        console.print(f"[bold]{st.name}[/]:")
-        for change in st.changes:
-            console.print(f"\t{change}")
+    # DVC's words and layout (dvc/commands/status.py), from the JSON we match
+    lines = status_lines(status_json(statuses, pipeline.stages))
+    for warning in frozen_warnings(names, pipeline.stages):
+        err_console.print(warning, markup=False, soft_wrap=True)
+    print("\n".join(lines or [UP_TO_DATE]))
     if verbose:
         for name in names:
             reason = pipeline.stages[name].uncacheable_reason()
             if reason:
                 console.print(f"[dim]{name}: not run-cached because {reason}[/]")
-    if not changed:
-        console.print("Data and pipelines are up to date.")
 
 
 def _in_cache(store: ObjectStore, info: HashInfo) -> bool:

@@ -133,6 +133,17 @@ def reproduced(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("row", list(ROWS))
+def test_status_text_matches_dvc(reproduced: Path, tmp_path: Path, cli, row: str) -> None:
+    """The text form, line by line and byte for byte: tabs, padding, warnings, exit code."""
+    root = tmp_path / "repo"
+    shutil.copytree(reproduced, root, symlinks=True)
+    ROWS[row](root)
+    theirs = run_dvc(root, "status")
+    ours = cli(root, "status")
+    assert (ours.code, ours.out, ours.err) == (theirs.returncode, theirs.stdout, theirs.stderr)
+
+
+@pytest.mark.parametrize("row", list(ROWS))
 def test_status_json_matches_dvc(reproduced: Path, tmp_path: Path, cli, row: str) -> None:
     root = tmp_path / "repo"
     shutil.copytree(reproduced, root, symlinks=True)
@@ -170,7 +181,7 @@ def test_missing_param_key_fails_the_run_not_the_status(
     lock = (root / "dvc.lock").read_bytes()
     status = cli(root, "status")
     assert status.code == 0
-    assert "param params.yaml:lr deleted" in status.out
+    assert "\t\tparams.yaml:\n\t\t\tdeleted:            lr\n" in status.out
     dvc_repro = run_dvc(root, "repro", "s1")
     assert dvc_repro.returncode != 0 and "Parameters 'lr' are missing" in dvc_repro.stderr
     ours = cli(root, "repro", "s1")
