@@ -32,7 +32,7 @@ CASES = {
         ["'--set-param' requires an argument"],
     ),
     "bad-value": (["repro", "-j", "many"], ["repro", "-j", "many"], ["'--jobs'", "integer"]),
-    "extra-argument": (["exp", "list", "a", "b", "c"], ["exp", "list", "a", "b", "c"], ["(a b c)"]),
+    "extra-argument": (["exp", "list", "a", "b", "c"], ["exp", "list", "a", "b", "c"], ["(b c)"]),
     "missing-subcommand": (["exp"], ["exp"], ["Missing command", "run", "show"]),
 }
 
