@@ -21,6 +21,7 @@ from prefect.states import Completed, State
 
 from prefect_dvc.errors import PrefectDvcError
 from prefect_dvc.execution import CheckpointHook, RunOptions, open_executor
+from prefect_dvc.flows.failures import one_line_failures
 from prefect_dvc.flows.lifecycle import cancelled_state, protect_secrets, tracked_run
 from prefect_dvc.interrupt import stop_requested
 from prefect_dvc.repo import find_root
@@ -93,6 +94,7 @@ def _flow_run_name() -> str:
 
 
 @flow(name="repro", flow_run_name=_flow_run_name, log_prints=True)
+@one_line_failures
 def repro(
     repo: str = ".",
     dvcfile: str = "dvc.yaml",
