@@ -10,7 +10,12 @@ import typer
 from prefect_dvc.cli.live import live_stages
 from prefect_dvc.cli.output import console, err_console, print_json
 from prefect_dvc.cli.show import print_run
-from prefect_dvc.cli.status_text import UP_TO_DATE, frozen_warnings, status_lines
+from prefect_dvc.cli.status_text import (
+    EMPTY_PROJECT,
+    UP_TO_DATE,
+    frozen_warnings,
+    status_lines,
+)
 from prefect_dvc.errors import StageError
 from prefect_dvc.execution import open_executor
 from prefect_dvc.locks import cache_reader, locked_workspace
@@ -141,6 +146,13 @@ def status(
     """Show which stages are out of date, and what changed."""
     root = find_root()
     dvcfile = locate_dvcfile(root)
+    if not targets and not (root / dvcfile).exists():
+        # DVC's answer for a project with no pipeline yet (dvc/commands/status.py)
+        if as_json:
+            print_json({})
+        else:
+            print(EMPTY_PROJECT)
+        return
     pipeline = load_pipeline(root, dvcfile)
     names = pipeline.select(targets) if targets else pipeline.order()
     executor = open_executor(root, pipeline, dvcfile=dvcfile)

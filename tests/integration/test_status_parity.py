@@ -189,3 +189,29 @@ def test_missing_param_key_fails_the_run_not_the_status(
     assert "params.yaml: stage 's1': parameters 'lr' are missing" in ours.err
     assert len(ours.err.strip().splitlines()) == 1
     assert (root / "dvc.lock").read_bytes() == lock
+
+
+def test_status_text_of_empty_and_up_to_date_projects_matches_dvc(tmp_path: Path, cli) -> None:
+    """No dvc.yaml yet, then one stage reproduced by DVC: both tools say the same words."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q")
+    assert run_dvc(root, "init", "-q").returncode == 0
+    answers = []
+    for step in ("empty", "up-to-date", "target"):
+        if step == "up-to-date":
+            gen(
+                root,
+                {
+                    "a.txt": "a\n",
+                    "dvc.yaml": "stages:\n  s:\n    cmd: cp a.txt b.txt\n"
+                    "    deps: [a.txt]\n    outs: [b.txt]\n",
+                },
+            )
+            assert run_dvc(root, "repro", "-q").returncode == 0
+        args = ["status", "s"] if step == "target" else ["status"]
+        theirs, ours = run_dvc(root, *args), cli(root, *args)
+        assert (ours.code, ours.out, ours.err) == (theirs.returncode, theirs.stdout, theirs.stderr)
+        answers.append(ours.out)
+    assert answers[0].startswith("There are no data or pipelines tracked in this project yet.")
+    assert answers[1] == answers[2] == "Data and pipelines are up to date.\n"
