@@ -24,11 +24,6 @@ UsageError: type[Exception] = next(
 )
 
 
-def is_usage_error(exc: BaseException) -> bool:
-    """Whether ``exc`` is click's report of a command line it cannot parse."""
-    return isinstance(exc, UsageError)
-
-
 def usage_error_line(exc: Exception) -> str:
     """One line for a click usage error: what is wrong, a close match, where help is.
 
