@@ -26,6 +26,7 @@ from prefect_dvc.cli import plots as plots_cmds
 from prefect_dvc.cli import remote as remote_cmds
 from prefect_dvc.cli.output import err_console
 from prefect_dvc.cli.reconcile import reconcile
+from prefect_dvc.cli.usage import USAGE_EXIT_CODE, UsageError, usage_error_line
 from prefect_dvc.errors import PrefectDvcError
 from prefect_dvc.locks import set_wait_for_lock
 
@@ -91,6 +92,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         err_console.print("Interrupted.")
         return 130
+    except UsageError as exc:
+        # DVC's parser errors: one line, exit 254 (dvc/cli/__init__.py)
+        err_console.print(
+            f"ERROR: {usage_error_line(exc)}", markup=False, highlight=False, soft_wrap=True
+        )
+        return USAGE_EXIT_CODE
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code

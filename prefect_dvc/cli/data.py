@@ -9,6 +9,7 @@ from pathlib import Path
 
 import typer
 
+from prefect_dvc.cli import checkout_text
 from prefect_dvc.cli.output import console, err_console
 from prefect_dvc.errors import ConfigError, GcRefusedError, MissingObjectError, PrefectDvcError
 from prefect_dvc.locks import cache_collector, locked, locked_workspace
@@ -91,26 +92,44 @@ def pull(
     jobs: int = JOBS,
 ) -> None:
     """fetch, then checkout."""
-    fetch(targets, remote, run_cache, jobs)
-    checkout(targets)
+    root, stores, _ = _open(remote, jobs)
+    report = sync.fetch(stores, _outs(root, targets), run_cache=run_cache)
+    if report.missing:
+        raise MissingObjectError(
+            f"{len(report.missing)} object(s) are not on the remote ({report.missing[0]})",
+            hint="Push them from the machine that produced them",
+        )
+    stats = _checkout_and_print(targets)
+    # DVC's summary: objects fetched first, then the files checkout changed
+    print(checkout_text.summary({"fetched": report.objects, **stats}))
 
 
 @locked_workspace
 def checkout(targets: list[str] = TARGETS) -> None:
     """Restore the workspace's outs from the local cache to match dvc.lock."""
+    _checkout_and_print(targets)
+
+
+def _checkout_and_print(targets: list[str] | None) -> dict[str, int]:
+    """Check out, print DVC's ``A``/``M`` lines; returns DVC's file counts by kind."""
     root, stores, hasher = _open(None, None, use_remote=False)
-    restored, missing = sync.checkout(
-        root, stores, _outs(root, targets), lambda p: hasher.hash_path(p)[0].md5
+    outs = _outs(root, targets)
+    changes = checkout_text.changes_before_checkout(
+        root,
+        [o for o in outs if stores.local.existing([o.info.md5])],
+        stores.local.read_tree,
+        hasher.hash_path,
     )
-    for path in restored:
-        console.print(f"M\t{path}")
+    restored, missing = sync.checkout(root, stores, outs, lambda p: hasher.hash_path(p)[0].md5)
+    lines = checkout_text.change_lines(root, restored, changes)
+    if lines:
+        print("\n".join(lines))
     if missing:
         raise MissingObjectError(
             f"{len(missing)} out(s) are not in the local cache: {', '.join(missing)}",
             hint="Run 'prefect-dvc pull' or 'prefect-dvc repro'",
         )
-    if not restored:
-        console.print("Everything is in place.")
+    return checkout_text.file_stats(restored, changes)
 
 
 def gc(

@@ -20,14 +20,20 @@ import typer
 
 from prefect_dvc.checkpoints.resume import find_resume_point, resume_name
 from prefect_dvc.cli import show as show_cmds
+from prefect_dvc.cli.exp_list_text import describe, exp_list_lines
 from prefect_dvc.cli.output import console, err_console, print_json
-from prefect_dvc.errors import MissingObjectError, StageError
+from prefect_dvc.errors import ConfigError, MissingObjectError, StageError
 from prefect_dvc.experiments import manage, sync
 from prefect_dvc.experiments.git import Git
 from prefect_dvc.experiments.inputs import check_copy_paths
 from prefect_dvc.experiments.overrides import apply_overrides, expand_sweeps
 from prefect_dvc.experiments.queue import Queue, QueuedExp
-from prefect_dvc.experiments.refs import list_exp_refs, resolve_exp
+from prefect_dvc.experiments.refs import (
+    ExpRef,
+    list_exp_refs,
+    list_remote_exp_refs,
+    resolve_exp,
+)
 from prefect_dvc.flows.server import find_local_server
 from prefect_dvc.locks import (
     cache_reader,
@@ -291,21 +297,40 @@ def branch(name: str, branch_name: str = typer.Argument(None)) -> None:
 
 @app.command("list")
 def list_(
-    all_: bool = typer.Option(False, "-A", "--all", help="Experiments of every baseline."),
+    git_remote: str = typer.Argument(None, help="List a Git remote's experiments instead."),
+    all_: bool = typer.Option(
+        False, "-A", "--all-commits", "--all", help="Experiments of every baseline."
+    ),
+    name_only: bool = typer.Option(False, "--name-only", "--names-only", help="Names only."),
+    sha_only: bool = typer.Option(False, "--sha-only", "--shas-only", help="SHAs only."),
     as_json: bool = typer.Option(False, "--json"),
 ) -> None:
-    """List experiments (of HEAD by default)."""
+    """List experiments (of HEAD by default), as 'dvc exp list' prints them."""
+    if sha_only and git_remote:
+        raise ConfigError("--sha-only not supported with git_remote")
+    if sha_only and name_only:
+        raise ConfigError("--name-only and --sha-only are mutually exclusive")
     git = Git(find_root())
     baseline = None if all_ else git.head_commit()
-    exps = list_exp_refs(git, baseline)
+    exps: list[tuple[ExpRef, str | None]]
+    if git_remote:
+        exps = [
+            (exp, None)
+            for exp, _sha in list_remote_exp_refs(git, git_remote)
+            if baseline is None or exp.baseline == baseline
+        ]
+    else:
+        exps = list(list_exp_refs(git, baseline))
     if as_json:
         grouped: dict[str, list[str]] = {}
         for exp, _sha in exps:
             grouped.setdefault(exp.baseline, []).append(exp.name)
         print_json(grouped)
         return
-    for exp, sha in exps:
-        _say(f"{exp.name}\t{sha[:7]}\tbaseline {exp.baseline[:7]}")
+    names = {} if name_only or sha_only else describe(git, [exp.baseline for exp, _ in exps])
+    lines = exp_list_lines(exps, names, name_only=name_only, sha_only=sha_only)
+    if lines:
+        print("\n".join(lines))
 
 
 @app.command("remove")

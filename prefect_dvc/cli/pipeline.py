@@ -8,8 +8,14 @@ from pathlib import Path
 import typer
 
 from prefect_dvc.cli.live import live_stages
-from prefect_dvc.cli.output import console, print_json
+from prefect_dvc.cli.output import console, err_console, print_json
 from prefect_dvc.cli.show import print_run
+from prefect_dvc.cli.status_text import (
+    EMPTY_PROJECT,
+    UP_TO_DATE,
+    frozen_warnings,
+    status_lines,
+)
 from prefect_dvc.errors import StageError
 from prefect_dvc.execution import open_executor
 from prefect_dvc.locks import cache_reader, locked_workspace
@@ -140,6 +146,13 @@ def status(
     """Show which stages are out of date, and what changed."""
     root = find_root()
     dvcfile = locate_dvcfile(root)
+    if not targets and not (root / dvcfile).exists():
+        # DVC's answer for a project with no pipeline yet (dvc/commands/status.py)
+        if as_json:
+            print_json({})
+        else:
+            print(EMPTY_PROJECT)
+        return
     pipeline = load_pipeline(root, dvcfile)
     names = pipeline.select(targets) if targets else pipeline.order()
     executor = open_executor(root, pipeline, dvcfile=dvcfile)
@@ -159,18 +172,16 @@ def status(
     if as_json:
         print_json(status_json(statuses, pipeline.stages))
         return
-    changed = [st for st in statuses if st.changed]
-    for st in changed:
-        console.print(f"[bold]{st.name}[/]:")
-        for change in st.changes:
-            console.print(f"\t{change}")
+    # DVC's words and layout (dvc/commands/status.py), from the JSON we match
+    lines = status_lines(status_json(statuses, pipeline.stages))
+    for warning in frozen_warnings(names, pipeline.stages):
+        err_console.print(warning, markup=False, soft_wrap=True)
+    print("\n".join(lines or [UP_TO_DATE]))
     if verbose:
         for name in names:
             reason = pipeline.stages[name].uncacheable_reason()
             if reason:
                 console.print(f"[dim]{name}: not run-cached because {reason}[/]")
-    if not changed:
-        console.print("Data and pipelines are up to date.")
 
 
 def _in_cache(store: ObjectStore, info: HashInfo) -> bool:

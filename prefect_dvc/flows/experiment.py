@@ -35,6 +35,7 @@ from prefect_dvc.flows.checkout import (
     push_experiment,
     release_workspace,
 )
+from prefect_dvc.flows.failures import one_line_failures
 from prefect_dvc.flows.lifecycle import cancelled_state, protect_secrets, tracked_run
 from prefect_dvc.flows.repro import run_repro
 from prefect_dvc.interrupt import stop_requested
@@ -110,6 +111,7 @@ def _label_flow_run(name: str, *, rename: bool) -> None:
 
 
 @flow(name="exp_run", flow_run_name=_flow_run_name, log_prints=True)
+@one_line_failures
 def exp_run(
     repo: str = ".",
     rev: str | None = None,

@@ -16,9 +16,12 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from prefect import flow
+from prefect.runtime import flow_run
 from prefect.states import Completed, State
 
+from prefect_dvc.errors import PrefectDvcError
 from prefect_dvc.execution import CheckpointHook, RunOptions, open_executor
+from prefect_dvc.flows.failures import one_line_failures
 from prefect_dvc.flows.lifecycle import cancelled_state, protect_secrets, tracked_run
 from prefect_dvc.interrupt import stop_requested
 from prefect_dvc.repo import find_root
@@ -69,7 +72,29 @@ def run_repro(
         executor.close()
 
 
-@flow(name="repro", flow_run_name="repro-{targets}", log_prints=True)
+def repro_run_name(repo: str | os.PathLike[str], targets: Sequence[str] | None) -> str:
+    """``repro-<project folder>[-<target>,<target>…]``, e.g. ``repro-myproj-train,eval``.
+
+    Named like experiment runs (after what ran), so the UI's list of runs
+    reads as a history of the project; a path that is not (yet) a project
+    is named after its own folder rather than failing the run's creation.
+    """
+    path = Path(repo)
+    try:
+        project = find_root(path).name
+    except PrefectDvcError:
+        project = path.resolve().name
+    chosen = ",".join(str(target) for target in targets or ())
+    return f"repro-{project}" + (f"-{chosen}" if chosen else "")
+
+
+def _flow_run_name() -> str:
+    params = flow_run.parameters
+    return repro_run_name(params.get("repo") or ".", params.get("targets"))
+
+
+@flow(name="repro", flow_run_name=_flow_run_name, log_prints=True)
+@one_line_failures
 def repro(
     repo: str = ".",
     dvcfile: str = "dvc.yaml",

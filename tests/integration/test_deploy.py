@@ -422,3 +422,39 @@ def test_fresh_worker_restores_from_remote_run_cache(
     )
     assert len(fs.glob(f"{s3_bucket}/dvc/runs/*/*/*")) == 9  # 8 stages + evaluate again
     s3fs.S3FileSystem.clear_instance_cache()
+
+
+def _logs(srv: Server, flow_run_id: Any, until: str) -> list[str]:
+    """The run's log messages; logs are shipped in batches: poll until ``until`` is there."""
+    from prefect.client.schemas.filters import LogFilter, LogFilterFlowRunId
+
+    deadline = time.monotonic() + 30
+    while True:
+        with api(srv) as client:
+            logs = client.read_logs(
+                log_filter=LogFilter(flow_run_id=LogFilterFlowRunId(any_=[flow_run_id]))
+            )
+        messages = [log.message for log in logs]
+        if any(until in m for m in messages) or time.monotonic() > deadline:
+            return messages
+        time.sleep(0.5)
+
+
+def test_failed_deployment_run_ends_with_our_line_not_a_typeerror(
+    served: Callable[..., Any], server: Server, tmp_path: Path
+) -> None:
+    """An override of a key the project lacks (the old template's default) fails in one line."""
+    bare = make_project(tmp_path / "proj", "")
+    run = served(repo=f"file://{bare}", name="bad-key", set_params=["nosuch.key=20"])
+    assert run.state.is_failed(), run.state
+    message = run.state.message or ""
+    assert "Could not override 'nosuch.key'" in message and "\n" not in message.strip()
+    records = _logs(server, run.id, until="Engine execution")
+    logs = "\n".join(records)
+    assert message in records  # our line is a log record of its own
+    assert "TypeError" not in logs
+    # NOTE: the flow body no longer raises, so Prefect's "Encountered exception
+    # during execution" traceback is gone; prefect/engine.py still logs the
+    # state's error once more ("Engine execution exited..."), ending in our line.
+    assert "Encountered exception during execution" not in logs
+    assert _exp_refs(bare) == {}

@@ -133,6 +133,17 @@ def reproduced(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.mark.parametrize("row", list(ROWS))
+def test_status_text_matches_dvc(reproduced: Path, tmp_path: Path, cli, row: str) -> None:
+    """The text form, line by line and byte for byte: tabs, padding, warnings, exit code."""
+    root = tmp_path / "repo"
+    shutil.copytree(reproduced, root, symlinks=True)
+    ROWS[row](root)
+    theirs = run_dvc(root, "status")
+    ours = cli(root, "status")
+    assert (ours.code, ours.out, ours.err) == (theirs.returncode, theirs.stdout, theirs.stderr)
+
+
+@pytest.mark.parametrize("row", list(ROWS))
 def test_status_json_matches_dvc(reproduced: Path, tmp_path: Path, cli, row: str) -> None:
     root = tmp_path / "repo"
     shutil.copytree(reproduced, root, symlinks=True)
@@ -170,7 +181,7 @@ def test_missing_param_key_fails_the_run_not_the_status(
     lock = (root / "dvc.lock").read_bytes()
     status = cli(root, "status")
     assert status.code == 0
-    assert "param params.yaml:lr deleted" in status.out
+    assert "\t\tparams.yaml:\n\t\t\tdeleted:            lr\n" in status.out
     dvc_repro = run_dvc(root, "repro", "s1")
     assert dvc_repro.returncode != 0 and "Parameters 'lr' are missing" in dvc_repro.stderr
     ours = cli(root, "repro", "s1")
@@ -178,3 +189,29 @@ def test_missing_param_key_fails_the_run_not_the_status(
     assert "params.yaml: stage 's1': parameters 'lr' are missing" in ours.err
     assert len(ours.err.strip().splitlines()) == 1
     assert (root / "dvc.lock").read_bytes() == lock
+
+
+def test_status_text_of_empty_and_up_to_date_projects_matches_dvc(tmp_path: Path, cli) -> None:
+    """No dvc.yaml yet, then one stage reproduced by DVC: both tools say the same words."""
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q")
+    assert run_dvc(root, "init", "-q").returncode == 0
+    answers = []
+    for step in ("empty", "up-to-date", "target"):
+        if step == "up-to-date":
+            gen(
+                root,
+                {
+                    "a.txt": "a\n",
+                    "dvc.yaml": "stages:\n  s:\n    cmd: cp a.txt b.txt\n"
+                    "    deps: [a.txt]\n    outs: [b.txt]\n",
+                },
+            )
+            assert run_dvc(root, "repro", "-q").returncode == 0
+        args = ["status", "s"] if step == "target" else ["status"]
+        theirs, ours = run_dvc(root, *args), cli(root, *args)
+        assert (ours.code, ours.out, ours.err) == (theirs.returncode, theirs.stdout, theirs.stderr)
+        answers.append(ours.out)
+    assert answers[0].startswith("There are no data or pipelines tracked in this project yet.")
+    assert answers[1] == answers[2] == "Data and pipelines are up to date.\n"
