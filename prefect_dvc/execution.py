@@ -131,9 +131,17 @@ class StageExecutor:
         return self.paths.root
 
     def close(self) -> None:
-        """Release the state DB; the executor is not used afterwards."""
-        self.hasher.close()
-        self.ignores.close()
+        """Release the state DB and stop the ``git check-ignore`` helper; not used afterwards."""
+        try:
+            self.hasher.close()
+        finally:
+            self.ignores.close()
+
+    def __enter__(self) -> StageExecutor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def status(self, name: str) -> StageStatus:
         stage = self.pipeline.stages[name]
