@@ -374,8 +374,12 @@ def open_executor(
     paths = RepoPaths(root)
     config = load_config(root)
     hasher = Hasher(StateDB(paths.state_db), root=paths.root)
-    stores = open_stores(paths, config, hasher, remote_name=remote, use_remote=use_remote)
-    links.sweep_leftovers(root / o.repo_path for s in pipeline.stages.values() for o in s.outs)
+    try:
+        stores = open_stores(paths, config, hasher, remote_name=remote, use_remote=use_remote)
+        links.sweep_leftovers(root / o.repo_path for s in pipeline.stages.values() for o in s.outs)
+    except BaseException:
+        hasher.close()  # NOTE: a refused config must not leak the state DB connection
+        raise
     order = list(plan) if plan is not None else pipeline.order()
     lock = LockFile(paths.lock_path(dvcfile), order, paths.own_tmp)
     return StageExecutor(
