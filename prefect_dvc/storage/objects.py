@@ -257,7 +257,14 @@ class ObjectStore:
             return False
         if actual == md5.removesuffix(DIR_SUFFIX):
             return True
-        logger.warning("%s; replacing it with the bytes just produced", self._corrupt(md5, actual))
+        # NOTE: not str(self._corrupt(...)): its "delete it" hint is what happens here.
+        logger.warning(
+            "%s: object is corrupt (its content hashes to %s, not %s);"
+            " replacing it with the bytes just produced",
+            self._display(md5),
+            actual,
+            md5,
+        )
         return False
 
     def _proven_local(self, md5s: Iterable[str]) -> set[str]:

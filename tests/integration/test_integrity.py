@@ -266,7 +266,9 @@ def test_rerunning_a_directory_out_heals_a_corrupt_file_object_in_it(
     assert obj.read_bytes() == b"hello\n"
     assert not obj.stat().st_mode & 0o222  # read-only like every object
     warnings = [r.getMessage() for r in caplog.records if "corrupt" in r.getMessage()]
-    assert len(warnings) == 1 and oid[2:] in warnings[0]
+    assert len(warnings) == 1 and "\n" not in warnings[0]
+    assert f"{oid[:2]}/{oid[2:]}: object is corrupt" in warnings[0]
+    assert warnings[0].endswith("replacing it with the bytes just produced")
     assert read_lock(git_repo / "dvc.lock")["s"]["outs"][0]["md5"] == dir_oid
     shutil.rmtree(git_repo / "d")
     result = run_cli(git_repo, "checkout")
@@ -275,7 +277,9 @@ def test_rerunning_a_directory_out_heals_a_corrupt_file_object_in_it(
     assert run_cli(git_repo, "cache", "verify").returncode == 0
 
 
-def test_rerunning_a_directory_out_heals_its_corrupt_dir_manifest(git_repo: Path) -> None:
+def test_rerunning_a_directory_out_heals_its_corrupt_dir_manifest(
+    git_repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     dir_oid, _ = dir_project(git_repo)
     manifest = obj_path(git_repo, dir_oid)
     good = manifest.read_bytes()
@@ -285,6 +289,8 @@ def test_rerunning_a_directory_out_heals_its_corrupt_dir_manifest(git_repo: Path
 
     assert produce(git_repo)["s"] is Outcome.RAN
     assert manifest.read_bytes() == good
+    warnings = [r.getMessage() for r in caplog.records if "corrupt" in r.getMessage()]
+    assert len(warnings) == 1 and f"{dir_oid[2:]}: object is corrupt" in warnings[0]
     assert not manifest.stat().st_mode & 0o222
     shutil.rmtree(git_repo / "d")
     result = run_cli(git_repo, "checkout")
