@@ -306,3 +306,18 @@ def test_saving_a_directory_again_keeps_good_objects_untouched(git_repo: Path) -
     shutil.rmtree(git_repo / "d")
     assert produce(git_repo)["s"] is Outcome.RAN
     assert [(p.stat().st_ino, p.stat().st_ctime_ns) for p in objs] == before
+
+
+def test_rerunning_a_directory_out_refills_a_file_object_lost_from_the_cache(
+    git_repo: Path,
+) -> None:
+    dir_project(git_repo)
+    lost = obj_path(git_repo, md5(git_repo / "d" / "b"))
+    lost.unlink()
+    assert run_cli(git_repo, "cache", "verify").returncode != 0  # the manifest names it
+
+    shutil.rmtree(git_repo / "d")
+    assert produce(git_repo)["s"] is Outcome.RAN
+    assert lost.read_bytes() == b"bye\n"
+    result = run_cli(git_repo, "cache", "verify")
+    assert result.returncode == 0, result.stdout + result.stderr
