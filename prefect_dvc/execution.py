@@ -131,9 +131,17 @@ class StageExecutor:
         return self.paths.root
 
     def close(self) -> None:
-        """Release the state DB; the executor is not used afterwards."""
-        self.hasher.close()
-        self.ignores.close()
+        """Release the state DB and stop the ``git check-ignore`` helper; not used afterwards."""
+        try:
+            self.hasher.close()
+        finally:
+            self.ignores.close()
+
+    def __enter__(self) -> StageExecutor:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     def status(self, name: str) -> StageStatus:
         stage = self.pipeline.stages[name]
@@ -366,8 +374,12 @@ def open_executor(
     paths = RepoPaths(root)
     config = load_config(root)
     hasher = Hasher(StateDB(paths.state_db), root=paths.root)
-    stores = open_stores(paths, config, hasher, remote_name=remote, use_remote=use_remote)
-    links.sweep_leftovers(root / o.repo_path for s in pipeline.stages.values() for o in s.outs)
+    try:
+        stores = open_stores(paths, config, hasher, remote_name=remote, use_remote=use_remote)
+        links.sweep_leftovers(root / o.repo_path for s in pipeline.stages.values() for o in s.outs)
+    except BaseException:
+        hasher.close()  # NOTE: a refused config must not leak the state DB connection
+        raise
     order = list(plan) if plan is not None else pipeline.order()
     lock = LockFile(paths.lock_path(dvcfile), order, paths.own_tmp)
     return StageExecutor(

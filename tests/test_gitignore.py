@@ -29,22 +29,26 @@ def test_lines_added_in_any_order_come_out_in_plan_order_after_existing_ones(
         threading.Thread(target=writer.ignore_outs, args=(n, [f"out/{n[4:]}.txt"]))
         for n in shuffled
     ]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    writer.close()
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        writer.close()
     expected = "# mine\n/7.txt\n" + "".join(f"/{i}.txt\n" for i in range(1, 13) if i != 7)
     assert (git_repo / "out" / ".gitignore").read_text() == expected
 
 
 def test_a_line_someone_else_appends_meanwhile_is_kept(git_repo: Path) -> None:
     writer = IgnoreWriter(git_repo, ["a", "b"])
-    writer.ignore_outs("b", ["b.txt"])
-    with open(git_repo / ".gitignore", "a") as handle:
-        handle.write("/manual\n")
-    writer.ignore_outs("a", ["a.txt"])
-    writer.close()
+    try:
+        writer.ignore_outs("b", ["b.txt"])
+        with open(git_repo / ".gitignore", "a") as handle:
+            handle.write("/manual\n")
+        writer.ignore_outs("a", ["a.txt"])
+    finally:
+        writer.close()
     assert (git_repo / ".gitignore").read_text() == "/manual\n/a.txt\n/b.txt\n"
 
 
@@ -79,9 +83,11 @@ def test_the_same_outs_give_the_same_gitignores_as_real_dvc(git_repo: Path, tmp_
     gen(ours, {".gitignore": "*.log\n", "sub/k": "k"})
     git(ours, "init", "-q")
     writer = IgnoreWriter(ours, [f"s{i}" for i in range(len(names))])
-    for i in reversed(range(len(names))):
-        writer.ignore_outs(f"s{i}", [f"sub/{names[i]}"])
-    writer.close()
+    try:
+        for i in reversed(range(len(names))):
+            writer.ignore_outs(f"s{i}", [f"sub/{names[i]}"])
+    finally:
+        writer.close()
     assert (ours / "sub" / ".gitignore").read_bytes() == expected
 
 

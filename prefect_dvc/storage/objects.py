@@ -255,10 +255,35 @@ class ObjectStore:
             actual = self.verify(Path(path))
         except FileNotFoundError:
             return False
-        if actual == md5:
+        if actual == md5.removesuffix(DIR_SUFFIX):
             return True
-        logger.warning("%s; replacing it with the bytes just produced", self._corrupt(md5, actual))
+        # NOTE: not str(self._corrupt(...)): its "delete it" hint is what happens here.
+        logger.warning(
+            "%s: object is corrupt (its content hashes to %s, not %s);"
+            " replacing it with the bytes just produced",
+            self._display(md5),
+            actual,
+            md5,
+        )
         return False
+
+    def _proven_local(self, md5s: Iterable[str]) -> set[str]:
+        """The local objects among ``md5s`` the state DB vouches for (one lookup).
+
+        Vouched means recorded with this md5 under the object's current stat;
+        everything else (absent, unknown, changed) must go through a check.
+        """
+        if self.state is None:
+            return set()
+        stats = []
+        for md5 in set(md5s):
+            path = self.oid_path(md5)
+            try:
+                stats.append((md5, path, os.stat(path)))
+            except OSError:
+                continue
+        known = self.state.get_many([(path, st) for _, path, st in stats])
+        return {md5 for (md5, _, _), got in zip(stats, known) if got == md5}
 
     def _remember(self, path: str, md5: str) -> None:
         """Record ``path`` as verified to hold ``md5`` under its current stat (ctime included)."""
@@ -272,7 +297,8 @@ class ObjectStore:
         for md5 in set(md5s):
             path = self.oid_path(md5)
             with storage_errors(self.location, f"stat '{path}'"):
-                rows.append((path, os.stat(path), md5))
+                # NOTE: the state DB holds content md5s; a manifest's id adds '.dir'.
+                rows.append((path, os.stat(path), md5.removesuffix(DIR_SUFFIX)))
         self.state.set_many(rows)
 
     def _upload(self, src: Path, md5: str) -> str | None:
@@ -285,21 +311,29 @@ class ObjectStore:
             return uploads.upload_verified(self.fs, src, self.oid_path(md5), md5)
 
     def add_bytes(self, data: bytes, md5: str) -> None:
-        """Store small ``data`` (a ``.dir`` manifest) as object ``md5``."""
+        """Store small ``data`` (a ``.dir`` manifest) as object ``md5``.
+
+        As :meth:`add_file`: a present local object is kept only if it
+        verifies; a corrupt one is replaced atomically by ``data``.
+        """
         actual = hashlib.md5(data).hexdigest()
         if actual != md5.removesuffix(DIR_SUFFIX):
             raise StorageError(f"object data does not hash to {md5} (got {actual})")
-        if self.exists(md5):
-            return
         path = self.oid_path(md5)
         if not self.is_local:
+            if self.exists(md5):
+                return
             with storage_errors(self.location, f"upload object {md5}"):
                 self.fs.pipe_file(path, data)
             return
+        if self._good_local(md5, path):
+            return
         tmp = self._local_tmp(path)
         try:
-            tmp.write_bytes(data)
+            with storage_errors(self.location, f"write '{tmp}'"):
+                tmp.write_bytes(data)
             self._adopt(tmp, path)
+            self._remember(path, md5)
         finally:
             tmp.unlink(missing_ok=True)
 
@@ -322,13 +356,21 @@ class ObjectStore:
         """Store every file of ``tree`` (from ``src_dir``), then its ``.dir`` manifest.
 
         The manifest goes last so this store never holds a manifest whose files
-        are missing, even if the call is interrupted.
+        are missing, even if the call is interrupted. On local disk every
+        object, the manifest included, goes through the check of
+        :meth:`add_file` even when present (a state-DB lookup when it is
+        known good), so a corrupt one is healed by saving the out again; a
+        remote store skips what it lists as present.
         """
         info = tree.hash_info()
-        if self.exists(info.md5):
-            return info
-        present = self.existing(e.md5 for e in tree.entries)
-        todo = {e.md5: e.relpath for e in tree.entries if e.md5 not in present}
+        if self.is_local:
+            proven = self._proven_local(e.md5 for e in tree.entries)
+            todo = {e.md5: e.relpath for e in tree.entries if e.md5 not in proven}
+        else:
+            if self.exists(info.md5):
+                return info
+            present = self.existing(e.md5 for e in tree.entries)
+            todo = {e.md5: e.relpath for e in tree.entries if e.md5 not in present}
         with ThreadPoolExecutor(max_workers=jobs or _default_jobs()) as pool:
             list(pool.map(lambda item: self.add_file(src_dir / item[1], item[0]), todo.items()))
         self.add_bytes(tree.manifest_bytes(), info.md5)

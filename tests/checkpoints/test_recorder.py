@@ -51,8 +51,8 @@ def _project(root: Path, dvc_yaml: str = DVC_YAML, script: str = SHELL_TRAIN) ->
 
 
 def _run(root: Path, recorder: CheckpointRecorder | None, stage: str = "train") -> None:
-    executor = open_executor(root, load_pipeline(root))
-    executor.run(stage, RunOptions(checkpoints=recorder), print)
+    with open_executor(root, load_pipeline(root)) as executor:
+        executor.run(stage, RunOptions(checkpoints=recorder), print)
 
 
 def test_three_signals_make_a_chain_of_three_commits(git_repo: Path) -> None:

@@ -70,11 +70,11 @@ def produce(work: Path) -> dict[str, Outcome]:
     root = find_root(work)
     dvcfile = locate_dvcfile(root, work)
     pipeline = load_pipeline(root, dvcfile)
-    executor = open_executor(root, pipeline, dvcfile=dvcfile)
-    return {
-        name: executor.run(name, RunOptions(), lambda line: None).outcome
-        for name in pipeline.order()
-    }
+    with open_executor(root, pipeline, dvcfile=dvcfile) as executor:
+        return {
+            name: executor.run(name, RunOptions(), lambda line: None).outcome
+            for name in pipeline.order()
+        }
 
 
 def md5(path: Path) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import stat
 import subprocess
 import sys
@@ -225,3 +226,98 @@ def test_plot_data_from_a_rotted_cache_object_is_refused(git_repo: Path) -> None
         rot(obj_path(git_repo, oid), b"x,y\n9,9\n")
         with pytest.raises(CorruptObjectError, match="corrupt"):
             reader.read(rev, "curve.csv")
+
+
+DIR_PIPELINE = {
+    "dvc.yaml": """\
+stages:
+  s:
+    cmd: "mkdir -p d && echo hello > d/a && echo bye > d/b"
+    outs: [d]
+"""
+}
+
+
+def dir_project(git_repo: Path) -> tuple[str, str]:
+    """Run the directory-out stage once; returns (.dir oid, oid of d/a)."""
+    gen(git_repo, DIR_PIPELINE)
+    assert produce(git_repo)["s"] is Outcome.RAN
+    out = read_lock(git_repo / "dvc.lock")["s"]["outs"][0]
+    return out["md5"], md5(git_repo / "d" / "a")
+
+
+@pytest.mark.parametrize("forced", [False, True])
+def test_rerunning_a_directory_out_heals_a_corrupt_file_object_in_it(
+    git_repo: Path, forced: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    dir_oid, oid = dir_project(git_repo)
+    obj = obj_path(git_repo, oid)
+    assert obj.read_bytes() == b"hello\n"
+    rot(obj, b"Xello\n")
+    if forced:
+        pipeline = load_pipeline(git_repo)
+        with open_executor(git_repo, pipeline) as executor:
+            outcome = executor.run("s", RunOptions(force=True), lambda line: None).outcome
+    else:
+        shutil.rmtree(git_repo / "d")
+        outcome = produce(git_repo)["s"]
+
+    assert outcome is Outcome.RAN
+    assert obj.read_bytes() == b"hello\n"
+    assert not obj.stat().st_mode & 0o222  # read-only like every object
+    warnings = [r.getMessage() for r in caplog.records if "corrupt" in r.getMessage()]
+    assert len(warnings) == 1 and "\n" not in warnings[0]
+    assert f"{oid[:2]}/{oid[2:]}: object is corrupt" in warnings[0]
+    assert warnings[0].endswith("replacing it with the bytes just produced")
+    assert read_lock(git_repo / "dvc.lock")["s"]["outs"][0]["md5"] == dir_oid
+    shutil.rmtree(git_repo / "d")
+    result = run_cli(git_repo, "checkout")
+    assert result.returncode == 0, result.stderr
+    assert (git_repo / "d" / "a").read_bytes() == b"hello\n"
+    assert run_cli(git_repo, "cache", "verify").returncode == 0
+
+
+def test_rerunning_a_directory_out_heals_its_corrupt_dir_manifest(
+    git_repo: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    dir_oid, _ = dir_project(git_repo)
+    manifest = obj_path(git_repo, dir_oid)
+    good = manifest.read_bytes()
+    rot(manifest, b"[" + b" " * (len(good) - 1))
+    shutil.rmtree(git_repo / "d")
+    assert run_cli(git_repo, "checkout").returncode == 1  # refused while corrupt
+
+    assert produce(git_repo)["s"] is Outcome.RAN
+    assert manifest.read_bytes() == good
+    warnings = [r.getMessage() for r in caplog.records if "corrupt" in r.getMessage()]
+    assert len(warnings) == 1 and f"{dir_oid[2:]}: object is corrupt" in warnings[0]
+    assert not manifest.stat().st_mode & 0o222
+    shutil.rmtree(git_repo / "d")
+    result = run_cli(git_repo, "checkout")
+    assert result.returncode == 0, result.stderr
+    assert (git_repo / "d" / "b").read_bytes() == b"bye\n"
+    assert run_cli(git_repo, "cache", "verify").returncode == 0
+
+
+def test_saving_a_directory_again_keeps_good_objects_untouched(git_repo: Path) -> None:
+    dir_oid, oid = dir_project(git_repo)
+    objs = [obj_path(git_repo, dir_oid), obj_path(git_repo, oid)]
+    before = [(p.stat().st_ino, p.stat().st_ctime_ns) for p in objs]
+    shutil.rmtree(git_repo / "d")
+    assert produce(git_repo)["s"] is Outcome.RAN
+    assert [(p.stat().st_ino, p.stat().st_ctime_ns) for p in objs] == before
+
+
+def test_rerunning_a_directory_out_refills_a_file_object_lost_from_the_cache(
+    git_repo: Path,
+) -> None:
+    dir_project(git_repo)
+    lost = obj_path(git_repo, md5(git_repo / "d" / "b"))
+    lost.unlink()
+    assert run_cli(git_repo, "cache", "verify").returncode != 0  # the manifest names it
+
+    shutil.rmtree(git_repo / "d")
+    assert produce(git_repo)["s"] is Outcome.RAN
+    assert lost.read_bytes() == b"bye\n"
+    result = run_cli(git_repo, "cache", "verify")
+    assert result.returncode == 0, result.stdout + result.stderr

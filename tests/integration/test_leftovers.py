@@ -41,9 +41,9 @@ from prefect_dvc.execution import RunOptions, open_executor
 from prefect_dvc.translators import load_pipeline
 root = Path.cwd()
 pipeline = load_pipeline(root)
-executor = open_executor(root, pipeline)
-for name in pipeline.order():
-    executor.run(name, RunOptions(), print)
+with open_executor(root, pipeline) as executor:
+    for name in pipeline.order():
+        executor.run(name, RunOptions(), print)
 """
 
 COMMIT = """
