@@ -334,3 +334,24 @@ def test_failure_is_remembered_for_a_minute_only(tmp_path: Path) -> None:
     assert remembered_failure(tmp_path, url) is None
     (tmp_path / "remote-unreachable.json").write_text("{not json")
     assert remembered_failure(tmp_path, url) is None
+
+
+@pytest.mark.prefect
+def test_get_started_with_an_https_remote_runs_locally(example_repo: Path, cli) -> None:
+    added, _ = run(example_repo, "remote", "add", "-d", "web", "https://example.invalid/dvc")
+    assert added.code == 0, added.err
+    for command in (("status",), ("repro", "--dry")):
+        result, _ = run(example_repo, *command)
+        assert result.code == 0 and result.err.strip() == "", (command, result.err)
+    result = cli(example_repo, "repro")
+    assert result.code == 0, result.err
+    assert "ERROR" not in result.err and "does not support" not in result.err
+    assert (example_repo / "dvc.lock").is_file()
+    result = cli(example_repo, "exp", "run", "-S", "prepare.seed=7")
+    assert result.code == 0, result.err
+    assert "ERROR" not in result.err and "does not support" not in result.err
+    shown, _ = run(example_repo, "exp", "show")
+    assert shown.code == 0 and shown.err.strip() == "", shown.err
+    pushed, _ = run(example_repo, "push")
+    assert pushed.code == 1 and "https://" in pushed.err
+    assert len(pushed.err.strip().splitlines()) == 1
