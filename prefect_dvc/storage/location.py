@@ -183,7 +183,8 @@ def _error_code(exc: BaseException) -> str | None:
 
 _CODE_PROBLEMS: Mapping[str, tuple[str, str]] = {
     **dict.fromkeys(
-        ("NoSuchBucket", "404"),
+        # NOTE: not "404": a HEAD on one missing object says that too.
+        ("NoSuchBucket",),
         ("bucket '{bucket}' does not exist", "Create the bucket, or fix the remote's url"),
     ),
     **dict.fromkeys(
