@@ -11,7 +11,9 @@ Provides:
 Why a facade: the stage executor must not know whether a run-cache hit came
 from disk or from S3, nor how objects travel; it asks "is this run known?"
 and "put these outs in place", and this module answers from local first,
-then the remote.
+then the remote. The remote is reached through a ``RemoteGate``
+(``remote_gate.py``): probed on first use only, and when merely consulted
+(``repro``/``exp run``) dropped with one warning line instead of failing.
 """
 
 from __future__ import annotations
