@@ -176,7 +176,7 @@ def test_never_answering_endpoint_is_given_up_within_30s_on_every_command(
     modify(work, "endpointurl", silent_endpoint)
     (work / "a.txt").unlink()
     before = snapshot(git_repo)
-    for command in (["push"], ["fetch"], ["pull"]):
+    for command in (["push"], ["fetch"], ["pull"], ["gc", "-w", "-c", "-f"]):
         result, seconds = run(work, *command)
         assert result.code == 1, (command, result.out)
         lines = result.err.strip().splitlines()
@@ -206,7 +206,7 @@ def test_missing_bucket_is_named_by_pull_push_and_repro(
     modify(work, "url", f"s3://{missing}/store")
     (work / "a.txt").unlink()
     before = snapshot(git_repo)
-    for command in (["pull"], ["push"], ["fetch"]):
+    for command in (["pull"], ["push"], ["fetch"], ["gc", "-w", "-c", "-f"]):
         result, _ = run(work, *command)
         assert result.code == 1, (command, result.out)
         lines = result.err.strip().splitlines()
