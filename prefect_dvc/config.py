@@ -155,7 +155,8 @@ class RemoteConfig:
         result["config_kwargs"] = {
             "connect_timeout": _seconds(opts.get("connect_timeout"), DEFAULT_CONNECT_TIMEOUT),
             "read_timeout": _seconds(opts.get("read_timeout"), DEFAULT_READ_TIMEOUT),
-            "retries": {"mode": "standard", "max_attempts": 2},
+            # NOTE: total_max_attempts counts the first try; max_attempts would add one.
+            "retries": {"mode": "standard", "total_max_attempts": 2},
         }
         return result
 
