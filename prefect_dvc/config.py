@@ -78,6 +78,10 @@ _S3_OPTIONS: Mapping[str, tuple[str, bool]] = {
     "session_token": ("token", False),
 }
 _S3_IGNORED = frozenset({"url", "ssl_verify", "listobjects", "use_ssl"})
+# NOTE: seconds; botocore's own defaults (60 s each, retried) make an endpoint that
+# accepts connections but never answers block a command for minutes.
+DEFAULT_CONNECT_TIMEOUT = 5.0
+DEFAULT_READ_TIMEOUT = 6.0
 
 
 @dataclass(frozen=True, repr=False)
@@ -134,11 +138,9 @@ class RemoteConfig:
             if key in _S3_IGNORED:
                 continue
             if key not in _S3_OPTIONS:
-                raise ConfigError(
-                    f"remote '{self.name}': option '{key}' is not supported for s3",
-                    path=".dvc/config",
-                    hint=f"Remove it with: prefect-dvc remote modify --unset {self.name} {key}",
-                )
+                # NOTE: options are validated once, when written (config_schema);
+                # one DVC accepts but we do not translate must not break commands.
+                continue
             target, nested = _S3_OPTIONS[key]
             (client if nested else result)[target] = value
         verify = opts.get("ssl_verify", "")
@@ -151,10 +153,25 @@ class RemoteConfig:
         # NOTE: botocore's defaults (60 s connect timeout, 5 legacy retries) make an
         # unreachable endpoint hang for a long time; fail within seconds instead.
         result["config_kwargs"] = {
-            "connect_timeout": 5,
-            "retries": {"mode": "standard", "max_attempts": 2},
+            "connect_timeout": _seconds(opts.get("connect_timeout"), DEFAULT_CONNECT_TIMEOUT),
+            "read_timeout": _seconds(opts.get("read_timeout"), DEFAULT_READ_TIMEOUT),
+            # NOTE: total_max_attempts counts the first try; max_attempts would add one.
+            "retries": {"mode": "standard", "total_max_attempts": 2},
         }
         return result
+
+
+def _seconds(value: str | None, default: float) -> float:
+    """A timeout option's seconds (DVC's ``connect_timeout``/``read_timeout``), or ``default``.
+
+    The value was checked as a number >= 0 when written (``config_schema``);
+    0 keeps the default rather than meaning "wait forever".
+    """
+    try:
+        seconds = float(value) if value is not None else default
+    except ValueError:
+        return default
+    return seconds if seconds > 0 else default
 
 
 @dataclass(frozen=True)

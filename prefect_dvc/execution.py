@@ -363,6 +363,7 @@ def open_executor(
     use_remote: bool = True,
     runner: CommandRunner | None = None,
     plan: Sequence[str] | None = None,
+    consult_remote: bool = False,
 ) -> StageExecutor:
     """A :class:`StageExecutor` for the project at ``root``, configured by ``.dvc/config``.
 
@@ -370,12 +371,16 @@ def open_executor(
     the status of an unchanged pipeline costs a ``stat`` per file. ``plan``
     is the run's stage order (default: the whole pipeline's); new
     ``dvc.lock`` entries and ``.gitignore`` lines land in that order.
+    ``use_remote=False`` never opens the remote; ``consult_remote`` only
+    consults it, going on without it when it is unusable (``open_stores``).
     """
     paths = RepoPaths(root)
     config = load_config(root)
     hasher = Hasher(StateDB(paths.state_db), root=paths.root)
     try:
-        stores = open_stores(paths, config, hasher, remote_name=remote, use_remote=use_remote)
+        stores = open_stores(
+            paths, config, hasher, remote_name=remote, use_remote=use_remote, consult=consult_remote
+        )
         links.sweep_leftovers(root / o.repo_path for s in pipeline.stages.values() for o in s.outs)
     except BaseException:
         hasher.close()  # NOTE: a refused config must not leak the state DB connection

@@ -60,8 +60,10 @@ def restore_outs(root: Path) -> list[str]:
     try:
         outs = workspace_outs(root)
         local = stores.local.existing([o.info.md5 for o in outs])
-        if stores.remote is not None:
-            stores.ensure_local([o.info for o in outs if o.info.md5 not in local])
+        absent = [o.info for o in outs if o.info.md5 not in local]
+        # NOTE: the remote is reached only when something is absent (issue #14 §3).
+        if absent and stores.remote is not None:
+            stores.ensure_local(absent)
         restored, _missing = sync.checkout(root, stores, outs, lambda p: hasher.hash_path(p)[0].md5)
     finally:
         hasher.close()

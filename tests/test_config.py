@@ -251,10 +251,10 @@ def test_errors_never_show_secrets() -> None:
     assert "S3CR3T" not in repr(remote) and "hunter2" not in repr(remote)
     assert is_secret_option("secret_access_key") and is_secret_option("password")
     assert not is_secret_option("region")
+    # NOTE: options are validated when written (config_schema); one that got past
+    # that is left out of the fsspec arguments, never a failure of every command.
     s3 = RemoteConfig("s", "s3://b", (("bogus", "S3CR3T"),))
-    with pytest.raises(ConfigError, match="'bogus' is not supported") as err:
-        s3.storage_options()
-    assert "S3CR3T" not in str(err.value)
+    assert "S3CR3T" not in str(s3.storage_options())
 
 
 @pytest.mark.dvc_interop

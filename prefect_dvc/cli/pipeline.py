@@ -82,7 +82,7 @@ def repro(
         if targets
         else pipeline.order()
     )
-    executor = open_executor(root, pipeline, dvcfile=dvcfile)
+    executor = open_executor(root, pipeline, dvcfile=dvcfile, use_remote=False)
     try:
         statuses = {name: executor.status(name) for name in names}
     finally:
@@ -155,7 +155,7 @@ def status(
         return
     pipeline = load_pipeline(root, dvcfile)
     names = pipeline.select(targets) if targets else pipeline.order()
-    executor = open_executor(root, pipeline, dvcfile=dvcfile)
+    executor = open_executor(root, pipeline, dvcfile=dvcfile, use_remote=False)
     try:
         locked = executor.lock.read()
         statuses = [

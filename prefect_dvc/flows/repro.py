@@ -54,7 +54,10 @@ def run_repro(
         if targets
         else pipeline.order()
     )
-    executor = open_executor(root, pipeline, dvcfile=dvcfile, remote=remote, plan=names)
+    # NOTE: only --pull needs the remote; otherwise its run-cache is a bonus (issue #14 §3).
+    executor = open_executor(
+        root, pipeline, dvcfile=dvcfile, remote=remote, plan=names, consult_remote=not pull
+    )
     options = RunOptions(
         force=force, use_run_cache=run_cache, pull=pull, env=env or {}, checkpoints=checkpoints
     )

@@ -91,7 +91,34 @@ def open_location(url: str, storage_options: Mapping[str, Any] | None = None) ->
             path=redact_url(url),
             hint="Check the URL's scheme, and install the fsspec package for it",
         ) from None
+    if hasattr(fs, "call_s3"):
+        # NOTE: s3fs retries a timed-out call 5 times on top of botocore's own
+        # retries (config_kwargs): a never-answering endpoint would block minutes.
+        fs.retries = 1
     return Location(fs=fs, root=str(root).rstrip("/") or "/", url=url, secrets=_secrets(options))
+
+
+def probe(location: Location) -> None:
+    """One request that proves the remote is there and ours to use.
+
+    On S3 it lists at most one key of the bucket, so a missing bucket, a wrong
+    region, missing or rejected credentials and a denied access each fail here
+    with their own message, instead of looking like "no objects" later (s3fs
+    reports a missing bucket as a missing file). Other filesystems are asked
+    whether the root exists.
+
+    Raises:
+        RemoteError: one line naming the remote's URL (and bucket) and the problem.
+    """
+    if location.is_local:
+        return
+    fs: Any = location.fs
+    if hasattr(fs, "call_s3"):
+        with storage_errors(location, "list the bucket"):
+            fs.call_s3("list_objects_v2", Bucket=location.root.split("/", 1)[0], MaxKeys=1)
+    else:
+        with storage_errors(location, "look up the root"):
+            fs.exists(location.root)
 
 
 def _describe(exc: BaseException) -> str:
@@ -122,10 +149,121 @@ def storage_errors(location: Location, action: str) -> Iterator[None]:
             raise StorageError(
                 f"cannot {action} in '{location.safe_url}': {detail}", hint=hint
             ) from None
-        if isinstance(exc, PermissionError):
+        known = remote_problem(location, exc)
+        if known is not None:
+            detail, hint = known
+        elif isinstance(exc, PermissionError):
             hint = "Check the remote's credentials (.dvc/config.local) and bucket permissions"
         else:
             hint = "Check the remote's URL and endpointurl, your network, and its credentials"
         raise RemoteError(
             f"cannot {action} on remote '{location.safe_url}': {detail}", hint=hint
         ) from None
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        yield current
+        current = current.__cause__ or current.__context__
+
+
+def _error_code(exc: BaseException) -> str | None:
+    """botocore's error code (``NoSuchBucket``, ``AccessDenied``, ``301``...) behind ``exc``."""
+    for item in _chain(exc):
+        response = getattr(item, "response", None)
+        if isinstance(response, Mapping):
+            code = (response.get("Error") or {}).get("Code")
+            if code:
+                return str(code)
+    return None
+
+
+_CODE_PROBLEMS: Mapping[str, tuple[str, str]] = {
+    **dict.fromkeys(
+        # NOTE: not "404": a HEAD on one missing object says that too.
+        ("NoSuchBucket",),
+        ("bucket '{bucket}' does not exist", "Create the bucket, or fix the remote's url"),
+    ),
+    **dict.fromkeys(
+        ("AccessDenied", "403", "AllAccessDisabled", "AccountProblem"),
+        (
+            "access to bucket '{bucket}' is denied",
+            "Check that these credentials may list, read and write the bucket",
+        ),
+    ),
+    **dict.fromkeys(
+        ("InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"),
+        (
+            "the credentials for bucket '{bucket}' are rejected ({code})",
+            "Check access_key_id/secret_access_key (.dvc/config.local) or the AWS profile",
+        ),
+    ),
+    **dict.fromkeys(
+        (
+            "PermanentRedirect",
+            "301",
+            "TemporaryRedirect",
+            "307",
+            "AuthorizationHeaderMalformed",
+            "IllegalLocationConstraintException",
+        ),
+        (
+            "bucket '{bucket}' is in another region than the one configured",
+            "Set the bucket's region with: prefect-dvc remote modify <name> region <region>",
+        ),
+    ),
+}
+
+# NOTE: botocore exception class names, matched by name so this module does not
+# import botocore (only the s3 extra installs it).
+_CLASS_PROBLEMS: Mapping[str, tuple[str, str]] = {
+    "NoCredentialsError": (
+        "no credentials found for bucket '{bucket}'",
+        "Set access_key_id/secret_access_key with 'prefect-dvc remote modify --local', "
+        "or an AWS profile or environment variables",
+    ),
+    "PartialCredentialsError": (
+        "the credentials for bucket '{bucket}' are incomplete",
+        "Set both access_key_id and secret_access_key",
+    ),
+}
+
+_UNREACHABLE = (
+    "ConnectTimeoutError",
+    "ReadTimeoutError",
+    "EndpointConnectionError",
+    "ConnectionClosedError",
+    "TimeoutError",
+    "ConnectionRefusedError",
+    "ServerDisconnectedError",
+    "ClientConnectorError",
+)
+
+
+def remote_problem(location: Location, exc: BaseException) -> tuple[str, str] | None:
+    """``(what is wrong, what to do)`` for the failures a remote commonly has, else ``None``.
+
+    Named from botocore's error codes and exception classes: a missing bucket,
+    a wrong region, no or rejected credentials, denied access, and an endpoint
+    that refuses or never answers.
+    """
+    bucket = location.root.split("/", 1)[0]
+    code = _error_code(exc)
+    if code in _CODE_PROBLEMS:
+        what, hint = _CODE_PROBLEMS[code]
+        return what.format(bucket=bucket, code=code), hint
+    names = [type(item).__name__ for item in _chain(exc)]
+    for name in names:
+        if name in _CLASS_PROBLEMS:
+            what, hint = _CLASS_PROBLEMS[name]
+            return what.format(bucket=bucket), hint
+    if any(name in _UNREACHABLE for name in names):
+        return (
+            f"the endpoint does not answer ({location.redact(_describe(exc))})",
+            "Check the remote's URL and endpointurl and your network "
+            "(the wait is the remote's connect_timeout/read_timeout options)",
+        )
+    return None

@@ -11,38 +11,31 @@ Provides:
 Why a facade: the stage executor must not know whether a run-cache hit came
 from disk or from S3, nor how objects travel; it asks "is this run known?"
 and "put these outs in place", and this module answers from local first,
-then the remote.
+then the remote. The remote is reached through a ``RemoteGate``
+(``remote_gate.py``): probed on first use only, and when merely consulted
+(``repro``/``exp run``) dropped with one warning line instead of failing.
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from prefect_dvc import tmpnames
-from prefect_dvc.config import DvcConfig
-from prefect_dvc.errors import ConfigError, CorruptObjectError, MissingObjectError
+from prefect_dvc.config import DvcConfig, RemoteConfig
+from prefect_dvc.errors import ConfigError, CorruptObjectError, MissingObjectError, RemoteError
 from prefect_dvc.ignore import ignored_paths
 from prefect_dvc.repo import RepoPaths
 from prefect_dvc.safety import cache_dir_refusal
 from prefect_dvc.storage.hashinfo import HashInfo, Tree
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.objects import ObjectStore
+from prefect_dvc.storage.remote_gate import Remote, RemoteGate
 from prefect_dvc.storage.runcache import RunCache, entry_matches
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass
-class Remote:
-    """A configured remote's object store and run-cache."""
-
-    name: str
-    objects: ObjectStore
-    runs: RunCache
 
 
 class Stores:
@@ -61,15 +54,27 @@ class Stores:
         link_types: Sequence[str] = ("reflink", "copy"),
         jobs: int | None = None,
         workspace: Path | None = None,
+        gate: RemoteGate | None = None,
     ) -> None:
         # NOTE: `workspace` is the repository whose paths checkout may replace
         # (prefect_dvc/safety.py) and whose .dvcignore'd files it keeps.
         self.workspace = workspace
         self.local = local
         self.local_runs = local_runs
-        self.remote = remote
         self.link_types = tuple(link_types)
         self.jobs = jobs
+        # NOTE: a remote given directly is trusted as is; open_stores passes a
+        # gate that probes on first use and, when only consulted, drops it.
+        self._gate = gate or RemoteGate(remote, probed=True)
+
+    @property
+    def remote(self) -> Remote | None:
+        """The remote, probed on first use (``RemoteGate``); ``None`` if none or dropped.
+
+        Raises:
+            RemoteError: a required remote is unusable (one line).
+        """
+        return self._gate.get()
 
     def save(self, path: Path, info: HashInfo, tree: Tree | None) -> None:
         """Put a hashed out (file or directory) into the local cache."""
@@ -97,17 +102,25 @@ class Stores:
         caller can fall back to an older entry when restoring one fails
         (an object found corrupt only when it is read).
         """
-        sources: list[tuple[str, RunCache]] = [("local", self.local_runs)]
-        if self.remote is not None:
-            sources.append((f"remote '{self.remote.name}'", self.remote.runs))
-        for source, runs in sources:
-            for entry in runs.lookup_all(key_entry):
-                if not entry_matches(entry, key_entry):
-                    continue
-                if self._restorable(_out_infos(entry)):
-                    yield entry, source
-                else:
-                    logger.info("run-cache entry in %s: its outputs are not stored", source)
+        yield from self._candidates(key_entry, "local", self.local_runs)
+        remote = self.remote
+        if remote is None:
+            return
+        try:
+            yield from self._candidates(key_entry, f"remote '{remote.name}'", remote.runs)
+        except RemoteError as exc:
+            self._gate.fail(exc)
+
+    def _candidates(
+        self, key_entry: Mapping[str, Any], source: str, runs: RunCache
+    ) -> Iterator[tuple[dict[str, Any], str]]:
+        for entry in runs.lookup_all(key_entry):
+            if not entry_matches(entry, key_entry):
+                continue
+            if self._restorable(_out_infos(entry)):
+                yield entry, source
+            else:
+                logger.info("run-cache entry in %s: its outputs are not stored", source)
 
     def _restorable(self, infos: Sequence[HashInfo]) -> bool:
         try:
@@ -121,9 +134,14 @@ class Stores:
         missing = set(md5s) - self.local.existing(md5s)
         if not missing:
             return all(self._tree_complete(self.local, i) for i in infos if i.is_dir)
-        if self.remote is None:
+        remote = self.remote
+        if remote is None:
             return False
-        return not (missing - self.remote.objects.existing(missing))
+        try:
+            return not (missing - remote.objects.existing(missing))
+        except RemoteError as exc:
+            self._gate.fail(exc)
+            return False
 
     @staticmethod
     def _tree_complete(store: ObjectStore, info: HashInfo) -> bool:
@@ -142,16 +160,21 @@ class Stores:
         todo = [m for m in wanted if m not in local] + incomplete
         if not todo:
             return
-        if self.remote is None:
+        remote = self.remote
+        if remote is None:
             raise MissingObjectError(
                 f"{len(todo)} object(s) are not in the local cache ({todo[0]}...)",
                 hint="Configure a remote and run 'prefect-dvc pull', or run the stage again",
             )
-        result = self.remote.objects.transfer(todo, self.local, jobs=self.jobs)
+        try:
+            result = remote.objects.transfer(todo, self.local, jobs=self.jobs)
+        except RemoteError as exc:
+            self._gate.fail(exc)
+            raise MissingObjectError(exc.msg, hint="Run again when the remote answers") from None
         if result.missing:
             raise MissingObjectError(
                 f"object {result.missing[0]} is in neither the local cache nor remote "
-                f"'{self.remote.name}'",
+                f"'{remote.name}'",
                 hint="Run the producing stage again with --no-run-cache",
             )
 
@@ -181,9 +204,24 @@ def open_stores(
     *,
     remote_name: str | None = None,
     use_remote: bool = True,
+    consult: bool = False,
     jobs: int | None = None,
 ) -> Stores:
-    """The stores of ``.dvc/config``: ``cache.dir`` (default ``.dvc/cache``) and the remote."""
+    """The stores of ``.dvc/config``: ``cache.dir`` (default ``.dvc/cache``) and the remote.
+
+    ``use_remote=False`` never opens or validates the remote (``status``,
+    ``repro --dry``). By default the remote is required: one probe request
+    (:func:`~prefect_dvc.storage.location.probe`) proves it usable before
+    anything moves. With ``consult`` (``repro``/``exp run`` asking the remote
+    run-cache) a remote that is unsupported, cannot list, or fails the probe
+    (or failed it in the last minute, ``reachability``) is left out with one
+    warning line, and a later failure drops it the same way.
+
+    Raises:
+        ConfigError: the cache dir is unusable; a required remote is unknown
+            or of an unsupported kind.
+        RemoteError: a required remote fails its probe (one line naming the problem).
+    """
     cache_dir = config.cache_dir or paths.default_cache_dir
     refusal = cache_dir_refusal(paths.root, cache_dir)
     if refusal is not None:
@@ -201,20 +239,56 @@ def open_stores(
         return hasher.hash_file(path).md5
 
     local = ObjectStore.from_url(str(cache_dir), verify=verify, state=hasher.state)
-    remote = None
+    gate = None
     if use_remote and (remote_name or config.default_remote):
-        rc = config.remote(remote_name)
-        options = rc.storage_options()
-        remote = Remote(
-            rc.name,
-            ObjectStore.from_url(rc.url, options),
-            RunCache.from_url(rc.url, options),
-        )
+        if consult:
+            gate = _consulted_gate(config, remote_name, paths.own_tmp)
+        else:
+            gate = RemoteGate(_open_remote(config.remote(remote_name)))
     return Stores(
         local,
         RunCache(local.location),
-        remote=remote,
         link_types=config.cache_types,
         jobs=jobs,
         workspace=paths.root,
+        gate=gate,
     )
+
+
+# NOTE: kinds whose fsspec filesystem cannot list a folder: a run-cache lookup
+# needs a listing, so they are never consulted (DVC's HTTP remote cannot either).
+_CANNOT_LIST = frozenset({"http", "https"})
+
+
+def _open_remote(rc: RemoteConfig) -> Remote:
+    """The remote's stores (no request is made yet).
+
+    Raises:
+        ConfigError: a kind prefect-dvc does not support.
+        RemoteError: no fsspec implementation for the URL.
+    """
+    options = rc.storage_options()
+    return Remote(
+        rc.name,
+        ObjectStore.from_url(rc.url, options),
+        RunCache.from_url(rc.url, options),
+        rc.url,
+    )
+
+
+def _consulted_gate(config: DvcConfig, name: str | None, tmp: Path) -> RemoteGate:
+    """A gate that says once why the remote is unusable instead of failing the run."""
+    try:
+        rc = config.remote(name)
+    except ConfigError as exc:
+        return RemoteGate(
+            None, name=name or config.default_remote or "", problem=exc.msg, consult=tmp
+        )
+    if rc.scheme in _CANNOT_LIST:
+        logger.debug("remote '%s' cannot list: its run-cache is not consulted", rc.name)
+        return RemoteGate(None, consult=tmp, probed=True)
+    try:
+        remote = _open_remote(rc)
+    except (ConfigError, RemoteError) as exc:
+        return RemoteGate(None, name=rc.name, problem=exc.msg, consult=tmp)
+    return RemoteGate(remote, consult=tmp)

@@ -238,15 +238,14 @@ def test_unreachable_remote_is_one_line_and_changes_nothing(
         assert SECRET not in result.out + result.err
         assert snapshot(git_repo) == before, command
 
-    (work / "seed.txt").write_text("changed\n")  # a local miss: the remote must be asked
-    before = snapshot(git_repo)
+    (work / "seed.txt").write_text("changed\n")  # a local miss: the remote is consulted
     result = cli(work, "repro")
-    assert result.code == 1
-    last = result.err.strip().splitlines()[-1]
-    assert last.startswith("ERROR:") and f"s3://{s3_bucket}/store" in last
+    # NOTE: the remote run-cache is a bonus (issue #14 §3): one warning, the run goes on.
+    assert result.code == 0, result.err
+    warned = [line for line in result.err.splitlines() if "running without remote" in line]
+    assert len(warned) == 1 and f"s3://{s3_bucket}/store" in warned[0]
     assert SECRET not in result.out + result.err
-    assert snapshot(git_repo) == before
-    assert (git_repo / "runs.log").read_text() == "gen\ndouble\n"
+    assert (git_repo / "runs.log").read_text() == "gen\ndouble\ngen\n"
 
 
 WIDE = {
