@@ -40,11 +40,23 @@ def _write(rel: str, text: str) -> Callable[[Path], None]:
     return change
 
 
+def _file_to_folder(root: Path) -> None:
+    (root / "a.txt").unlink()
+    gen(root, {"a.txt/mine": "mine\n"})
+
+
+def _folder_to_file(root: Path) -> None:
+    shutil.rmtree(root / "model")
+    (root / "model").write_text("mine\n")
+
+
 # row -> (change, the unsaved paths our refusal names; () when DVC replaces silently)
 UNSAVED: dict[str, tuple[Callable[[Path], None], tuple[str, ...]]] = {
     "changed-file-out": (_write("a.txt", "mine\n"), ("a.txt",)),
     "changed-file-in-folder-out": (_write("model/x", "mine\n"), ("model/x",)),
     "extra-file-in-folder-out": (_write("model/extra", "mine\n"), ("model/extra",)),
+    "file-out-became-a-folder": (_file_to_folder, ("a.txt/mine",)),
+    "folder-out-became-a-file": (_folder_to_file, ("model",)),
 }
 CACHED: dict[str, Callable[[Path], None]] = {
     # "1\n" and "2\n" are model's files, so objects of the cache
@@ -130,3 +142,16 @@ def test_refusal_names_first_paths_and_count(pushed: Path, tmp_path: Path, cli) 
     assert "and 2 more" in ours.err and "model/new4" not in ours.err
     assert len(ours.err.strip().splitlines()) == 1
     assert _files(root) == before
+
+
+def test_only_targeted_outs_are_checked(pushed: Path, tmp_path: Path, cli) -> None:
+    """``checkout a`` leaves the unsaved edit in model/ alone and restores a.txt, as DVC."""
+    change = _write("model/x", "mine\n")
+    theirs_root, ours_root = _twins(pushed, tmp_path, change)
+    for root in (theirs_root, ours_root):
+        (root / "a.txt").unlink()
+    theirs = run_dvc(theirs_root, "checkout", "a")
+    ours = cli(ours_root, "checkout", "a")
+    assert (ours.code, theirs.returncode) == (0, 0), ours.err
+    assert _files(ours_root) == _files(theirs_root)
+    assert (ours_root / "model" / "x").read_text() == "mine\n"
