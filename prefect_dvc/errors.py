@@ -229,3 +229,18 @@ class LockError(PrefectDvcError):
 
 class GcRefusedError(StorageError):
     """``gc`` deletes nothing: a kept revision's file is unreadable, or it was not confirmed."""
+
+
+class UnsavedChangesError(StorageError):
+    """A checkout would replace or delete workspace files whose content is not cached.
+
+    DVC 3's "Can't remove the following unsaved files without confirmation"
+    (``dvc/repo/checkout.py::_check_can_delete``); ``--force`` overrides.
+
+    Args:
+        paths: repo paths of the unsaved files, sorted.
+    """
+
+    def __init__(self, msg: str, *, paths: tuple[str, ...] = (), **kwargs: Any) -> None:
+        self.paths = paths
+        super().__init__(msg, **kwargs)

@@ -19,12 +19,16 @@ from prefect_dvc.storage import sync
 from prefect_dvc.storage.gc_scan import Unreadable, scan_used
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.stores import Stores
+from prefect_dvc.storage.unsaved import refuse_unsaved
 from prefect_dvc.translators import load_pipeline
 
 TARGETS = typer.Argument(None, help="Stages whose outs to move (default: all).")
 REMOTE = typer.Option(None, "-r", "--remote", help="Remote name (default: core.remote).")
 RUN_CACHE = typer.Option(False, "--run-cache", help="Also move run-cache entries.")
 JOBS = typer.Option(None, "-j", "--jobs", help="Transfers at once.")
+FORCE = typer.Option(
+    False, "-f", "--force", help="Overwrite or delete workspace files not in the cache."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -90,6 +94,7 @@ def pull(
     remote: str = REMOTE,
     run_cache: bool = RUN_CACHE,
     jobs: int = JOBS,
+    force: bool = FORCE,
 ) -> None:
     """fetch, then checkout."""
     root, stores, _ = _open(remote, jobs)
@@ -99,21 +104,27 @@ def pull(
             f"{len(report.missing)} object(s) are not on the remote ({report.missing[0]})",
             hint="Push them from the machine that produced them",
         )
-    stats = _checkout_and_print(targets)
+    stats = _checkout_and_print(targets, force=force)
     # DVC's summary: objects fetched first, then the files checkout changed
     print(checkout_text.summary({"fetched": report.objects, **stats}))
 
 
 @locked_workspace
-def checkout(targets: list[str] = TARGETS) -> None:
+def checkout(targets: list[str] = TARGETS, force: bool = FORCE) -> None:
     """Restore the workspace's outs from the local cache to match dvc.lock."""
-    _checkout_and_print(targets)
+    _checkout_and_print(targets, force=force)
 
 
-def _checkout_and_print(targets: list[str] | None) -> dict[str, int]:
-    """Check out, print DVC's ``A``/``M`` lines; returns DVC's file counts by kind."""
+def _checkout_and_print(targets: list[str] | None, *, force: bool = False) -> dict[str, int]:
+    """Check out, print DVC's ``A``/``M`` lines; returns DVC's file counts by kind.
+
+    Raises:
+        UnsavedChangesError: without ``force``, a changed out or a changed or
+            extra file in a folder out is not in the cache (DVC's refusal).
+    """
     root, stores, hasher = _open(None, None, use_remote=False)
     outs = _outs(root, targets)
+    refuse_unsaved(root, stores, outs, hasher.hash_path, force=force)
     changes = checkout_text.changes_before_checkout(
         root,
         [o for o in outs if stores.local.existing([o.info.md5])],

@@ -255,7 +255,8 @@ def test_corrupt_cache_object_is_reported_and_the_workspace_kept(project: Path) 
     (project / "a.txt").write_text("my local edit\n")
     before = tree_snapshot(project)
 
-    result = run_cli(project, "checkout")
+    # --force: the local edit is not in the cache, and the corruption is what is checked here
+    result = run_cli(project, "checkout", "--force")
     assert result.code == 1
     lines = result.err.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("ERROR:"), result.err
