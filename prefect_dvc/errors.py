@@ -27,7 +27,8 @@ Tree::
     │   ├── MissingObjectError   an object the lock file needs is in no store
     │   ├── RemoteError          a remote that cannot be reached or used
     │   ├── WorkspaceWriteError  a file we write (dvc.lock, .gitignore...) cannot be written
-    │   └── GcRefusedError       gc will not delete: unreadable lock file, or not confirmed
+    │   ├── GcRefusedError       gc will not delete: unreadable lock file, or not confirmed
+    │   └── UnsavedChangesError  checkout/pull would overwrite files that are in no cache
     ├── GitError                 repository state, refs and experiments
     │   ├── ExperimentExistsError
     │   └── ExperimentNotFoundError
