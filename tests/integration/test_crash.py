@@ -166,7 +166,7 @@ def test_stop_signal_cancels_the_run_naming_the_stage_and_kills_its_group(
     assert "Traceback" not in err
     # the stage was stopped, not broken: no exit code, no "fix the command"
     stage_line = (
-        f"dvc.yaml:3: stage 'train': stopped by {signal.Signals(sig).name} "
+        f"dvc.yaml:2: stage 'train': stopped by {signal.Signals(sig).name} "
         "while its command was running."
     )
     assert any(ln.endswith(stage_line) for ln in err.splitlines()), err
@@ -312,7 +312,10 @@ def test_sigkilled_repro_on_the_temporary_server_leaves_no_server_behind(
         assert str(record["helper_api_url"]).endswith(f":{server.cmdline()[-5]}/api")
         stage_pid = int((gate / "pid-1").read_text())
         proc.kill()
-        proc.communicate()
+        proc.wait()  # not communicate(): the orphaned server still holds the pipes open
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        proc.stderr.close()
         assert _alive(helpers[0]), "the temporary server outlives a SIGKILLed runner"
         result = subprocess.run(
             [CLI, "status"], cwd=git_repo, env=env, capture_output=True, text=True, timeout=600
