@@ -176,6 +176,13 @@ class CheckpointError(StageError):
     """A checkpoint signal that cannot be recorded, or a checkpoint that cannot be resumed."""
 
 
+class StageStoppedError(StageFailedError):
+    """The stage command was killed because the run was asked to stop (SIGINT/SIGTERM).
+
+    Not the command's fault, so no "fix the command" hint.
+    """
+
+
 class StorageError(PrefectDvcError):
     """The cache or a remote cannot be used."""
 

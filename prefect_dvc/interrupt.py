@@ -21,6 +21,7 @@ the signal; the scheduler then starts nothing new and the flow ends
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import signal
 import threading
@@ -68,6 +69,11 @@ def _on_signal(signum: int, _frame: FrameType | None) -> None:
     if _requested:
         raise KeyboardInterrupt  # a second signal: the user insists
     _requested.append(signum)
+    # NOTE: Ctrl-C reaches the whole foreground group, Prefect's temporary
+    # server included; its log shipper then prints "--- Error logging to API
+    # ---" for every batch it can no longer send. Prefect prints that only
+    # while logging.raiseExceptions is set: on the way out it only alarms.
+    logging.raiseExceptions = False
     kill_stage_groups()
 
 

@@ -13,6 +13,8 @@ Provides:
     RUN_ENV: the environment variable naming the record in every stage
         command of the run, so the commands a killed run orphaned can be found.
     orphans_of(record): the live processes of this host started for ``record``.
+    helper_processes(): this process's children that share its process group
+        (Prefect's temporary server), with that server's API URL.
 
 A process killed with SIGKILL cannot tell Prefect or the queue that it is
 gone: its flow run would stay Running and its queue entry "running" forever.
@@ -104,6 +106,10 @@ class RunRecord:
         queue_entry: the queue entry id a queue runner is running.
         child: the ``prefect-dvc exp run`` process a queue runner started.
         clone: the temporary clone a queue entry runs in.
+        helpers: child processes the run started that would outlive it,
+            such as Prefect's temporary API server (see :func:`helper_processes`).
+        helper_api_url: that temporary server's API (``http://127.0.0.1:<port>/api``),
+            used to mark the run Crashed before the server is stopped.
     """
 
     key: str
@@ -114,6 +120,8 @@ class RunRecord:
     queue_entry: str | None = None
     child: ProcessId | None = None
     clone: str | None = None
+    helpers: tuple[ProcessId, ...] = ()
+    helper_api_url: str | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2)
@@ -129,6 +137,7 @@ class RunRecord:
         data["process"] = ProcessId(**data["process"])
         if data.get("child"):
             data["child"] = ProcessId(**data["child"])
+        data["helpers"] = tuple(ProcessId(**h) for h in data.get("helpers") or ())
         return cls(**data)
 
 
@@ -199,3 +208,36 @@ def orphans_of(record: RunRecord) -> list[psutil.Process]:
         except (psutil.Error, OSError):
             continue  # gone, or another user's
     return found
+
+
+# NOTE: how Prefect 3 starts its temporary server (prefect/server/api/server.py,
+# SubprocessASGIServer._run_uvicorn_command): "python -m uvicorn --factory
+# prefect.server.api.server:create_app --host 127.0.0.1 --port N ...".
+_PREFECT_SERVER_APP = "prefect.server.api.server:create_app"
+
+
+def helper_processes() -> tuple[tuple[ProcessId, ...], str | None]:
+    """This process's live children in its own process group, and a Prefect server's API URL.
+
+    Stage commands run as session leaders and are found by :func:`orphans_of`;
+    every other child (Prefect's temporary API server) shares our process
+    group and, if we are SIGKILLed, lives on with parent pid 1.
+
+    Returns:
+        (the children, ``http://127.0.0.1:<port>/api`` of the one that is
+        Prefect's temporary server, or ``None``).
+    """
+    own = os.getpgid(0)
+    found: list[ProcessId] = []
+    url = None
+    for child in psutil.Process().children():
+        try:
+            if os.getpgid(child.pid) != own:
+                continue
+            argv = child.cmdline()
+            found.append(ProcessId.of(child.pid))
+        except (psutil.Error, ProcessLookupError):
+            continue  # ended meanwhile
+        if _PREFECT_SERVER_APP in argv and "--port" in argv:
+            url = f"http://127.0.0.1:{argv[argv.index('--port') + 1]}/api"
+    return tuple(found), url

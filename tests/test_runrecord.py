@@ -14,6 +14,7 @@ from prefect_dvc.runrecord import (
     ProcessId,
     RunRecord,
     dead_records,
+    helper_processes,
     read_records,
     record_run,
     records_dir,
@@ -53,3 +54,22 @@ def test_dead_records_only_of_this_host(git_repo: Path) -> None:
     assert [r.key for r in dead_records(git_repo)] == ["gone"]
     assert {r.key for r in read_records(git_repo)} == {"gone", "other"}
     assert os.path.exists(records_dir(git_repo) / "junk.json")
+
+
+def test_helpers_are_children_in_our_group_and_survive_a_json_round_trip(git_repo: Path) -> None:
+    # a child in our process group (as Prefect's temporary server) is a helper;
+    # a session leader (as a stage command) is not
+    helper = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    stage = subprocess.Popen(["sleep", "60"], start_new_session=True)
+    try:
+        helpers, _url = helper_processes()
+        pids = [h.pid for h in helpers]
+        assert helper.pid in pids and stage.pid not in pids
+        record = RunRecord(key="k", process=ProcessId.current(), helpers=helpers)
+        write_record(git_repo, record)
+        assert read_records(git_repo) == [record]
+    finally:
+        helper.kill()
+        stage.kill()
+        helper.wait()
+        stage.wait()

@@ -48,6 +48,7 @@ from prefect_dvc.runrecord import (
     RunRecord,
     dead_records,
     forget,
+    helper_processes,
     orphans_of,
     record_run,
 )
@@ -56,6 +57,8 @@ from prefect_dvc.translators.flow import PipelineRun
 # NOTE: a queue child told to stop gets this long to end its flow run
 # Cancelled itself before it is killed.
 _CHILD_GRACE_SECONDS = 20
+# NOTE: uvicorn ends on SIGTERM within a second or two; then SIGKILL.
+_HELPER_GRACE_SECONDS = 10
 # NOTE: a record whose API stays unreachable is retried by every command for a
 # week, then dropped so that a server that is gone for good stops the warnings.
 _GIVE_UP_SECONDS = 7 * 24 * 3600
@@ -112,12 +115,16 @@ def tracked_run(root: Path, flow: str) -> Iterator[RunRecord]:
     """Record this flow run for crash detection and catch stop signals while it runs."""
     run_id = flow_run.get_id()
     api_url = PREFECT_API_URL.value()
+    # NOTE: by now the client has started the temporary server if it needs one.
+    helpers, helper_api_url = helper_processes()
     record = RunRecord(
         key=str(run_id) if run_id else f"pid-{os.getpid()}",
         process=ProcessId.current(),
         flow_run_id=str(run_id) if run_id else None,
         flow=flow,
         api_url=str(api_url) if api_url else None,
+        helpers=helpers,
+        helper_api_url=None if api_url else helper_api_url,
     )
     with record_run(root, record), catch_stop_signals():
         yield record
@@ -148,10 +155,33 @@ def settle_dead_records(root: Path, records: Sequence[RunRecord], command: str) 
         _stop_orphans(record, said)
         if record.queue_entry:
             said += _settle_queue_runner(root, record, command)
-        elif record.flow_run_id and not _mark_crashed(record, command, said):
-            continue
-        forget(root, record)
+            settled = True
+        else:
+            settled = not record.flow_run_id or _mark_crashed(record, command, said)
+        # NOTE: after marking the run Crashed, which may have needed the helper
+        # server; a later retry starts its own temporary server instead.
+        _stop_helpers(record, said)
+        if settled:
+            forget(root, record)
     return said
+
+
+def _stop_helpers(record: RunRecord, said: list[str]) -> None:
+    """Stop the helper processes (Prefect's temporary server) a dead run left running."""
+    alive = []
+    for helper in record.helpers:
+        if helper.is_alive():
+            with contextlib.suppress(psutil.Error):
+                alive.append(psutil.Process(helper.pid))
+    for proc in alive:
+        with contextlib.suppress(psutil.Error):
+            proc.terminate()
+    _gone, left = psutil.wait_procs(alive, timeout=_HELPER_GRACE_SECONDS)
+    for proc in left:
+        with contextlib.suppress(psutil.Error):
+            proc.kill()
+    for proc in alive:
+        said.append(f"stopped pid {proc.pid}, a Prefect server the dead run left running")
 
 
 def _stop_orphans(record: RunRecord, said: list[str]) -> None:
@@ -178,6 +208,9 @@ def _mark_crashed(record: RunRecord, command: str, said: list[str]) -> bool:
     updates: dict[Any, Any] = {PREFECT_CLIENT_MAX_RETRIES: 0}
     if record.api_url:
         updates[PREFECT_API_URL] = record.api_url
+    elif record.helper_api_url and any(h.is_alive() for h in record.helpers):
+        # its temporary server outlived it: same database, no new server to start
+        updates[PREFECT_API_URL] = record.helper_api_url
     elif "PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS" not in os.environ:
         # the run used the temporary server of the default profile (same database)
         updates[PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS] = _EPHEMERAL_STARTUP_TIMEOUT

@@ -182,7 +182,9 @@ def _failure_message(name: str, state: object) -> str:
         exc = state.result(raise_on_failure=False)  # type: ignore[attr-defined]
     except Exception as err:  # any failure is reported as text
         exc = err
+    if isinstance(exc, PrefectDvcError):
+        return str(exc)  # already "file:line: stage 'x': what. what to do."
     if isinstance(exc, BaseException):
-        return f"stage '{name}': {type(exc).__name__}: {exc}"
+        return f"stage '{name}': {exc}"
     message = getattr(state, "message", None) or "failed"
     return f"stage '{name}': {message}"

@@ -164,6 +164,14 @@ def test_stop_signal_cancels_the_run_naming_the_stage_and_kills_its_group(
     assert len(errors) == 1, err
     assert signal.Signals(sig).name in errors[0] and "'train'" in errors[0]
     assert "Traceback" not in err
+    # the stage was stopped, not broken: no exit code, no "fix the command"
+    stage_line = (
+        f"dvc.yaml:2: stage 'train': stopped by {signal.Signals(sig).name} "
+        "while its command was running."
+    )
+    assert any(ln.endswith(stage_line) for ln in err.splitlines()), err
+    assert "exit code -" not in err and "Fix the command" not in err
+    assert "Error logging to API" not in err and "NoneType: None" not in err
     kind, message = _flow_state(flow_run_id)
     assert kind == "CANCELLED" and "'train'" in message
     assert not psutil.pid_exists(stage_pid) or psutil.Process(stage_pid).status() == "zombie"
@@ -282,3 +290,43 @@ def test_status_with_only_live_records_does_not_import_prefect(git_repo: Path) -
     )
     assert proc.returncode == 0, proc.stderr
     assert (folder / "live.json").exists()
+
+
+def test_sigkilled_repro_on_the_temporary_server_leaves_no_server_behind(
+    git_repo: Path, gate: Path, tmp_path: Path, prefect_env: dict[str, str]
+) -> None:
+    """No PREFECT_API_URL: the run starts Prefect's temporary server, which a
+    SIGKILL orphans; the next command uses it to mark the run Crashed, then stops it."""
+    _waiting_pipeline(git_repo, gate)
+    env = {k: v for k, v in prefect_env.items() if k != "PREFECT_API_URL"}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    proc = _start(git_repo, env, "repro", "-f")
+    helpers: list[int] = []
+    try:
+        _started_run(git_repo, gate, proc)
+        record = _records(git_repo)[0]
+        helpers = [int(h["pid"]) for h in record["helpers"]]  # type: ignore[index, union-attr]
+        assert len(helpers) == 1 and _alive(helpers[0])
+        server = psutil.Process(helpers[0])
+        assert "prefect.server.api.server:create_app" in server.cmdline()
+        assert str(record["helper_api_url"]).endswith(f":{server.cmdline()[-5]}/api")
+        stage_pid = int((gate / "pid-1").read_text())
+        proc.kill()
+        proc.wait()  # not communicate(): the orphaned server still holds the pipes open
+        assert proc.stdout is not None and proc.stderr is not None
+        proc.stdout.close()
+        proc.stderr.close()
+        assert _alive(helpers[0]), "the temporary server outlives a SIGKILLed runner"
+        result = subprocess.run(
+            [CLI, "status"], cwd=git_repo, env=env, capture_output=True, text=True, timeout=600
+        )
+        assert result.returncode == 0, result.stderr
+        assert f"stopped pid {stage_pid}, a stage command" in result.stderr
+        assert "(repro) marked Crashed" in result.stderr
+        assert f"stopped pid {helpers[0]}, a Prefect server" in result.stderr
+        assert not _alive(helpers[0])
+        assert _records(git_repo) == []
+    finally:
+        for pid in helpers:
+            if _alive(pid):
+                psutil.Process(pid).kill()
