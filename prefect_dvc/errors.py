@@ -20,6 +20,7 @@ Tree::
     ├── PlotError                a plot definition, data file or template that cannot be used
     ├── StageError               a stage could not run to completion
     │   ├── StageFailedError     the command exited non-zero
+    │   │   └── StageStoppedError  stopped by SIGINT/SIGTERM while its command ran
     │   ├── MissingOutputError   the command did not produce a declared out
     │   └── CheckpointError      a checkpoint signal that cannot be recorded or resumed
     ├── StorageError             cache and remotes
