@@ -66,17 +66,6 @@ def _body(body: list[ast.stmt], into: _Node, starts: list[int], *, self_only: bo
         elif isinstance(stmt, ast.FunctionDef) and stmt.name == "__init__":
             _body(stmt.body, into, starts, self_only=True)
 
-    target = targets[0]
-    if isinstance(target, ast.Name) and not self_only:
-        return target.id
-    if (
-        isinstance(target, ast.Attribute)
-        and isinstance(target.value, ast.Name)
-        and target.value.id == "self"
-    ):
-        return target.attr
-    return None
-
 
 def _literal(expr: ast.expr, starts: list[int]) -> _Node | None:
     try:

@@ -302,3 +302,15 @@ def test_symlinked_params_file_stays_a_link_and_its_target_is_edited(tmp_path: P
     apply_overrides(tmp_path, [parse_override("seed=8")])
     assert (tmp_path / "params.yaml").is_symlink()
     assert (tmp_path / "conf" / "p.yaml").read_text() == PARAMS.replace("seed: 7", "seed: 8")
+
+
+def test_py_file_with_bodies_that_assign_nothing(tmp_path: Path) -> None:
+    """Classes and ``__init__`` without assignments are walked without error."""
+    text = (
+        "class Empty:\n    def run(self):\n        pass\n"
+        "class Train:\n    def __init__(self):\n        pass\n"
+        "LR = 0.1\n"
+    )
+    (tmp_path / "p.py").write_text(text)
+    apply_overrides(tmp_path, [parse_override("p.py:LR=0.2")])
+    assert (tmp_path / "p.py").read_text() == text.replace("LR = 0.1", "LR = 0.2")
