@@ -152,7 +152,10 @@ def test_keep_going_runs_independent_stages(git_repo: Path, cli) -> None:
 
 def test_independent_stages_overlap(git_repo: Path, cli) -> None:
     stages = "\n".join(
-        f"  s{i}:\n    cmd: date +%s.%N > s{i}.start && sleep 1 && date +%s.%N > s{i}.end\n"
+        # NOTE: 3 s per command: each stage takes the repository lock for its
+        # status check before its command starts (DVC's lock discipline), and a
+        # loaded 2-core machine must still see the commands overlap.
+        f"  s{i}:\n    cmd: date +%s.%N > s{i}.start && sleep 3 && date +%s.%N > s{i}.end\n"
         f"    outs: [s{i}.start, s{i}.end]"
         for i in range(3)
     )
