@@ -177,14 +177,24 @@ def _skip_blocked(pipeline: Pipeline, waiting: list[str], run: PipelineRun) -> N
 def _failure_message(name: str, state: object) -> str:
     data = getattr(state, "data", None)
     if isinstance(data, PrefectDvcError):
-        return str(data)
+        return _naming_stage(name, data)
     try:
         exc = state.result(raise_on_failure=False)  # type: ignore[attr-defined]
     except Exception as err:  # any failure is reported as text
         exc = err
     if isinstance(exc, PrefectDvcError):
-        return str(exc)  # already "file:line: stage 'x': what. what to do."
+        return _naming_stage(name, exc)
     if isinstance(exc, BaseException):
         return f"stage '{name}': {exc}"
     message = getattr(state, "message", None) or "failed"
     return f"stage '{name}': {message}"
+
+
+def _naming_stage(name: str, exc: PrefectDvcError) -> str:
+    """``exc``'s line, led by the stage it failed in unless it names one already.
+
+    Errors raised while a stage runs (a ``.gitignore`` or ``dvc.lock`` that
+    cannot be written, a cache that cannot be read) know the file, not the
+    stage; the user needs both.
+    """
+    return str(exc) if exc.stage else f"stage '{name}': {exc}"
