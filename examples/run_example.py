@@ -1,8 +1,10 @@
 """What ``make run`` does: the example project through ``prefect-dvc exp run``.
 
 Copies ``examples/get-started`` into a fresh temporary Git repository, runs
-two experiments with different params on Prefect's embedded (ephemeral) API
-and the local cache, and prints the comparison table and where everything is.
+two experiments with different params on the embedded default (one local
+Prefect server started in the background by the first command, used by the
+second) and the local cache, and prints the comparison table, where
+everything is, and where the runs are in the Prefect UI.
 Each step is the command a user would type, so the output doubles as a demo.
 """
 
@@ -62,6 +64,23 @@ def main() -> None:
         f"  experiments git -C {repo} for-each-ref refs/exps\n"
         f"Try: cd {repo} && {CLI} exp show"
     )
+    _point_at_ui()
+
+
+def _point_at_ui() -> None:
+    """Say where the runs are: the server the experiments used, and how to stop it."""
+    if os.environ.get("PREFECT_API_URL"):
+        print(f"\nThe runs are on your Prefect API: {os.environ['PREFECT_API_URL']}")
+        return
+    from prefect_dvc.flows.server import find_local_server
+
+    url = find_local_server()
+    if url:
+        print(
+            f"\nThe flow runs and task runs are in the Prefect UI: {url.removesuffix('/api')}\n"
+            f"The server stops by itself after 30 min unused; stop it now with:"
+            f" {CLI} server stop"
+        )
 
 
 if __name__ == "__main__":

@@ -27,6 +27,33 @@ from helpers import free_port, gen, git
 __all__ = ["free_port", "gen", "git"]
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _no_server_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Fail the session if a test leaves a Prefect server or idle watcher running.
+
+    Looks for ``prefect server start`` and ``prefect_dvc.flows.idle_watch``
+    processes whose ``PREFECT_HOME`` or ``HOME`` lies in this session's temporary
+    folders (a developer's own server elsewhere is not ours to judge).
+    """
+    yield
+    import psutil
+
+    base = str(tmp_path_factory.getbasetemp())
+    left = []
+    for proc in psutil.process_iter(["pid", "cmdline"]):
+        line = " ".join(proc.info["cmdline"] or [])
+        if "server start" not in line and "prefect_dvc.flows.idle_watch" not in line:
+            continue
+        try:
+            env = proc.environ()
+        except (psutil.Error, OSError):
+            continue
+        if any(env.get(k, "").startswith(base) for k in ("PREFECT_HOME", "HOME")):
+            left.append(f"{proc.info['pid']}: {line}")
+            proc.kill()
+    assert not left, f"tests left servers running: {left}"
+
+
 @pytest.fixture(autouse=True)
 def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
     home = tmp_path_factory.mktemp("home")
@@ -38,6 +65,9 @@ def _isolate(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.Monke
     monkeypatch.setenv("GIT_COMMITTER_EMAIL", "test@example.com")
     monkeypatch.delenv("DVC_ROOT", raising=False)
     monkeypatch.delenv("DVC_CHECKPOINT", raising=False)
+    # NOTE: in-process flows outside the harness keep Prefect's temporary server;
+    # the shared background server (the product default) is tested on its own.
+    monkeypatch.setenv("PREFECT_DVC_SERVER", "temporary")
     (home / ".gitconfig").write_text(
         "[init]\n\tdefaultBranch = main\n[user]\n\tname = Test User\n\temail = test@example.com\n"
     )

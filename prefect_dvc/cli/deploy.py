@@ -21,6 +21,7 @@ import typer
 
 from prefect_dvc.cli.output import console, err_console
 from prefect_dvc.errors import ConfigError, PrefectDvcError
+from prefect_dvc.flows import background
 from prefect_dvc.flows import server as server_lib
 from prefect_dvc.redact import redact
 from prefect_dvc.repo import find_root
@@ -283,6 +284,8 @@ def server_start(
     """Start a Prefect server with its UI in the background (under $PREFECT_HOME)."""
     home = server_lib.prefect_home()
     info, started = server_lib.start_server(home, host=host, port=port, timeout=timeout)
+    if info.idle:
+        info = background.keep(home, info)  # started on demand: now it stays
     verb = "Started" if started else "Already running:"
     _say(f"{verb} Prefect server (pid {info.pid}) at {info.ui_url}")
     _say(f"UI: {info.ui_url}   log: {info.log}")
@@ -306,7 +309,8 @@ def server_status() -> None:
     home = server_lib.prefect_home()
     info, up = server_lib.server_status(home)
     if info is not None and up:
-        _say(f"running: {info.ui_url} (pid {info.pid}), API {info.api_url}")
+        until = f"stops after {info.idle:g} s unused" if info.idle else "runs until 'server stop'"
+        _say(f"running: {info.ui_url} (pid {info.pid}), API {info.api_url}; {until}")
         return
     other = server_lib.find_local_server(home)
     if other:

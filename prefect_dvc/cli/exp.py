@@ -34,7 +34,7 @@ from prefect_dvc.experiments.refs import (
     list_remote_exp_refs,
     resolve_exp,
 )
-from prefect_dvc.flows.server import find_local_server
+from prefect_dvc.flows.background import api_for_command
 from prefect_dvc.locks import (
     cache_reader,
     locked,
@@ -156,16 +156,21 @@ def run(
         _say("Experiment results have been applied to your workspace.")
 
 
+def _say_err(line: str) -> None:
+    err_console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
 @contextmanager
 def _children_api() -> Iterator[dict[str, str]]:
     """The environment that points child runs at this process's Prefect API.
 
-    Prefect is imported here only to read the profile's URL and, failing
-    that and a local server, to start one temporary server for the batch.
+    Prefect is imported here only to read the profile's URL; failing that,
+    the local (background) server is used, or with
+    ``PREFECT_DVC_SERVER=temporary`` one temporary server for the batch.
     """
     from prefect.settings import PREFECT_API_URL
 
-    url = PREFECT_API_URL.value() or find_local_server()
+    url = PREFECT_API_URL.value() or api_for_command(_say_err)
     if url:
         yield {"PREFECT_API_URL": str(url)}
         return

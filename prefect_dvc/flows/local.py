@@ -4,15 +4,17 @@ Provides:
     local_settings(): Prefect settings for an interactive run: no flow
         heartbeat (it adds ~1 s to every flow run and only serves the
         zombie-flow automation of deployments; ``prefect-notes.md`` 0.1),
-        and the fast path: a running local server (``prefect-dvc server
-        start``, or one on the default port) is used instead of spawning a
-        temporary one when ``PREFECT_API_URL`` is not set.
+        and, when ``PREFECT_API_URL`` is not set, a running local server
+        (``prefect-dvc server start``, the shared background one, or one on
+        the default port), started on demand (``flows/background.py``),
+        instead of a temporary server in every process.
     run_repro_locally(root, ...): the ``repro`` flow, returning its PipelineRun.
 """
 
 from __future__ import annotations
 
 import os
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -28,15 +30,19 @@ from prefect.settings import (
     temporary_settings,
 )
 
+from prefect_dvc.flows.background import api_for_command
 from prefect_dvc.flows.experiment import exp_run
 from prefect_dvc.flows.repro import repro
-from prefect_dvc.flows.server import find_local_server
 from prefect_dvc.tasks.finalize import ExperimentResult
 from prefect_dvc.translators.flow import PipelineFailedError, PipelineRun
 
 # NOTE: Prefect's 20 s limit for its temporary server is eaten by database
 # migrations on a first run on a busy 2-core machine (prefect-notes.md 2).
 EPHEMERAL_STARTUP_TIMEOUT = 120
+
+
+def _announce(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 @contextmanager
@@ -48,12 +54,14 @@ def local_settings() -> Iterator[None]:
     error). Anything the user set explicitly wins over these defaults.
 
     Without ``PREFECT_API_URL``, a healthy local server is used if there is
-    one (one loopback health request, <=0.3 s): that saves the temporary
-    server's 4-5 s start and keeps every task run (``prefect-notes.md`` 0.2).
+    one (one loopback health request, <=0.3 s), else the shared background
+    server is started (``PREFECT_DVC_SERVER``, :mod:`prefect_dvc.flows.background`):
+    that saves the temporary server's 4-5 s start on every later command and
+    keeps every task run (``prefect-notes.md`` 0.2).
     """
     updates: dict[Any, Any] = {PREFECT_FLOWS_HEARTBEAT_FREQUENCY: None}
     if not PREFECT_API_URL.value():
-        url = find_local_server()
+        url = api_for_command(_announce)
         if url is not None:
             updates[PREFECT_API_URL] = url
         elif "PREFECT_SERVER_LOGGING_LEVEL" not in os.environ:

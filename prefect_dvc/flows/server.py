@@ -50,11 +50,19 @@ _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
 @dataclass(frozen=True)
 class ServerInfo:
-    """A server we started: its API URL (``http://host:port/api``), pid and log."""
+    """A server we started: its API URL (``http://host:port/api``), pid and log.
+
+    ``idle`` is set for a server started on demand by a command: it stops
+    itself after that many seconds unused (:mod:`prefect_dvc.flows.background`).
+    ``None``: started with ``prefect-dvc server start``, it stays until stopped.
+    ``watcher`` is the pid of its idle watcher, stopped together with it.
+    """
 
     api_url: str
     pid: int
     log: str
+    idle: float | None = None
+    watcher: int | None = None
 
     @property
     def ui_url(self) -> str:
@@ -79,8 +87,15 @@ def read_info(home: Path) -> ServerInfo | None:
     """The server recorded under ``home``, if the record is readable."""
     try:
         data = json.loads((home / STATE_FILE).read_text())
-        return ServerInfo(str(data["api_url"]), int(data["pid"]), str(data["log"]))
-    except (OSError, ValueError, KeyError, TypeError):
+        idle, watcher = data.get("idle"), data.get("watcher")
+        return ServerInfo(
+            str(data["api_url"]),
+            int(data["pid"]),
+            str(data["log"]),
+            float(idle) if idle is not None else None,
+            int(watcher) if watcher is not None else None,
+        )
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return None
 
 
@@ -135,8 +150,11 @@ def start_server(
     host: str = DEFAULT_HOST,
     port: int = DEFAULT_PORT,
     timeout: float = START_TIMEOUT,
+    idle: float | None = None,
 ) -> tuple[ServerInfo, bool]:
     """Start a Prefect server (with its UI) in the background and wait until it is healthy.
+
+    ``idle`` is recorded for a server started on demand (see :class:`ServerInfo`).
 
     Returns:
         The server, and ``False`` if it was already running (nothing started).
@@ -172,8 +190,8 @@ def start_server(
             env=env,
             start_new_session=True,
         )
-    info = ServerInfo(f"http://{host}:{port}/api", proc.pid, str(log))
-    (home / STATE_FILE).write_text(json.dumps(asdict(info)) + "\n")
+    info = ServerInfo(f"http://{host}:{port}/api", proc.pid, str(log), idle)
+    record(home, info)
     (home / PREFECT_PID_FILE).write_text(str(proc.pid))
     _wait_healthy(proc, info, home, timeout)
     return info, True
@@ -196,16 +214,34 @@ def _wait_healthy(
         time.sleep(0.2)
 
 
+def record(home: Path, info: ServerInfo) -> None:
+    """Write ``info`` as the server recorded under ``home``."""
+    (home / STATE_FILE).write_text(json.dumps(asdict(info)) + "\n")
+
+
 def stop_server(home: Path | None = None, timeout: float = 20.0) -> ServerInfo | None:
-    """Stop the server ``start_server`` recorded; returns it, or ``None`` if there was none."""
+    """Stop the server ``start_server`` recorded, and its idle watcher.
+
+    Returns the server, or ``None`` if there was none. The calling process
+    is never signalled (the idle watcher stops the server it watches).
+    """
     home = home or prefect_home()
     info = read_info(home)
     if info is None:
         return None
     if _pid_alive(info.pid):
         _terminate(info.pid, timeout)
+    if info.watcher and info.watcher != os.getpid() and _is_watcher(info.watcher):
+        _terminate(info.watcher, 5.0)
     _forget(home)
     return info
+
+
+def _is_watcher(pid: int) -> bool:
+    try:
+        return b"idle_watch" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
 
 
 def _terminate(pid: int, timeout: float = 20.0) -> None:

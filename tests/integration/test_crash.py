@@ -300,6 +300,7 @@ def test_sigkilled_repro_on_the_temporary_server_leaves_no_server_behind(
     _waiting_pipeline(git_repo, gate)
     env = {k: v for k, v in prefect_env.items() if k != "PREFECT_API_URL"}
     env["PREFECT_HOME"] = str(tmp_path / "prefect-home")
+    env["PREFECT_DVC_SERVER"] = "temporary"
     proc = _start(git_repo, env, "repro", "-f")
     helpers: list[int] = []
     try:
