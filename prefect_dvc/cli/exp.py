@@ -92,6 +92,9 @@ def run(
         "--copy-paths",
         help="Ignored or untracked paths to copy into a queued run's clone (as DVC).",
     ),
+    plots: bool = typer.Option(
+        False, "--plots", help="Also publish the plots artifact (rendering takes seconds)."
+    ),
 ) -> None:
     """Apply -S overrides, reproduce the pipeline on Prefect, and commit an experiment ref.
 
@@ -147,6 +150,7 @@ def run(
             message=message,
             resume=rev,
             reset=reset,
+            plots=plots,
         )
         if failed is not None:
             show_cmds.print_run(failed)

@@ -129,6 +129,7 @@ def exp_run(
     config_local_secret: str | None = None,
     resume: str | None = None,
     reset: bool = False,
+    plots: bool = True,
 ) -> State:
     """Run a DVC experiment: apply params overrides, reproduce the pipeline, commit a Git ref.
 
@@ -162,6 +163,8 @@ def exp_run(
         resume: checkpoint pipelines: the checkpoint (or experiment) to resume from, as
             'exp run --rev' (default: the checkpoint the workspace holds, if any).
         reset: checkpoint pipelines: delete the checkpoint outs and start a new chain.
+        plots: publish the plots artifact, baseline against experiment (on for deployments;
+            'exp run' in a terminal turns it on with --plots: rendering costs seconds).
     """
     protect_secrets()
     if push:
@@ -217,7 +220,13 @@ def exp_run(
             result = finish_checkpoints(ckpt, run, message=message)
         else:
             result = finalize(
-                root, plan.baseline, plan.name, run.results, force=force, message=message
+                root,
+                plan.baseline,
+                plan.name,
+                run.results,
+                force=force,
+                message=message,
+                plots=plots,
             )
         if push:
             push_experiment(ws, ExpRef(plan.baseline, plan.name), remote, git_remote)

@@ -102,8 +102,14 @@ def run_experiment_locally(
     message: str | None,
     resume: str | None = None,
     reset: bool = False,
+    plots: bool = False,
 ) -> tuple[PipelineRun | None, ExperimentResult | None, str]:
-    """Run the ``exp_run`` flow; returns (failed run, experiment, state message)."""
+    """Run the ``exp_run`` flow; returns (failed run, experiment, state message).
+
+    ``plots`` publishes the plots artifact too: off for a run from the
+    terminal, where rendering charts (~3 s of vl-convert start-up) would be
+    most of the finalizer's time and ``plots diff`` shows them on demand.
+    """
     with local_settings(), tags("prefect-dvc", f"exp:{name}"):
         state = exp_run(
             repo=str(root),
@@ -116,6 +122,7 @@ def run_experiment_locally(
             message=message,
             resume=resume,
             reset=reset,
+            plots=plots,
             return_state=True,
         )
     data = state.result(raise_on_failure=False)

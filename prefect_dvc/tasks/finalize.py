@@ -68,8 +68,12 @@ def finalize(
     results: Mapping[str, StageResult],
     force: bool = False,
     message: str | None = None,
+    plots: bool = True,
 ) -> ExperimentResult:
-    """Commit the experiment as refs/exps/<baseline>/<name> and publish its summary table."""
+    """Commit the experiment as refs/exps/<baseline>/<name> and publish its summary table.
+
+    ``plots`` also renders the plots artifact (baseline against experiment).
+    """
     logger = get_run_logger()
     # NOTE: DVC's set only: an unrelated untracked file (notes.txt, .env) stays out.
     paths = experiment_paths(root, load_pipeline(root))
@@ -86,6 +90,8 @@ def finalize(
             key=artifact_key("exp", name),
             description=f"Experiment **{name}** ({sha[:7]}) against baseline {baseline[:7]}",
         )
+    if not plots:
+        return result
     try:
         publish_plots(root, name, baseline)
     except Exception as exc:  # NOTE: a plot problem never fails the experiment

@@ -21,8 +21,10 @@ from prefect_dvc.tasks.artifacts import artifact_key
 
 @pytest.fixture
 def two_experiments(example_repo: Path, cli) -> Path:
-    for name, lr in (("lr-low", "0.01"), ("lr-high", "0.2")):
-        result = cli(example_repo, "exp", "run", "-n", name, "-S", f"train.lr={lr}", "-j", "2")
+    for name, lr, extra in (("lr-low", "0.01", []), ("lr-high", "0.2", ["--plots"])):
+        result = cli(
+            example_repo, "exp", "run", "-n", name, "-S", f"train.lr={lr}", "-j", "2", *extra
+        )
         assert result.code == 0, result.err
     return example_repo
 
@@ -48,6 +50,7 @@ def test_two_experiments_diff_and_artifacts(two_experiments: Path, cli, tmp_path
     assert roc["content"]["encoding"]["color"]["scale"]["domain"] == ["lr-low", "lr-high"]
     assert roc["content"]["title"]["text"] == "ROC of the best model"
     _assert_plots_artifact("lr-high")
+    assert not _plots_artifacts("lr-low"), "plots are rendered only when asked (--plots)"
 
 
 def test_plots_show_errors_are_one_line(example_repo: Path, cli) -> None:
@@ -60,18 +63,21 @@ def test_plots_show_errors_are_one_line(example_repo: Path, cli) -> None:
     assert unknown.code == 1 and "'nope.csv' is not a plot" in unknown.err
 
 
-def _assert_plots_artifact(name: str) -> None:
-    """The markdown artifact exists, belongs to a flow run and embeds a chart naming ``name``."""
+def _plots_artifacts(name: str) -> list:
     from prefect.client.orchestration import get_client
     from prefect.client.schemas.filters import ArtifactFilter, ArtifactFilterKey
 
     key = artifact_key("plots", name)
     with get_client(sync_client=True) as client:
-        found = client.read_artifacts(
+        return client.read_artifacts(
             artifact_filter=ArtifactFilter(key=ArtifactFilterKey(any_=[key]))
         )
 
-    assert found, f"no artifact {key}"
+
+def _assert_plots_artifact(name: str) -> None:
+    """The markdown artifact exists, belongs to a flow run and embeds a chart naming ``name``."""
+    found = _plots_artifacts(name)
+    assert found, f"no artifact {artifact_key('plots', name)}"
     artifact = found[0]
     assert artifact.type == "markdown" and artifact.flow_run_id is not None
     images = re.findall(
