@@ -28,7 +28,7 @@ from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from prefect_dvc.errors import DvcYamlError, SchemaError, YamlSyntaxError
 from prefect_dvc.translators.schema import validate_dvcyaml
-from prefect_dvc.yamlio import parse_yaml
+from prefect_dvc.yamlio import MEMO, parse_yaml
 
 KeyPath = tuple[Any, ...]
 
@@ -111,6 +111,10 @@ def line_map(text: str, display: str) -> dict[KeyPath, int]:
     Raises:
         YamlSyntaxError: the text is not YAML.
     """
+    return MEMO.get("lines", text, lambda: _line_map(text, display))
+
+
+def _line_map(text: str, display: str) -> dict[KeyPath, int]:
     try:
         root = YAML(typ="rt", pure=True).load(text)
     except MarkedYAMLError as exc:
