@@ -81,9 +81,19 @@ def base_env(user_home: Path, prefect_home: Path) -> dict[str, str]:
     return env
 
 
+def dvc_env(dvc: str, work: Path) -> dict[str, str]:
+    """DVC's environment: its queue workers run ``dvc`` from ``PATH``, so its folder leads."""
+    env = base_env(work / "home", work / "p-dvc")
+    env["PATH"] = f"{Path(dvc).parent}{os.pathsep}{env.get('PATH', '')}"
+    return env
+
+
 def timed(argv: list[str], cwd: Path, env: dict[str, str]) -> float:
     start = time.perf_counter()
-    proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True)
+    try:
+        proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=1200)
+    except subprocess.TimeoutExpired:
+        sys.exit(f"'{' '.join(argv)}' did not finish in 20 min in {cwd}")
     wall = time.perf_counter() - start
     if proc.returncode != 0:
         sys.exit(f"'{' '.join(argv)}' failed in {cwd}:\n{proc.stderr[-3000:]}")
@@ -159,7 +169,7 @@ def main() -> None:
         work = Path(tmp)
         (work / "home").mkdir()
         tools = [
-            Tool("dvc", [args.dvc], base_env(work / "home", work / "p-dvc"), ours=False),
+            Tool("dvc", [args.dvc], dvc_env(args.dvc, work), ours=False),
             Tool("default", [CLI], base_env(work / "home", work / "p-default"), ours=True),
             Tool(
                 "temporary",
