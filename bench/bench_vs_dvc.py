@@ -31,6 +31,7 @@ import argparse
 import json
 import os
 import shutil
+import socket
 import statistics
 import subprocess
 import sys
@@ -65,6 +66,12 @@ def make_project(root: Path) -> Path:
     return root
 
 
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def base_env(user_home: Path, prefect_home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "DVC_"))}
     env.update(
@@ -73,6 +80,8 @@ def base_env(user_home: Path, prefect_home: Path) -> dict[str, str]:
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_LOGGING_LEVEL="WARNING",
         DVC_NO_ANALYTICS="1",
+        # NOTE: the default-port probe would find a server a user runs on :4200.
+        PREFECT_SERVER_API_PORT=str(_free_port()),
         GIT_AUTHOR_NAME="bench",
         GIT_AUTHOR_EMAIL="bench@example.com",
         GIT_COMMITTER_NAME="bench",
