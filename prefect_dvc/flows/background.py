@@ -34,6 +34,7 @@ import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import IO
 
 from prefect_dvc.errors import ConfigError
 from prefect_dvc.flows import server as server_lib
@@ -44,6 +45,8 @@ DEFAULT_IDLE = 1800.0
 MODES = ("background", "temporary", "off")
 LOCK_FILE = "prefect-dvc-server.lock"
 USED_FILE = "prefect-dvc-server.used"
+USERS_FILE = "prefect-dvc-server.users"
+_held: dict[Path, IO[str]] = {}  # this process's shared locks on USERS_FILE, kept until exit
 
 
 def server_mode() -> str:
@@ -83,9 +86,33 @@ def idle_seconds() -> float:
 
 
 def mark_used(home: Path) -> None:
-    """Touch the usage stamp the idle watcher reads (best effort: a read-only home is fine)."""
+    """Note that this process uses the server, for as long as it lives.
+
+    Touches the usage stamp and takes a shared ``flock`` on the users file,
+    held until the process exits (or is killed): the idle watcher never stops
+    a server while a command that found it is still alive, even one that has
+    not created its flow run yet. Best effort: a read-only home is fine.
+    """
     with contextlib.suppress(OSError):
         (home / USED_FILE).touch()
+        if home not in _held:
+            handle = (home / USERS_FILE).open("a")
+            fcntl.flock(handle.fileno(), fcntl.LOCK_SH)
+            _held[home] = handle
+
+
+def in_use(home: Path) -> bool:
+    """Whether a live process holds the users lock (:func:`mark_used`)."""
+    try:
+        with (home / USERS_FILE).open("a") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                return True
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+            return False
+    except OSError:
+        return False
 
 
 def refuse_without_api() -> ConfigError:

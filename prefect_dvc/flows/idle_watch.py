@@ -5,7 +5,8 @@ by :func:`prefect_dvc.flows.background.ensure_background_server`, in a
 session of its own. It polls every few seconds and ends by itself once the
 server is gone (``server stop``) or after stopping an idle one.
 
-"Used" means any of: a prefect-dvc command touched ``$PREFECT_HOME/
+"Used" means any of: a live prefect-dvc command holds the users lock
+(``background.mark_used``); a command touched ``$PREFECT_HOME/
 prefect-dvc-server.used`` within ``S`` seconds; a flow run is running,
 pending or cancelling; a scheduled run became due within ``S`` seconds (a
 run waiting for a worker on a work pool). The server is asked through its
@@ -24,7 +25,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from prefect_dvc.flows import server as server_lib
-from prefect_dvc.flows.background import USED_FILE
+from prefect_dvc.flows.background import USED_FILE, in_use
 
 _OPENER = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 ACTIVE_STATES = ["RUNNING", "PENDING", "CANCELLING"]
@@ -73,8 +74,16 @@ def watch(home: Path, pid: int, idle: float, poll: float | None = None) -> str:
     while True:
         time.sleep(poll)
         info = server_lib.read_info(home)
-        if info is None or info.pid != pid or not server_lib._pid_alive(pid):
+        if not server_lib._pid_alive(pid):
             return "gone"
+        if info is None or info.pid != pid:
+            # NOTE: the record was removed or replaced (PREFECT_HOME deleted) while
+            # the server runs: no command can find it again, so it only lingers.
+            server_lib._terminate(pid)
+            return "orphaned"
+        if in_use(home):
+            (home / USED_FILE).touch()
+            continue
         if time.time() - last_used(home, started) < idle:
             continue
         if busy(info.api_url, idle):

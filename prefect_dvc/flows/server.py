@@ -215,8 +215,11 @@ def _wait_healthy(
 
 
 def record(home: Path, info: ServerInfo) -> None:
-    """Write ``info`` as the server recorded under ``home``."""
-    (home / STATE_FILE).write_text(json.dumps(asdict(info)) + "\n")
+    """Write ``info`` as the server recorded under ``home`` (atomically: the idle
+    watcher reads it at any moment, and a half-written record reads as none)."""
+    tmp = home / f".{STATE_FILE}.{os.getpid()}"
+    tmp.write_text(json.dumps(asdict(info)) + "\n")
+    os.replace(tmp, home / STATE_FILE)
 
 
 def stop_server(home: Path | None = None, timeout: float = 20.0) -> ServerInfo | None:

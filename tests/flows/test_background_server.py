@@ -30,6 +30,11 @@ CLI = str(Path(sys.executable).with_name("prefect-dvc"))
 # NOTE: the server and its watcher outlive the call that starts them on purpose;
 # the session-wide check in conftest.py proves none outlives its test.
 pytestmark = pytest.mark.filterwarnings(r"ignore:subprocess \d+ is still running:ResourceWarning")
+HOLD = (
+    "import sys, time; from pathlib import Path;"
+    " from prefect_dvc.flows.background import mark_used;"
+    " mark_used(Path(sys.argv[1])); print('held', flush=True); time.sleep(600)"
+)
 ASK = "from prefect_dvc.flows.background import api_for_command; print(api_for_command(print))"
 
 
@@ -70,9 +75,15 @@ def _wait_gone(pid: int, seconds: float) -> bool:
 
 
 def test_four_commands_at_once_start_one_server_which_a_repro_uses_and_idle_stops(
-    home: Path, git_repo: Path
+    home: Path, git_repo: Path, request: pytest.FixtureRequest
 ) -> None:
     env = _env(PREFECT_DVC_SERVER_IDLE="6")
+    home.mkdir(parents=True)
+    holder = subprocess.Popen(  # a command using the server from before it starts
+        [sys.executable, "-c", HOLD, str(home)], env=env, stdout=subprocess.PIPE, text=True
+    )
+    request.addfinalizer(holder.kill)
+    assert holder.stdout is not None and holder.stdout.readline() == "held\n"
     racers = [
         subprocess.Popen([sys.executable, "-c", ASK], env=env, stdout=subprocess.PIPE, text=True)
         for _ in range(4)
@@ -90,6 +101,10 @@ def test_four_commands_at_once_start_one_server_which_a_repro_uses_and_idle_stop
     ]  # fmt: skip
     assert [p.pid for p in servers] == [info.pid]
 
+    # A live command holds the server however long it takes (here: far past the 6 s).
+    time.sleep(8)  # NOTE: longer than the idle setting, to prove the hold (not a timing check)
+    assert server_lib.healthy(info.api_url, timeout=5)
+
     # A real command finds it (no second start) and its runs land on it.
     gen(git_repo, {"dvc.yaml": "stages:\n  a:\n    cmd: echo a > a.txt\n    outs: [a.txt]\n"})
     git(git_repo, "add", "-A")
@@ -104,6 +119,8 @@ def test_four_commands_at_once_start_one_server_which_a_repro_uses_and_idle_stop
     tasks = _api(info.api_url, "/task_runs/count", {})
     assert tasks == 1
 
+    holder.kill()
+    holder.wait()
     # Unused for 6 s: the watcher stops it and forgets it.
     assert _wait_gone(info.pid, 120), "the idle server was not stopped"
     deadline = time.monotonic() + 30
@@ -127,6 +144,10 @@ def test_a_stale_record_is_replaced_by_a_fresh_server(home: Path) -> None:
     assert len(lines) == 1 and info.ui_url in lines[0] and "30 min" in lines[0]
     # The next command finds it: no start, no line.
     assert api_for_command(lines.append) == url and len(lines) == 1
+    # Its record deleted (PREFECT_HOME removed), nobody can find it: the watcher stops it.
+    (home / server_lib.STATE_FILE).unlink()
+    assert _wait_gone(info.pid, 60), "an orphaned background server kept running"
+    assert info.watcher is not None and _wait_gone(info.watcher, 30)
 
 
 def test_off_refuses_temporary_returns_none_and_bad_values_are_one_line(
