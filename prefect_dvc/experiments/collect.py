@@ -43,6 +43,7 @@ from prefect_dvc.experiments.gitbatch import (
     log_commits,
 )
 from prefect_dvc.experiments.refs import ExpRef
+from prefect_dvc.experiments.revfiles import ObjectReader, locked_outs, missing_error, out_object
 from prefect_dvc.external import is_url
 from prefect_dvc.lockschema import parse_lock
 from prefect_dvc.yamlio import load_yaml, parse_yaml
@@ -452,9 +453,13 @@ def collect_experiments(
         chains, times = _chains(root, exp_refs, base_shas)
         times.update({b.sha: b.timestamp for b in baselines})
         commits = [b.sha for b in baselines] + [sha for c in chains.values() for sha in c]
-        reader = _Reader(files)
-        data = reader.read_commits(batch, commits, times)
-    rows = [ExpRow(WORKSPACE, None, "baseline", None, reader.read_workspace(root))]
+        reader = _Reader(files, ObjectReader(root))
+        try:
+            data = reader.read_commits(batch, commits, times)
+            workspace = reader.read_workspace(root)
+        finally:
+            reader.close()
+    rows = [ExpRow(WORKSPACE, None, "baseline", None, workspace)]
     for base in baselines:
         rows.append(ExpRow(base.sha, names.get(base.sha), "baseline", None, data[base.sha]))
         mine = [r for r in exp_refs if r.baseline == base.sha and r.ref in chains]
@@ -470,13 +475,21 @@ def collect_experiments(
 
 
 def read_revision(root: Path, files: ShowFiles, rev: str, batch: GitBatch) -> ExpData:
-    """``ExpData`` of ``rev`` (a commit-ish, or ``"workspace"`` for the files on disk)."""
-    reader = _Reader(files)
-    if rev == WORKSPACE:
-        return reader.read_workspace(Path(root))
-    sha = resolve_commit(batch, rev)
-    infos = log_commits(Path(root), [sha], no_walk=True)
-    return reader.read_commits(batch, [sha], {sha: infos[0].timestamp})[sha]
+    """``ExpData`` of ``rev`` (a commit-ish, or ``"workspace"`` for the files on disk).
+
+    Files missing from Git (or from disk) are read through the revision's
+    ``dvc.lock`` and the cache (``revfiles``), fetched from the default
+    remote when needed; an unreachable object is an error cell.
+    """
+    reader = _Reader(files, ObjectReader(Path(root)))
+    try:
+        if rev == WORKSPACE:
+            return reader.read_workspace(Path(root))
+        sha = resolve_commit(batch, rev)
+        infos = log_commits(Path(root), [sha], no_walk=True)
+        return reader.read_commits(batch, [sha], {sha: infos[0].timestamp})[sha]
+    finally:
+        reader.close()
 
 
 # (blob SHA or None for a workspace file, bytes or None when missing)
@@ -484,12 +497,22 @@ _Content = tuple[str | None, bytes | None]
 
 
 class _Reader:
-    """Turns file contents into ``ExpData``, parsing each distinct blob once."""
+    """Turns file contents into ``ExpData``, parsing each distinct blob or object once.
 
-    def __init__(self, files: ShowFiles) -> None:
+    A params or metrics file missing from the revision (DVC's get-started
+    ``eval/metrics.json`` inside the cached out ``eval/``) is looked up in
+    that revision's ``dvc.lock`` and read from the cache by ``objects``.
+    """
+
+    def __init__(self, files: ShowFiles, objects: ObjectReader | None = None) -> None:
         self.files = files
+        self.objects = objects
         self.paths = list(dict.fromkeys([*files.params, *files.metrics, "dvc.yaml", "dvc.lock"]))
         self._cache: dict[tuple[str, ...], Any] = {}
+
+    def close(self) -> None:
+        if self.objects is not None:
+            self.objects.close()
 
     def read_workspace(self, root: Path) -> ExpData:
         contents: dict[str, _Content] = {}
@@ -530,13 +553,38 @@ class _Reader:
                 self._cache[key] = FileError(type(exc).__name__, str(exc))
         return self._cache[key]
 
+    def _outs(self, yaml: _Content, lock: _Content) -> dict[str, str]:
+        key = ("outs", yaml[0] or "", lock[0] or "")
+        if yaml[0] is None or lock[0] is None or key not in self._cache:
+            self._cache[key] = locked_outs(yaml[1], lock[1])
+        return self._cache[key]
+
+    def _from_cache(self, rel: str, contents: dict[str, _Content]) -> _Content | FileData | None:
+        """The content of ``rel`` from the cache, an error if its object is gone, else ``None``."""
+        if self.objects is None:
+            return None
+        outs = self._outs(contents["dvc.yaml"], contents["dvc.lock"])
+        md5 = out_object(outs, rel, self.objects) if outs else None
+        if md5 is None:
+            return None
+        raw = self.objects.read(md5)
+        if raw is None:
+            return FileData(error=FileError(*missing_error(rel)))
+        return (f"object:{md5}", raw)
+
     def _build(self, rev: str, when: datetime | None, contents: dict[str, _Content]) -> ExpData:
         found: dict[str, dict[str, FileData]] = {"params": {}, "metrics": {}}
         for role, paths in (("params", self.files.params), ("metrics", self.files.metrics)):
             for rel in paths:
-                if contents[rel][1] is None and rel in self.files.optional:
+                content: _Content | FileData | None = contents[rel]
+                if contents[rel][1] is None:
+                    content = self._from_cache(rel, contents) or contents[rel]
+                if isinstance(content, FileData):
+                    found[role][rel] = content
                     continue
-                found[role][rel] = self._file(role, rel, contents[rel])
+                if content[1] is None and rel in self.files.optional:
+                    continue
+                found[role][rel] = self._file(role, rel, content)
         lock = self._lock(contents["dvc.yaml"], contents["dvc.lock"])
         error = lock if isinstance(lock, FileError) else None
         deps, outs = ({}, {}) if error else lock
