@@ -43,7 +43,13 @@ from prefect_dvc.experiments.gitbatch import (
     log_commits,
 )
 from prefect_dvc.experiments.refs import ExpRef
-from prefect_dvc.experiments.revfiles import ObjectReader, locked_outs, missing_error, out_object
+from prefect_dvc.experiments.revfiles import (
+    ObjectReader,
+    locked_outs,
+    missing_error,
+    out_object,
+    unreadable,
+)
 from prefect_dvc.external import is_url
 from prefect_dvc.lockschema import parse_lock
 from prefect_dvc.yamlio import load_yaml, parse_yaml
@@ -566,7 +572,8 @@ class _Reader:
         outs = self._outs(contents["dvc.yaml"], contents["dvc.lock"])
         md5 = out_object(outs, rel, self.objects) if outs else None
         if md5 is None:
-            return None
+            unknown = outs and unreadable(outs, rel, self.objects)
+            return FileData(error=FileError(*missing_error(rel))) if unknown else None
         raw = self.objects.read(md5)
         if raw is None:
             return FileData(error=FileError(*missing_error(rel)))

@@ -5,6 +5,8 @@ Provides:
         revision's ``dvc.lock`` records (DVC 3 ``hash: md5`` entries).
     out_object(outs, rel, objects): the md5 of file ``rel`` at that revision:
         an out itself, or a file inside a directory out (its ``.dir`` manifest).
+    owner(outs, rel), unreadable(outs, rel, objects): the out holding ``rel``;
+        whether its object (or manifest) cannot be read from any store.
     files_under(outs, rel, objects): the repo paths of the files a cached
         directory (or a folder inside one) holds at that revision.
     ObjectReader: verified object bytes and manifests, each object read once;
@@ -39,7 +41,15 @@ from prefect_dvc.storage.state import StateDB
 from prefect_dvc.storage.stores import Stores, open_stores
 from prefect_dvc.yamlio import parse_yaml
 
-__all__ = ["ObjectReader", "files_under", "locked_outs", "missing_error", "out_object"]
+__all__ = [
+    "ObjectReader",
+    "files_under",
+    "locked_outs",
+    "missing_error",
+    "out_object",
+    "owner",
+    "unreadable",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -82,8 +92,8 @@ def locked_outs(dvcyaml: bytes | None, lock: bytes | None, base: str = "") -> di
     return found
 
 
-def _owner(outs: Mapping[str, str], rel: str) -> tuple[str, str] | None:
-    """The out holding ``rel`` (the out itself first, then the nearest folder)."""
+def owner(outs: Mapping[str, str], rel: str) -> tuple[str, str] | None:
+    """``(out path, md5)`` of the cached out holding ``rel`` (itself, else the nearest folder)."""
     rel = posixpath.normpath(rel)
     if rel in outs:
         return rel, outs[rel]
@@ -101,15 +111,25 @@ def out_object(outs: Mapping[str, str], rel: str, objects: ObjectReader) -> str 
     ``None`` when no cached out holds ``rel``, when ``rel`` is a folder, or
     when the folder's manifest cannot be read (``objects`` warned already).
     """
-    owner = _owner(outs, rel)
-    if owner is None:
+    found = owner(outs, rel)
+    if found is None:
         return None
-    path, md5 = owner
+    path, md5 = found
     if not md5.endswith(_DIR):
         return md5 if path == posixpath.normpath(rel) else None
     tree = objects.tree(md5)
     inner = posixpath.relpath(posixpath.normpath(rel), path)
     return None if tree is None else tree.get(inner)
+
+
+def unreadable(outs: Mapping[str, str], rel: str, objects: ObjectReader) -> bool:
+    """``rel`` lies in a cached out whose object (or folder manifest) cannot be had."""
+    found = owner(outs, rel)
+    if found is None:
+        return False
+    if found[1].endswith(_DIR):
+        return objects.tree(found[1]) is None
+    return found[0] == posixpath.normpath(rel) and objects.read(found[1]) is None
 
 
 def files_under(outs: Mapping[str, str], rel: str, objects: ObjectReader) -> list[str] | None:
@@ -118,10 +138,10 @@ def files_under(outs: Mapping[str, str], rel: str, objects: ObjectReader) -> lis
     ``rel`` is a cached directory out or a folder inside one.
     """
     rel = posixpath.normpath(rel)
-    owner = _owner(outs, rel)
-    if owner is None or not owner[1].endswith(_DIR):
+    found = owner(outs, rel)
+    if found is None or not found[1].endswith(_DIR):
         return None
-    path, md5 = owner
+    path, md5 = found
     tree = objects.tree(md5)
     if tree is None:
         return None
