@@ -36,6 +36,7 @@ from typing import Any, Literal
 
 from prefect_dvc.errors import ExperimentNotFoundError, PrefectDvcError
 from prefect_dvc.experiments.gitbatch import (
+    Blob,
     CommitInfo,
     GitBatch,
     RefEntry,
@@ -102,16 +103,26 @@ class ShowFiles:
         """
         path = root / "dvc.yaml"
         raw = load_yaml(path, "dvc.yaml") if path.exists() else None
+        return cls.from_raw(raw, params_yaml=(root / "params.yaml").exists())
+
+    @classmethod
+    def from_raw(cls, raw: Any, *, params_yaml: bool = True) -> ShowFiles:
+        """The files a parsed ``dvc.yaml`` declares (see :meth:`from_dvcyaml`).
+
+        ``params_yaml``: add DVC's implicit root ``params.yaml`` as optional
+        (shown only where it exists). A ``raw`` that is no mapping declares nothing.
+        """
         params: list[str] = []
         metrics: list[str] = []
         if isinstance(raw, dict):
-            for stage in (raw.get("stages") or {}).values():
+            stages = raw.get("stages")
+            for stage in (stages if isinstance(stages, dict) else {}).values():
                 if isinstance(stage, dict):
                     _stage_files(stage, params, metrics)
             _add_paths(".", raw.get("params"), params)
             _add_paths(".", raw.get("metrics"), metrics)
         optional: tuple[str, ...] = ()
-        if "params.yaml" not in params and (root / "params.yaml").exists():
+        if "params.yaml" not in params and params_yaml:
             params.append("params.yaml")
             optional = ("params.yaml",)
         return cls(params=tuple(params), metrics=tuple(metrics), optional=optional)
@@ -459,7 +470,7 @@ def collect_experiments(
         chains, times = _chains(root, exp_refs, base_shas)
         times.update({b.sha: b.timestamp for b in baselines})
         commits = [b.sha for b in baselines] + [sha for c in chains.values() for sha in c]
-        reader = _Reader(files, ObjectReader(root))
+        reader = _Reader(files, ObjectReader(root), _workspace_yaml(root))
         try:
             data = reader.read_commits(batch, commits, times)
             workspace = reader.read_workspace(root)
@@ -487,7 +498,7 @@ def read_revision(root: Path, files: ShowFiles, rev: str, batch: GitBatch) -> Ex
     ``dvc.lock`` and the cache (``revfiles``), fetched from the default
     remote when needed; an unreachable object is an error cell.
     """
-    reader = _Reader(files, ObjectReader(Path(root)))
+    reader = _Reader(files, ObjectReader(Path(root)), _workspace_yaml(Path(root)))
     try:
         if rev == WORKSPACE:
             return reader.read_workspace(Path(root))
@@ -496,6 +507,15 @@ def read_revision(root: Path, files: ShowFiles, rev: str, batch: GitBatch) -> Ex
         return reader.read_commits(batch, [sha], {sha: infos[0].timestamp})[sha]
     finally:
         reader.close()
+
+
+def _workspace_yaml(root: Path) -> bytes | None:
+    path = root / "dvc.yaml"
+    return path.read_bytes() if path.is_file() else None
+
+
+def _paths(files: ShowFiles) -> list[str]:
+    return list(dict.fromkeys([*files.params, *files.metrics, "dvc.yaml", "dvc.lock"]))
 
 
 # (blob SHA or None for a workspace file, bytes or None when missing)
@@ -508,12 +528,22 @@ class _Reader:
     A params or metrics file missing from the revision (DVC's get-started
     ``eval/metrics.json`` inside the cached out ``eval/``) is looked up in
     that revision's ``dvc.lock`` and read from the cache by ``objects``.
+    Each commit shows the files its own ``dvc.yaml`` declares, as DVC does
+    (a baseline from before DVCLive added ``metrics:`` shows no metrics);
+    ``files`` (resolved from the workspace pipeline) serve the workspace and
+    every commit whose ``dvc.yaml`` has the workspace's bytes.
     """
 
-    def __init__(self, files: ShowFiles, objects: ObjectReader | None = None) -> None:
+    def __init__(
+        self,
+        files: ShowFiles,
+        objects: ObjectReader | None = None,
+        workspace_yaml: bytes | None = None,
+    ) -> None:
         self.files = files
         self.objects = objects
-        self.paths = list(dict.fromkeys([*files.params, *files.metrics, "dvc.yaml", "dvc.lock"]))
+        self.workspace_yaml = workspace_yaml
+        self.paths = _paths(files)
         self._cache: dict[tuple[str, ...], Any] = {}
 
     def close(self) -> None:
@@ -525,24 +555,51 @@ class _Reader:
         for rel in self.paths:
             path = root / rel
             contents[rel] = (None, path.read_bytes() if path.is_file() else None)
-        return self._build(WORKSPACE, None, contents)
+        return self._build(WORKSPACE, None, contents, self.files)
 
     def read_commits(
         self, batch: GitBatch, shas: Sequence[str], times: Mapping[str, int]
     ) -> dict[str, ExpData]:
-        blobs = iter(batch.read_many([f"{sha}:{rel}" for sha in shas for rel in self.paths]))
+        yamls = batch.read_many([f"{sha}:dvc.yaml" for sha in shas])
+        files_of = {sha: self._files_at(blob) for sha, blob in zip(shas, yamls)}
+        specs = [(sha, rel) for sha in shas for rel in _paths(files_of[sha])]
+        blobs = iter(batch.read_many([f"{sha}:{rel}" for sha, rel in specs]))
         result = {}
         for sha in shas:
             contents: dict[str, _Content] = {}
-            for rel in self.paths:
+            for rel in _paths(files_of[sha]):
                 blob = next(blobs)
                 is_file = blob is not None and blob.kind == "blob"
                 # NOTE: a missing file still gets a cache key, so it is reported once.
                 contents[rel] = (blob.sha, blob.content) if blob and is_file else ("-", None)
             stamp = times.get(sha)
             when = datetime.fromtimestamp(stamp) if stamp is not None else None
-            result[sha] = self._build(sha, when, contents)
+            result[sha] = self._build(sha, when, contents, files_of[sha])
         return result
+
+    def _files_at(self, yaml: Blob | None) -> ShowFiles:
+        """The files a commit's own ``dvc.yaml`` declares (plain paths of the raw file)."""
+        if yaml is None or yaml.kind != "blob":
+            return ShowFiles.from_raw(None)
+        if yaml.content == self.workspace_yaml:
+            return self.files
+        key = ("files", yaml.sha)
+        if key not in self._cache:
+            try:
+                raw = parse_yaml(yaml.content.decode("utf-8"), "dvc.yaml")
+            except (UnicodeDecodeError, PrefectDvcError):
+                raw = None  # NOTE: the lock check reports the broken file as the row's error
+            files = ShowFiles.from_raw(raw) if isinstance(raw, dict) else self.files
+            if b"${" in yaml.content:
+                # NOTE: interpolated paths resolve only in the workspace pipeline:
+                # keep its resolved files too rather than lose their columns.
+                files = ShowFiles(
+                    params=tuple(dict.fromkeys([*files.params, *self.files.params])),
+                    metrics=tuple(dict.fromkeys([*files.metrics, *self.files.metrics])),
+                    optional=tuple(dict.fromkeys([*files.optional, *self.files.optional])),
+                )
+            self._cache[key] = files
+        return self._cache[key]
 
     def _file(self, role: str, rel: str, content: _Content) -> FileData:
         key = (role, rel, content[0] or "")
@@ -550,11 +607,11 @@ class _Reader:
             self._cache[key] = parse_file(rel, content[1], role)
         return self._cache[key]
 
-    def _lock(self, yaml: _Content, lock: _Content) -> Any:
-        key = ("lock", yaml[0] or "", lock[0] or "")
+    def _lock(self, yaml: _Content, lock: _Content, metrics: Sequence[str]) -> Any:
+        key = ("lock", yaml[0] or "", lock[0] or "", *metrics)
         if yaml[0] is None or lock[0] is None or key not in self._cache:
             try:
-                self._cache[key] = deps_and_outs(yaml[1], lock[1], self.files.metrics)
+                self._cache[key] = deps_and_outs(yaml[1], lock[1], metrics)
             except PrefectDvcError as exc:
                 self._cache[key] = FileError(type(exc).__name__, str(exc))
         return self._cache[key]
@@ -579,9 +636,11 @@ class _Reader:
             return FileData(error=FileError(*missing_error(rel)))
         return (f"object:{md5}", raw)
 
-    def _build(self, rev: str, when: datetime | None, contents: dict[str, _Content]) -> ExpData:
+    def _build(
+        self, rev: str, when: datetime | None, contents: dict[str, _Content], files: ShowFiles
+    ) -> ExpData:
         found: dict[str, dict[str, FileData]] = {"params": {}, "metrics": {}}
-        for role, paths in (("params", self.files.params), ("metrics", self.files.metrics)):
+        for role, paths in (("params", files.params), ("metrics", files.metrics)):
             for rel in paths:
                 content: _Content | FileData | None = contents[rel]
                 if contents[rel][1] is None:
@@ -589,10 +648,10 @@ class _Reader:
                 if isinstance(content, FileData):
                     found[role][rel] = content
                     continue
-                if content[1] is None and rel in self.files.optional:
+                if content[1] is None and rel in files.optional:
                     continue
                 found[role][rel] = self._file(role, rel, content)
-        lock = self._lock(contents["dvc.yaml"], contents["dvc.lock"])
+        lock = self._lock(contents["dvc.yaml"], contents["dvc.lock"], files.metrics)
         error = lock if isinstance(lock, FileError) else None
         deps, outs = ({}, {}) if error else lock
         return ExpData(
