@@ -21,7 +21,7 @@ import csv
 import io
 import json
 import posixpath
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -46,9 +46,12 @@ class SourceReader:
     (or use it as a context manager) to release the state DB a fetch opens.
     """
 
-    def __init__(self, root: Path, batch: GitBatch) -> None:
+    def __init__(
+        self, root: Path, batch: GitBatch, pipelines: Sequence[str] = ("dvc.yaml",)
+    ) -> None:
         self.root = root
         self.batch = batch
+        self.pipelines = tuple(pipelines)
         self.objects = ObjectReader(root, strict=True)
         self._outs: dict[str, dict[str, str]] = {}
 
@@ -111,14 +114,20 @@ class SourceReader:
         return files
 
     def _rev_outs(self, rev: str) -> dict[str, str]:
+        """Cached outs of every pipeline file (``self.pipelines``) at ``rev``."""
         if rev not in self._outs:
-            if rev == WORKSPACE:
-                yaml, lock = (self.root / "dvc.yaml", self.root / "dvc.lock")
-                contents = [p.read_bytes() if p.is_file() else None for p in (yaml, lock)]
-            else:
-                blobs = self.batch.read_many([f"{rev}:dvc.yaml", f"{rev}:dvc.lock"])
-                contents = [b.content if b and b.kind == "blob" else None for b in blobs]
-            self._outs[rev] = locked_outs(contents[0], contents[1])
+            found: dict[str, str] = {}
+            for dvcfile in self.pipelines:
+                base = posixpath.dirname(posixpath.normpath(dvcfile))
+                lock = posixpath.join(base, "dvc.lock")
+                if rev == WORKSPACE:
+                    files = (self.root / dvcfile, self.root / lock)
+                    contents = [p.read_bytes() if p.is_file() else None for p in files]
+                else:
+                    blobs = self.batch.read_many([f"{rev}:{dvcfile}", f"{rev}:{lock}"])
+                    contents = [b.content if b and b.kind == "blob" else None for b in blobs]
+                found.update(locked_outs(contents[0], contents[1], base))
+            self._outs[rev] = found
         return self._outs[rev]
 
 
