@@ -32,7 +32,12 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from prefect_dvc.config import load_config
-from prefect_dvc.errors import CorruptObjectError, PrefectDvcError, StorageError
+from prefect_dvc.errors import (
+    CorruptObjectError,
+    MissingObjectError,
+    PrefectDvcError,
+    StorageError,
+)
 from prefect_dvc.lockschema import parse_lock
 from prefect_dvc.repo import RepoPaths
 from prefect_dvc.storage.hashinfo import Tree
@@ -150,6 +155,12 @@ def files_under(outs: Mapping[str, str], rel: str, objects: ObjectReader) -> lis
     return sorted(found) or None
 
 
+def _inside(relpath: str) -> bool:
+    """A manifest path that stays inside its directory (no ``..``, not absolute, not empty)."""
+    parts = relpath.split("/")
+    return not relpath.startswith("/") and not {"", ".", ".."} & set(parts)
+
+
 class ObjectReader:
     """Objects of the local cache (verified, each read once), else of the default remote.
 
@@ -168,6 +179,7 @@ class ObjectReader:
         self._trees: dict[str, dict[str, str] | None] = {}
         self._stores: tuple[Stores, Hasher] | None = None
         self._remote_off = False
+        self._gate_said_why = False
         self._warned = False
 
     def close(self) -> None:
@@ -197,7 +209,11 @@ class ObjectReader:
             except (ValueError, KeyError, TypeError):
                 self._warn(f"the directory manifest {md5} in the cache is unreadable")
                 tree = None
-            self._trees[md5] = {e.relpath: e.md5 for e in tree.entries} if tree else None
+            entries = tree.entries if tree else ()
+            if any(not _inside(e.relpath) for e in entries):
+                self._warn(f"the directory manifest {md5} names a path outside its directory")
+                tree = None
+            self._trees[md5] = {e.relpath: e.md5 for e in entries} if tree else None
         return self._trees[md5]
 
     def _path(self, md5: str) -> Path:
@@ -230,12 +246,21 @@ class ObjectReader:
         stores = self._open()
         remote = stores.remote if stores is not None else None
         if remote is None:
+            if self._gate_said_why:
+                self._warned = True  # NOTE: the gate's one line already says why
             self._warn(f"object {md5} is not in the cache; run 'prefect-dvc fetch' to get it")
             return None
         try:
             data = remote.objects.read_bytes(md5)
             stores.local.add_bytes(data, md5)
+        except MissingObjectError:
+            self._warn(f"object {md5} is in neither the cache nor remote '{remote.name}'")
+            return None
         except StorageError as exc:
+            # NOTE: a remote that fails once is not asked again by this command,
+            # so 1,000 missing objects never cost 1,000 timeouts.
+            self._remote_off = True
+            self.close()
             self._warn(f"object {md5} could not be fetched from remote '{remote.name}': {exc.msg}")
             return None
         return data
@@ -248,6 +273,10 @@ class ObjectReader:
                 if config.default_remote is None:
                     self._remote_off = True
                     return None
+                # NOTE: a consulted gate warns itself when its probe fails, except
+                # for http remotes, which it drops silently (they cannot list).
+                scheme = config.remote().scheme
+                self._gate_said_why = scheme not in ("http", "https")
                 hasher = Hasher(StateDB(paths.state_db), root=paths.root)
                 self._stores = (open_stores(paths, config, hasher, consult=True), hasher)
             except PrefectDvcError as exc:

@@ -8,6 +8,7 @@ commit holds those files; DVC 3.67.1 builds the repository (``repro``,
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -18,10 +19,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import gen, git, run_dvc
+from helpers import free_port, gen, git, run_dvc
 
 from prefect_dvc.experiments.collect import collect_experiments
 from prefect_dvc.experiments.diff import exp_diff, metrics_diff, metrics_show, params_diff
+from prefect_dvc.experiments.revfiles import ObjectReader, files_under, out_object
 from prefect_dvc.experiments.show import to_json
 from prefect_dvc.plots import collect_plots, diff_revisions
 from prefect_dvc.plots import to_json as plots_json
@@ -188,9 +190,16 @@ def test_object_only_on_the_remote_is_fetched(twin: Path, tmp_path: Path) -> Non
     assert obj.read_bytes() == data
 
 
-def test_unreachable_remote_shows_bang_and_one_warning(twin: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize("remote", ["empty-folder", "closed-port"])
+def test_unreachable_remote_shows_bang_and_one_warning(
+    twin: Path, tmp_path: Path, remote: str
+) -> None:
     root = _copy(twin, tmp_path)
-    _dvc(root, "remote", "add", "-d", "gone", str(tmp_path / "no-such-store"))
+    if remote == "empty-folder":
+        _dvc(root, "remote", "add", "-d", "gone", str(tmp_path / "no-such-store"))
+    else:
+        _dvc(root, "remote", "add", "-d", "gone", "s3://bucket/prefix")
+        _dvc(root, "remote", "modify", "gone", "endpointurl", f"http://127.0.0.1:{free_port()}")
     for rel in ("metrics.json", "hp.yaml"):
         _cached(root, "main", rel).unlink()
     before = sorted(p.relative_to(root) for p in (root / ".dvc" / "cache").rglob("*"))
@@ -199,7 +208,7 @@ def test_unreachable_remote_shows_bang_and_one_warning(twin: Path, tmp_path: Pat
     main_row = next(line for line in result.stdout.splitlines() if line.startswith("main"))
     assert main_row.split()[3:6] == ["!", "!", "!"]  # acc, loss.val, n
     assert len(result.stderr.strip().splitlines()) == 1, result.stderr
-    assert "cached outs" in result.stderr
+    assert ("cached outs" if remote == "empty-folder" else "remote 'gone'") in result.stderr
     assert sorted(p.relative_to(root) for p in (root / ".dvc" / "cache").rglob("*")) == before
     shown = to_json(collect_experiments(root, show_files(root)))
     assert (
@@ -240,3 +249,31 @@ def test_damaged_cache_or_lock_is_an_error_cell(twin: Path, tmp_path: Path, dama
                 "msg": "[Errno 2] No storage files available: 'eval/metrics.json'",
             }
         }
+
+
+@pytest.mark.parametrize("relpath", ["../evil", "a/../../evil", "/etc/passwd", "a//b", "./a", ""])
+def test_manifest_naming_a_path_outside_its_folder_is_refused(git_repo: Path, relpath: str) -> None:
+    def put(data: bytes) -> str:
+        md5 = hashlib.md5(data).hexdigest()
+        path = git_repo / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return md5
+
+    good = put(b"ok\n")
+    listing = [{"md5": good, "relpath": "fine.txt"}, {"md5": good, "relpath": relpath}]
+    manifest = json.dumps(sorted(listing, key=lambda e: e["relpath"])).encode()
+    dir_md5 = put(manifest)
+    (git_repo / ".dvc" / "cache" / "files" / "md5" / dir_md5[:2] / dir_md5[2:]).rename(
+        git_repo / ".dvc" / "cache" / "files" / "md5" / dir_md5[:2] / (dir_md5[2:] + ".dir")
+    )
+    outs = {"d": dir_md5 + ".dir"}
+    objects = ObjectReader(git_repo)
+    assert files_under(outs, "d", objects) is None
+    assert out_object(outs, "d/fine.txt", objects) is None
+    good_manifest = json.dumps([{"md5": good, "relpath": "fine.txt"}]).encode()
+    ok_md5 = put(good_manifest)
+    (git_repo / ".dvc" / "cache" / "files" / "md5" / ok_md5[:2] / ok_md5[2:]).rename(
+        git_repo / ".dvc" / "cache" / "files" / "md5" / ok_md5[:2] / (ok_md5[2:] + ".dir")
+    )
+    assert files_under({"d": ok_md5 + ".dir"}, "d", objects) == ["d/fine.txt"]
