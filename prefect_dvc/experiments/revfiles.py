@@ -30,6 +30,7 @@ import logging
 import posixpath
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from prefect_dvc.config import load_config
 from prefect_dvc.errors import (
@@ -84,9 +85,7 @@ def locked_outs(dvcyaml: bytes | None, lock: bytes | None, base: str = "") -> di
     defined = defined if isinstance(defined, dict) else {}
     found: dict[str, str] = {}
     for name, entry in stages.items():
-        stage = defined.get(str(name).split("@")[0])
-        wdir = stage.get("wdir", ".") if isinstance(stage, dict) else "."
-        wdir = wdir if isinstance(wdir, str) and "${" not in wdir else "."
+        wdir = _wdir(defined.get(str(name).split("@")[0]))
         for out in entry.get("outs") or []:
             md5 = out.get("md5")
             # NOTE: DVC 2 entries (no 'hash: md5') hash text files after dos2unix
@@ -95,6 +94,15 @@ def locked_outs(dvcyaml: bytes | None, lock: bytes | None, base: str = "") -> di
                 path = posixpath.normpath(posixpath.join(base, wdir, str(out["path"])))
                 found[path] = md5
     return found
+
+
+def _wdir(stage: Any) -> str:
+    """A stage's plain ``wdir`` (a ``foreach`` stage keeps it under ``do``); ``.`` otherwise."""
+    if not isinstance(stage, dict):
+        return "."
+    body = stage.get("do") if isinstance(stage.get("do"), dict) else stage
+    wdir = body.get("wdir", ".")
+    return wdir if isinstance(wdir, str) and "${" not in wdir else "."
 
 
 def owner(outs: Mapping[str, str], rel: str) -> tuple[str, str] | None:

@@ -23,7 +23,7 @@ from helpers import free_port, gen, git, run_dvc
 
 from prefect_dvc.experiments.collect import collect_experiments
 from prefect_dvc.experiments.diff import exp_diff, metrics_diff, metrics_show, params_diff
-from prefect_dvc.experiments.revfiles import ObjectReader, files_under, out_object
+from prefect_dvc.experiments.revfiles import ObjectReader, files_under, locked_outs, out_object
 from prefect_dvc.experiments.show import to_json
 from prefect_dvc.plots import collect_plots, diff_revisions
 from prefect_dvc.plots import to_json as plots_json
@@ -305,3 +305,29 @@ def test_manifest_naming_a_path_outside_its_folder_is_refused(git_repo: Path, re
         git_repo / ".dvc" / "cache" / "files" / "md5" / ok_md5[:2] / (ok_md5[2:] + ".dir")
     )
     assert files_under({"d": ok_md5 + ".dir"}, "d", objects) == ["d/fine.txt"]
+
+
+def test_lock_paths_are_joined_with_each_stages_wdir() -> None:
+    dvcyaml = (
+        b"stages:\n  a:\n    wdir: sub\n    cmd: x\n    outs: [o]\n"
+        b"  b:\n    foreach: [p]\n    do:\n      wdir: fe\n      cmd: x\n      outs: [o]\n"
+        b"  c:\n    wdir: ${w}\n    cmd: x\n    outs: [o2]\n"
+    )
+    entry = "    outs:\n    - path: {p}\n      hash: md5\n      md5: {m}\n      size: 1\n"
+    lock = (
+        "schema: '2.0'\nstages:\n  a:\n    cmd: x\n"
+        + entry.format(p="o", m="a" * 32)
+        + "  b@p:\n    cmd: x\n"
+        + entry.format(p="o", m="b" * 32)
+        + "  c:\n    cmd: x\n"
+        + entry.format(p="o2", m="c" * 32)
+        + "  d:\n    cmd: x\n    outs:\n    - path: dos2unix\n      md5: "
+        + "d" * 32
+        + "\n"
+    ).encode()
+    assert locked_outs(dvcyaml, lock, "pipe") == {
+        "pipe/sub/o": "a" * 32,
+        "pipe/fe/o": "b" * 32,
+        "pipe/o2": "c" * 32,
+    }
+    assert locked_outs(dvcyaml, b"not: [a lock", "") == {}
