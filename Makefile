@@ -9,8 +9,11 @@ STAMP := $(VENV)/.installed
 DVC_VENV := .venv-dvc
 # Named after what it stamps: a stamp left by an older recipe (which stamped
 # even a failed install) does not count.
-DVC_STAMP := $(DVC_VENV)/.installed-dvc-s3-3.67.1
+DVC_STAMP := $(DVC_VENV)/.installed-dvc-s3-3.67.1-dvclive-3.49.1
 export PREFECT_DVC_TEST_DVC ?= $(CURDIR)/$(DVC_VENV)/bin/dvc
+# DVCLive runs inside stage commands in the DVCLive tests; it needs DVC
+# itself, so it lives in DVC's environment, never in ours.
+export PREFECT_DVC_TEST_DVCLIVE ?= $(CURDIR)/$(DVC_VENV)/bin/python
 # Headless Chromium for the UI and offline-page tests (Debian's package).
 export PREFECT_DVC_TEST_CHROMIUM ?= /usr/bin/chromium
 
@@ -27,8 +30,9 @@ $(STAMP): pyproject.toml
 # dvc[s3]: DVC talks to the moto S3 endpoint in the interop tests.
 $(DVC_STAMP):
 	$(PYTHON) -m venv $(DVC_VENV)
-	$(DVC_VENV)/bin/python -m pip install -q 'dvc[s3]==3.67.1'
+	$(DVC_VENV)/bin/python -m pip install -q 'dvc[s3]==3.67.1' 'dvclive==3.49.1'
 	$(DVC_VENV)/bin/dvc --version
+	$(DVC_VENV)/bin/python -c 'import dvclive'
 	touch $(DVC_STAMP)
 
 chromium:

@@ -33,7 +33,8 @@ Tree::
     ├── GitError                 repository state, refs and experiments
     │   ├── ExperimentExistsError
     │   └── ExperimentNotFoundError
-    └── LockError                the repository or a path is in use by another process
+    ├── LockError                the repository or a path is in use by another process
+    └── ArtifactError            an artifact name, version or stage that names nothing
 
 All classes keep their constructor arguments so they survive pickling, which
 Prefect needs when a task fails in another thread or process.
@@ -253,3 +254,7 @@ class UnsavedChangesError(StorageError):
     def __init__(self, msg: str, *, paths: tuple[str, ...] = (), **kwargs: Any) -> None:
         self.paths = paths
         super().__init__(msg, **kwargs)
+
+
+class ArtifactError(PrefectDvcError):
+    """``artifacts get``: no such artifact, version or stage, or an output already there."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 import enum
 import logging
 import os
+import posixpath
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -347,11 +348,7 @@ class StageExecutor:
         self.lock.update(stage.name, entry)
 
     def _env(self, stage: StageSpec, options: RunOptions) -> dict[str, str]:
-        env = dict(os.environ)
-        env.setdefault("DVC_ROOT", str(self.root))
-        env["DVC_STAGE"] = stage.name
-        env.update(options.env)
-        return env
+        return stage_env(self.root, stage, options.env)
 
 
 def open_executor(
@@ -416,3 +413,21 @@ def _only_outs_missing(status: StageStatus) -> bool:
 
 def _out_paths(stage: StageSpec) -> Sequence[dict[str, Any]]:
     return [{"path": out.path} for out in stage.outs]
+
+
+def stage_env(root: Path, stage: StageSpec, run_env: Mapping[str, str]) -> dict[str, str]:
+    """The environment of a stage's command, as DVC 3 builds it (``stage/run.py``).
+
+    This process's environment, then ``run_env`` (``exp run`` passes
+    ``DVC_EXP_BASELINE_REV``, ``DVC_EXP_NAME`` and ``DVC_ROOT``, as DVC's
+    ``queue/base.py`` does), then ``DVC_ROOT`` if still unset, then
+    ``DVC_STAGE`` = the stage's address: its name in the root ``dvc.yaml``,
+    else ``<dvcfile>:<name>`` (DVC's ``PipelineStage.addressing``). DVCLive
+    reads these to know it runs inside a pipeline or an experiment.
+    """
+    env = dict(os.environ)
+    env.update(run_env)
+    env.setdefault("DVC_ROOT", str(root))
+    dvcfile = posixpath.normpath(stage.dvcfile)
+    env["DVC_STAGE"] = stage.name if dvcfile == "dvc.yaml" else f"{dvcfile}:{stage.name}"
+    return env

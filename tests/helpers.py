@@ -40,6 +40,7 @@ def free_port() -> int:
 
 DVC_ENV = "PREFECT_DVC_TEST_DVC"
 CHROMIUM_ENV = "PREFECT_DVC_TEST_CHROMIUM"
+DVCLIVE_ENV = "PREFECT_DVC_TEST_DVCLIVE"
 
 
 def _tool(env_var: str, what: str, install: str) -> str:
@@ -82,3 +83,17 @@ def run_dvc(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [exe, *args], cwd=repo, capture_output=True, text=True, env=env, timeout=300
     )
+
+
+def dvclive_python() -> str:
+    """A Python with the real ``dvclive`` and DVC for stages, from ``$PREFECT_DVC_TEST_DVCLIVE``.
+
+    ``make test`` installs dvclive into DVC's environment and points the
+    variable at its interpreter; an interpreter that cannot import dvclive
+    fails the test (never a skip).
+    """
+    python = _tool(DVCLIVE_ENV, "DVCLive", "run 'make test' (it installs dvclive in .venv-dvc)")
+    probe = subprocess.run([python, "-c", "import dvclive"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        pytest.fail(f"{python} cannot import dvclive: {probe.stderr.strip()}", pytrace=False)
+    return python

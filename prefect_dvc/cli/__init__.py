@@ -17,6 +17,7 @@ import sys
 import click
 import typer
 
+from prefect_dvc.cli import artifacts as artifacts_cmds
 from prefect_dvc.cli import cache as cache_cmds
 from prefect_dvc.cli import data as data_cmds
 from prefect_dvc.cli import deploy as deploy_cmds
@@ -64,6 +65,7 @@ app.add_typer(plots_cmds.app, name="plots")
 exp_cmds.register_top_level(app)
 deploy_cmds.register(app)
 app.add_typer(cache_cmds.app, name="cache")
+app.add_typer(artifacts_cmds.app, name="artifacts")
 
 
 def main(argv: list[str] | None = None) -> int:

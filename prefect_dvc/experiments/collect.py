@@ -3,8 +3,7 @@
 Provides:
     ShowFiles: the repo-relative params and metrics files to read
         (``ShowFiles.from_dvcyaml(root)`` derives them from the workspace's ``dvc.yaml``).
-    FileError, FileData: one params/metrics file of one revision (parsed data or an error).
-    parse_file(rel, raw, role), flatten(data): params/metrics parsing by suffix.
+    FileError, FileData, parse_file, flatten: re-exported from ``filedata.py``.
     deps_and_outs(dvcyaml, lock, metrics): deps/outs with hashes, as ``exp show`` lists them.
     ExpData: params, metrics, deps and outs of one revision.
     ExpRow: one row of ``exp show``: the workspace, a baseline or an experiment.
@@ -24,18 +23,17 @@ a file's parsed content is cached by blob SHA, so 1,000 experiments sharing a
 
 from __future__ import annotations
 
-import json
 import posixpath
-import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal
 
 from prefect_dvc.errors import ExperimentNotFoundError, PrefectDvcError
+from prefect_dvc.experiments.filedata import FileData, FileError, flatten, parse_file
 from prefect_dvc.experiments.gitbatch import (
+    Blob,
     CommitInfo,
     GitBatch,
     RefEntry,
@@ -43,14 +41,16 @@ from prefect_dvc.experiments.gitbatch import (
     log_commits,
 )
 from prefect_dvc.experiments.refs import ExpRef
+from prefect_dvc.experiments.revfiles import (
+    ObjectReader,
+    locked_outs,
+    missing_error,
+    out_object,
+    unreadable,
+)
 from prefect_dvc.external import is_url
 from prefect_dvc.lockschema import parse_lock
 from prefect_dvc.yamlio import load_yaml, parse_yaml
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10
-    import tomli as tomllib
 
 __all__ = [
     "WORKSPACE",
@@ -95,16 +95,26 @@ class ShowFiles:
         """
         path = root / "dvc.yaml"
         raw = load_yaml(path, "dvc.yaml") if path.exists() else None
+        return cls.from_raw(raw, params_yaml=(root / "params.yaml").exists())
+
+    @classmethod
+    def from_raw(cls, raw: Any, *, params_yaml: bool = True) -> ShowFiles:
+        """The files a parsed ``dvc.yaml`` declares (see :meth:`from_dvcyaml`).
+
+        ``params_yaml``: add DVC's implicit root ``params.yaml`` as optional
+        (shown only where it exists). A ``raw`` that is no mapping declares nothing.
+        """
         params: list[str] = []
         metrics: list[str] = []
         if isinstance(raw, dict):
-            for stage in (raw.get("stages") or {}).values():
+            stages = raw.get("stages")
+            for stage in (stages if isinstance(stages, dict) else {}).values():
                 if isinstance(stage, dict):
                     _stage_files(stage, params, metrics)
             _add_paths(".", raw.get("params"), params)
             _add_paths(".", raw.get("metrics"), metrics)
         optional: tuple[str, ...] = ()
-        if "params.yaml" not in params and (root / "params.yaml").exists():
+        if "params.yaml" not in params and params_yaml:
             params.append("params.yaml")
             optional = ("params.yaml",)
         return cls(params=tuple(params), metrics=tuple(metrics), optional=optional)
@@ -129,95 +139,6 @@ def _add_paths(wdir: str, entries: Any, into: list[str]) -> None:
             joined = posixpath.normpath(posixpath.join(wdir, name))
             if joined not in into:
                 into.append(joined)
-
-
-@dataclass(frozen=True)
-class FileError:
-    """Why a file could not be read, as DVC's JSON shows it (``type``, ``msg``)."""
-
-    type: str
-    msg: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"type": self.type, "msg": self.msg}
-
-
-@dataclass(frozen=True)
-class FileData:
-    """One params or metrics file at one revision: nested ``data``, or ``error``."""
-
-    data: Mapping[str, Any] = field(default_factory=dict)
-    error: FileError | None = None
-
-    @cached_property
-    def flat(self) -> dict[str, Any]:
-        """``data`` with nested keys joined by dots (``train.lr``), in file order."""
-        return flatten(self.data)
-
-
-def flatten(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """Join nested mapping keys with ``.``; lists and scalars are leaves."""
-    flat: dict[str, Any] = {}
-    for key, value in data.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            flat.update(flatten(value, name + "."))
-        else:
-            flat[name] = value
-    return flat
-
-
-_FORMATS = {".json": "JSON", ".toml": "TOML", ".py": "Python"}
-
-
-def parse_file(rel: str, raw: bytes | None, role: str) -> FileData:
-    """Parse a params (``role="params"``) or metrics file by its suffix.
-
-    Unknown suffixes are read as YAML 1.2, as DVC does. Metrics keep only
-    numbers, strings and booleans (DVC drops lists and nulls from metrics).
-    A missing or unparsable file gives an error value, never an exception,
-    so one bad file blanks only its own cells.
-    """
-    if raw is None:
-        return FileData(
-            error=FileError("FileNotFoundError", f"[Errno 2] No such file or directory: '{rel}'")
-        )
-    fmt = _FORMATS.get(posixpath.splitext(rel)[1].lower(), "YAML")
-    corrupted = FileError(
-        f"{fmt.upper()}FileCorruptedError",
-        f"unable to read: '{rel}', {fmt} file structure is corrupted",
-    )
-    try:
-        text = raw.decode("utf-8")
-        if fmt == "JSON":
-            value = json.loads(text)
-        elif fmt == "TOML":
-            value = tomllib.loads(text)
-        elif fmt == "Python":
-            return FileData(
-                error=FileError("ParamsError", f"'{rel}': Python params files are not supported")
-            )
-        else:
-            value = parse_yaml(text, rel)
-    except (UnicodeDecodeError, ValueError, PrefectDvcError):
-        return FileData(error=corrupted)
-    if value is None:
-        value = {}
-    if not isinstance(value, dict):
-        return FileData(error=FileError("TypeError", f"'{rel}' does not hold a mapping at the top"))
-    return FileData(data=_only_scalars(value) if role == "metrics" else value)
-
-
-def _only_scalars(data: Mapping[str, Any]) -> dict[str, Any]:
-    kept: dict[str, Any] = {}
-    for key, value in data.items():
-        if isinstance(value, Mapping):
-            value = _only_scalars(value)
-            if value:
-                kept[key] = value
-        elif isinstance(value, (bool, int, float, str)):
-            kept[key] = value
-    return kept
 
 
 def deps_and_outs(
@@ -452,9 +373,13 @@ def collect_experiments(
         chains, times = _chains(root, exp_refs, base_shas)
         times.update({b.sha: b.timestamp for b in baselines})
         commits = [b.sha for b in baselines] + [sha for c in chains.values() for sha in c]
-        reader = _Reader(files)
-        data = reader.read_commits(batch, commits, times)
-    rows = [ExpRow(WORKSPACE, None, "baseline", None, reader.read_workspace(root))]
+        reader = _Reader(files, ObjectReader(root), _workspace_yaml(root))
+        try:
+            data = reader.read_commits(batch, commits, times)
+            workspace = reader.read_workspace(root)
+        finally:
+            reader.close()
+    rows = [ExpRow(WORKSPACE, None, "baseline", None, workspace)]
     for base in baselines:
         rows.append(ExpRow(base.sha, names.get(base.sha), "baseline", None, data[base.sha]))
         mine = [r for r in exp_refs if r.baseline == base.sha and r.ref in chains]
@@ -470,13 +395,30 @@ def collect_experiments(
 
 
 def read_revision(root: Path, files: ShowFiles, rev: str, batch: GitBatch) -> ExpData:
-    """``ExpData`` of ``rev`` (a commit-ish, or ``"workspace"`` for the files on disk)."""
-    reader = _Reader(files)
-    if rev == WORKSPACE:
-        return reader.read_workspace(Path(root))
-    sha = resolve_commit(batch, rev)
-    infos = log_commits(Path(root), [sha], no_walk=True)
-    return reader.read_commits(batch, [sha], {sha: infos[0].timestamp})[sha]
+    """``ExpData`` of ``rev`` (a commit-ish, or ``"workspace"`` for the files on disk).
+
+    Files missing from Git (or from disk) are read through the revision's
+    ``dvc.lock`` and the cache (``revfiles``), fetched from the default
+    remote when needed; an unreachable object is an error cell.
+    """
+    reader = _Reader(files, ObjectReader(Path(root)), _workspace_yaml(Path(root)))
+    try:
+        if rev == WORKSPACE:
+            return reader.read_workspace(Path(root))
+        sha = resolve_commit(batch, rev)
+        infos = log_commits(Path(root), [sha], no_walk=True)
+        return reader.read_commits(batch, [sha], {sha: infos[0].timestamp})[sha]
+    finally:
+        reader.close()
+
+
+def _workspace_yaml(root: Path) -> bytes | None:
+    path = root / "dvc.yaml"
+    return path.read_bytes() if path.is_file() else None
+
+
+def _paths(files: ShowFiles) -> list[str]:
+    return list(dict.fromkeys([*files.params, *files.metrics, "dvc.yaml", "dvc.lock"]))
 
 
 # (blob SHA or None for a workspace file, bytes or None when missing)
@@ -484,36 +426,83 @@ _Content = tuple[str | None, bytes | None]
 
 
 class _Reader:
-    """Turns file contents into ``ExpData``, parsing each distinct blob once."""
+    """Turns file contents into ``ExpData``, parsing each distinct blob or object once.
 
-    def __init__(self, files: ShowFiles) -> None:
+    A params or metrics file missing from the revision (DVC's get-started
+    ``eval/metrics.json`` inside the cached out ``eval/``) is looked up in
+    that revision's ``dvc.lock`` and read from the cache by ``objects``.
+    Each commit shows the files its own ``dvc.yaml`` declares, as DVC does
+    (a baseline from before DVCLive added ``metrics:`` shows no metrics);
+    ``files`` (resolved from the workspace pipeline) serve the workspace and
+    every commit whose ``dvc.yaml`` has the workspace's bytes.
+    """
+
+    def __init__(
+        self,
+        files: ShowFiles,
+        objects: ObjectReader | None = None,
+        workspace_yaml: bytes | None = None,
+    ) -> None:
         self.files = files
-        self.paths = list(dict.fromkeys([*files.params, *files.metrics, "dvc.yaml", "dvc.lock"]))
+        self.objects = objects
+        self.workspace_yaml = workspace_yaml
+        self.paths = _paths(files)
         self._cache: dict[tuple[str, ...], Any] = {}
+
+    def close(self) -> None:
+        if self.objects is not None:
+            self.objects.close()
 
     def read_workspace(self, root: Path) -> ExpData:
         contents: dict[str, _Content] = {}
         for rel in self.paths:
             path = root / rel
             contents[rel] = (None, path.read_bytes() if path.is_file() else None)
-        return self._build(WORKSPACE, None, contents)
+        return self._build(WORKSPACE, None, contents, self.files)
 
     def read_commits(
         self, batch: GitBatch, shas: Sequence[str], times: Mapping[str, int]
     ) -> dict[str, ExpData]:
-        blobs = iter(batch.read_many([f"{sha}:{rel}" for sha in shas for rel in self.paths]))
+        yamls = batch.read_many([f"{sha}:dvc.yaml" for sha in shas])
+        files_of = {sha: self._files_at(blob) for sha, blob in zip(shas, yamls)}
+        specs = [(sha, rel) for sha in shas for rel in _paths(files_of[sha])]
+        blobs = iter(batch.read_many([f"{sha}:{rel}" for sha, rel in specs]))
         result = {}
         for sha in shas:
             contents: dict[str, _Content] = {}
-            for rel in self.paths:
+            for rel in _paths(files_of[sha]):
                 blob = next(blobs)
                 is_file = blob is not None and blob.kind == "blob"
                 # NOTE: a missing file still gets a cache key, so it is reported once.
                 contents[rel] = (blob.sha, blob.content) if blob and is_file else ("-", None)
             stamp = times.get(sha)
             when = datetime.fromtimestamp(stamp) if stamp is not None else None
-            result[sha] = self._build(sha, when, contents)
+            result[sha] = self._build(sha, when, contents, files_of[sha])
         return result
+
+    def _files_at(self, yaml: Blob | None) -> ShowFiles:
+        """The files a commit's own ``dvc.yaml`` declares (plain paths of the raw file)."""
+        if yaml is None or yaml.kind != "blob":
+            return ShowFiles.from_raw(None)
+        if yaml.content == self.workspace_yaml:
+            return self.files
+        key = ("files", yaml.sha)
+        if key not in self._cache:
+            try:
+                raw = parse_yaml(yaml.content.decode("utf-8"), "dvc.yaml")
+            except (UnicodeDecodeError, PrefectDvcError):
+                raw = None  # NOTE: the lock check reports the broken file as the row's error
+            files = ShowFiles.from_raw(raw) if isinstance(raw, dict) else self.files
+            if b"${" in yaml.content:
+                # NOTE: interpolated paths resolve only in the workspace pipeline:
+                # keep its resolved files too rather than lose their columns.
+                files = ShowFiles(
+                    params=tuple(dict.fromkeys([*files.params, *self.files.params])),
+                    metrics=tuple(dict.fromkeys([*files.metrics, *self.files.metrics])),
+                    optional=tuple(dict.fromkeys([*files.optional, *self.files.optional])),
+                )
+            self._cache[key] = files
+        return self._cache[key]
 
     def _file(self, role: str, rel: str, content: _Content) -> FileData:
         key = (role, rel, content[0] or "")
@@ -521,23 +510,51 @@ class _Reader:
             self._cache[key] = parse_file(rel, content[1], role)
         return self._cache[key]
 
-    def _lock(self, yaml: _Content, lock: _Content) -> Any:
-        key = ("lock", yaml[0] or "", lock[0] or "")
+    def _lock(self, yaml: _Content, lock: _Content, metrics: Sequence[str]) -> Any:
+        key = ("lock", yaml[0] or "", lock[0] or "", *metrics)
         if yaml[0] is None or lock[0] is None or key not in self._cache:
             try:
-                self._cache[key] = deps_and_outs(yaml[1], lock[1], self.files.metrics)
+                self._cache[key] = deps_and_outs(yaml[1], lock[1], metrics)
             except PrefectDvcError as exc:
                 self._cache[key] = FileError(type(exc).__name__, str(exc))
         return self._cache[key]
 
-    def _build(self, rev: str, when: datetime | None, contents: dict[str, _Content]) -> ExpData:
+    def _outs(self, yaml: _Content, lock: _Content) -> dict[str, str]:
+        key = ("outs", yaml[0] or "", lock[0] or "")
+        if yaml[0] is None or lock[0] is None or key not in self._cache:
+            self._cache[key] = locked_outs(yaml[1], lock[1])
+        return self._cache[key]
+
+    def _from_cache(self, rel: str, contents: dict[str, _Content]) -> _Content | FileData | None:
+        """The content of ``rel`` from the cache, an error if its object is gone, else ``None``."""
+        if self.objects is None:
+            return None
+        outs = self._outs(contents["dvc.yaml"], contents["dvc.lock"])
+        md5 = out_object(outs, rel, self.objects) if outs else None
+        if md5 is None:
+            unknown = outs and unreadable(outs, rel, self.objects)
+            return FileData(error=FileError(*missing_error(rel))) if unknown else None
+        raw = self.objects.read(md5)
+        if raw is None:
+            return FileData(error=FileError(*missing_error(rel)))
+        return (f"object:{md5}", raw)
+
+    def _build(
+        self, rev: str, when: datetime | None, contents: dict[str, _Content], files: ShowFiles
+    ) -> ExpData:
         found: dict[str, dict[str, FileData]] = {"params": {}, "metrics": {}}
-        for role, paths in (("params", self.files.params), ("metrics", self.files.metrics)):
+        for role, paths in (("params", files.params), ("metrics", files.metrics)):
             for rel in paths:
-                if contents[rel][1] is None and rel in self.files.optional:
+                content: _Content | FileData | None = contents[rel]
+                if contents[rel][1] is None:
+                    content = self._from_cache(rel, contents) or contents[rel]
+                if isinstance(content, FileData):
+                    found[role][rel] = content
                     continue
-                found[role][rel] = self._file(role, rel, contents[rel])
-        lock = self._lock(contents["dvc.yaml"], contents["dvc.lock"])
+                if content[1] is None and rel in files.optional:
+                    continue
+                found[role][rel] = self._file(role, rel, content)
+        lock = self._lock(contents["dvc.yaml"], contents["dvc.lock"], files.metrics)
         error = lock if isinstance(lock, FileError) else None
         deps, outs = ({}, {}) if error else lock
         return ExpData(

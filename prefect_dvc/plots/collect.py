@@ -6,6 +6,7 @@ Provides:
         (``kind="image"``, its ``images``), with the revisions it shows.
     PlotSet: the plots plus warnings about revisions that lacked data.
     diff_revisions(revs): DVC's revision list for ``plots diff``.
+    expand_folders(definitions, reader, shas): a folder plot becomes one plot per file.
     collect_plots(root, revs, targets=, labels=): read, convert and fill.
 
 A revision is named as the user wrote it (``HEAD``, a branch, an experiment
@@ -29,7 +30,7 @@ from prefect_dvc.experiments.collect import WORKSPACE
 from prefect_dvc.experiments.diff import resolve_revision
 from prefect_dvc.experiments.gitbatch import GitBatch
 from prefect_dvc.plots.convert import Axes, flat_rows, labels, resolve_axes
-from prefect_dvc.plots.data import SourceReader, out_locations, parse_rows
+from prefect_dvc.plots.data import SourceReader, parse_rows
 from prefect_dvc.plots.definitions import PlotDef, collect_definitions, select
 from prefect_dvc.plots.fill import fill_spec
 from prefect_dvc.plots.templates import load_template
@@ -163,6 +164,41 @@ def _collect_one(
     return _vega_plot(root, plot, per_rev), warnings
 
 
+def _dir_files(plot: PlotDef, reader: SourceReader, shas: Mapping[str, str]) -> list[str]:
+    """The files of a plot whose path is a folder at some revision (DVCLive's
+    ``dvclive/plots/metrics``), in the union of all revisions, sorted."""
+    if plot.sources != (plot.id,):
+        return []
+    found: set[str] = set()
+    for sha in dict.fromkeys(shas.values()):
+        if reader.read(sha, plot.id) is None:
+            found.update(reader.list_dir(sha, plot.id))
+    return sorted(found)
+
+
+def expand_folders(
+    definitions: Sequence[PlotDef], reader: SourceReader, shas: Mapping[str, str]
+) -> list[PlotDef]:
+    """Replace each plot whose path is a folder by one plot per file in it.
+
+    As DVC 3 (``dvc/repo/plots/__init__.py``, ``_collect_plots`` expanding
+    directory outs and top-level definitions): each file becomes a plot of
+    its own, keyed by its path, with the folder's properties. A definition
+    with the same id that names the file itself keeps its own properties.
+    """
+    expanded: dict[str, PlotDef] = {}
+    named = {plot.id for plot in definitions}
+    for plot in definitions:
+        files = _dir_files(plot, reader, shas)
+        if not files:
+            expanded[plot.id] = plot
+            continue
+        for file in files:
+            if file not in named:
+                expanded.setdefault(file, PlotDef(file, plot.props, (file,)))
+    return list(expanded.values())
+
+
 def collect_plots(
     root: Path,
     revs: Sequence[str] = (WORKSPACE,),
@@ -178,7 +214,7 @@ def collect_plots(
             every revision, an unknown column or template.
         ExperimentNotFoundError: a revision that names nothing.
     """
-    definitions = select(collect_definitions(root), targets)
+    definitions = collect_definitions(root)
     if not definitions:
         raise PlotError(
             "no plots are defined",
@@ -187,10 +223,9 @@ def collect_plots(
         )
     warnings: list[str] = []
     plots: list[Plot] = []
-    with GitBatch(root) as batch:
+    with GitBatch(root) as batch, SourceReader(root, batch) as reader:
         shas = {(labels or {}).get(rev, rev): resolve_revision(root, rev, batch) for rev in revs}
-        reader = SourceReader(root, batch, out_locations(root))
-        for plot in definitions:
+        for plot in select(expand_folders(definitions, reader, shas), targets):
             drawn, notes = _collect_one(root, plot, reader, shas)
             plots.append(drawn)
             warnings.extend(notes)

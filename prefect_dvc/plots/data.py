@@ -1,12 +1,12 @@
 """Read plot data files from the workspace or any commit, and parse them into rows.
 
 Provides:
-    SourceReader: bytes of a repo-relative file at ``workspace`` or a commit SHA.
-        A file tracked by Git is read from the commit; a cached out (not in Git)
-        is found through that commit's ``dvc.lock`` and read from the local
-        DVC cache, so experiments' plots show even when their data is cached.
-    out_locations(root, dvcfile=): repo path -> (lock file, stage, lock path)
-        of every out, to find a cached out's md5 in a commit's ``dvc.lock``.
+    SourceReader: bytes of a repo-relative file at ``workspace`` or a commit SHA,
+        and the files of a folder there. A file tracked by Git is read from the
+        commit; a cached out, or a file inside a cached directory out (not in
+        Git, or not on disk) is found through that revision's ``dvc.lock`` and
+        read from the DVC cache (``experiments/revfiles.py``), so experiments'
+        plots show even when their data is cached.
     parse_rows(path, raw, header=True): JSON, YAML, CSV or TSV -> list of row dicts.
 
 Rows follow DVC's reading: CSV/TSV values stay strings (Vega-Lite parses
@@ -18,103 +18,127 @@ names CSV columns ``0, 1, ...``.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import posixpath
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from prefect_dvc.config import load_config
-from prefect_dvc.errors import CorruptObjectError, PlotError, PrefectDvcError
+from prefect_dvc.errors import PlotError, PrefectDvcError
 from prefect_dvc.experiments.collect import WORKSPACE
 from prefect_dvc.experiments.gitbatch import GitBatch
-from prefect_dvc.lockschema import parse_lock
-from prefect_dvc.repo import RepoPaths
-from prefect_dvc.translators import load_stages
+from prefect_dvc.experiments.revfiles import ObjectReader, files_under, locked_outs, out_object
 from prefect_dvc.yamlio import parse_yaml
 
-__all__ = ["OutLocation", "SourceReader", "out_locations", "parse_rows"]
+__all__ = ["SourceReader", "parse_rows"]
 
 Row = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class OutLocation:
-    """Where an out's hash is recorded: ``lock_file`` (repo-relative), stage, lock path."""
-
-    lock_file: str
-    stage: str
-    path: str
-
-
-def out_locations(root: Path, dvcfile: str = "dvc.yaml") -> dict[str, OutLocation]:
-    """Every out of the workspace pipeline keyed by its repo-relative path."""
-    lock_file = posixpath.normpath(posixpath.join(posixpath.dirname(dvcfile), "dvc.lock"))
-    return {
-        out.repo_path: OutLocation(lock_file, stage.name, out.path)
-        for stage in load_stages(root, dvcfile).stages
-        for out in stage.outs
-    }
-
-
 class SourceReader:
-    """Reads data files of many revisions through one ``git cat-file`` process."""
+    """Reads data files of many revisions through one ``git cat-file`` process.
 
-    def __init__(self, root: Path, batch: GitBatch, outs: Mapping[str, OutLocation]) -> None:
+    A file in no Git commit (a cached out, or a file inside a cached
+    directory out such as DVC's ``eval/plots/``) is found through that
+    revision's own ``dvc.yaml``/``dvc.lock`` and read from the cache, or
+    fetched from the default remote (``experiments/revfiles.py``). Close it
+    (or use it as a context manager) to release the state DB a fetch opens.
+    """
+
+    def __init__(
+        self, root: Path, batch: GitBatch, pipelines: Sequence[str] = ("dvc.yaml",)
+    ) -> None:
         self.root = root
         self.batch = batch
-        self.outs = outs
-        config = load_config(root)
-        self.cache_dir = config.cache_dir or RepoPaths(root).default_cache_dir
-        self._locks: dict[tuple[str, str], Any] = {}
+        self.pipelines = tuple(pipelines)
+        self.objects = ObjectReader(root, strict=True)
+        self._outs: dict[str, dict[str, str]] = {}
+
+    def __enter__(self) -> SourceReader:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self.objects.close()
 
     def read(self, rev: str, path: str) -> bytes | None:
-        """The bytes of ``path`` at ``rev`` (a SHA or ``workspace``), or ``None`` if absent."""
+        """The bytes of ``path`` at ``rev`` (a SHA or ``workspace``), or ``None`` if absent.
+
+        Raises:
+            CorruptObjectError: the cached object's bytes do not hash to its name.
+        """
         if rev == WORKSPACE:
             file = self.root / path
-            return file.read_bytes() if file.is_file() else None
-        blob = self.batch.read(f"{rev}:{path}")
-        if blob is not None and blob.kind == "blob":
-            return blob.content
-        md5 = self._locked_md5(rev, path)
-        if md5 is None:
-            return None
-        cached = self.cache_dir / "files" / "md5" / md5[:2] / md5[2:]
-        if not cached.is_file():
-            return None
-        data = cached.read_bytes()
-        # NOTE: never hand out unchecked cache bytes, plot data included (issue #11 §2).
-        actual = hashlib.md5(data).hexdigest()
-        if actual != md5.removesuffix(".dir"):
-            raise CorruptObjectError(
-                f"object is corrupt: its content hashes to {actual}, not {md5}",
-                path=str(cached),
-                hint="Run 'prefect-dvc cache verify', then pull the object or re-run its stage",
-            )
-        return data
+            if file.is_file():
+                return file.read_bytes()
+        else:
+            blob = self.batch.read(f"{rev}:{path}")
+            if blob is not None and blob.kind == "blob":
+                return blob.content
+        md5 = out_object(self._rev_outs(rev), path, self.objects)
+        return self.objects.read(md5) if md5 is not None else None
 
-    def _locked_md5(self, rev: str, path: str) -> str | None:
-        where = self.outs.get(path)
-        if where is None:
-            return None
-        key = (rev, where.lock_file)
-        if key not in self._locks:
-            blob = self.batch.read(f"{rev}:{where.lock_file}")
-            try:
-                self._locks[key] = (
-                    {"stages": parse_lock(blob.content.decode(), where.lock_file)} if blob else {}
+    def list_dir(self, rev: str, path: str) -> list[str]:
+        """Repo paths of the files under folder ``path`` at ``rev``, sorted; empty if none.
+
+        The folder may be in Git, in the workspace, or a cached out (its manifest).
+        """
+        found: set[str] = set()
+        if rev == WORKSPACE:
+            folder = self.root / path
+            if folder.is_dir() and not folder.is_symlink():
+                found.update(
+                    posixpath.join(path, p.relative_to(folder).as_posix())
+                    for p in folder.rglob("*")
+                    if p.is_file()
                 )
-            except PrefectDvcError:
-                self._locks[key] = {}
-        stage = ((self._locks[key] or {}).get("stages") or {}).get(where.stage) or {}
-        for out in stage.get("outs") or []:
-            if isinstance(out, Mapping) and out.get("path") == where.path:
-                md5 = out.get("md5")
-                return md5 if isinstance(md5, str) and not md5.endswith(".dir") else None
-        return None
+        else:
+            found.update(self._git_files(rev, posixpath.normpath(path)))
+        found.update(files_under(self._rev_outs(rev), path, self.objects) or [])
+        return sorted(found)
+
+    def _git_files(self, rev: str, path: str) -> list[str]:
+        blob = self.batch.read(f"{rev}:{path}")
+        if blob is None or blob.kind != "tree":
+            return []
+        files = []
+        for mode, name in _tree_entries(blob.content):
+            child = posixpath.join(path, name)
+            if mode.startswith("4"):
+                files.extend(self._git_files(rev, child))
+            elif not mode.startswith("16"):  # NOTE: 160000 is a submodule, not a file
+                files.append(child)
+        return files
+
+    def _rev_outs(self, rev: str) -> dict[str, str]:
+        """Cached outs of every pipeline file (``self.pipelines``) at ``rev``."""
+        if rev not in self._outs:
+            found: dict[str, str] = {}
+            for dvcfile in self.pipelines:
+                base = posixpath.dirname(posixpath.normpath(dvcfile))
+                lock = posixpath.join(base, "dvc.lock")
+                if rev == WORKSPACE:
+                    files = (self.root / dvcfile, self.root / lock)
+                    contents = [p.read_bytes() if p.is_file() else None for p in files]
+                else:
+                    blobs = self.batch.read_many([f"{rev}:{dvcfile}", f"{rev}:{lock}"])
+                    contents = [b.content if b and b.kind == "blob" else None for b in blobs]
+                found.update(locked_outs(contents[0], contents[1], base))
+            self._outs[rev] = found
+        return self._outs[rev]
+
+
+def _tree_entries(data: bytes) -> Iterator[tuple[str, str]]:
+    """``(mode, name)`` of each entry of a raw Git tree object (``<mode> <name>\\0<sha>``)."""
+    pos = 0
+    while pos < len(data):
+        space = data.index(b" ", pos)
+        nul = data.index(b"\0", space)
+        yield data[pos:space].decode(), data[space + 1 : nul].decode("utf-8", "surrogateescape")
+        pos = nul + 21
 
 
 def _lists(blob: Any) -> Iterator[list[Any]]:

@@ -204,7 +204,7 @@ def test_push_refuses_a_rotted_object_and_names_it(project: Path, tmp_path: Path
 def test_plot_data_from_a_rotted_cache_object_is_refused(git_repo: Path) -> None:
     from prefect_dvc.errors import CorruptObjectError
     from prefect_dvc.experiments.gitbatch import GitBatch
-    from prefect_dvc.plots.data import SourceReader, out_locations
+    from prefect_dvc.plots.data import SourceReader
 
     gen(
         git_repo,
@@ -221,7 +221,7 @@ def test_plot_data_from_a_rotted_cache_object_is_refused(git_repo: Path) -> None
     rev = git(git_repo, "rev-parse", "HEAD")
     oid = md5(git_repo / "curve.csv")
     with GitBatch(git_repo) as batch:
-        reader = SourceReader(git_repo, batch, out_locations(git_repo))
+        reader = SourceReader(git_repo, batch)
         assert reader.read(rev, "curve.csv") == b"x,y\n1,2\n"
         rot(obj_path(git_repo, oid), b"x,y\n9,9\n")
         with pytest.raises(CorruptObjectError, match="corrupt"):
