@@ -10,7 +10,6 @@ from pathlib import Path
 
 import typer
 
-from prefect_dvc.artifacts import get_artifact
 from prefect_dvc.cli.output import console
 from prefect_dvc.errors import ArtifactError
 from prefect_dvc.external import is_url
@@ -36,6 +35,10 @@ def get(
             f"'{url}' is no local DVC repository",
             hint="Clone it first (only local repositories are served), then pass its path",
         )
+    # NOTE: imported here: it pulls in the plots and revision readers (~0.3 s),
+    # which every other command would pay for at start-up.
+    from prefect_dvc.artifacts import get_artifact
+
     count, shown = get_artifact(repo, name, version=rev, stage=stage, out=out, force=force)
     if not quiet:
         console.print(f"Downloaded {count} file(s) to '{shown}'", markup=False, highlight=False)
