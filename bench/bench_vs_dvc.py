@@ -74,6 +74,10 @@ def _free_port() -> int:
 
 def base_env(user_home: Path, prefect_home: Path) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "DVC_"))}
+    # NOTE: as on a user's machine: bytecode is cached. Without it our editable
+    # install recompiles its sources in every process while DVC's installed
+    # package does not (this sandbox sets PYTHONDONTWRITEBYTECODE=1).
+    env.pop("PYTHONDONTWRITEBYTECODE", None)
     env.update(
         HOME=str(user_home),
         PREFECT_HOME=str(prefect_home),
