@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-from prefect_dvc.cli.output import err_console
+# NOTE: DVC's logger prints its info lines (Importing, skipping) on stdout
+from prefect_dvc.cli.output import console
 from prefect_dvc.errors import ConfigError
 from prefect_dvc.imports.repo import ImportOptions, import_repo
 from prefect_dvc.imports.target import ImportTarget, git_add_hint
@@ -38,7 +39,7 @@ def _refuse(option: str, why: str) -> None:
 
 def _done(target: ImportTarget, source: str, quiet: bool) -> None:
     if not quiet:
-        err_console.print(f"Importing '{source}' -> '{target.out}'", markup=False, soft_wrap=True)
+        console.print(f"Importing '{source}' -> '{target.out}'", markup=False, soft_wrap=True)
         # NOTE: plain echo: rich would expand the hint's tab, which DVC prints as is
         typer.echo(git_add_hint(target))
 
@@ -124,8 +125,8 @@ def update_cmd(
         if quiet:
             continue
         if result.changed:
-            err_console.print(
+            console.print(
                 f"Importing '{result.source}' -> '{result.out}'", markup=False, soft_wrap=True
             )
         else:
-            err_console.print(f"'{result.dvcfile}' didn't change, skipping", markup=False)
+            console.print(f"'{result.dvcfile}' didn't change, skipping", markup=False)

@@ -231,37 +231,44 @@ def rewrite_dvcfile(
     old: Mapping[str, Any],
     dep: Mapping[str, Any],
     out_info: HashInfo | None,
+    *,
+    md5_out: HashInfo | None = None,
 ) -> None:
     """Rewrite an existing import's ``.dvc`` file with a new dep and out hash (``update``).
 
     Everything else is kept: ``frozen`` as it was, the file's ``desc``/``meta``,
     the out's flags (``desc``, ``remote``, ``push``...), an ``fs_config``, the
-    comments and key layout; the stage ``md5`` is recomputed.
+    comments and key layout; the stage ``md5`` is recomputed, over
+    ``md5_out`` in place of ``out_info`` when given: ``update --no-download``
+    clears the out's hash only after DVC computed the md5 with the old one
+    (``dvc/stage/imports.py::update_import``).
     """
     old_out = (old.get("outs") or [{}])[0]
     old_dep = (old.get("deps") or [{}])[0]
     new_dep = dict(dep)
     if "fs_config" in old_dep:
         new_dep["fs_config"] = old_dep["fs_config"]
-    if out_info is None:
-        new_out = out_entry(target.name, None, None, flags=old_out)
-    else:
-        new_out = out_entry(
-            target.name,
-            out_info.md5,
-            out_info.size,
-            nfiles=out_info.nfiles,
-            isexec=out_info.isexec,
-            flags=old_out,
-        )
     data = {k: v for k, v in old.items() if k != "md5"}
     data["deps"] = [new_dep, *list(old.get("deps") or [])[1:]]
-    data["outs"] = [new_out, *list(old.get("outs") or [])[1:]]
-    data["md5"] = stage_md5(data)
+    rest = list(old.get("outs") or [])[1:]
+    data["outs"] = [_updated_out(target, md5_out or out_info, old_out), *rest]
+    md5 = stage_md5(data)
+    data["outs"] = [_updated_out(target, out_info, old_out), *rest]
+    data["md5"] = md5
     ordered = {k: data[k] for k in _DUMP_ORDER if data.get(k) not in (None, False, "", [], {})}
     path = target.root / target.dvcfile
     previous = path.read_text(encoding="utf-8") if path.is_file() else None
     atomic_write(path, format_dvcfile(ordered, previous))
+
+
+def _updated_out(
+    target: ImportTarget, info: HashInfo | None, old_out: Mapping[str, Any]
+) -> dict[str, Any]:
+    if info is None:
+        return out_entry(target.name, None, None, flags=old_out)
+    return out_entry(
+        target.name, info.md5, info.size, nfiles=info.nfiles, isexec=info.isexec, flags=old_out
+    )
 
 
 def add_gitignore(target: ImportTarget) -> None:

@@ -12,7 +12,8 @@ the dep is re-read (``rev_lock`` of a repository import re-resolved from
 changed the file is left alone ("didn't change, skipping"); otherwise the
 data is fetched again and the file rewritten with the new hashes, keeping
 its comments, ``frozen`` and the out's flags. ``--no-download`` records the
-new dep and clears the out's hash when the dep changed. ``--rev`` given for
+new dep and, when it moved, clears the out's hash and removes the stale
+workspace out (the stage md5 still covers the old hash, as DVC's does). ``--rev`` given for
 a URL import is ignored, as DVC ignores it for sources without versions.
 """
 
@@ -33,7 +34,7 @@ from prefect_dvc.imports.repo import fetch_repo_path, repo_dep
 from prefect_dvc.imports.repo_source import find_tracked, open_repo
 from prefect_dvc.imports.target import ImportTarget, rewrite_dvcfile, scratch_dir, target_of
 from prefect_dvc.imports.url import UrlSource, fetch_into, source_entry
-from prefect_dvc.safety import in_repo_relative
+from prefect_dvc.safety import in_repo_relative, remove_workspace_path
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.hashing import Hasher
 
@@ -137,28 +138,38 @@ def _url_source(root: Path, dvc: DvcFile) -> UrlSource:
     return UrlSource(url=written, written=written, location=location, in_repo=in_repo)
 
 
-def _update_url(
-    root: Path, dvc: DvcFile, options: UpdateOptions
-) -> tuple[dict[str, Any], HashInfo | None, bool]:
+@dataclass(frozen=True)
+class _Refresh:
+    """What one update found: the new dep, the out's new hash, and what to do."""
+
+    dep: dict[str, Any]
+    out_info: HashInfo | None
+    changed: bool
+    cleared: bool = False  # --no-download and the source moved: the out is stale
+
+
+def _no_download(dep: dict[str, Any], recorded: HashInfo | None, moved: bool) -> _Refresh:
+    return _Refresh(dep, None if moved else recorded, True, cleared=moved)
+
+
+def _update_url(root: Path, dvc: DvcFile, options: UpdateOptions) -> _Refresh:
     target = _target(root, dvc)
     source = _url_source(root, dvc)
     dep, _ = source_entry(root, source)
     recorded = _recorded_out(dvc)
-    dep_changed = dep_value(dep) != dep_value(dvc.deps[0].raw)
-    if not dep_changed and _out_intact(target, recorded):
-        return dep, recorded, False
+    moved = dep_value(dep) != dep_value(dvc.deps[0].raw)
+    if not moved and _out_intact(target, recorded):
+        return _Refresh(dep, recorded, False)
     if options.no_download:
-        return dep, None if dep_changed else recorded, True
-    return dep, fetch_into(target, source, jobs=options.jobs), True
+        return _no_download(dep, recorded, moved)
+    return _Refresh(dep, fetch_into(target, source, jobs=options.jobs), True)
 
 
 def _recorded_out(dvc: DvcFile) -> HashInfo | None:
     return HashInfo.from_lock(dvc.outs[0].raw)
 
 
-def _update_repo(
-    root: Path, dvc: DvcFile, options: UpdateOptions
-) -> tuple[dict[str, Any], HashInfo | None, bool]:
+def _update_repo(root: Path, dvc: DvcFile, options: UpdateOptions) -> _Refresh:
     target = _target(root, dvc)
     raw = dvc.deps[0].raw
     repo = raw.get("repo") if isinstance(raw.get("repo"), dict) else {}
@@ -172,13 +183,14 @@ def _update_repo(
     with scratch_dir(root) as scratch:
         source = open_repo(url, rev, scratch, root / dvc.wdir)
         dep = repo_dep(url, dvc.deps[0].path, rev, source.rev_lock)
-        if source.rev_lock == repo.get("rev_lock") and _out_intact(target, recorded):
-            return dep, recorded, dep != {"path": raw.get("path"), "repo": repo}
+        moved = source.rev_lock != repo.get("rev_lock")
+        if not moved and _out_intact(target, recorded):
+            return _Refresh(dep, recorded, dep != {"path": raw.get("path"), "repo": repo})
         tracked = find_tracked(source, dvc.deps[0].path)
         if options.no_download:
-            same = source.rev_lock == repo.get("rev_lock")
-            return dep, recorded if same else None, True
-        return dep, fetch_repo_path(target, source, tracked, scratch, options.jobs), True
+            return _no_download(dep, recorded, moved)
+        info = fetch_repo_path(target, source, tracked, scratch, options.jobs)
+        return _Refresh(dep, info, True)
 
 
 def update_imports(
@@ -197,12 +209,17 @@ def update_imports(
     results = []
     for dvc in collect_imports(root, targets, options.recursive, here):
         update = _update_repo if dvc.is_repo_import else _update_url
-        dep, out_info, changed = update(root, dvc, options)
+        found = update(root, dvc, options)
         target = _target(root, dvc)
-        if changed:
-            rewrite_dvcfile(target, dvc.data, dep, out_info)
+        if found.changed:
+            md5_out = _recorded_out(dvc) if found.cleared else None
+            rewrite_dvcfile(target, dvc.data, found.dep, found.out_info, md5_out=md5_out)
+        if found.cleared:
+            # NOTE: as DVC: the out no longer matches its (cleared) record; its
+            # bytes stay in the cache under the old hash.
+            remove_workspace_path(root, target.out)
         shown = _shown_source(dvc)
-        results.append(UpdateResult(dvc.repo_path, target.out, shown, changed))
+        results.append(UpdateResult(dvc.repo_path, target.out, shown, found.changed))
     return results
 
 
