@@ -207,6 +207,10 @@ def find_tracked(source: RepoSource, path: str) -> Tracked:
     inner: list[str] = []
     for out_path, entry in _outs(source):
         if out_path == norm or norm.startswith(out_path + "/"):
+            if entry.get("cache") is False or _git_kind(source, out_path):
+                # NOTE: a `cache: false` out (dvc.lock does not say so, dvc.yaml
+                # does) is committed to Git: read it from there, as DVC does
+                break
             info = HashInfo.from_lock(entry)
             if info is None:
                 raise _unsupported(source, path, "its DVC entry has no DVC 3 md5 (a DVC 2 file)")

@@ -28,12 +28,13 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from prefect_dvc.dvcfile import DVC_SUFFIX, DvcFile, find_dvcfiles, is_dvcfile_name, load_dvcfile
-from prefect_dvc.errors import ImportSourceError, PrefectDvcError
+from prefect_dvc.errors import ImportSourceError, PrefectDvcError, UnsavedChangesError
 from prefect_dvc.external import dep_value, is_url
 from prefect_dvc.imports.repo import fetch_repo_path, repo_dep
 from prefect_dvc.imports.repo_source import find_tracked, open_repo
 from prefect_dvc.imports.target import ImportTarget, rewrite_dvcfile, scratch_dir, target_of
 from prefect_dvc.imports.url import UrlSource, fetch_into, source_entry
+from prefect_dvc.project import open_stores_for
 from prefect_dvc.safety import in_repo_relative, remove_workspace_path
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.hashing import Hasher
@@ -109,13 +110,34 @@ def _not_found(target: str) -> PrefectDvcError:
 
 
 def _out_intact(target: ImportTarget, recorded: HashInfo | None) -> bool:
-    if recorded is None or not os.path.lexists(target.out_path):
+    """Whether the workspace out holds what the file records.
+
+    Raises:
+        UnsavedChangesError: the out was changed and its bytes are in no cache:
+            replacing it would lose them (DVC's checkout refuses the same
+            without ``--force``).
+    """
+    if not os.path.lexists(target.out_path):
         return False
     hasher = Hasher(None, root=target.root)
     try:
-        return hasher.hash_path(target.out_path)[0].md5 == recorded.md5
+        current = hasher.hash_path(target.out_path)[0]
     except (OSError, PrefectDvcError):
         return False
+    if recorded is not None and current.md5 == recorded.md5:
+        return True
+    stores, own = open_stores_for(target.root, use_remote=False)
+    try:
+        cached = stores.local.exists(current.md5)
+    finally:
+        own.close()
+    if not cached:
+        raise UnsavedChangesError(
+            f"'{target.out}' was changed in the workspace and its content is in no cache",
+            paths=(target.out,),
+            hint=f"Move it away, then update '{target.dvcfile}' again",
+        )
+    return False
 
 
 def _target(root: Path, dvc: DvcFile) -> ImportTarget:
@@ -158,7 +180,8 @@ def _update_url(root: Path, dvc: DvcFile, options: UpdateOptions) -> _Refresh:
     dep, _ = source_entry(root, source)
     recorded = _recorded_out(dvc)
     moved = dep_value(dep) != dep_value(dvc.deps[0].raw)
-    if not moved and _out_intact(target, recorded):
+    intact = _out_intact(target, recorded)  # NOTE: first: it refuses to lose unsaved bytes
+    if not moved and intact:
         return _Refresh(dep, recorded, False)
     if options.no_download:
         return _no_download(dep, recorded, moved)
@@ -184,7 +207,8 @@ def _update_repo(root: Path, dvc: DvcFile, options: UpdateOptions) -> _Refresh:
         source = open_repo(url, rev, scratch, root / dvc.wdir)
         dep = repo_dep(url, dvc.deps[0].path, rev, source.rev_lock)
         moved = source.rev_lock != repo.get("rev_lock")
-        if not moved and _out_intact(target, recorded):
+        intact = _out_intact(target, recorded)  # NOTE: first: it refuses to lose unsaved bytes
+        if not moved and intact:
             return _Refresh(dep, recorded, dep != {"path": raw.get("path"), "repo": repo})
         tracked = find_tracked(source, dvc.deps[0].path)
         if options.no_download:

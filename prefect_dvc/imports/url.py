@@ -50,7 +50,7 @@ from prefect_dvc.imports.target import (
     write_dvcfile,
 )
 from prefect_dvc.repo import RepoPaths
-from prefect_dvc.safety import in_repo_relative
+from prefect_dvc.safety import in_repo_relative, lexical_refusal
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.state import StateDB
@@ -129,6 +129,14 @@ def check_url(url: str) -> None:
 def _local(root: Path, url: str, path: str, wdir: Path, cwd: Path, *, absolute: bool) -> UrlSource:
     location = os.path.normpath(os.path.join(cwd, path))
     rel = in_repo_relative(root, location)
+    refusal = lexical_refusal(rel) if rel not in (None, ".") else None
+    if rel == "." or (refusal is not None and "inside" in refusal):
+        raise ImportSourceError(
+            f"failed to import '{url}': the source is "
+            + ("the repository itself" if rel == "." else refusal.removeprefix("it is ")),
+            url=url,
+            hint="Import data from outside '.git'/'.dvc', or track it with 'prefect-dvc add'",
+        )
     if rel is not None:
         # NOTE: DVC writes a source inside the repository relative to the file (imp_url.py)
         written = Path(os.path.relpath(location, wdir)).as_posix()

@@ -35,10 +35,11 @@ def make_source(base: Path) -> Path:
     gen(
         src, {"data/f.txt": "abc\n", "data/dir/x": "1", "data/dir/sub/y": "22", "code.py": "pass\n"}
     )
-    gen(
-        src,
-        {"dvc.yaml": "stages:\n  gen:\n    cmd: echo made > gen.txt\n    outs:\n    - gen.txt\n"},
+    stages = (
+        "  gen:\n    cmd: echo made > gen.txt\n    outs:\n    - gen.txt\n"
+        "  m:\n    cmd: echo 1 > m.json\n    outs:\n    - m.json:\n        cache: false\n"
     )
+    gen(src, {"dvc.yaml": "stages:\n" + stages})
     _dvc(src, "add", "-q", "data/f.txt", "data/dir")
     _dvc(src, "repro", "-q")
     git(src, "add", "-A")
@@ -64,10 +65,11 @@ _CALLS = [
     ("{src}", "data/dir/sub", "s", None, False, False),
     ("../src", "code.py", None, "main", False, False),
     ("../src", "gen.txt", None, None, False, False),
+    ("../src", "m.json", None, None, False, False),
     ("../src", "data/f.txt", "ne", None, True, False),
     ("../src", "data/f.txt", "nd", None, False, True),
 ]
-_OUTS = ["f.txt", "d", "y2", "s", "code.py", "gen.txt", "ne", "nd"]
+_OUTS = ["f.txt", "d", "y2", "s", "code.py", "gen.txt", "m.json", "ne", "nd"]
 
 _DVC_SCRIPT = """
 import json, sys
@@ -136,7 +138,7 @@ def test_workspace_and_cache_match_dvc(twin: tuple[Path, Path]) -> None:
 
 def test_real_dvc_status_accepts_our_repo_imports(twin: tuple[Path, Path]) -> None:
     ours, _ = twin
-    done = run_dvc(ours, "status", *(f"{o}.dvc" for o in _OUTS[:6]))
+    done = run_dvc(ours, "status", *(f"{o}.dvc" for o in _OUTS[:7]))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "Data and pipelines are up to date."
 

@@ -293,3 +293,12 @@ def test_source_overlapping_the_out_is_refused(git_repo: Path) -> None:
         import_url(git_repo, "data", "data", ImportUrlOptions(force=True), cwd=git_repo)
     assert _snapshot(git_repo) == before
     shutil.rmtree(git_repo / "data")
+
+
+@pytest.mark.parametrize("source", [".git/config", ".dvc/config", "."])
+def test_source_inside_git_or_dvc_or_the_root_is_refused(git_repo: Path, source: str) -> None:
+    before = _snapshot(git_repo)
+    with pytest.raises(ImportSourceError) as caught:
+        import_url(git_repo, source, "copy", ImportUrlOptions(), cwd=git_repo)
+    assert f"'{source}'" in str(caught.value)
+    assert _snapshot(git_repo) == before

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from helpers import dvc_python, gen, git, run_dvc
 
-from prefect_dvc.errors import PrefectDvcError
+from prefect_dvc.errors import PrefectDvcError, UnsavedChangesError
 from prefect_dvc.execution import RunOptions, open_executor
 from prefect_dvc.imports.repo import ImportOptions, import_repo
 from prefect_dvc.imports.update import UpdateOptions, update_imports
@@ -172,3 +172,29 @@ def test_frozen_import_is_never_refreshed_by_repro(git_repo: Path, tmp_path: Pat
     assert (git_repo / "raw.csv").read_text() == "a\n1\n"
     done = run_dvc(git_repo, "status", "raw.csv.dvc")
     assert done.returncode == 0 and "up to date" in done.stdout
+
+
+def test_update_never_replaces_an_out_changed_in_the_workspace(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    gen(tmp_path, {"raw.csv": "a\n1\n"})
+    import_url(git_repo, str(tmp_path / "raw.csv"), "raw.csv", ImportUrlOptions(), cwd=git_repo)
+    recorded = (git_repo / "raw.csv.dvc").read_bytes()
+    gen(tmp_path, {"raw.csv": "a\n2\n"})
+    gen(git_repo, {"raw.csv": "my own edit\n"})
+    with pytest.raises(UnsavedChangesError, match="'raw.csv' was changed in the workspace"):
+        update_imports(git_repo, ["raw.csv.dvc"], UpdateOptions(), cwd=git_repo)
+    assert (git_repo / "raw.csv").read_text() == "my own edit\n"
+    assert (git_repo / "raw.csv.dvc").read_bytes() == recorded
+
+
+def test_update_restores_a_deleted_out_without_touching_the_file(
+    git_repo: Path, tmp_path: Path
+) -> None:
+    gen(tmp_path, {"raw.csv": "a\n1\n"})
+    import_url(git_repo, str(tmp_path / "raw.csv"), "raw.csv", ImportUrlOptions(), cwd=git_repo)
+    recorded = (git_repo / "raw.csv.dvc").read_bytes()
+    (git_repo / "raw.csv").unlink()
+    [result] = update_imports(git_repo, ["raw.csv"], UpdateOptions(), cwd=git_repo)
+    assert result.changed and (git_repo / "raw.csv").read_text() == "a\n1\n"
+    assert (git_repo / "raw.csv.dvc").read_bytes() == recorded
