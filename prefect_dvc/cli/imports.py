@@ -10,7 +10,7 @@ import typer
 from prefect_dvc.cli.output import console
 from prefect_dvc.errors import ConfigError
 from prefect_dvc.imports.repo import ImportOptions, import_repo
-from prefect_dvc.imports.target import ImportTarget, git_add_hint
+from prefect_dvc.imports.target import Imported, git_add_hint
 from prefect_dvc.imports.update import UpdateOptions, update_imports
 from prefect_dvc.imports.url import ImportUrlOptions, import_url
 from prefect_dvc.locks import cache_reader, locked_workspace
@@ -37,11 +37,12 @@ def _refuse(option: str, why: str) -> None:
     raise ConfigError(f"{option} is not supported by prefect-dvc: {why}", hint="Drop the option")
 
 
-def _done(target: ImportTarget, source: str, quiet: bool) -> None:
+def _done(imported: Imported, source: str, quiet: bool) -> None:
     if not quiet:
-        console.print(f"Importing '{source}' -> '{target.out}'", markup=False, soft_wrap=True)
+        out = imported.target.out
+        console.print(f"Importing '{source}' -> '{out}'", markup=False, soft_wrap=True)
         # NOTE: plain echo: rich would expand the hint's tab, which DVC prints as is
-        typer.echo(git_add_hint(target))
+        typer.echo(git_add_hint(imported, Path.cwd()))
 
 
 @locked_workspace
@@ -68,8 +69,8 @@ def import_url_cmd(
     root = find_root()
     options = ImportUrlOptions(no_exec=no_exec, no_download=no_download, force=force, jobs=jobs)
     with cache_reader(root):
-        target = import_url(root, url, out, options, cwd=Path.cwd())
-    _done(target, url, quiet)
+        imported = import_url(root, url, out, options, cwd=Path.cwd())
+    _done(imported, url, quiet)
 
 
 @locked_workspace
@@ -95,8 +96,8 @@ def import_cmd(
         out=out, rev=rev, no_exec=no_exec, no_download=no_download, force=force, jobs=jobs
     )
     with cache_reader(root):
-        target = import_repo(root, url, path, options, cwd=Path.cwd())
-    _done(target, f"{path} ({url})", quiet)
+        imported = import_repo(root, url, path, options, cwd=Path.cwd())
+    _done(imported, f"{path} ({url})", quiet)
 
 
 @locked_workspace

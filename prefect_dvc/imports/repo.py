@@ -39,8 +39,10 @@ from prefect_dvc.imports.repo_source import (
     open_repo,
 )
 from prefect_dvc.imports.target import (
+    Imported,
     ImportTarget,
     add_gitignore,
+    ignore_pending,
     info_entry,
     resolve_target,
     scratch_dir,
@@ -91,8 +93,8 @@ def fetch_repo_path(
 
 def import_repo(
     root: Path, url: str, path: str, options: ImportOptions, cwd: Path | None = None
-) -> ImportTarget:
-    """Import ``path`` of the repository ``url`` to ``options.out``; returns where it landed.
+) -> Imported:
+    """Import ``path`` of the repository ``url`` to ``options.out``; returns what it wrote.
 
     Everything is checked (out, repository, revision, that something tracks
     ``path`` there) before anything is written.
@@ -108,6 +110,7 @@ def import_repo(
             "--no-exec and --no-download cannot be combined", hint="Use one of them"
         )
     target = resolve_target(root, path, options.out, force=options.force, cwd=here)
+    pending = ignore_pending(target)
     with scratch_dir(root) as scratch:
         source = open_repo(url, options.rev, scratch, here)
         tracked = find_tracked(source, path)
@@ -115,11 +118,11 @@ def import_repo(
             dep = repo_dep(url, path, options.rev, None)
             write_dvcfile(target, [dep], [info_entry(target.name, None)], with_md5=False)
             add_gitignore(target)
-            return target
+            return Imported(target, pending)
         info = None
         if not options.no_download:
             info = fetch_repo_path(target, source, tracked, scratch, options.jobs)
     dep = repo_dep(url, path, options.rev, source.rev_lock)
     write_dvcfile(target, [dep], [info_entry(target.name, info)], with_md5=True)
     add_gitignore(target)
-    return target
+    return Imported(target, pending)

@@ -12,7 +12,8 @@ Provides:
         keeping the previous file's comments and layout.
     rewrite_dvcfile(target, old, dep, out_info): ``update``'s rewrite.
     scratch_dir(root): a private folder in ``.dvc/tmp``, removed afterwards.
-    git_add_hint(paths): DVC's "To track the changes with git" lines.
+    Imported, ignore_pending(target): what an import wrote.
+    git_add_hint(imported, cwd): DVC's "To track the changes with git" lines.
 
 DVC 3.67.1 (``dvc/utils/__init__.py``: ``resolve_output``,
 ``resolve_paths``): the out defaults to the source's base name in the
@@ -43,7 +44,7 @@ from prefect_dvc.dvcfile import (
     out_entry,
 )
 from prefect_dvc.errors import PipelineError, PrefectDvcError, UnsafePathError
-from prefect_dvc.gitignore import ensure_ignored, ignore_entry
+from prefect_dvc.gitignore import ensure_ignored, ignore_entry, is_ignored
 from prefect_dvc.imports.stage_md5 import stage_md5
 from prefect_dvc.project import open_stores_for
 from prefect_dvc.repo import RepoPaths
@@ -271,16 +272,37 @@ def _updated_out(
     )
 
 
+@dataclass(frozen=True)
+class Imported:
+    """What an import wrote: its target, and whether the out's ``.gitignore`` got a line."""
+
+    target: ImportTarget
+    gitignore_changed: bool
+
+
+def ignore_pending(target: ImportTarget) -> bool:
+    """Whether ignoring the out will add a ``.gitignore`` line (asked before any write)."""
+    entry, gitignore = ignore_entry(target.root, target.out)
+    text = gitignore.read_text(encoding="utf-8") if gitignore.is_file() else ""
+    return entry not in text.splitlines() and not is_ignored(target.root, target.out)
+
+
 def add_gitignore(target: ImportTarget) -> None:
     """Ignore the out in Git (DVC ignores it even under ``--no-exec``)."""
     ensure_ignored(target.root, target.out)
 
 
-def git_add_hint(target: ImportTarget) -> str:
-    """DVC's closing lines naming the ``.dvc`` file and the ``.gitignore`` to stage."""
-    gitignore = ignore_entry(target.root, target.out)[1]
-    files = sorted({target.dvcfile, gitignore.relative_to(target.root).as_posix()})
-    return "\nTo track the changes with git, run:\n\n\tgit add " + " ".join(files) + "\n"
+def git_add_hint(imported: Imported, cwd: Path) -> str:
+    """DVC's closing lines: the ``.dvc`` file (and the ``.gitignore`` if it changed) to stage.
+
+    Paths are relative to ``cwd``, as DVC prints them; sorted.
+    """
+    target = imported.target
+    files = [target.root / target.dvcfile]
+    if imported.gitignore_changed:
+        files.append(ignore_entry(target.root, target.out)[1])
+    shown = sorted(Path(os.path.relpath(f, cwd)).as_posix() for f in files)
+    return "\nTo track the changes with git, run:\n\n\tgit add " + " ".join(shown) + "\n"
 
 
 @contextmanager

@@ -41,8 +41,10 @@ from urllib.parse import unquote, urlsplit
 from prefect_dvc.errors import ImportSourceError, PrefectDvcError
 from prefect_dvc.external import SUPPORTED_SCHEMES, hash_url, is_url, url_filesystem
 from prefect_dvc.imports.target import (
+    Imported,
     ImportTarget,
     add_gitignore,
+    ignore_pending,
     info_entry,
     resolve_target,
     scratch_dir,
@@ -257,8 +259,8 @@ class ImportUrlOptions:
 
 def import_url(
     root: Path, url: str, out: str | None, options: ImportUrlOptions, cwd: Path | None = None
-) -> ImportTarget:
-    """Import ``url`` to ``out`` (both as typed in ``cwd``); returns where it landed.
+) -> Imported:
+    """Import ``url`` to ``out`` (both as typed in ``cwd``); returns what it wrote.
 
     Checks everything before writing anything: the out (``resolve_target``),
     the URL, and (unless ``--no-exec``) that the source exists and can be read.
@@ -275,6 +277,7 @@ def import_url(
     check_url(url)
     target = resolve_target(root, url, out, force=options.force, cwd=here)
     source = parse_source(root, url, root / target.wdir, here)
+    pending = ignore_pending(target)
     if source.is_local and _overlaps(source.location, str(target.out_path)):
         raise ImportSourceError(
             f"cannot import '{url}' to '{target.out}': the source and the out overlap",
@@ -285,9 +288,9 @@ def import_url(
         deps = [{"hash": "md5", "path": source.written}]
         write_dvcfile(target, deps, [info_entry(target.name, None)], with_md5=False)
         add_gitignore(target)
-        return target
+        return Imported(target, pending)
     dep, _ = source_entry(root, source)
     out_info = None if options.no_download else fetch_into(target, source, jobs=options.jobs)
     write_dvcfile(target, [dep], [info_entry(target.name, out_info)], with_md5=True)
     add_gitignore(target)
-    return target
+    return Imported(target, pending)

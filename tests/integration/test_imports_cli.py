@@ -28,6 +28,11 @@ def test_import_url_prints_dvcs_lines_and_update_skips(git_repo: Path, tmp_path:
         "To track the changes with git, run:\n\n\tgit add .gitignore raw.csv.dvc\n\n"
     )
     assert (git_repo / "raw.csv").read_text() == "a\n1\n"
+    # again with --force, from a sub-folder: .gitignore is unchanged, paths are relative to it
+    (git_repo / "sub").mkdir()
+    done = cli(git_repo / "sub", "import-url", "-f", src, "../raw.csv")
+    assert done.code == 0, done.err
+    assert done.out.endswith("\tgit add ../raw.csv.dvc\n\n")
 
     done = cli(git_repo, "update", "raw.csv.dvc")
     assert (done.code, done.out) == (0, "'raw.csv.dvc' didn't change, skipping\n")
