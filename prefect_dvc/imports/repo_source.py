@@ -276,7 +276,7 @@ def materialize(source: RepoSource, tracked: Tracked, dest: Path) -> None:
     stores = _stores(source)
     files = _dvc_files(source, tracked, stores)
     for md5, rel in files:
-        target = dest / rel if rel else dest
+        target = dest / _safe_relpath(source, tracked, rel) if rel else dest
         target.parent.mkdir(parents=True, exist_ok=True)
         _fetch_object(source, tracked, stores, md5, target)
 
@@ -315,6 +315,22 @@ def _dvc_files(
             hint="Check the path, and the revision with '--rev'",
         )
     return inside
+
+
+def _safe_relpath(source: RepoSource, tracked: Tracked, rel: str) -> str:
+    """A manifest's ``relpath``, refused when it would land outside the folder being built.
+
+    The manifest comes from another repository's cache or remote: it is not trusted.
+    """
+    norm = posixpath.normpath(rel)
+    if posixpath.isabs(rel) or norm in (".", "..") or norm.startswith("../") or "\\" in rel:
+        raise ImportSourceError(
+            f"cannot import '{tracked.path}' from '{source.url}': its folder manifest names "
+            f"the unsafe path '{rel}'",
+            url=source.url,
+            hint="Fix the data in that repository ('dvc add' the folder again)",
+        )
+    return norm
 
 
 def _fetch_object(

@@ -160,6 +160,18 @@ def _missing(source: UrlSource) -> ImportSourceError:
     )
 
 
+def _vanished(source: UrlSource, exc: FileNotFoundError) -> ImportSourceError:
+    """The source itself is gone, or something inside it (a dangling symlink) is."""
+    if not os.path.lexists(source.location):
+        return _missing(source)
+    inner = exc.filename or str(exc) or "a file"
+    return ImportSourceError(
+        f"failed to import '{source.url}': '{inner}' in it cannot be read (a dangling symlink?)",
+        url=source.url,
+        hint="Fix or remove that entry of the source, then import again",
+    )
+
+
 def _hasher(root: Path, source: UrlSource) -> Hasher:
     state = StateDB(RepoPaths(root).state_db)
     return Hasher(state, root=root if source.in_repo else None)
@@ -182,8 +194,8 @@ def source_entry(root: Path, source: UrlSource) -> tuple[dict[str, Any], HashInf
     hasher = _hasher(root, source)
     try:
         info, _ = hasher.hash_path(Path(source.location))
-    except FileNotFoundError:
-        raise _missing(source) from None
+    except FileNotFoundError as exc:
+        raise _vanished(source, exc) from None
     finally:
         hasher.close()
     return info_entry(source.written, info), info
@@ -211,8 +223,8 @@ def fetch_into(target: ImportTarget, source: UrlSource, *, jobs: int | None = No
         hasher = _hasher(target.root, source)
         try:
             return store_and_link(target, Path(source.location), hasher, jobs=jobs)
-        except FileNotFoundError:
-            raise _missing(source) from None
+        except FileNotFoundError as exc:
+            raise _vanished(source, exc) from None
         finally:
             hasher.close()
     with scratch_dir(target.root) as folder:

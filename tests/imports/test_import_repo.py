@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -176,3 +177,29 @@ def test_bad_source_is_one_line_naming_it_and_writes_nothing(
     text = str(caught.value)
     assert said in text and url in text and "\n" not in text
     assert _snapshot(git_repo) == before
+
+
+def test_hostile_manifest_cannot_write_outside(tmp_path: Path, git_repo: Path) -> None:
+    """A folder manifest on the source's remote naming '../../x' is refused, nothing written."""
+    remote = tmp_path / "remote"
+    payload = b"owned\n"
+    file_md5 = hashlib.md5(payload).hexdigest()
+    manifest = json.dumps([{"md5": file_md5, "relpath": "../../evil.txt"}], sort_keys=True)
+    dir_md5 = hashlib.md5(manifest.encode()).hexdigest() + ".dir"
+    gen(remote / "files" / "md5", {
+        f"{file_md5[:2]}/{file_md5[2:]}": payload,
+        f"{dir_md5[:2]}/{dir_md5[2:]}": manifest,
+    })  # fmt: skip
+    src = tmp_path / "src"
+    gen(src, {
+        ".dvc/config": f"[core]\n    remote = store\n['remote \"store\"']\n    url = {remote}\n",
+        "data.dvc": f"outs:\n- md5: {dir_md5}\n  size: 6\n  nfiles: 1\n  hash: md5\n  path: data\n",
+    })  # fmt: skip
+    git(src, "init", "-q", "-b", "main")
+    git(src, "add", "-A")
+    git(src, "commit", "-q", "-m", "hostile")
+    before = _snapshot(git_repo)
+    with pytest.raises(ImportSourceError, match="unsafe path '../../evil.txt'"):
+        import_repo(git_repo, str(src), "data", ImportOptions(), cwd=git_repo)
+    assert _snapshot(git_repo) == before
+    assert not list(tmp_path.rglob("evil.txt")) and not list(git_repo.rglob("evil.txt"))

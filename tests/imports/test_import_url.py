@@ -209,10 +209,12 @@ def test_s3_object_records_etag_and_lands_in_cache(
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
+    """Workspace, .dvc/ and the cache, less .git and .dvc/tmp (locks, the state DB)."""
     return {
-        p.relative_to(root).as_posix(): p.read_bytes()
+        rel: p.read_bytes()
         for p in sorted(root.rglob("*"))
-        if p.is_file() and ".git" not in p.relative_to(root).parts[:1]
+        if p.is_file()
+        and not (rel := p.relative_to(root).as_posix()).startswith((".git/", ".dvc/tmp/"))
     }
 
 
@@ -301,4 +303,13 @@ def test_source_inside_git_or_dvc_or_the_root_is_refused(git_repo: Path, source:
     with pytest.raises(ImportSourceError) as caught:
         import_url(git_repo, source, "copy", ImportUrlOptions(), cwd=git_repo)
     assert f"'{source}'" in str(caught.value)
+    assert _snapshot(git_repo) == before
+
+
+def test_dangling_symlink_in_the_source_is_named(git_repo: Path, tmp_path: Path) -> None:
+    gen(tmp_path, {"src/ok.txt": "ok\n"})
+    (tmp_path / "src" / "gone").symlink_to(tmp_path / "nowhere")
+    before = _snapshot(git_repo)
+    with pytest.raises(ImportSourceError, match="dangling symlink"):
+        import_url(git_repo, str(tmp_path / "src"), "data", ImportUrlOptions(), cwd=git_repo)
     assert _snapshot(git_repo) == before
