@@ -110,6 +110,12 @@ def open_repo(url: str, rev: str | None, scratch: Path, cwd: Path) -> RepoSource
         work_tree = scratch / "clone"
         _git(scratch, url, "clone", "-q", "--no-checkout", "--", url, str(work_tree))
     wanted = rev or "HEAD"
+    if wanted.startswith("-"):
+        raise ImportSourceError(
+            f"cannot read the repository '{url}': '{wanted}' is not a revision",
+            url=url,
+            hint="Give a branch, tag or commit with '--rev'",
+        )
     proc = subprocess.run(
         ["git", "rev-parse", "--verify", "-q", f"{wanted}^{{commit}}"],
         cwd=work_tree,
@@ -360,6 +366,14 @@ def _from_git(source: RepoSource, tracked: Tracked, dest: Path) -> None:
         return
     archive = source.git("archive", "--format=tar", source.rev_lock, "--", tracked.path)
     unpacked = dest.parent / (dest.name + ".tar")
-    with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
-        tar.extractall(unpacked, filter="data")
+    try:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(unpacked, filter="data")
+    except (tarfile.TarError, OSError) as exc:
+        # NOTE: the "data" filter refuses links leaving the folder, absolute paths, devices
+        raise ImportSourceError(
+            f"cannot import '{tracked.path}' from '{source.url}': {exc}",
+            url=source.url,
+            hint="Import the plain files inside it one by one",
+        ) from None
     os.replace(unpacked / tracked.path, dest)

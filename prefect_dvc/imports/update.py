@@ -28,14 +28,24 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from prefect_dvc.dvcfile import DVC_SUFFIX, DvcFile, find_dvcfiles, is_dvcfile_name, load_dvcfile
-from prefect_dvc.errors import ImportSourceError, PrefectDvcError, UnsavedChangesError
+from prefect_dvc.errors import (
+    ImportSourceError,
+    PrefectDvcError,
+    UnsafePathError,
+    UnsavedChangesError,
+)
 from prefect_dvc.external import dep_value, is_url
 from prefect_dvc.imports.repo import fetch_repo_path, repo_dep
 from prefect_dvc.imports.repo_source import find_tracked, open_repo
 from prefect_dvc.imports.target import ImportTarget, rewrite_dvcfile, scratch_dir, target_of
 from prefect_dvc.imports.url import UrlSource, fetch_into, source_entry
 from prefect_dvc.project import open_stores_for
-from prefect_dvc.safety import in_repo_relative, remove_workspace_path
+from prefect_dvc.safety import (
+    in_repo_relative,
+    out_refusal,
+    remove_workspace_path,
+    symlink_escape,
+)
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.hashing import Hasher
 
@@ -141,10 +151,14 @@ def _out_intact(target: ImportTarget, recorded: HashInfo | None) -> bool:
 
 
 def _target(root: Path, dvc: DvcFile) -> ImportTarget:
+    """The import's out, refused (before any download) when it may not be written."""
     out = dvc.outs[0].repo_path
-    if out is None:
-        raise PrefectDvcError(
-            f"'{dvc.repo_path}': its out '{dvc.outs[0].path}' is outside the repository",
+    reason = "it is outside the repository" if out is None else out_refusal(out)
+    if out is not None and reason is None:
+        reason = symlink_escape(root, out)
+    if out is None or reason is not None:
+        raise UnsafePathError(
+            f"'{dvc.repo_path}': cannot update its out '{dvc.outs[0].path}': {reason}",
             hint="Import it again to a path inside the repository",
         )
     return target_of(root, dvc.repo_path, out)

@@ -158,6 +158,7 @@ def _snapshot(root: Path) -> dict[str, bytes]:
         ("{src}", "data/nope.txt", None, "no such file or folder"),
         ("{src}", "data/dir/nope", None, "no such file or folder in the DVC-tracked folder"),
         ("{src}", "data/f.txt", "no-such-tag", "unknown revision 'no-such-tag'"),
+        ("{src}", "data/f.txt", "--output=/tmp/x", "'--output=/tmp/x' is not a revision"),
         ("{src}", "../escape", None, "give a path inside that repository"),
         ("{src}", "data", None, "folder holding DVC-tracked data"),
         ("{src}/nowhere", "data/f.txt", None, "no such folder"),

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from helpers import dvc_python, gen, git, run_dvc
 
-from prefect_dvc.errors import PrefectDvcError, UnsavedChangesError
+from prefect_dvc.errors import PrefectDvcError, UnsafePathError, UnsavedChangesError
 from prefect_dvc.execution import RunOptions, open_executor
 from prefect_dvc.imports.repo import ImportOptions, import_repo
 from prefect_dvc.imports.update import UpdateOptions, update_imports
@@ -198,3 +198,22 @@ def test_update_restores_a_deleted_out_without_touching_the_file(
     [result] = update_imports(git_repo, ["raw.csv"], UpdateOptions(), cwd=git_repo)
     assert result.changed and (git_repo / "raw.csv").read_text() == "a\n1\n"
     assert (git_repo / "raw.csv.dvc").read_bytes() == recorded
+
+
+@pytest.mark.parametrize(
+    ("out", "said"),
+    [("../outside.txt", "outside the repository"), (".git/hooks/post-checkout", "inside '.git'")],
+)
+def test_update_refuses_an_out_it_may_not_write(
+    git_repo: Path, tmp_path: Path, out: str, said: str
+) -> None:
+    gen(tmp_path, {"raw.csv": "a\n"})
+    text = (
+        f"frozen: true\ndeps:\n- path: {tmp_path / 'raw.csv'}\nouts:\n- hash: md5\n  path: {out}\n"
+    )
+    gen(git_repo, {"evil.dvc": text})
+    with pytest.raises(UnsafePathError, match=said):
+        update_imports(git_repo, ["evil.dvc"], UpdateOptions(), cwd=git_repo)
+    assert (git_repo / "evil.dvc").read_text() == text
+    assert not (git_repo / ".git/hooks/post-checkout").exists()
+    assert not (git_repo.parent / "outside.txt").exists()
