@@ -164,7 +164,8 @@ def _target(root: Path, dvc: DvcFile) -> ImportTarget:
     return target_of(root, dvc.repo_path, out)
 
 
-def _url_source(root: Path, dvc: DvcFile) -> UrlSource:
+def url_source_of(root: Path, dvc: DvcFile) -> UrlSource:
+    """The source of the URL import ``dvc``, its dep ``path`` resolved from the file's folder."""
     written = dvc.deps[0].path
     if is_url(written) and urlsplit(written).scheme.lower() != "file":
         return UrlSource(url=written, written=written, location=written)
@@ -190,8 +191,8 @@ def _no_download(dep: dict[str, Any], recorded: HashInfo | None, moved: bool) ->
 
 def _update_url(root: Path, dvc: DvcFile, options: UpdateOptions) -> _Refresh:
     target = _target(root, dvc)
-    source = _url_source(root, dvc)
-    dep, _ = source_entry(root, source)
+    source = url_source_of(root, dvc)
+    dep = source_entry(root, source)
     recorded = _recorded_out(dvc)
     moved = dep_value(dep) != dep_value(dvc.deps[0].raw)
     intact = _out_intact(target, recorded)  # NOTE: first: it refuses to lose unsaved bytes

@@ -3,7 +3,7 @@
 Provides:
     UrlSource: where an import-url reads from and how its dep is spelled.
     parse_source(root, url, wdir, cwd): classify and check the URL.
-    source_entry(root, source): the dep entry of the source as it is now.
+    current_entry / source_entry(root, source): the dep entry of the source now.
     fetch_into(target, source, jobs): download or copy, cache, link.
     ImportUrlOptions / import_url(root, url, out, options): the command.
 
@@ -177,28 +177,41 @@ def _hasher(root: Path, source: UrlSource) -> Hasher:
     return Hasher(state, root=root if source.in_repo else None)
 
 
-def source_entry(root: Path, source: UrlSource) -> tuple[dict[str, Any], HashInfo | None]:
-    """The dep entry of ``source`` now (``Output.dumpd`` order) and, if local, its hash.
+def current_entry(root: Path, source: UrlSource) -> dict[str, Any] | None:
+    """The dep entry of ``source`` now (``Output.dumpd`` order); ``None`` when nothing is there.
 
     Raises:
-        ImportSourceError: nothing exists at the source.
+        ImportSourceError: something inside a source folder cannot be read.
         RemoteError / PipelineError: a URL that cannot be read, or names a folder.
     """
     if not source.is_local:
         found = hash_url(source.location, source.written)
-        if found is None:
-            raise _missing(source)
-        return _dumpd_order(found), None
+        return None if found is None else _dumpd_order(found)
     if not os.path.lexists(source.location):
-        raise _missing(source)
+        return None
     hasher = _hasher(root, source)
     try:
         info, _ = hasher.hash_path(Path(source.location))
     except FileNotFoundError as exc:
+        if not os.path.lexists(source.location):
+            return None
         raise _vanished(source, exc) from None
     finally:
         hasher.close()
-    return info_entry(source.written, info), info
+    return info_entry(source.written, info)
+
+
+def source_entry(root: Path, source: UrlSource) -> dict[str, Any]:
+    """:func:`current_entry`, required.
+
+    Raises:
+        ImportSourceError: nothing exists at the source (URL named).
+        RemoteError / PipelineError: as :func:`current_entry`.
+    """
+    entry = current_entry(root, source)
+    if entry is None:
+        raise _missing(source)
+    return entry
 
 
 def _dumpd_order(lock_entry: dict[str, Any]) -> dict[str, Any]:
@@ -301,7 +314,7 @@ def import_url(
         write_dvcfile(target, deps, [info_entry(target.name, None)], with_md5=False)
         add_gitignore(target)
         return Imported(target, pending)
-    dep, _ = source_entry(root, source)
+    dep = source_entry(root, source)
     out_info = None if options.no_download else fetch_into(target, source, jobs=options.jobs)
     write_dvcfile(target, [dep], [info_entry(target.name, out_info)], with_md5=True)
     add_gitignore(target)
