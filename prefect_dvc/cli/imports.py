@@ -33,6 +33,11 @@ def register(app: typer.Typer) -> None:
     app.command("update")(update_cmd)
 
 
+def _check_jobs(jobs: int | None) -> None:
+    if jobs is not None and jobs < 1:
+        raise ConfigError(f"-j/--jobs must be at least 1, not {jobs}", hint="Pass -j 1 or more")
+
+
 def _refuse(option: str, why: str) -> None:
     raise ConfigError(f"{option} is not supported by prefect-dvc: {why}", hint="Drop the option")
 
@@ -66,6 +71,7 @@ def import_url_cmd(
         _refuse("--version-aware", "cloud-versioned imports are not tracked yet")
     if fs_config:
         _refuse("--fs-config", "URL credentials come from the environment (AWS_* for s3://)")
+    _check_jobs(jobs)
     root = find_root()
     options = ImportUrlOptions(no_exec=no_exec, no_download=no_download, force=force, jobs=jobs)
     with cache_reader(root):
@@ -91,6 +97,7 @@ def import_cmd(
     """Download a file or folder tracked by DVC or Git in another repository, and track it."""
     if config or remote or remote_config:
         _refuse("--config/--remote/--remote-config", "the source's own default remote is used")
+    _check_jobs(jobs)
     root = find_root()
     options = ImportOptions(
         out=out, rev=rev, no_exec=no_exec, no_download=no_download, force=force, jobs=jobs
@@ -118,6 +125,7 @@ def update_cmd(
     """Re-check imports' sources and bring what changed into the workspace."""
     if to_remote or remote:
         _refuse("--to-remote/--remote", "imports always go through the local cache")
+    _check_jobs(jobs)
     root = find_root()
     options = UpdateOptions(rev=rev, recursive=recursive, no_download=no_download, jobs=jobs)
     with cache_reader(root):

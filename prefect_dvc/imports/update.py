@@ -38,7 +38,7 @@ from prefect_dvc.external import dep_value, is_url
 from prefect_dvc.imports.repo import fetch_repo_path, repo_dep
 from prefect_dvc.imports.repo_source import find_tracked, open_repo
 from prefect_dvc.imports.target import ImportTarget, rewrite_dvcfile, scratch_dir, target_of
-from prefect_dvc.imports.url import UrlSource, fetch_into, source_entry
+from prefect_dvc.imports.url import UrlSource, check_url, fetch_into, source_entry
 from prefect_dvc.project import open_stores_for
 from prefect_dvc.safety import (
     in_repo_relative,
@@ -167,6 +167,7 @@ def _target(root: Path, dvc: DvcFile) -> ImportTarget:
 def url_source_of(root: Path, dvc: DvcFile) -> UrlSource:
     """The source of the URL import ``dvc``, its dep ``path`` resolved from the file's folder."""
     written = dvc.deps[0].path
+    check_url(written)
     if is_url(written) and urlsplit(written).scheme.lower() != "file":
         return UrlSource(url=written, written=written, location=written)
     path = unquote(urlsplit(written).path) if is_url(written) else written

@@ -11,7 +11,12 @@ from pathlib import Path
 import pytest
 from helpers import dvc_python, gen, git, run_dvc
 
-from prefect_dvc.errors import PrefectDvcError, UnsafePathError, UnsavedChangesError
+from prefect_dvc.errors import (
+    ImportSourceError,
+    PrefectDvcError,
+    UnsafePathError,
+    UnsavedChangesError,
+)
 from prefect_dvc.execution import RunOptions, open_executor
 from prefect_dvc.imports.repo import ImportOptions, import_repo
 from prefect_dvc.imports.update import UpdateOptions, update_imports
@@ -217,3 +222,13 @@ def test_update_refuses_an_out_it_may_not_write(
     assert (git_repo / "evil.dvc").read_text() == text
     assert not (git_repo / ".git/hooks/post-checkout").exists()
     assert not (git_repo.parent / "outside.txt").exists()
+
+
+def test_update_of_an_unsupported_url_is_one_line(git_repo: Path) -> None:
+    text = (
+        "frozen: true\ndeps:\n- etag: x\n  path: gs://b/f.csv\nouts:\n- hash: md5\n  path: f.csv\n"
+    )
+    gen(git_repo, {"f.csv.dvc": text})
+    with pytest.raises(ImportSourceError, match="unsupported URL type 'gs://'"):
+        update_imports(git_repo, ["f.csv.dvc"], UpdateOptions(), cwd=git_repo)
+    assert (git_repo / "f.csv.dvc").read_text() == text and not (git_repo / "f.csv").exists()

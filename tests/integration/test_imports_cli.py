@@ -51,6 +51,8 @@ def test_bad_input_is_one_error_line_and_nothing_written(git_repo: Path, cli) ->
         (("import-url", "--fs-config", "a=b", "../x"), "--fs-config is not supported"),
         (("import", "../no-repo", "data.xml"), "cannot read the repository '../no-repo'"),
         (("update", "missing.dvc"), "'missing.dvc' does not exist"),
+        (("import-url", "-j", "0", "../x"), "-j/--jobs must be at least 1"),
+        (("import-url", "--no-exec", "--no-download", "../x"), "cannot be combined"),
     ]
     for args, said in cases:
         done = cli(git_repo, *args)
