@@ -28,6 +28,7 @@ import dataclasses
 import os
 import posixpath
 import shutil
+import subprocess
 import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -119,7 +120,27 @@ def resolve_target(
             hint="To override it, re-run with '--force'",
         )
     _check_not_taken(target)
+    _check_not_in_git(target)
     return target
+
+
+def _check_not_in_git(target: ImportTarget) -> None:
+    """DVC's ``OutputAlreadyTrackedError``, raised before the file is touched.
+
+    DVC 3.67.1 raises it only after ``--force`` has already overwritten the
+    Git-tracked file with the import; the user's committed bytes stay here.
+    """
+    proc = subprocess.run(
+        ["git", "ls-files", "-z", "--", target.out],
+        cwd=target.root,
+        capture_output=True,
+        check=False,
+    )
+    if proc.returncode == 0 and proc.stdout.strip(b"\0"):
+        raise PipelineError(
+            f"cannot import to '{target.out}': it is already tracked by Git",
+            hint=f"Stop tracking it first: git rm -r --cached '{target.out}' and commit",
+        )
 
 
 def target_of(root: Path, dvcfile: str, out: str) -> ImportTarget:

@@ -252,12 +252,16 @@ def test_bad_source_is_one_line_naming_it_and_writes_nothing(
         ("../outside.txt", UnsafePathError, "outside the repository"),
         ("present.txt", PipelineError, "already exists"),
         ("tracked/inner.txt", PipelineError, "overlaps the output 'tracked'"),
+        ("in-git.txt", PipelineError, "already tracked by Git"),
     ],
 )
 def test_bad_out_is_refused_before_anything_is_written(
     git_repo: Path, tmp_path: Path, out: str, error: type, said: str
 ) -> None:
     gen(tmp_path, {"src.txt": "data\n"})
+    gen(git_repo, {"in-git.txt": "committed\n"})
+    git(git_repo, "add", "in-git.txt")
+    git(git_repo, "commit", "-q", "-m", "in git")
     gen(
         git_repo,
         {
@@ -267,8 +271,10 @@ def test_bad_out_is_refused_before_anything_is_written(
         },
     )
     before = _snapshot(git_repo)
+    force = out == "in-git.txt"  # NOTE: --force must not overwrite a file Git tracks either
     with pytest.raises(error) as caught:
-        import_url(git_repo, str(tmp_path / "src.txt"), out, ImportUrlOptions(), cwd=git_repo)
+        options = ImportUrlOptions(force=force)
+        import_url(git_repo, str(tmp_path / "src.txt"), out, options, cwd=git_repo)
     assert said in str(caught.value) and "\n" not in str(caught.value)
     assert _snapshot(git_repo) == before
     assert not (tmp_path / "outside.txt").exists()
