@@ -232,3 +232,22 @@ def test_update_of_an_unsupported_url_is_one_line(git_repo: Path) -> None:
     with pytest.raises(ImportSourceError, match="unsupported URL type 'gs://'"):
         update_imports(git_repo, ["f.csv.dvc"], UpdateOptions(), cwd=git_repo)
     assert (git_repo / "f.csv.dvc").read_text() == text and not (git_repo / "f.csv").exists()
+
+
+def test_recursive_update_takes_every_import_under_a_folder(git_repo: Path, tmp_path: Path) -> None:
+    gen(tmp_path, {"a.csv": "a1\n", "b.csv": "b1\n"})
+    gen(git_repo, {"data/added.txt.dvc": "outs:\n- md5: 0123456789abcdef0123456789abcdef\n"
+                   "  hash: md5\n  path: added.txt\n"})  # fmt: skip
+    for name in ("a.csv", "b.csv"):
+        import_url(git_repo, str(tmp_path / name), f"data/{name}", ImportUrlOptions(), cwd=git_repo)
+    import_url(git_repo, str(tmp_path / "a.csv"), "top.csv", ImportUrlOptions(), cwd=git_repo)
+    gen(tmp_path, {"a.csv": "a2\n"})
+
+    results = update_imports(git_repo, ["data"], UpdateOptions(recursive=True), cwd=git_repo)
+
+    assert [(r.dvcfile, r.changed) for r in results] == [
+        ("data/a.csv.dvc", True),
+        ("data/b.csv.dvc", False),
+    ]
+    assert (git_repo / "data/a.csv").read_text() == "a2\n"
+    assert (git_repo / "top.csv").read_text() == "a1\n"  # outside the folder: not updated
