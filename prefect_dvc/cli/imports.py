@@ -42,10 +42,10 @@ def _refuse(option: str, why: str) -> None:
     raise ConfigError(f"{option} is not supported by prefect-dvc: {why}", hint="Drop the option")
 
 
-def _done(imported: Imported, source: str, quiet: bool) -> None:
+def _done(imported: Imported, quiet: bool) -> None:
     if not quiet:
         out = imported.target.out
-        console.print(f"Importing '{source}' -> '{out}'", markup=False, soft_wrap=True)
+        console.print(f"Importing '{imported.source}' -> '{out}'", markup=False, soft_wrap=True)
         # NOTE: plain echo: rich would expand the hint's tab, which DVC prints as is
         typer.echo(git_add_hint(imported, Path.cwd()))
 
@@ -76,7 +76,7 @@ def import_url_cmd(
     options = ImportUrlOptions(no_exec=no_exec, no_download=no_download, force=force, jobs=jobs)
     with cache_reader(root):
         imported = import_url(root, url, out, options, cwd=Path.cwd())
-    _done(imported, url, quiet)
+    _done(imported, quiet)
 
 
 @locked_workspace
@@ -104,7 +104,7 @@ def import_cmd(
     )
     with cache_reader(root):
         imported = import_repo(root, url, path, options, cwd=Path.cwd())
-    _done(imported, f"{path} ({url})", quiet)
+    _done(imported, quiet)
 
 
 @locked_workspace

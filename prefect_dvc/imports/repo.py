@@ -118,11 +118,11 @@ def import_repo(
             dep = repo_dep(url, path, options.rev, None)
             write_dvcfile(target, [dep], [info_entry(target.name, None)], with_md5=False)
             add_gitignore(target)
-            return Imported(target, pending)
+            return Imported(target, pending, f"{path} ({url})")
         info = None
         if not options.no_download:
             info = fetch_repo_path(target, source, tracked, scratch, options.jobs)
     dep = repo_dep(url, path, options.rev, source.rev_lock)
     write_dvcfile(target, [dep], [info_entry(target.name, info)], with_md5=True)
     add_gitignore(target)
-    return Imported(target, pending)
+    return Imported(target, pending, f"{path} ({url})")

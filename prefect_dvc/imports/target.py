@@ -295,10 +295,12 @@ def _updated_out(
 
 @dataclass(frozen=True)
 class Imported:
-    """What an import wrote: its target, and whether the out's ``.gitignore`` got a line."""
+    """What an import wrote: its target, whether the out's ``.gitignore`` got a line,
+    and the source as DVC names it in "Importing '<source>' -> '<out>'"."""
 
     target: ImportTarget
     gitignore_changed: bool
+    source: str = ""
 
 
 def ignore_pending(target: ImportTarget) -> bool:

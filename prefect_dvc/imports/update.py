@@ -20,7 +20,6 @@ a URL import is ignored, as DVC ignores it for sources without versions.
 from __future__ import annotations
 
 import os
-import posixpath
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -258,14 +257,14 @@ def update_imports(
             # NOTE: as DVC: the out no longer matches its (cleared) record; its
             # bytes stay in the cache under the old hash.
             remove_workspace_path(root, target.out)
-        shown = _shown_source(dvc)
+        shown = _shown_source(root, dvc, here)
         results.append(UpdateResult(dvc.repo_path, target.out, shown, found.changed))
     return results
 
 
-def _shown_source(dvc: DvcFile) -> str:
+def _shown_source(root: Path, dvc: DvcFile, cwd: Path) -> str:
+    """The source as DVC's "Importing '<source>' -> '<out>'" names it."""
     repo = dvc.deps[0].raw.get("repo")
     if isinstance(repo, dict):
         return f"{dvc.deps[0].path} ({repo.get('url')})"
-    path = dvc.deps[0].path
-    return path if is_url(path) else posixpath.normpath(path)
+    return url_source_of(root, dvc).shown(cwd)

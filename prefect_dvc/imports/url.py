@@ -80,6 +80,15 @@ class UrlSource:
     def is_local(self) -> bool:
         return not is_url(self.location)
 
+    def shown(self, cwd: Path) -> str:
+        """The source as DVC prints it (``str(Dependency)``): a URL as is, a path in
+        the repository relative to ``cwd``, an outside one absolute."""
+        if not self.is_local:
+            return self.url
+        if self.in_repo:
+            return os.path.relpath(self.location, cwd)
+        return self.written if os.path.isabs(self.written) else self.location
+
 
 def parse_source(root: Path, url: str, wdir: Path, cwd: Path) -> UrlSource:
     """Classify ``url`` (typed in ``cwd``) for a ``.dvc`` file in the folder ``wdir``.
@@ -313,9 +322,9 @@ def import_url(
         deps = [{"hash": "md5", "path": source.written}]
         write_dvcfile(target, deps, [info_entry(target.name, None)], with_md5=False)
         add_gitignore(target)
-        return Imported(target, pending)
+        return Imported(target, pending, source.shown(here))
     dep = source_entry(root, source)
     out_info = None if options.no_download else fetch_into(target, source, jobs=options.jobs)
     write_dvcfile(target, [dep], [info_entry(target.name, out_info)], with_md5=True)
     add_gitignore(target)
-    return Imported(target, pending)
+    return Imported(target, pending, source.shown(here))
