@@ -58,6 +58,12 @@ def _new_repo(path: Path) -> Path:
     return path
 
 
+def _twin_of(repo: Path, path: Path) -> Path:
+    """A copy of the fresh repository ``repo`` (one ``dvc init`` serves both twins)."""
+    shutil.copytree(repo, path, symlinks=True)
+    return path
+
+
 _CALLS = [
     # (url, path, out, rev, no_exec, no_download)
     ("../src", "data/f.txt", None, None, False, False),
@@ -99,7 +105,8 @@ def twin(tmp_path_factory: pytest.TempPathFactory, sources: dict[str, Path]) -> 
     """Our repository and DVC's after the same imports from one source: (ours, theirs)."""
     base = sources["src"].parent
     src = sources["src"]
-    ours, theirs = _new_repo(base / "ours"), _new_repo(base / "theirs")
+    theirs = _new_repo(base / "theirs")
+    ours = _twin_of(theirs, base / "ours")
     calls = [(u.format(src=src), *rest) for u, *rest in _CALLS]
     for url, path, out, rev, no_exec, no_download in calls:
         options = ImportOptions(out=out, rev=rev, no_exec=no_exec, no_download=no_download)

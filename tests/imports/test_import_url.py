@@ -54,6 +54,12 @@ def _new_repo(path: Path) -> Path:
     return path
 
 
+def _twin_of(repo: Path, path: Path) -> Path:
+    """A copy of the fresh repository ``repo`` (one ``dvc init`` serves both twins)."""
+    shutil.copytree(repo, path, symlinks=True)
+    return path
+
+
 def _cases(base: Path, url: str) -> list[tuple[str, list[str], list[str]]]:
     """(name, our arguments, DVC's arguments): the same import, spelled for each tool."""
     src = base / "src"
@@ -87,7 +93,8 @@ def twin(
     base = tmp_path_factory.mktemp("twin")
     gen(base / "src", {"a.txt": "hello\n", "d/1": "x", "d/sub/2": "yy", "run.sh": "echo hi\n"})
     os.chmod(base / "src" / "run.sh", 0o755)
-    ours, theirs = _new_repo(base / "ours"), _new_repo(base / "theirs")
+    theirs = _new_repo(base / "theirs")
+    ours = _twin_of(theirs, base / "ours")
     cases = _cases(base, served[1])
     for root in (ours, theirs):
         gen(root, {"inrepo/f": "inner\n", "sub/keep": ""})

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -52,6 +53,12 @@ def _new_repo(path: Path) -> Path:
     return path
 
 
+def _twin_of(repo: Path, path: Path) -> Path:
+    """A copy of the fresh repository ``repo`` (one ``dvc init`` serves both twins)."""
+    shutil.copytree(repo, path, symlinks=True)
+    return path
+
+
 def _source_repo(base: Path) -> Path:
     src = base / "src"
     src.mkdir()
@@ -81,7 +88,8 @@ def twin(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str
     base = tmp_path_factory.mktemp("update-twin")
     gen(base, {"u.txt": "v1\n", "same.txt": "same\n", "d/1": "x"})
     _source_repo(base)
-    ours, theirs = _new_repo(base / "ours"), _new_repo(base / "theirs")
+    theirs = _new_repo(base / "theirs")
+    ours = _twin_of(theirs, base / "ours")
     urls = [("../u.txt", "c"), ("../d", "dd"), ("../same.txt", "s"), ("../u.txt", "n")]
     for url, out in urls:
         import_url(ours, url, out, ImportUrlOptions(), cwd=ours)
