@@ -26,11 +26,13 @@ What DVC 3.67.1's ``dvc import`` writes (``dvc/dependency/repo.py::dumpd``)::
 from __future__ import annotations
 
 import os
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from prefect_dvc.errors import PrefectDvcError
+from prefect_dvc.dvcfile import DVC_SUFFIX
+from prefect_dvc.errors import ImportSourceError, PrefectDvcError
 from prefect_dvc.imports.repo_source import (
     RepoSource,
     Tracked,
@@ -108,6 +110,13 @@ def import_repo(
     if options.no_exec and options.no_download:
         raise PrefectDvcError(
             "--no-exec and --no-download cannot be combined", hint="Use one of them"
+        )
+    if path.rstrip("/").endswith(DVC_SUFFIX) or posixpath.basename(path) == "dvc.yaml":
+        # NOTE: DVC's Output._validate_output_path (DependencyIsStageFileError)
+        raise ImportSourceError(
+            f"cannot import '{path}' from '{url}': DVC file '{path}' cannot be a dependency",
+            url=url,
+            hint="Import the data it tracks instead",
         )
     target = resolve_target(root, path, options.out, force=options.force, cwd=here)
     pending = ignore_pending(target)

@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from prefect_dvc.dvcfile import DVC_SUFFIX
 from prefect_dvc.errors import ImportSourceError, PrefectDvcError
 from prefect_dvc.external import SUPPORTED_SCHEMES, hash_url, is_url, url_filesystem
 from prefect_dvc.imports.target import (
@@ -114,6 +115,7 @@ def check_url(url: str) -> None:
     if not url.strip():
         raise ImportSourceError("no URL given", url=url, hint="Name a file, folder or URL")
     if not is_url(url):
+        _check_not_dvcfile(url, url)
         return
     parts = urlsplit(url)
     scheme = parts.scheme.lower()
@@ -123,6 +125,8 @@ def check_url(url: str) -> None:
             url=url,
             hint="Use a local path, file://, s3:// or http(s)://",
         )
+    if scheme == "file":
+        _check_not_dvcfile(url, unquote(parts.path))
     if scheme == "file" and parts.netloc not in ("", "localhost"):
         raise ImportSourceError(
             f"failed to import '{url}': a file:// URL must name a local path (file:///path)",
@@ -134,6 +138,16 @@ def check_url(url: str) -> None:
             f"failed to import '{url}': the URL names no file",
             url=url,
             hint="Give the full URL of a file, e.g. s3://bucket/key",
+        )
+
+
+def _check_not_dvcfile(url: str, path: str) -> None:
+    """DVC's ``DependencyIsStageFileError`` (``Output._validate_output_path``)."""
+    if path.rstrip("/").endswith(DVC_SUFFIX) or os.path.basename(path.rstrip("/")) == "dvc.yaml":
+        raise ImportSourceError(
+            f"failed to import '{url}': DVC file '{path}' cannot be a dependency",
+            url=url,
+            hint="Import the data it tracks instead",
         )
 
 

@@ -168,6 +168,7 @@ def _snapshot(root: Path) -> dict[str, bytes]:
         ("{src}", "data/f.txt", "--output=/tmp/x", "'--output=/tmp/x' is not a revision"),
         ("{src}", "../escape", None, "give a path inside that repository"),
         ("{src}", "data", None, "folder holding DVC-tracked data"),
+        ("{src}", "data/f.txt.dvc", None, "DVC file 'data/f.txt.dvc' cannot be a dependency"),
         ("{src}/nowhere", "data/f.txt", None, "no such folder"),
         ("{src}/data", "f.txt", None, "not the top of a Git repository"),
         ("{plain}", "data/f.txt", None, "not a git repository"),

@@ -235,6 +235,8 @@ def _snapshot(root: Path) -> dict[str, bytes]:
         ("http://127.0.0.1:9/x.csv", RemoteError, "cannot read dependency"),
         ("s3:///x.csv", ImportSourceError, "names no file"),
         ("", ImportSourceError, "no URL given"),
+        ("../other/data.dvc", ImportSourceError, "DVC file '../other/data.dvc' cannot be a dep"),
+        ("sub/dvc.yaml", ImportSourceError, "DVC file 'sub/dvc.yaml' cannot be a dependency"),
     ],
 )
 def test_bad_source_is_one_line_naming_it_and_writes_nothing(
