@@ -328,3 +328,25 @@ def test_dangling_symlink_in_the_source_is_named(git_repo: Path, tmp_path: Path)
     with pytest.raises(ImportSourceError, match="dangling symlink"):
         import_url(git_repo, str(tmp_path / "src"), "data", ImportUrlOptions(), cwd=git_repo)
     assert _snapshot(git_repo) == before
+
+
+def test_s3_missing_key_and_prefix_are_one_line(
+    git_repo: Path, s3_bucket: str, s3_endpoint: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL", s3_endpoint)
+    fs = s3fs.S3FileSystem(
+        key="testing", secret="testing", client_kwargs={"endpoint_url": s3_endpoint}
+    )
+    fs.pipe(f"{s3_bucket}/folder/f.csv", b"x\n")
+    s3fs.S3FileSystem.clear_instance_cache()
+    before = _snapshot(git_repo)
+    cases = [
+        (f"s3://{s3_bucket}/nope.csv", ImportSourceError, "does not exist"),
+        (f"s3://{s3_bucket}/folder", PipelineError, "is a directory"),
+    ]
+    for url, error, said in cases:
+        with pytest.raises(error) as caught:
+            import_url(git_repo, url, None, ImportUrlOptions(), cwd=git_repo)
+        assert said in str(caught.value) and url in str(caught.value)
+        assert "\n" not in str(caught.value)
+        assert _snapshot(git_repo) == before
