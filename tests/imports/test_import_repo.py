@@ -212,3 +212,24 @@ def test_hostile_manifest_cannot_write_outside(tmp_path: Path, git_repo: Path) -
         import_repo(git_repo, str(src), "data", ImportOptions(), cwd=git_repo)
     assert _snapshot(git_repo) == before
     assert not list(tmp_path.rglob("evil.txt")) and not list(git_repo.rglob("evil.txt"))
+
+
+def test_local_source_without_remote_is_read_from_its_cache(tmp_path: Path, git_repo: Path) -> None:
+    payload = b"from the cache\n"
+    md5 = hashlib.md5(payload).hexdigest()
+    src = tmp_path / "src"
+    gen(src, {
+        ".dvc/config": "",
+        ".dvc/.gitignore": "/cache\n",
+        f".dvc/cache/files/md5/{md5[:2]}/{md5[2:]}": payload,
+        "f.bin.dvc": f"outs:\n- md5: {md5}\n  size: {len(payload)}\n  hash: md5\n  path: f.bin\n",
+    })  # fmt: skip
+    git(src, "init", "-q", "-b", "main")
+    git(src, "add", "-A")
+    git(src, "commit", "-q", "-m", "cached only")
+
+    import_repo(git_repo, str(src), "f.bin", ImportOptions(), cwd=git_repo)
+
+    assert (git_repo / "f.bin").read_bytes() == payload
+    assert (git_repo / ".dvc/cache/files/md5" / md5[:2] / md5[2:]).read_bytes() == payload
+    assert f"rev_lock: {git(src, 'rev-parse', 'HEAD')}" in (git_repo / "f.bin.dvc").read_text()
