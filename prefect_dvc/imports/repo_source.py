@@ -191,9 +191,28 @@ def _outs(source: RepoSource) -> Iterator[tuple[str, dict[str, Any]]]:
         elif posixpath.basename(name) == "dvc.lock":
             data = _read(source, name)
             stages = data.get("stages") if isinstance(data, dict) else None
-            for stage in (stages or {}).values():
+            wdirs = _stage_wdirs(source, posixpath.join(folder, "dvc.yaml"))
+            for stage_name, stage in (stages or {}).items():
                 if isinstance(stage, dict):
-                    yield from _entries(folder, stage.get("outs"))
+                    wdir = wdirs.get(str(stage_name).split("@")[0], ".")
+                    yield from _entries(posixpath.join(folder, wdir), stage.get("outs"))
+
+
+def _stage_wdirs(source: RepoSource, dvcyaml: str) -> dict[str, str]:
+    """Each stage's ``wdir`` in that ``dvc.yaml``: ``dvc.lock`` paths are relative to it."""
+    try:
+        data = _read(source, dvcyaml)
+    except ImportSourceError:
+        return {}
+    stages = data.get("stages") if isinstance(data, dict) else None
+    wdirs = {}
+    for name, stage in (stages or {}).items():
+        wdir = stage.get("wdir") if isinstance(stage, dict) else None
+        if isinstance(stage, dict) and isinstance(stage.get("do"), dict):
+            wdir = stage["do"].get("wdir")  # NOTE: foreach/matrix stages keep it under `do`
+        if isinstance(wdir, str) and "${" not in wdir:
+            wdirs[str(name)] = wdir
+    return wdirs
 
 
 def _entries(wdir: str, items: Any) -> Iterator[tuple[str, dict[str, Any]]]:

@@ -39,6 +39,7 @@ def make_source(base: Path) -> Path:
     stages = (
         "  gen:\n    cmd: echo made > gen.txt\n    outs:\n    - gen.txt\n"
         "  m:\n    cmd: echo 1 > m.json\n    outs:\n    - m.json:\n        cache: false\n"
+        "  w:\n    wdir: data\n    cmd: echo w > w.txt\n    outs:\n    - w.txt\n"
     )
     gen(src, {"dvc.yaml": "stages:\n" + stages})
     _dvc(src, "add", "-q", "data/f.txt", "data/dir")
@@ -73,10 +74,11 @@ _CALLS = [
     ("../src", "code.py", None, "main", False, False),
     ("../src", "gen.txt", None, None, False, False),
     ("../src", "m.json", None, None, False, False),
+    ("../src", "data/w.txt", None, None, False, False),
     ("../src", "data/f.txt", "ne", None, True, False),
     ("../src", "data/f.txt", "nd", None, False, True),
 ]
-_OUTS = ["f.txt", "d", "y2", "s", "code.py", "gen.txt", "m.json", "ne", "nd"]
+_OUTS = ["f.txt", "d", "y2", "s", "code.py", "gen.txt", "m.json", "w.txt", "ne", "nd"]
 
 _DVC_SCRIPT = """
 import json, sys
@@ -146,7 +148,7 @@ def test_workspace_and_cache_match_dvc(twin: tuple[Path, Path]) -> None:
 
 def test_real_dvc_status_accepts_our_repo_imports(twin: tuple[Path, Path]) -> None:
     ours, _ = twin
-    done = run_dvc(ours, "status", *(f"{o}.dvc" for o in _OUTS[:7]))
+    done = run_dvc(ours, "status", *(f"{o}.dvc" for o in _OUTS[:8]))
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "Data and pipelines are up to date."
 
