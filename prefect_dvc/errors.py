@@ -258,3 +258,19 @@ class UnsavedChangesError(StorageError):
 
 class ArtifactError(PrefectDvcError):
     """``artifacts get``: no such artifact, version or stage, or an output already there."""
+
+
+class ImportSourceError(PrefectDvcError):
+    """The source of ``import-url``/``import``/``update`` cannot be used.
+
+    A URL of a scheme prefect-dvc does not read, a source that does not exist
+    or cannot be reached, a repository or revision that cannot be read, or a
+    path that repository does not track. Nothing is written when it is raised.
+
+    Args:
+        url: the URL, path or repository as the user gave it.
+    """
+
+    def __init__(self, msg: str, *, url: str = "", **kwargs: Any) -> None:
+        self.url = url
+        super().__init__(msg, **kwargs)

@@ -174,3 +174,14 @@ def dep_value(entry: Mapping[str, Any]) -> tuple[str, Any] | None:
         if entry.get(key) is not None:
             return key, entry[key]
     return None
+
+
+def url_filesystem(url: str) -> Any:
+    """The fsspec filesystem reading ``url`` (``s3://``, ``http(s)://``), with our S3 timeouts.
+
+    A fresh instance each call (never fsspec's instance cache), so a
+    credential or endpoint change between calls is seen.
+    """
+    scheme = urlsplit(url).scheme
+    options = dict(_S3_OPTIONS) if scheme == "s3" else {}
+    return fsspec.filesystem(scheme, skip_instance_cache=True, **options)

@@ -22,6 +22,7 @@ from prefect_dvc.cli import cache as cache_cmds
 from prefect_dvc.cli import data as data_cmds
 from prefect_dvc.cli import deploy as deploy_cmds
 from prefect_dvc.cli import exp as exp_cmds
+from prefect_dvc.cli import imports as imports_cmds
 from prefect_dvc.cli import pipeline as pipeline_cmds
 from prefect_dvc.cli import plots as plots_cmds
 from prefect_dvc.cli import remote as remote_cmds
@@ -66,6 +67,7 @@ exp_cmds.register_top_level(app)
 deploy_cmds.register(app)
 app.add_typer(cache_cmds.app, name="cache")
 app.add_typer(artifacts_cmds.app, name="artifacts")
+imports_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
