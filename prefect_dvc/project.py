@@ -22,14 +22,15 @@ from prefect_dvc.errors import GitError, MissingObjectError, PrefectDvcError
 from prefect_dvc.experiments.collect import ShowFiles
 from prefect_dvc.experiments.git import Git
 from prefect_dvc.experiments.refs import ExpRef
-from prefect_dvc.lockfile import read_lock
+from prefect_dvc.lockset import LockSet
 from prefect_dvc.repo import RepoPaths
 from prefect_dvc.storage import sync
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.state import StateDB
 from prefect_dvc.storage.stores import Stores, open_stores
-from prefect_dvc.translators import load_pipeline
+from prefect_dvc.translators.index import load_index
+from prefect_dvc.translators.targets import Scope
 from prefect_dvc.yamlio import parse_yaml
 
 
@@ -48,9 +49,17 @@ def open_stores_for(
 def workspace_outs(
     root: Path, targets: Sequence[str] = (), dvcfile: str = "dvc.yaml"
 ) -> list[sync.UsedOut]:
-    """Cached outs of the pipeline ``dvcfile`` with the hashes its ``dvc.lock`` records."""
-    pipeline = load_pipeline(root, dvcfile)
-    return sync.used_outs(pipeline, read_lock(RepoPaths(root).lock_path(dvcfile)), targets)
+    """Cached outs of every pipeline with the hashes their ``dvc.lock`` files record.
+
+    ``targets`` are read from the current folder as DVC reads them
+    (``translators/targets.py``); ``dvcfile`` is kept for callers and unused:
+    ``push``/``pull``/``fetch``/``checkout`` cover the whole index.
+    """
+    del dvcfile
+    pipeline = load_index(root)
+    keys = Scope.here(root).select(pipeline, targets, outs=True) if targets else []
+    lock = LockSet(RepoPaths(root), pipeline, pipeline.order()).read()
+    return sync.used_outs(pipeline, lock, keys)
 
 
 def restore_outs(root: Path) -> list[str]:
@@ -123,7 +132,7 @@ def show_files(root: Path) -> ShowFiles:
     is shown where it exists.
     """
     try:
-        pipeline = load_pipeline(root)
+        pipeline = load_index(root)
     except PrefectDvcError:
         return ShowFiles.from_dvcyaml(root)
     params: list[str] = []
