@@ -27,6 +27,7 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
+from prefect_dvc.errors import PrefectDvcError
 from prefect_dvc.ignore import IgnoreRules, rules_for
 from prefect_dvc.translators import LoadedDvcYaml, load_stages
 from prefect_dvc.translators.pipeline import Pipeline, StageSpec
@@ -93,13 +94,16 @@ def _not_git_ignored(root: Path, paths: list[str]) -> list[str]:
     return [p for p in paths if p not in ignored]
 
 
-def load_index(root: Path) -> Pipeline:
+def load_index(root: Path, *, skip_broken: bool = False) -> Pipeline:
     """Every ``dvc.yaml`` of ``root`` as one checked :class:`Pipeline`.
 
     Stages are keyed by :func:`stage_key`; ``StageSpec.lock_name`` keeps the
     name their own ``dvc.lock`` uses. Params and metrics files of every file
     are listed (relative to the root); ``plots`` and ``artifacts`` are the
     root file's, as written.
+
+    ``skip_broken`` leaves out a file that cannot be read, as ``dvc stage
+    list`` does without ``--fail``.
 
     Raises:
         DvcYamlError, ParamsError: a file that cannot be read (file and line).
@@ -111,7 +115,12 @@ def load_index(root: Path) -> Pipeline:
     for dvcfile in find_dvcfiles(root):
         if any(_within(dvcfile, out) for out in outs):
             continue  # NOTE: DVC does not walk into an out
-        one = load_stages(root, dvcfile)
+        try:
+            one = load_stages(root, dvcfile)
+        except PrefectDvcError:
+            if not skip_broken:
+                raise
+            continue
         loaded.append((dvcfile, one))
         outs.extend(out.repo_path for stage in one.stages for out in stage.outs)
     stages = [_keyed(dvcfile, stage) for dvcfile, one in loaded for stage in one.stages]
