@@ -92,7 +92,7 @@ def _commit_lock_hashes(root: Path, exps: Sequence[ExpRef]) -> set[str]:
         ).stdout.split()
         for rev in revs:
             text = subprocess.run(
-                ["git", "show", f"{rev}:dvc.lock"], cwd=root, capture_output=True, text=True
+                ["git", "show", f"{rev}:./dvc.lock"], cwd=root, capture_output=True, text=True
             ).stdout
             if text:
                 md5s |= sync.lock_hashes(text, outs_only=True)
@@ -164,7 +164,7 @@ def missing_experiment_outs(root: Path, sha: str) -> list[str]:
     """
     git = Git(root)
     try:
-        text = git.run("show", f"{sha}:dvc.lock")
+        text = git.run("show", f"{sha}:./dvc.lock")
     except GitError:
         return []  # no pipeline ran in that commit: nothing cached to restore
     in_git = set(git.run("ls-tree", "-r", "--name-only", "-z", sha).split("\0"))

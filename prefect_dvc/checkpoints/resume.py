@@ -84,7 +84,7 @@ def _lock_path(stage: StageSpec) -> str:
 def _show(root: Path, commit: str, path: str) -> bytes | None:
     """The bytes of ``path`` at ``commit``, or ``None`` if it is not there."""
     proc = subprocess.run(
-        ["git", "show", f"{commit}:{path}"], cwd=root, capture_output=True, check=False
+        ["git", "show", f"{commit}:./{path}"], cwd=root, capture_output=True, check=False
     )
     return proc.stdout if proc.returncode == 0 else None
 

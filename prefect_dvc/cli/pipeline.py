@@ -20,7 +20,7 @@ from prefect_dvc.cli.status_text import (
 from prefect_dvc.errors import StageError
 from prefect_dvc.execution import open_executor
 from prefect_dvc.locks import cache_reader, locked_workspace
-from prefect_dvc.repo import find_root, init_repo
+from prefect_dvc.repo import check_init_place, find_root, init_repo
 from prefect_dvc.status import StageStatus, status_json, with_cache_status
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.objects import ObjectStore
@@ -45,9 +45,14 @@ def register(app: typer.Typer) -> None:
     app.command("dag")(dag)
 
 
-def init() -> None:
+def init(
+    subdir: bool = typer.Option(
+        False, "--subdir", help="The project is a folder inside a Git repository (as DVC)."
+    ),
+) -> None:
     """Create .dvc/ in the current folder, as 'dvc init' does (no-op if it exists)."""
     root = Path.cwd()
+    check_init_place(root, subdir)
     if init_repo(root):
         console.print(f"Initialized a DVC project in {root}")
     else:

@@ -501,7 +501,7 @@ class _Reader:
     def read_commits(
         self, batch: GitBatch, shas: Sequence[str], times: Mapping[str, int]
     ) -> dict[str, ExpData]:
-        blobs = iter(batch.read_many([f"{sha}:{rel}" for sha in shas for rel in self.paths]))
+        blobs = iter(batch.read_many([f"{sha}:./{rel}" for sha in shas for rel in self.paths]))
         result = {}
         for sha in shas:
             contents: dict[str, _Content] = {}

@@ -76,7 +76,7 @@ class SourceReader:
         if rev == WORKSPACE:
             file = self.root / path
             return file.read_bytes() if file.is_file() else None
-        blob = self.batch.read(f"{rev}:{path}")
+        blob = self.batch.read(f"{rev}:./{path}")
         if blob is not None and blob.kind == "blob":
             return blob.content
         md5 = self._locked_md5(rev, path)
@@ -102,7 +102,7 @@ class SourceReader:
             return None
         key = (rev, where.lock_file)
         if key not in self._locks:
-            blob = self.batch.read(f"{rev}:{where.lock_file}")
+            blob = self.batch.read(f"{rev}:./{where.lock_file}")
             try:
                 self._locks[key] = (
                     {"stages": parse_lock(blob.content.decode(), where.lock_file)} if blob else {}
