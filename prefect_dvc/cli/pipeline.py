@@ -160,6 +160,9 @@ def status(
         False, "-v", "--verbose", help="Say why stages skip the run-cache."
     ),
     recursive: bool = RECURSIVE,
+    with_deps: bool = typer.Option(
+        False, "--with-deps", help="Also the stages the targets depend on."
+    ),
 ) -> None:
     """Show which stages are out of date, and what changed."""
     root = find_root()
@@ -172,8 +175,11 @@ def status(
         else:
             print(EMPTY_PROJECT)
         return
+    # NOTE: as DVC, a target's status is its own unless --with-deps adds its upstream
     names = (
-        pipeline.select(scope.select(pipeline, targets, outs=True, recursive=recursive))
+        pipeline.select(
+            scope.select(pipeline, targets, outs=True, recursive=recursive), single=not with_deps
+        )
         if targets
         else pipeline.order()
     )

@@ -122,7 +122,7 @@ class Scope:
     def _in_file(self, pipeline: Pipeline, file: str, name: str | None) -> list[str]:
         dvcfile = self.repo_path(file)
         if not (self.root / dvcfile).is_file():
-            raise TargetNotFoundError(f"'{self.cwd / file}' does not exist")
+            raise TargetNotFoundError(f"'{os.path.normpath(self.cwd / file)}' does not exist")
         mine = {s.lock_name: k for k, s in pipeline.stages.items() if s.dvcfile == dvcfile}
         if name is None:
             return list(mine.values())
@@ -130,7 +130,8 @@ class Scope:
             return [mine[name]]
         group = [k for plain, k in mine.items() if plain.rpartition("@")[0] == name]
         if not group:
-            raise TargetNotFoundError(f"Stage '{name}' not found inside '{file}' file")
+            shown = self.show_path(dvcfile)
+            raise TargetNotFoundError(f"Stage '{name}' not found inside '{shown}' file")
         return group
 
     def _owner(self, pipeline: Pipeline, target: str) -> str | None:
