@@ -29,7 +29,7 @@ from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.state import StateDB
 from prefect_dvc.storage.stores import Stores, open_stores
-from prefect_dvc.translators.index import load_index
+from prefect_dvc.translators.index import dvcfiles_of, load_index
 from prefect_dvc.translators.targets import Scope
 from prefect_dvc.yamlio import parse_yaml
 
@@ -144,9 +144,10 @@ def show_files(root: Path) -> ShowFiles:
     metrics.extend(pipeline.metrics_files)
     optional = ("params.yaml",) if "params.yaml" not in params else ()
     return ShowFiles(
-        params=tuple(dict.fromkeys(params)),
+        params=tuple(dict.fromkeys([*params, *optional])),
         metrics=tuple(dict.fromkeys(metrics)),
         optional=optional,
+        dvcfiles=tuple(dvcfiles_of(pipeline)) or ("dvc.yaml",),
     )
 
 

@@ -132,7 +132,7 @@ def check_init_place(root: Path, subdir: bool) -> None:
     if (top is None and not subdir) or (top is not None and (subdir or top == root.resolve())):
         return
     raise _NotInScm(
-        f"{root} is not tracked by any supported SCM tool (e.g. Git). "
+        f"failed to initiate DVC - {root} is not tracked by any supported SCM tool (e.g. Git). "
         "Use `--no-scm` if you don't want to use any SCM or `--subdir` if "
         "initializing inside a subdirectory of a parent SCM repository."
     )

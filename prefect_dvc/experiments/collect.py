@@ -84,6 +84,8 @@ class ShowFiles:
     params: tuple[str, ...] = ()
     metrics: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
+    #: every pipeline file of the index; deps and outs come from each one's dvc.lock
+    dvcfiles: tuple[str, ...] = ("dvc.yaml",)
 
     @classmethod
     def from_dvcyaml(cls, root: Path) -> ShowFiles:
@@ -221,9 +223,12 @@ def _only_scalars(data: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def deps_and_outs(
-    dvcyaml: bytes | None, lock: bytes | None, metrics: Sequence[str]
+    dvcyaml: bytes | None, lock: bytes | None, metrics: Sequence[str], base: str = "."
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """File deps and non-metric, non-plot outs with their hashes from ``dvc.lock``.
+
+    ``base`` is the folder of the ``dvc.yaml`` (relative to the root); the
+    paths returned are relative to the root.
 
     Stages of the raw ``dvc.yaml`` give the paths (with ``wdir``) and ``cache``
     flags; the lock gives ``hash``/``size``/``nfiles``. Entries the lock lacks
@@ -247,6 +252,7 @@ def deps_and_outs(
         wdir = stage.get("wdir", ".") if isinstance(stage, dict) else None
         if not isinstance(wdir, str) or "${" in wdir or "foreach" in stage or "matrix" in stage:
             continue
+        wdir = _join(base, wdir)
         wdirs[name] = wdir
         for path in stage.get("deps") or []:
             if isinstance(path, str) and "${" not in path:
@@ -256,7 +262,7 @@ def deps_and_outs(
         for path in _out_paths(stage.get("outs")):
             outs[_join(wdir, path)] = _entry({}, _uses_cache(stage["outs"], path))
     for name, entry in locked_stages.items():
-        wdir = wdirs.get(str(name).split("@")[0], ".")
+        wdir = wdirs.get(str(name).split("@")[0], base)
         for item in entry.get("deps") or []:
             deps[_join(wdir, item["path"])] = _entry(item)
         for item in entry.get("outs") or []:
@@ -488,7 +494,9 @@ class _Reader:
 
     def __init__(self, files: ShowFiles) -> None:
         self.files = files
-        self.paths = list(dict.fromkeys([*files.params, *files.metrics, "dvc.yaml", "dvc.lock"]))
+        self.pipelines = [(f, _lock_of(f)) for f in files.dvcfiles]
+        pipeline_paths = [p for pair in self.pipelines for p in pair]
+        self.paths = list(dict.fromkeys([*files.params, *files.metrics, *pipeline_paths]))
         self._cache: dict[tuple[str, ...], Any] = {}
 
     def read_workspace(self, root: Path) -> ExpData:
@@ -521,14 +529,27 @@ class _Reader:
             self._cache[key] = parse_file(rel, content[1], role)
         return self._cache[key]
 
-    def _lock(self, yaml: _Content, lock: _Content) -> Any:
-        key = ("lock", yaml[0] or "", lock[0] or "")
+    def _lock(self, yaml: _Content, lock: _Content, base: str = ".") -> Any:
+        key = ("lock", base, yaml[0] or "", lock[0] or "")
         if yaml[0] is None or lock[0] is None or key not in self._cache:
             try:
-                self._cache[key] = deps_and_outs(yaml[1], lock[1], self.files.metrics)
+                self._cache[key] = deps_and_outs(yaml[1], lock[1], self.files.metrics, base)
             except PrefectDvcError as exc:
                 self._cache[key] = FileError(type(exc).__name__, str(exc))
         return self._cache[key]
+
+    def _pipelines(self, contents: dict[str, _Content]) -> tuple[FileError | None, dict, dict]:
+        """Deps and outs of every pipeline file, merged; the first error stops them."""
+        deps: dict[str, dict[str, Any]] = {}
+        outs: dict[str, dict[str, Any]] = {}
+        for dvcfile, lockfile in self.pipelines:
+            base = posixpath.dirname(dvcfile) or "."
+            lock = self._lock(contents[dvcfile], contents[lockfile], base)
+            if isinstance(lock, FileError):
+                return lock, {}, {}
+            deps.update(lock[0])
+            outs.update(lock[1])
+        return None, deps, outs
 
     def _build(self, rev: str, when: datetime | None, contents: dict[str, _Content]) -> ExpData:
         found: dict[str, dict[str, FileData]] = {"params": {}, "metrics": {}}
@@ -537,9 +558,7 @@ class _Reader:
                 if contents[rel][1] is None and rel in self.files.optional:
                     continue
                 found[role][rel] = self._file(role, rel, contents[rel])
-        lock = self._lock(contents["dvc.yaml"], contents["dvc.lock"])
-        error = lock if isinstance(lock, FileError) else None
-        deps, outs = ({}, {}) if error else lock
+        error, deps, outs = self._pipelines(contents)
         return ExpData(
             rev=rev,
             timestamp=when,
@@ -549,3 +568,8 @@ class _Reader:
             outs=outs,
             error=error,
         )
+
+
+def _lock_of(dvcfile: str) -> str:
+    """The ``dvc.lock`` beside ``dvcfile`` (both relative to the root)."""
+    return posixpath.join(posixpath.dirname(dvcfile), "dvc.lock")

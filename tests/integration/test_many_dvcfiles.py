@@ -130,6 +130,7 @@ def _state(root: Path, folder: Path, run: object) -> dict[str, object]:
     if folder != root:  # NOTE: metrics once, when both pipelines ran
         state["metrics"] = json.loads(run(root, "metrics", "show", "--json").stdout)  # type: ignore[operator]
         state["metrics-table"] = run(root, "metrics", "show").stdout.strip()  # type: ignore[operator]
+        state["exp-show"] = json.loads(run(root, "exp", "show", "--json").stdout)  # type: ignore[operator]
     return state
 
 
@@ -229,3 +230,11 @@ def test_metrics_show_covers_every_pipeline(twins: Twins) -> None:
     assert ours == theirs
     assert ours[""]["data"]["sub/metrics.json"]["data"] == {"acc": 0.5}  # type: ignore[index]
     assert twins.after_sub["metrics-table"][1] == twins.after_sub["metrics-table"][0]
+
+
+def test_exp_show_has_every_pipelines_params_deps_and_outs(twins: Twins) -> None:
+    theirs, ours = twins.after_sub["exp-show"]
+    assert ours == theirs  # same baseline commit in both twins, so even SHAs and times agree
+    workspace = ours[0]["data"]  # type: ignore[index]
+    assert set(workspace["params"]) == {"params.yaml", "sub/params.yaml"}
+    assert set(workspace["outs"]) == {"data.txt", "sub/model.txt"}
