@@ -22,12 +22,12 @@ from __future__ import annotations
 
 import os
 import posixpath
-import subprocess
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
 from prefect_dvc.errors import PrefectDvcError
+from prefect_dvc.gitignore import IgnoreChecker
 from prefect_dvc.ignore import IgnoreRules, rules_for
 from prefect_dvc.translators import LoadedDvcYaml, load_stages
 from prefect_dvc.translators.pipeline import Pipeline, StageSpec
@@ -43,55 +43,53 @@ def stage_key(dvcfile: str, name: str) -> str:
 def find_dvcfiles(root: Path) -> list[str]:
     """Every ``dvc.yaml`` DVC would collect in ``root`` (see the module docstring).
 
-    Outs are not known before the files are read, so folders that are outs
-    are pruned by Git's ignore rules (DVC writes them to ``.gitignore``) and
-    by :func:`load_index`, which drops files found inside an out.
+    Folders Git ignores are not entered (DVC writes its cached outs there, so
+    a large data folder is never walked); :func:`load_index` also drops a
+    file found inside an out.
     """
     top = Path(root)
     rules = rules_for(top, top)
     assert rules is not None
+    git_ignores = IgnoreChecker(top)
+    try:
+        return _walk(top, rules, git_ignores)
+    finally:
+        git_ignores.close()
+
+
+def _walk(top: Path, rules: IgnoreRules, git_ignores: IgnoreChecker) -> list[str]:
+    """Top-down, folders in name order: the ``dvc.yaml`` files not ignored."""
     found: list[str] = []
     stack: list[tuple[str, IgnoreRules]] = [("", rules)]
     while stack:
         rel, folder_rules = stack.pop()
-        here = top / rel if rel else top
         try:
-            entries = sorted(os.scandir(here), key=lambda e: e.name)
+            entries = sorted(os.scandir(top / rel if rel else top), key=lambda e: e.name)
         except OSError:
             continue
         subdirs: list[str] = []
         for entry in entries:
             child = f"{rel}/{entry.name}" if rel else entry.name
             if entry.is_dir(follow_symlinks=False):
-                if not folder_rules.is_ignored(child, True) and not _is_subrepo(entry.path):
+                if not (
+                    folder_rules.is_ignored(child, True)
+                    or _is_subrepo(entry.path)
+                    or git_ignores(child + "/")
+                ):
                     subdirs.append(child)
-            elif entry.name == PROJECT_FILE and not folder_rules.is_ignored(child, False):
+            elif (
+                entry.name == PROJECT_FILE
+                and not folder_rules.is_ignored(child, False)
+                and not git_ignores(child)
+            ):
                 found.append(child)
-        for child in reversed(subdirs):
-            stack.append((child, folder_rules.descend(child)))
-    return _not_git_ignored(top, found)
+        stack.extend((child, folder_rules.descend(child)) for child in reversed(subdirs))
+    return found
 
 
 def _is_subrepo(path: str) -> bool:
     """A folder holding its own ``.dvc`` or ``.git`` is another repository (DVC skips it)."""
     return os.path.isdir(os.path.join(path, ".dvc")) or os.path.exists(os.path.join(path, ".git"))
-
-
-def _not_git_ignored(root: Path, paths: list[str]) -> list[str]:
-    """``paths`` without those Git ignores (one ``git check-ignore`` for all of them)."""
-    if not paths or paths == [PROJECT_FILE]:
-        return paths
-    done = subprocess.run(
-        ["git", "check-ignore", "--no-index", "-z", "--stdin"],
-        cwd=root,
-        input=b"".join(p.encode("utf-8") + b"\0" for p in paths),
-        capture_output=True,
-        check=False,
-    )
-    if done.returncode not in (0, 1):  # not a Git repository: nothing is ignored
-        return paths
-    ignored = set(done.stdout.decode("utf-8").split("\0"))
-    return [p for p in paths if p not in ignored]
 
 
 def load_index(root: Path, *, skip_broken: bool = False) -> Pipeline:

@@ -28,7 +28,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prefect_dvc.errors import TargetNotFoundError
-from prefect_dvc.translators.index import PROJECT_FILE
+from prefect_dvc.gitignore import is_ignored
+from prefect_dvc.translators.index import PROJECT_FILE, find_dvcfiles
 from prefect_dvc.translators.pipeline import Pipeline
 
 LOCK_FILE = "dvc.lock"
@@ -124,6 +125,8 @@ class Scope:
         if not (self.root / dvcfile).is_file():
             raise TargetNotFoundError(f"'{os.path.normpath(self.cwd / file)}' does not exist")
         mine = {s.lock_name: k for k, s in pipeline.stages.items() if s.dvcfile == dvcfile}
+        if not mine:
+            self._check_collected(dvcfile)
         if name is None:
             return list(mine.values())
         if name in mine:
@@ -133,6 +136,23 @@ class Scope:
             shown = self.show_path(dvcfile)
             raise TargetNotFoundError(f"Stage '{name}' not found inside '{shown}' file")
         return group
+
+    def _check_collected(self, dvcfile: str) -> None:
+        """Refuse a pipeline file the index leaves out, in DVC's words (``dvc/dvcfile.py``).
+
+        Raises:
+            TargetNotFoundError: outside the project, Git-ignored, or
+                ``.dvcignore``d (also inside a nested repository).
+        """
+        if dvcfile == ".." or dvcfile.startswith("../"):
+            where = os.path.normpath(self.root / dvcfile)
+            raise TargetNotFoundError(f"'{where}' is outside of the DVC project {self.root}")
+        if dvcfile in find_dvcfiles(self.root):
+            return
+        if is_ignored(self.root, dvcfile):
+            shown = self.show_path(dvcfile)
+            raise TargetNotFoundError(f"bad DVC file name '{shown}' is git-ignored.")
+        raise TargetNotFoundError(f"'{self.root / dvcfile}' is dvc-ignored")
 
     def _owner(self, pipeline: Pipeline, target: str) -> str | None:
         """The stage whose out is ``target`` or holds it (DVC's ``find_outs_by_path``)."""

@@ -131,6 +131,7 @@ def _state(root: Path, folder: Path, run: object) -> dict[str, object]:
         state["metrics"] = json.loads(run(root, "metrics", "show", "--json").stdout)  # type: ignore[operator]
         state["metrics-table"] = run(root, "metrics", "show").stdout.strip()  # type: ignore[operator]
         state["exp-show"] = json.loads(run(root, "exp", "show", "--json").stdout)  # type: ignore[operator]
+        state["metrics-here"] = run(folder, "metrics", "show").stdout.strip()  # type: ignore[operator]
     return state
 
 
@@ -149,7 +150,7 @@ def twins(tmp_path_factory: pytest.TempPathFactory, prefect_env: dict[str, str])
         proto.mkdir()
         git(proto, "init", "-q", "-b", "main")
         gen(proto, PROJECT)
-        git(proto, "add", "-A", "-f")
+        git(proto, "add", "-A")  # NOTE: venv/ stays out, as in a real clone
         git(proto, "commit", "-q", "-m", "two pipelines")
         result = Twins(base / "theirs", base / "ours")
         for dest in (result.theirs, result.ours):
@@ -230,6 +231,9 @@ def test_metrics_show_covers_every_pipeline(twins: Twins) -> None:
     assert ours == theirs
     assert ours[""]["data"]["sub/metrics.json"]["data"] == {"acc": 0.5}  # type: ignore[index]
     assert twins.after_sub["metrics-table"][1] == twins.after_sub["metrics-table"][0]
+    # from sub/, DVC names the file from there
+    assert twins.after_sub["metrics-here"][1] == twins.after_sub["metrics-here"][0]
+    assert "sub/" not in str(twins.after_sub["metrics-here"][1])
 
 
 def test_exp_show_has_every_pipelines_params_deps_and_outs(twins: Twins) -> None:

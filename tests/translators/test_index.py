@@ -160,3 +160,23 @@ def test_each_lock_entry_lands_in_the_dvclock_beside_its_dvcyaml(repo: Path) -> 
     )
     assert (repo / "dvc.lock").read_text() == "schema: '2.0'\nstages:\n  prepare:\n    cmd: echo\n"
     assert locks.read() == {"prepare": {"cmd": "echo"}, "sub/dvc.yaml:train": {"cmd": "echo sub"}}
+
+
+@pytest.mark.parametrize(
+    ("target", "message"),
+    [
+        ("venv/dvc.yaml", "bad DVC file name 'venv/dvc.yaml' is git-ignored."),
+        ("nested/dvc.yaml", "'{root}/nested/dvc.yaml' is dvc-ignored"),
+        ("skipped/dvc.yaml", "'{root}/skipped/dvc.yaml' is dvc-ignored"),
+        ("../outside/dvc.yaml", "'{parent}/outside/dvc.yaml' is outside of the DVC project {root}"),
+    ],
+)
+def test_a_pipeline_file_the_index_leaves_out_is_refused(
+    repo: Path, target: str, message: str
+) -> None:
+    """DVC's words (dvc/dvcfile.py); for a file outside, DVC itself crashes on the graph."""
+    gen(repo.parent, {"outside/dvc.yaml": "stages:\n  x:\n    cmd: echo\n"})
+    with pytest.raises(TargetNotFoundError) as caught:
+        Scope.here(repo, repo).select(load_index(repo), [target])
+    root = repo.resolve()
+    assert str(caught.value) == message.format(root=root, parent=root.parent)
