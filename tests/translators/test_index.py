@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 from helpers import gen, git
 
+from prefect_dvc.cli.exp import exp_targets
 from prefect_dvc.errors import PipelineError, TargetNotFoundError
 from prefect_dvc.lockset import LockSet
 from prefect_dvc.repo import RepoPaths
@@ -180,3 +181,29 @@ def test_a_pipeline_file_the_index_leaves_out_is_refused(
         Scope.here(repo, repo).select(load_index(repo), [target])
     root = repo.resolve()
     assert str(caught.value) == message.format(root=root, parent=root.parent)
+
+
+@pytest.mark.parametrize(
+    ("where", "targets", "every", "expected"),
+    [
+        ("", [], False, []),  # the flow runs the root dvc.yaml
+        ("sub", [], False, ["sub/dvc.yaml"]),
+        ("sub", ["train"], False, ["sub/dvc.yaml:train"]),
+        ("a", [], True, None),  # every stage
+    ],
+)
+def test_exp_run_keeps_dvcs_scope_from_the_current_folder(
+    repo: Path, monkeypatch: pytest.MonkeyPatch, where: str, targets, every, expected
+) -> None:
+    monkeypatch.chdir(repo / where)
+    found = exp_targets(repo, targets, every)
+    assert found == (list(load_index(repo).stages) if expected is None else expected)
+
+
+def test_exp_run_in_a_folder_without_dvcyaml_fails_before_anything_changes(
+    repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(repo / "a")
+    with pytest.raises(TargetNotFoundError) as caught:
+        exp_targets(repo, [], False)
+    assert str(caught.value) == f"'{repo.resolve()}/a/dvc.yaml' does not exist"
