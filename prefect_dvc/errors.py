@@ -16,7 +16,8 @@ Tree::
     │   └── InterpolationError   ${...}, vars, foreach, matrix
     ├── ParamsError              a params file or key that is missing or unreadable
     ├── PipelineError            graph: cycle, shared or overlapping outs, paths outside the repo
-    │   └── UnsafePathError      a path that must never be deleted or written (.git, the root...)
+    │   ├── UnsafePathError      a path that must never be deleted or written (.git, the root...)
+    │   └── TargetNotFoundError  a target naming no dvc.yaml, stage or out (DVC's words)
     ├── PlotError                a plot definition, data file or template that cannot be used
     ├── StageError               a stage could not run to completion
     │   ├── StageFailedError     the command exited non-zero
@@ -146,6 +147,18 @@ class UnsafePathError(PipelineError):
     and what is inside them, a pipeline file, or a path whose folders reach
     outside through a symlink.
     """
+
+
+class TargetNotFoundError(PipelineError):
+    """A target names no pipeline file, stage or out; the message is DVC's own text.
+
+    DVC's ``StageFileDoesNotExistError``, ``StageNotFound`` and
+    ``NoOutputOrStageError`` (``dvc/stage/exceptions.py``), kept word for word
+    (no location prefix, no added full stop) so scripts matching them carry over.
+    """
+
+    def _format(self) -> str:
+        return self.msg
 
 
 class PlotError(PrefectDvcError):

@@ -42,8 +42,9 @@ from prefect_dvc.errors import (
 )
 from prefect_dvc.external import is_url
 from prefect_dvc.gitignore import IgnoreWriter
-from prefect_dvc.lockfile import Entry, LockFile, build_entry
+from prefect_dvc.lockfile import Entry, build_entry
 from prefect_dvc.locks import command_running, stage_guard
+from prefect_dvc.lockset import LockSet
 from prefect_dvc.repo import RepoPaths
 from prefect_dvc.safety import remove_workspace_path
 from prefect_dvc.shell import CommandRunner, ShellRunner
@@ -114,7 +115,7 @@ class StageExecutor:
         *,
         hasher: Hasher,
         stores: Stores,
-        lock: LockFile,
+        lock: LockSet,
         runner: CommandRunner | None = None,
         ignores: IgnoreWriter | None = None,
     ) -> None:
@@ -383,7 +384,7 @@ def open_executor(
         hasher.close()  # NOTE: a refused config must not leak the state DB connection
         raise
     order = list(plan) if plan is not None else pipeline.order()
-    lock = LockFile(paths.lock_path(dvcfile), order, paths.own_tmp)
+    lock = LockSet(paths, pipeline, order)
     return StageExecutor(
         paths,
         pipeline,
@@ -429,5 +430,7 @@ def stage_env(root: Path, stage: StageSpec, run_env: Mapping[str, str]) -> dict[
     env.update(run_env)
     env.setdefault("DVC_ROOT", str(root))
     dvcfile = posixpath.normpath(stage.dvcfile)
-    env["DVC_STAGE"] = stage.name if dvcfile == "dvc.yaml" else f"{dvcfile}:{stage.name}"
+    # NOTE: stages loaded from the index are already named by their address.
+    addressed = dvcfile == "dvc.yaml" or ":" in stage.name
+    env["DVC_STAGE"] = stage.name if addressed else f"{dvcfile}:{stage.lock_name}"
     return env

@@ -22,14 +22,15 @@ from prefect_dvc.errors import GitError, MissingObjectError, PrefectDvcError
 from prefect_dvc.experiments.collect import ShowFiles
 from prefect_dvc.experiments.git import Git
 from prefect_dvc.experiments.refs import ExpRef
-from prefect_dvc.lockfile import read_lock
+from prefect_dvc.lockset import LockSet
 from prefect_dvc.repo import RepoPaths
 from prefect_dvc.storage import sync
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.state import StateDB
 from prefect_dvc.storage.stores import Stores, open_stores
-from prefect_dvc.translators import load_pipeline
+from prefect_dvc.translators.index import dvcfiles_of, load_index
+from prefect_dvc.translators.targets import Scope
 from prefect_dvc.yamlio import parse_yaml
 
 
@@ -48,9 +49,17 @@ def open_stores_for(
 def workspace_outs(
     root: Path, targets: Sequence[str] = (), dvcfile: str = "dvc.yaml"
 ) -> list[sync.UsedOut]:
-    """Cached outs of the pipeline ``dvcfile`` with the hashes its ``dvc.lock`` records."""
-    pipeline = load_pipeline(root, dvcfile)
-    return sync.used_outs(pipeline, read_lock(RepoPaths(root).lock_path(dvcfile)), targets)
+    """Cached outs of every pipeline with the hashes their ``dvc.lock`` files record.
+
+    ``targets`` are read from the current folder as DVC reads them
+    (``translators/targets.py``); ``dvcfile`` is kept for callers and unused:
+    ``push``/``pull``/``fetch``/``checkout`` cover the whole index.
+    """
+    del dvcfile
+    pipeline = load_index(root)
+    keys = Scope.here(root).select(pipeline, targets, outs=True) if targets else []
+    lock = LockSet(RepoPaths(root), pipeline, pipeline.order()).read()
+    return sync.used_outs(pipeline, lock, keys)
 
 
 def restore_outs(root: Path) -> list[str]:
@@ -83,7 +92,7 @@ def _commit_lock_hashes(root: Path, exps: Sequence[ExpRef]) -> set[str]:
         ).stdout.split()
         for rev in revs:
             text = subprocess.run(
-                ["git", "show", f"{rev}:dvc.lock"], cwd=root, capture_output=True, text=True
+                ["git", "show", f"{rev}:./dvc.lock"], cwd=root, capture_output=True, text=True
             ).stdout
             if text:
                 md5s |= sync.lock_hashes(text, outs_only=True)
@@ -123,7 +132,7 @@ def show_files(root: Path) -> ShowFiles:
     is shown where it exists.
     """
     try:
-        pipeline = load_pipeline(root)
+        pipeline = load_index(root)
     except PrefectDvcError:
         return ShowFiles.from_dvcyaml(root)
     params: list[str] = []
@@ -135,9 +144,10 @@ def show_files(root: Path) -> ShowFiles:
     metrics.extend(pipeline.metrics_files)
     optional = ("params.yaml",) if "params.yaml" not in params else ()
     return ShowFiles(
-        params=tuple(dict.fromkeys(params)),
+        params=tuple(dict.fromkeys([*params, *optional])),
         metrics=tuple(dict.fromkeys(metrics)),
         optional=optional,
+        dvcfiles=tuple(dvcfiles_of(pipeline)) or ("dvc.yaml",),
     )
 
 
@@ -155,7 +165,7 @@ def missing_experiment_outs(root: Path, sha: str) -> list[str]:
     """
     git = Git(root)
     try:
-        text = git.run("show", f"{sha}:dvc.lock")
+        text = git.run("show", f"{sha}:./dvc.lock")
     except GitError:
         return []  # no pipeline ran in that commit: nothing cached to restore
     in_git = set(git.run("ls-tree", "-r", "--name-only", "-z", sha).split("\0"))

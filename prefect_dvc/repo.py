@@ -5,6 +5,7 @@ Provides:
     RepoPaths: the fixed locations inside a project (``.dvc/cache``, the
         state DB, ``dvc.lock``...), computed from the root and nothing else.
     init_repo(root): create ``.dvc/`` as ``dvc init`` does.
+    check_init_place(root, subdir): refuse ``init`` where DVC refuses it.
 
 Every path-bearing module takes a ``RepoPaths`` (or the root) instead of
 guessing from the current directory, so tests and deployments can point the
@@ -13,6 +14,7 @@ tool at any checkout.
 
 from __future__ import annotations
 
+import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -102,3 +104,42 @@ def init_repo(root: Path) -> bool:
     (dvc_dir / ".gitignore").write_text(_DVC_GITIGNORE)
     (root / ".dvcignore").touch(exist_ok=True)
     return True
+
+
+def _git_top(folder: Path) -> Path | None:
+    """The top of the Git work tree holding ``folder``, or ``None`` outside Git."""
+    done = subprocess.run(
+        ["git", "rev-parse", "--show-toplevel"],
+        cwd=folder,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    return Path(done.stdout.strip()).resolve() if done.returncode == 0 else None
+
+
+def check_init_place(root: Path, subdir: bool) -> None:
+    """Refuse ``init`` in ``root`` where ``dvc init`` refuses it (``dvc/repo/init.py``).
+
+    ``--subdir`` needs a Git repository at or above ``root``. Without it, a
+    folder inside a Git work tree must be its top (DVC opens Git at the
+    folder itself); a folder outside Git is accepted (as ``--no-scm``).
+
+    Raises:
+        ConfigError: DVC's ``InitError`` text, which names ``--subdir``.
+    """
+    top = _git_top(root)
+    if (top is None and not subdir) or (top is not None and (subdir or top == root.resolve())):
+        return
+    raise _NotInScm(
+        f"failed to initiate DVC - {root} is not tracked by any supported SCM tool (e.g. Git). "
+        "Use `--no-scm` if you don't want to use any SCM or `--subdir` if "
+        "initializing inside a subdirectory of a parent SCM repository."
+    )
+
+
+class _NotInScm(ConfigError):
+    """DVC's ``InitError`` word for word (it ends with its own full stop)."""
+
+    def _format(self) -> str:
+        return self.msg

@@ -41,7 +41,7 @@ from prefect_dvc.lockfile import read_lock
 from prefect_dvc.lockschema import parse_lock
 from prefect_dvc.project import restore_outs
 from prefect_dvc.safety import check_write_target, remove_workspace_path
-from prefect_dvc.translators import load_pipeline
+from prefect_dvc.translators.index import load_index
 from prefect_dvc.translators.params import params_lock_values
 from prefect_dvc.translators.pipeline import Pipeline, StageSpec
 from prefect_dvc.yamlio import atomic_write
@@ -84,7 +84,7 @@ def _lock_path(stage: StageSpec) -> str:
 def _show(root: Path, commit: str, path: str) -> bytes | None:
     """The bytes of ``path`` at ``commit``, or ``None`` if it is not there."""
     proc = subprocess.run(
-        ["git", "show", f"{commit}:{path}"], cwd=root, capture_output=True, check=False
+        ["git", "show", f"{commit}:./{path}"], cwd=root, capture_output=True, check=False
     )
     return proc.stdout if proc.returncode == 0 else None
 
@@ -113,7 +113,7 @@ def find_resume_point(root: Path, *, resume: str | None, reset: bool) -> ResumeP
             "--rev and --reset cannot be used together",
             hint="Use --rev to continue a checkpoint, --reset to start a new chain",
         )
-    stage = checkpoint_stage(load_pipeline(root))
+    stage = checkpoint_stage(load_index(root))
     if resume:
         if stage is None:
             raise CheckpointError(

@@ -26,6 +26,7 @@ from prefect_dvc.cli import imports as imports_cmds
 from prefect_dvc.cli import pipeline as pipeline_cmds
 from prefect_dvc.cli import plots as plots_cmds
 from prefect_dvc.cli import remote as remote_cmds
+from prefect_dvc.cli import stage as stage_cmds
 from prefect_dvc.cli.output import err_console
 from prefect_dvc.cli.reconcile import reconcile
 from prefect_dvc.cli.usage import USAGE_EXIT_CODE, UsageError, usage_error_line
@@ -68,6 +69,7 @@ deploy_cmds.register(app)
 app.add_typer(cache_cmds.app, name="cache")
 app.add_typer(artifacts_cmds.app, name="artifacts")
 imports_cmds.register(app)
+app.add_typer(stage_cmds.app, name="stage")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -14,13 +14,13 @@ from prefect_dvc.cli.output import console, err_console
 from prefect_dvc.errors import ConfigError, GcRefusedError, MissingObjectError, PrefectDvcError
 from prefect_dvc.locks import cache_collector, locked, locked_workspace
 from prefect_dvc.project import open_stores_for, workspace_outs
-from prefect_dvc.repo import find_root, locate_dvcfile
+from prefect_dvc.repo import find_root
 from prefect_dvc.storage import sync
 from prefect_dvc.storage.gc_scan import Unreadable, scan_used
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.stores import Stores
 from prefect_dvc.storage.unsaved import refuse_unsaved
-from prefect_dvc.translators import load_pipeline
+from prefect_dvc.translators.index import load_index
 
 TARGETS = typer.Argument(None, help="Stages whose outs to move (default: all).")
 REMOTE = typer.Option(None, "-r", "--remote", help="Remote name (default: core.remote).")
@@ -46,8 +46,8 @@ def _open(
 
 
 def _outs(root: Path, targets: list[str] | None) -> list[sync.UsedOut]:
-    """The outs of the pipeline ``repro`` would run here (a sub-folder's dvc.yaml too)."""
-    return workspace_outs(root, targets or (), locate_dvcfile(root))
+    """The outs of every pipeline of the project, or of the stages ``targets`` name (DVC)."""
+    return workspace_outs(root, targets or ())
 
 
 @locked
@@ -270,7 +270,7 @@ def _keeping(revs: list[str], cloud: bool) -> str:
 def _workspace_out_md5s(root: Path, hasher: Hasher) -> set[str]:
     """Hashes of the pipeline's cached outs as they are on disk (what a lost lock pointed at)."""
     try:
-        pipeline = load_pipeline(root, locate_dvcfile(root))
+        pipeline = load_index(root)
     except PrefectDvcError:
         return set()
     paths = [root / o.repo_path for st in pipeline.stages.values() for o in st.outs if o.cache]

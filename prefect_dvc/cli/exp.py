@@ -22,6 +22,7 @@ from prefect_dvc.checkpoints.resume import find_resume_point, resume_name
 from prefect_dvc.cli import show as show_cmds
 from prefect_dvc.cli.exp_list_text import describe, exp_list_lines
 from prefect_dvc.cli.output import console, err_console, print_json
+from prefect_dvc.cli.pipeline import scoped_stages
 from prefect_dvc.errors import ConfigError, MissingObjectError, StageError
 from prefect_dvc.experiments import manage, sync
 from prefect_dvc.experiments.git import Git
@@ -50,6 +51,8 @@ from prefect_dvc.project import (
 )
 from prefect_dvc.redact import redact
 from prefect_dvc.repo import find_root
+from prefect_dvc.translators.index import PROJECT_FILE, load_index
+from prefect_dvc.translators.targets import Scope
 
 app = typer.Typer(help="Run, compare and share experiments.", no_args_is_help=True)
 queue_app = typer.Typer(help="Manage queued experiments.", no_args_is_help=True)
@@ -95,6 +98,9 @@ def run(
     plots: bool = typer.Option(
         False, "--plots", help="Also publish the plots artifact (rendering takes seconds)."
     ),
+    all_pipelines: bool = typer.Option(
+        False, "-P", "--all-pipelines", help="Every pipeline of the project, not this folder's."
+    ),
 ) -> None:
     """Apply -S overrides, reproduce the pipeline on Prefect, and commit an experiment ref.
 
@@ -103,6 +109,7 @@ def run(
     and grows the experiment's chain; --reset starts a new chain.
     """
     root = find_root()
+    targets = exp_targets(root, targets, all_pipelines)
     combos = expand_sweeps(set_param or [], queue=queue)
     if queue or len(combos) > 1:
         q = Queue(root)
@@ -397,3 +404,18 @@ def pull(
     if not no_cache and exps:
         report = fetch_experiment_objects(root, exps, remote=remote, run_cache=run_cache)
         err_console.print(f"{report.objects} object(s) fetched from the DVC remote")
+
+
+def exp_targets(root: Path, targets: list[str] | None, every: bool) -> list[str]:
+    """The targets an experiment runs, read from the current folder, spelled from the root.
+
+    As ``dvc exp run``: without targets, this folder's ``dvc.yaml`` (and the
+    stages it needs); ``-P`` every pipeline. An empty list means the root's
+    ``dvc.yaml``, which the flow reads itself (``flows/repro.py``).
+    """
+    scope = Scope.here(root)
+    # NOTE: loaded here so a bad target or pipeline fails before -S edits any file
+    chosen = scoped_stages(scope, load_index(root), targets, every, False)
+    if targets or every:
+        return chosen
+    return [] if scope.dvcfile == PROJECT_FILE else [scope.dvcfile]

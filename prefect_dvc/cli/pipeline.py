@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -19,15 +20,22 @@ from prefect_dvc.cli.status_text import (
 from prefect_dvc.errors import StageError
 from prefect_dvc.execution import open_executor
 from prefect_dvc.locks import cache_reader, locked_workspace
-from prefect_dvc.repo import find_root, init_repo, locate_dvcfile
+from prefect_dvc.repo import check_init_place, find_root, init_repo
 from prefect_dvc.status import StageStatus, status_json, with_cache_status
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.objects import ObjectStore
-from prefect_dvc.translators import load_pipeline
+from prefect_dvc.translators.index import load_index
 from prefect_dvc.translators.pipeline import Pipeline
+from prefect_dvc.translators.targets import Scope
 
 TARGETS = typer.Argument(None, help="Stages or foreach/matrix groups (default: all).")
 JOBS = typer.Option(None, "-j", "--jobs", help="Stages to run at once (default: CPU count).")
+ALL_PIPELINES = typer.Option(
+    False, "-P", "--all-pipelines", help="Every pipeline of the project, not this folder's."
+)
+RECURSIVE = typer.Option(
+    False, "-R", "--recursive", help="Targets that are folders take every pipeline inside."
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -37,9 +45,14 @@ def register(app: typer.Typer) -> None:
     app.command("dag")(dag)
 
 
-def init() -> None:
+def init(
+    subdir: bool = typer.Option(
+        False, "--subdir", help="The project is a folder inside a Git repository (as DVC)."
+    ),
+) -> None:
     """Create .dvc/ in the current folder, as 'dvc init' does (no-op if it exists)."""
     root = Path.cwd()
+    check_init_place(root, subdir)
     if init_repo(root):
         console.print(f"Initialized a DVC project in {root}")
     else:
@@ -72,17 +85,20 @@ def repro(
     pull: bool = typer.Option(
         False, "--pull", help="Fetch what stale stages need from the remote."
     ),
+    all_pipelines: bool = ALL_PIPELINES,
+    recursive: bool = RECURSIVE,
 ) -> None:
-    """Bring the pipeline up to date, running stages as Prefect tasks."""
+    """Bring the pipeline up to date, running stages as Prefect tasks.
+
+    Without targets, the stages of this folder's dvc.yaml and the stages of
+    any pipeline they depend on (DVC's scope); -P takes every pipeline.
+    """
     root = find_root()
-    dvcfile = locate_dvcfile(root)
-    pipeline = load_pipeline(root, dvcfile)
-    names = (
-        pipeline.select(targets, downstream=downstream, single=single_item)
-        if targets
-        else pipeline.order()
-    )
-    executor = open_executor(root, pipeline, dvcfile=dvcfile, use_remote=False)
+    scope = Scope.here(root)
+    pipeline = load_index(root)
+    seeds = scoped_stages(scope, pipeline, targets, all_pipelines, recursive)
+    names = pipeline.select(seeds, downstream=downstream, single=single_item)
+    executor = open_executor(root, pipeline, use_remote=False)
     try:
         statuses = {name: executor.status(name) for name in names}
     finally:
@@ -94,6 +110,7 @@ def repro(
     if not stale:
         console.print("Data and pipelines are up to date.")
         return
+    chosen = seeds if targets or all_pipelines else []
     _check_params(stale, statuses)
     # NOTE: Prefect is imported only from here on: a no-op repro never pays for it.
     from prefect_dvc.flows.local import run_repro_locally
@@ -101,8 +118,8 @@ def repro(
     with cache_reader(root), live_stages(enabled=True) as shown:
         run = run_repro_locally(
             root,
-            dvcfile=dvcfile,
-            targets=targets or [],
+            dvcfile=scope.dvcfile,
+            targets=chosen,
             force=force,
             jobs=jobs,
             keep_going=keep_going,
@@ -142,20 +159,31 @@ def status(
     verbose: bool = typer.Option(
         False, "-v", "--verbose", help="Say why stages skip the run-cache."
     ),
+    recursive: bool = RECURSIVE,
+    with_deps: bool = typer.Option(
+        False, "--with-deps", help="Also the stages the targets depend on."
+    ),
 ) -> None:
     """Show which stages are out of date, and what changed."""
     root = find_root()
-    dvcfile = locate_dvcfile(root)
-    if not targets and not (root / dvcfile).exists():
+    scope = Scope.here(root)
+    pipeline = load_index(root)
+    if not targets and not pipeline.stages:
         # DVC's answer for a project with no pipeline yet (dvc/commands/status.py)
         if as_json:
             print_json({})
         else:
             print(EMPTY_PROJECT)
         return
-    pipeline = load_pipeline(root, dvcfile)
-    names = pipeline.select(targets) if targets else pipeline.order()
-    executor = open_executor(root, pipeline, dvcfile=dvcfile, use_remote=False)
+    # NOTE: as DVC, a target's status is its own unless --with-deps adds its upstream
+    names = (
+        pipeline.select(
+            scope.select(pipeline, targets, outs=True, recursive=recursive), single=not with_deps
+        )
+        if targets
+        else pipeline.order()
+    )
+    executor = open_executor(root, pipeline, use_remote=False)
     try:
         locked = executor.lock.read()
         statuses = [
@@ -169,11 +197,12 @@ def status(
         ]
     finally:
         executor.close()
+    data = _seen_from(scope, pipeline, status_json(statuses, pipeline.stages))
     if as_json:
-        print_json(status_json(statuses, pipeline.stages))
+        print_json(data)
         return
     # DVC's words and layout (dvc/commands/status.py), from the JSON we match
-    lines = status_lines(status_json(statuses, pipeline.stages))
+    lines = status_lines(data)
     for warning in frozen_warnings(names, pipeline.stages):
         err_console.print(warning, markup=False, soft_wrap=True)
     print("\n".join(lines or [UP_TO_DATE]))
@@ -201,20 +230,54 @@ def dag(
 ) -> None:
     """Show the stage graph."""
     root = find_root()
-    pipeline = load_pipeline(root, locate_dvcfile(root))
-    names = pipeline.select(targets) if targets else pipeline.order()
+    scope = Scope.here(root)
+    pipeline = load_index(root)
+    names = pipeline.select(scope.select(pipeline, targets)) if targets else pipeline.order()
     edges = [(up, name) for name in names for up in pipeline.upstream[name] if up in names]
+    shown = {name: scope.show(name, pipeline) for name in names}
     if mermaid:
         ids = {name: f"s{i}" for i, name in enumerate(names)}
-        lines = ["flowchart TD"] + [f'\t{ids[n]}["{n}"]' for n in names]
+        lines = ["flowchart TD"] + [f'\t{ids[n]}["{shown[n]}"]' for n in names]
         lines += [f"\t{ids[a]}-->{ids[b]}" for a, b in edges]
     elif dot:
-        lines = ["strict digraph {"] + [f'"{n}";' for n in names]
-        lines += [f'"{a}" -> "{b}";' for a, b in edges] + ["}"]
+        lines = ["strict digraph {"] + [f'"{shown[n]}";' for n in names]
+        lines += [f'"{shown[a]}" -> "{shown[b]}";' for a, b in edges] + ["}"]
     else:
         downstream = pipeline.downstream()
         lines = []
         for name in names:
-            after = [d for d in downstream[name] if d in names]
-            lines.append(f"{name}" + (f" -> {', '.join(after)}" if after else ""))
+            after = [shown[d] for d in downstream[name] if d in names]
+            lines.append(f"{shown[name]}" + (f" -> {', '.join(after)}" if after else ""))
     print("\n".join(lines))
+
+
+def scoped_stages(
+    scope: Scope, pipeline: Pipeline, targets: list[str] | None, every: bool, recursive: bool
+) -> list[str]:
+    """The stages ``repro``/``exp run`` start from, before adding what they need.
+
+    Targets as DVC reads them from the current folder; else every stage with
+    ``-P``; else the current folder's ``dvc.yaml`` (DVC's error if it has none).
+    """
+    if targets:
+        return scope.select(pipeline, targets, recursive=recursive)
+    if every:
+        return list(pipeline.stages)
+    return scope.default_stages(pipeline)
+
+
+def _seen_from(scope: Scope, pipeline: Pipeline, data: dict[str, Any]) -> dict[str, Any]:
+    """Status JSON with stage names and paths as DVC prints them from the current folder."""
+    return {scope.show(name, pipeline): _paths_seen(scope, items) for name, items in data.items()}
+
+
+def _paths_seen(scope: Scope, items: list[Any]) -> list[Any]:
+    seen: list[Any] = []
+    for item in items:
+        if isinstance(item, dict):
+            item = {
+                section: {scope.show_path(path): what for path, what in changes.items()}
+                for section, changes in item.items()
+            }
+        seen.append(item)
+    return seen

@@ -33,6 +33,8 @@ import shutil
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -45,6 +47,7 @@ from prefect_dvc.experiments.collect import collect_experiments
 from prefect_dvc.experiments.show import ShowOptions, tabulate_kinds, to_csv, to_json, to_markdown
 from prefect_dvc.project import show_files
 from prefect_dvc.repo import find_root
+from prefect_dvc.translators.targets import Scope
 
 params_app = typer.Typer(help="Compare params.", no_args_is_help=True)
 metrics_app = typer.Typer(help="Show and compare metrics.", no_args_is_help=True)
@@ -140,6 +143,7 @@ def params_diff(
     """Compare params between two revisions (default: HEAD and the workspace)."""
     root = find_root()
     result = diffs.params_diff(root, a, b, files=show_files(root), all_keys=all_keys)
+    result = paths_from_here(root, result)
     if as_json:
         print_json(result)
     elif result:
@@ -158,6 +162,9 @@ def metrics_show(
     """Show the workspace's metrics."""
     root = find_root()
     shown = diffs.metrics_show(root, files=show_files(root))
+    shown = {
+        rev: {**body, "data": paths_from_here(root, body["data"])} for rev, body in shown.items()
+    }
     if as_json:
         print_json(shown)
     else:
@@ -175,6 +182,7 @@ def metrics_diff(
     """Compare metrics between two revisions (default: HEAD and the workspace)."""
     root = find_root()
     result = diffs.metrics_diff(root, a, b, files=show_files(root), all_keys=all_keys)
+    result = paths_from_here(root, result)
     if as_json:
         print_json(result)
     elif result:
@@ -317,3 +325,14 @@ def _print_table(columns: Sequence[tuple[str, str]], cells: Sequence[Sequence[st
             soft_wrap=True,
             highlight=False,
         )
+
+
+def paths_from_here(root: Path, by_path: dict[str, Any]) -> dict[str, Any]:
+    """``{repo path: value}`` keyed by paths relative to the current folder.
+
+    ``dvc metrics show/diff`` and ``params diff`` print file paths from where
+    they run (``metrics.json`` in ``sub/``), while ``exp show`` keeps them
+    from the root.
+    """
+    scope = Scope.here(root)
+    return {scope.show_path(path): value for path, value in by_path.items()}

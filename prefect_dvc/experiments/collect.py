@@ -84,6 +84,8 @@ class ShowFiles:
     params: tuple[str, ...] = ()
     metrics: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
+    #: every pipeline file of the index; deps and outs come from each one's dvc.lock
+    dvcfiles: tuple[str, ...] = ("dvc.yaml",)
 
     @classmethod
     def from_dvcyaml(cls, root: Path) -> ShowFiles:
@@ -142,9 +144,12 @@ def _add_paths(wdir: str, entries: Any, into: list[str]) -> None:
 
 
 def deps_and_outs(
-    dvcyaml: bytes | None, lock: bytes | None, metrics: Sequence[str]
+    dvcyaml: bytes | None, lock: bytes | None, metrics: Sequence[str], base: str = "."
 ) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """File deps and non-metric, non-plot outs with their hashes from ``dvc.lock``.
+
+    ``base`` is the folder of the ``dvc.yaml`` (relative to the root); the
+    paths returned are relative to the root.
 
     Stages of the raw ``dvc.yaml`` give the paths (with ``wdir``) and ``cache``
     flags; the lock gives ``hash``/``size``/``nfiles``. Entries the lock lacks
@@ -168,6 +173,7 @@ def deps_and_outs(
         wdir = stage.get("wdir", ".") if isinstance(stage, dict) else None
         if not isinstance(wdir, str) or "${" in wdir or "foreach" in stage or "matrix" in stage:
             continue
+        wdir = _join(base, wdir)
         wdirs[name] = wdir
         for path in stage.get("deps") or []:
             if isinstance(path, str) and "${" not in path:
@@ -177,7 +183,7 @@ def deps_and_outs(
         for path in _out_paths(stage.get("outs")):
             outs[_join(wdir, path)] = _entry({}, _uses_cache(stage["outs"], path))
     for name, entry in locked_stages.items():
-        wdir = wdirs.get(str(name).split("@")[0], ".")
+        wdir = wdirs.get(str(name).split("@")[0], base)
         for item in entry.get("deps") or []:
             deps[_join(wdir, item["path"])] = _entry(item)
         for item in entry.get("outs") or []:
@@ -418,7 +424,8 @@ def _workspace_yaml(root: Path) -> bytes | None:
 
 
 def _paths(files: ShowFiles) -> list[str]:
-    return list(dict.fromkeys([*files.params, *files.metrics, "dvc.yaml", "dvc.lock"]))
+    pipelines = [p for f in files.dvcfiles for p in (f, _lock_of(f))]
+    return list(dict.fromkeys([*files.params, *files.metrics, "dvc.yaml", "dvc.lock", *pipelines]))
 
 
 # (blob SHA or None for a workspace file, bytes or None when missing)
@@ -463,10 +470,10 @@ class _Reader:
     def read_commits(
         self, batch: GitBatch, shas: Sequence[str], times: Mapping[str, int]
     ) -> dict[str, ExpData]:
-        yamls = batch.read_many([f"{sha}:dvc.yaml" for sha in shas])
+        yamls = batch.read_many([f"{sha}:./dvc.yaml" for sha in shas])
         files_of = {sha: self._files_at(blob) for sha, blob in zip(shas, yamls)}
         specs = [(sha, rel) for sha in shas for rel in _paths(files_of[sha])]
-        blobs = iter(batch.read_many([f"{sha}:{rel}" for sha, rel in specs]))
+        blobs = iter(batch.read_many([f"{sha}:./{rel}" for sha, rel in specs]))
         result = {}
         for sha in shas:
             contents: dict[str, _Content] = {}
@@ -493,6 +500,8 @@ class _Reader:
             except (UnicodeDecodeError, PrefectDvcError):
                 raw = None  # NOTE: the lock check reports the broken file as the row's error
             files = ShowFiles.from_raw(raw) if isinstance(raw, dict) else self.files
+            # NOTE: the other pipelines' files come from the workspace's index.
+            files = replace(files, dvcfiles=self.files.dvcfiles)
             if b"${" in yaml.content:
                 # NOTE: interpolated paths resolve only in the workspace pipeline:
                 # keep its resolved files too rather than lose their columns.
@@ -500,6 +509,7 @@ class _Reader:
                     params=tuple(dict.fromkeys([*files.params, *self.files.params])),
                     metrics=tuple(dict.fromkeys([*files.metrics, *self.files.metrics])),
                     optional=tuple(dict.fromkeys([*files.optional, *self.files.optional])),
+                    dvcfiles=self.files.dvcfiles,
                 )
             self._cache[key] = files
         return self._cache[key]
@@ -510,11 +520,11 @@ class _Reader:
             self._cache[key] = parse_file(rel, content[1], role)
         return self._cache[key]
 
-    def _lock(self, yaml: _Content, lock: _Content, metrics: Sequence[str]) -> Any:
-        key = ("lock", yaml[0] or "", lock[0] or "", *metrics)
+    def _lock(self, yaml: _Content, lock: _Content, metrics: Sequence[str], base: str = ".") -> Any:
+        key = ("lock", base, yaml[0] or "", lock[0] or "", *metrics)
         if yaml[0] is None or lock[0] is None or key not in self._cache:
             try:
-                self._cache[key] = deps_and_outs(yaml[1], lock[1], metrics)
+                self._cache[key] = deps_and_outs(yaml[1], lock[1], metrics, base)
             except PrefectDvcError as exc:
                 self._cache[key] = FileError(type(exc).__name__, str(exc))
         return self._cache[key]
@@ -539,6 +549,21 @@ class _Reader:
             return FileData(error=FileError(*missing_error(rel)))
         return (f"object:{md5}", raw)
 
+    def _pipelines(
+        self, contents: dict[str, _Content], files: ShowFiles
+    ) -> tuple[FileError | None, dict[str, Any], dict[str, Any]]:
+        """Deps and outs of every pipeline file, merged; the first error stops them."""
+        deps: dict[str, dict[str, Any]] = {}
+        outs: dict[str, dict[str, Any]] = {}
+        for dvcfile in files.dvcfiles:
+            base = posixpath.dirname(dvcfile) or "."
+            lock = self._lock(contents[dvcfile], contents[_lock_of(dvcfile)], files.metrics, base)
+            if isinstance(lock, FileError):
+                return lock, {}, {}
+            deps.update(lock[0])
+            outs.update(lock[1])
+        return None, deps, outs
+
     def _build(
         self, rev: str, when: datetime | None, contents: dict[str, _Content], files: ShowFiles
     ) -> ExpData:
@@ -554,9 +579,7 @@ class _Reader:
                 if content[1] is None and rel in files.optional:
                     continue
                 found[role][rel] = self._file(role, rel, content)
-        lock = self._lock(contents["dvc.yaml"], contents["dvc.lock"], files.metrics)
-        error = lock if isinstance(lock, FileError) else None
-        deps, outs = ({}, {}) if error else lock
+        error, deps, outs = self._pipelines(contents, files)
         return ExpData(
             rev=rev,
             timestamp=when,
@@ -566,3 +589,8 @@ class _Reader:
             outs=outs,
             error=error,
         )
+
+
+def _lock_of(dvcfile: str) -> str:
+    """The ``dvc.lock`` beside ``dvcfile`` (both relative to the root)."""
+    return posixpath.join(posixpath.dirname(dvcfile), "dvc.lock")

@@ -102,7 +102,9 @@ def commit_experiment(
         The SHA of the new commit.
     """
     validate_name(name)
-    git = Git(root)
+    # NOTE: paths are from the top of the work tree, where a --subdir project's
+    # files are 'proj/...'; Git runs there so pathspecs and lexists agree.
+    git, prefix = Git(root).work_tree()
     base = git.rev_parse(baseline)
     start = git.rev_parse(parent) if parent else base
     if not git.is_ancestor(base, start):
@@ -114,7 +116,7 @@ def commit_experiment(
     old = git.try_rev_parse(exp.ref)
     if old is not None and not force and not (parent and old == start):
         raise _exists(exp)
-    tree = _build_tree(git, start, [_clean_path(root, p) for p in paths])
+    tree = _build_tree(git, start, [_clean_path(root, p) for p in paths], prefix, root)
     # NOTE: the message is stored exactly as given. DVC's own experiment
     # commits have no trailing newline (unlike `git commit`), so neither do ours.
     sha = git.run("commit-tree", tree, "-p", start, "-F", "-", input=message)
@@ -137,21 +139,26 @@ def _exists(exp: ExpRef) -> ExperimentExistsError:
     )
 
 
-def _build_tree(git: Git, start: str, paths: Sequence[str]) -> str:
-    """Write the tree of ``start`` updated with ``paths`` from the workspace."""
-    kept = [p for p in paths if not is_transient(p)]
+def _build_tree(
+    git: Git, start: str, paths: Sequence[str], prefix: str = "", root: Path | None = None
+) -> str:
+    """Write the tree of ``start`` updated with ``paths`` (from ``git.root``) from the workspace.
+
+    ``prefix`` is the project's folder in the work tree (``Git.work_tree``),
+    whose ``.dvc/tmp`` is never committed; ``root`` the project (scratch space).
+    """
+    excluded = prefix + EXCLUDED_PREFIX
+    kept = [p for p in paths if not (p.startswith(prefix) and is_transient(p[len(prefix) :]))]
     for skipped in sorted(set(paths) - set(kept)):
-        logger.warning(
-            "not committing %s: %s/ holds DVC's transient state", skipped, EXCLUDED_PREFIX
-        )
+        logger.warning("not committing %s: %s/ holds DVC's transient state", skipped, excluded)
     # NOTE: in .dvc/tmp/prefect-dvc under a name with host and pid, so the
     # folder of a killed finalizer is removed by the next command (tmpnames).
-    with temp_dir(scratch_dir(git.root), "index") as tmp:
+    with temp_dir(scratch_dir(root or git.root), "index") as tmp:
         env = {"GIT_INDEX_FILE": str(tmp / "index")}
         git.run("read-tree", start, env=env)
         kept = _present(git, kept, env)
         if kept:
-            specs = "".join(f":(literal){p}\0" for p in kept) + f":(exclude){EXCLUDED_PREFIX}\0"
+            specs = "".join(f":(literal){p}\0" for p in kept) + f":(exclude){excluded}\0"
             git.run(
                 "add",
                 "--all",

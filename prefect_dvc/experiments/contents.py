@@ -32,25 +32,37 @@ logger = logging.getLogger(__name__)
 
 
 def experiment_paths(root: Path, pipeline: Pipeline, dvcfile: str = "dvc.yaml") -> list[str]:
-    """Paths an experiment commit takes from the workspace, sorted, repo-relative.
+    """Paths an experiment commit takes from the workspace, sorted, relative to the Git top.
 
-    Tracked files that differ from ``HEAD`` (modified, deleted or staged),
-    plus the untracked, not Git-ignored files among the pipeline's own files
-    (:func:`pipeline_files`). Never anything under ``.dvc/tmp``.
+    Tracked files that differ from ``HEAD`` (modified, deleted or staged)
+    anywhere in the work tree, plus the untracked, not Git-ignored files
+    among the pipeline's own files (:func:`pipeline_files`). Never anything
+    under the project's ``.dvc/tmp``. In a ``dvc init --subdir`` project the
+    paths carry the project's folder (``proj/params.yaml``), as Git's trees
+    and :func:`~prefect_dvc.experiments.commit.commit_experiment` spell them.
 
     Raises:
         GitError: ``root`` is no Git repository with a commit.
     """
     git = Git(root)
     git.head_commit()
+    _top, prefix = git.work_tree()
+    # NOTE: diff prints paths from the top whatever the folder; ls-files needs --full-name.
     changed = git.run("diff", "--name-only", "--no-renames", "-z", "HEAD", "--").split("\0")
     wanted = pipeline_files(root, pipeline, dvcfile)
     untracked: list[str] = []
     if wanted:
         specs = [f":(literal){p}" for p in wanted]
-        listed = git.run("ls-files", "--others", "--exclude-standard", "-z", "--", *specs)
+        listed = git.run(
+            "ls-files", "--others", "--exclude-standard", "--full-name", "-z", "--", *specs
+        )
         untracked = listed.split("\0")
-    return sorted({p for p in [*changed, *untracked] if p and not is_transient(p)})
+    return sorted({p for p in [*changed, *untracked] if p and not _transient(p, prefix)})
+
+
+def _transient(path: str, prefix: str) -> bool:
+    """Whether ``path`` (from the Git top) is in the project's ``.dvc/tmp``."""
+    return path.startswith(prefix) and is_transient(path[len(prefix) :])
 
 
 def pipeline_files(root: Path, pipeline: Pipeline, dvcfile: str = "dvc.yaml") -> list[str]:

@@ -219,3 +219,20 @@ class Git:
         return self.run(
             "status", "--porcelain", "--untracked-files=all", env={"GIT_OPTIONAL_LOCKS": "0"}
         )
+
+    def work_tree(self) -> tuple[Git, str]:
+        """``(Git at the top of the work tree, this folder's prefix in it)``.
+
+        A DVC project made with ``dvc init --subdir`` lives in a folder of its
+        Git repository: its files are ``proj/params.yaml`` in Git's trees,
+        and DVC's experiment commits and ``exp apply`` work on the whole tree
+        (``git add --update`` reaches files outside the project too). The
+        prefix is ``""`` at the top, else the POSIX folder with a trailing ``/``.
+
+        Raises:
+            GitError: ``root`` is not inside a Git work tree.
+        """
+        top, _, prefix = self.run("rev-parse", "--show-toplevel", "--show-prefix").partition("\n")
+        if not prefix:
+            return self, ""
+        return Git(Path(top)), prefix.strip()

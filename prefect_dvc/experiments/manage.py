@@ -57,10 +57,12 @@ def apply_experiment(root: Path, exp: str, *, force: bool = False) -> list[str]:
     :class:`GitError` names the files, unless ``force``.
 
     Returns:
-        The paths whose workspace content changed, sorted, so the caller can
-        restore the DVC-cached outs that ``dvc.lock`` now names.
+        The paths whose workspace content changed (from the Git top), sorted,
+        so the caller can restore the DVC-cached outs that ``dvc.lock`` now names.
     """
-    git = Git(root)
+    # NOTE: as DVC, the whole commit is applied; in a --subdir project the
+    # tree's paths are from the Git top ('proj/params.yaml'), so work from there.
+    git, _prefix = Git(root).work_tree()
     git.head_commit()
     exp_ref, sha = resolve_exp(git, exp)
     changes = _tree_changes(git, "HEAD", sha)
@@ -79,11 +81,11 @@ def apply_experiment(root: Path, exp: str, *, force: bool = False) -> list[str]:
             hint="Commit or stash them ('git stash'), or use -f to overwrite them",
         )
     todo = [c for c in changes if current[c.path] != c.exp_blob]
-    _check_targets(root, todo, current)
+    _check_targets(git.root, todo, current)
     _write_from_commit(git, sha, [c.path for c in todo if c.exp_blob is not None])
     for change in todo:
         if change.exp_blob is None:
-            _remove(root, change.path)
+            _remove(git.root, change.path)
     return sorted(c.path for c in todo)
 
 

@@ -12,6 +12,7 @@ Provides:
 from __future__ import annotations
 
 import os
+import posixpath
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,8 +27,9 @@ from prefect_dvc.flows.lifecycle import cancelled_state, protect_secrets, tracke
 from prefect_dvc.interrupt import stop_requested
 from prefect_dvc.repo import find_root
 from prefect_dvc.runrecord import RUN_ENV
-from prefect_dvc.translators import load_pipeline
 from prefect_dvc.translators.flow import PipelineRun, failed_state, run_pipeline
+from prefect_dvc.translators.index import load_index
+from prefect_dvc.translators.targets import Scope
 
 
 def run_repro(
@@ -47,17 +49,22 @@ def run_repro(
     remote: str | None = None,
     checkpoints: CheckpointHook | None = None,
 ) -> PipelineRun:
-    """Load the pipeline of ``root`` and run the selected stages in the current flow."""
-    pipeline = load_pipeline(root, dvcfile)
-    names = (
-        pipeline.select(targets, downstream=downstream, single=single_item)
-        if targets
-        else pipeline.order()
-    )
+    """Load the index of ``root`` and run the selected stages in the current flow.
+
+    ``targets`` are read from the root (``train``, ``sub/dvc.yaml``,
+    ``sub/dvc.yaml:train``); without them, the stages of ``dvcfile`` and
+    those they need from other pipelines run, as ``dvc repro`` in its folder.
+    """
+    pipeline = load_index(root)
+    at_root = Scope.here(root, root)
+    if targets:
+        seeds = at_root.select(pipeline, targets)
+    else:
+        folder = posixpath.dirname(posixpath.normpath(dvcfile))
+        seeds = Scope.here(root, root / folder).default_stages(pipeline)
+    names = pipeline.select(seeds, downstream=downstream, single=single_item)
     # NOTE: only --pull needs the remote; otherwise its run-cache is a bonus (issue #14 §3).
-    executor = open_executor(
-        root, pipeline, dvcfile=dvcfile, remote=remote, plan=names, consult_remote=not pull
-    )
+    executor = open_executor(root, pipeline, remote=remote, plan=names, consult_remote=not pull)
     options = RunOptions(
         force=force, use_run_cache=run_cache, pull=pull, env=env or {}, checkpoints=checkpoints
     )
@@ -119,8 +126,10 @@ def repro(
 
     Args:
         repo: path of the project (the folder with .dvc/).
-        dvcfile: the pipeline file, relative to the project root.
-        targets: stage names (or foreach/matrix group names); empty = all stages.
+        dvcfile: the pipeline file, relative to the project root: without
+            targets, its stages and the upstream stages they need run.
+        targets: stages (``train``, ``sub/dvc.yaml:train``, foreach/matrix group
+            names) or pipeline files (``sub/dvc.yaml``), read from the project root.
         force: run the stages even if nothing changed.
         jobs: how many stages may run at once (default: the number of CPUs).
         keep_going: after a stage fails, keep running the stages that do not depend on it.

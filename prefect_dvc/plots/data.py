@@ -75,7 +75,7 @@ class SourceReader:
             if file.is_file():
                 return file.read_bytes()
         else:
-            blob = self.batch.read(f"{rev}:{path}")
+            blob = self.batch.read(f"{rev}:./{path}")
             if blob is not None and blob.kind == "blob":
                 return blob.content
         md5 = out_object(self._rev_outs(rev), path, self.objects)
@@ -101,7 +101,7 @@ class SourceReader:
         return sorted(found)
 
     def _git_files(self, rev: str, path: str) -> list[str]:
-        blob = self.batch.read(f"{rev}:{path}")
+        blob = self.batch.read(f"{rev}:./{path}")
         if blob is None or blob.kind != "tree":
             return []
         files = []
@@ -124,7 +124,7 @@ class SourceReader:
                     files = (self.root / dvcfile, self.root / lock)
                     contents = [p.read_bytes() if p.is_file() else None for p in files]
                 else:
-                    blobs = self.batch.read_many([f"{rev}:{dvcfile}", f"{rev}:{lock}"])
+                    blobs = self.batch.read_many([f"{rev}:./{dvcfile}", f"{rev}:./{lock}"])
                     contents = [b.content if b and b.kind == "blob" else None for b in blobs]
                 found.update(locked_outs(contents[0], contents[1], base))
             self._outs[rev] = found

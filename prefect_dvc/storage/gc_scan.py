@@ -139,7 +139,7 @@ def _ancestor_md5s(root: Path, rev: str, path: str, kind: str) -> set[str]:
     """The file at the nearest ancestor of ``rev`` (itself for HEAD) that reads cleanly."""
     commits = _git(root, "rev-list", "--first-parent", f"--max-count={ANCESTORS}", rev).split()
     for commit in commits:
-        md5s, why = check_lock_text(_git(root, "show", f"{commit}:{path}"), kind)
+        md5s, why = check_lock_text(_git(root, "show", f"{commit}:./{path}"), kind)
         if why is None:
             return md5s
     return set()
@@ -179,7 +179,7 @@ def scan_used(
         used |= workspace_extra()
     for rev in revs:
         for path, kind in _tracked_files(root, rev):
-            text = _git(root, "show", f"{rev}:{path}")
+            text = _git(root, "show", f"{rev}:./{path}")
             md5s, why = check_lock_text(text, kind)
             used |= md5s
             if why is not None:

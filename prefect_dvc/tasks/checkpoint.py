@@ -49,8 +49,8 @@ from prefect_dvc.experiments.names import new_name_for
 from prefect_dvc.experiments.refs import ExpRef
 from prefect_dvc.tasks.artifacts import artifact_key
 from prefect_dvc.tasks.finalize import ExperimentResult, experiment_hash
-from prefect_dvc.translators import load_pipeline
 from prefect_dvc.translators.flow import PipelineRun, failed_state
+from prefect_dvc.translators.index import load_index
 from prefect_dvc.translators.pipeline import StageSpec
 
 logger = logging.getLogger(__name__)
@@ -96,7 +96,7 @@ def start_checkpoints(
     ``point``, as DVC 2 did. ``name`` is the name prepared for a new experiment.
     Without a checkpoint stage the recorder only turns a stray signal into an error.
     """
-    stage = checkpoint_stage(load_pipeline(root))
+    stage = checkpoint_stage(load_index(root))
     if stage is None:
         guard = CheckpointRecorder(
             root, baseline=baseline, name=name, parent=None, pipeline_has_checkpoints=False
@@ -228,7 +228,7 @@ def _final_commit(root: Path, recorder: CheckpointRecorder, message: str) -> str
         root,
         baseline=recorder.baseline,
         name=recorder.name,
-        paths=experiment_paths(root, load_pipeline(root)),
+        paths=experiment_paths(root, load_index(root)),
         message=message,
         parent=parent,
         force=recorder.force and parent is None,

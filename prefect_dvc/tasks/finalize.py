@@ -34,7 +34,7 @@ from prefect_dvc.experiments.refs import ExpRef
 from prefect_dvc.experiments.summary import comparison_rows
 from prefect_dvc.tasks.artifacts import artifact_key
 from prefect_dvc.tasks.plots import publish_plots
-from prefect_dvc.translators import load_pipeline
+from prefect_dvc.translators.index import load_index
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def finalize(
     """
     logger = get_run_logger()
     # NOTE: DVC's set only: an unrelated untracked file (notes.txt, .env) stays out.
-    paths = experiment_paths(root, load_pipeline(root))
+    paths = experiment_paths(root, load_index(root))
     text = message or f"dvc: commit experiment {experiment_hash(results)}"
     sha = commit_experiment(
         root, baseline=baseline, name=name, paths=paths, message=text, force=force

@@ -97,7 +97,8 @@ class StageSpec:
     """One stage after interpolation and ``foreach``/``matrix`` expansion.
 
     Attributes:
-        name: the name in ``dvc.lock`` (``train``, ``featurize@small``).
+        name: the name in ``dvc.lock`` (``train``, ``featurize@small``); in
+            the index, DVC's addressing (``sub/dvc.yaml:train``, see ``lock_name``).
         cmd: the resolved command, a string or a tuple of commands run in turn.
         wdir: the working directory relative to the repository root.
         deps: file and directory deps, as written (relative to ``wdir``).
@@ -123,6 +124,18 @@ class StageSpec:
     meta: Any = None
     dvcfile: str = "dvc.yaml"
     line: int | None = None
+
+    @property
+    def lock_name(self) -> str:
+        """The name in the stage's own ``dvc.lock``: ``name`` without the index's file prefix.
+
+        In the index (``translators/index.py``) a stage of ``sub/dvc.yaml``
+        is keyed ``sub/dvc.yaml:train``, DVC's addressing; its lock entry is ``train``.
+        """
+        prefix = f"{self.dvcfile}:"
+        if self.dvcfile != "dvc.yaml" and self.name.startswith(prefix):
+            return self.name[len(prefix) :]
+        return self.name
 
     @property
     def commands(self) -> tuple[str, ...]:
