@@ -46,7 +46,7 @@ from prefect_dvc.locks import command_running, stage_guard
 from prefect_dvc.repo import RepoPaths
 from prefect_dvc.safety import remove_workspace_path
 from prefect_dvc.shell import CommandRunner, ShellRunner
-from prefect_dvc.status import StageStatus, compute_status, hash_deps
+from prefect_dvc.status import StageStatus, compute_status, hash_deps, hash_outs_keeping_legacy
 from prefect_dvc.storage import links
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.hashing import Hasher
@@ -307,7 +307,9 @@ class StageExecutor:
                 stage=stage.name,
                 hint="Make the command write it, or remove it from the stage's outs",
             )
-        hashed = self.hasher.hash_many([self.root / o.repo_path for o in stage.outs])
+        hashed = hash_outs_keeping_legacy(
+            self.root, stage, self.hasher, self.lock.read().get(stage.name)
+        )
         cacheable = stage.uncacheable_reason() is None
         out_entries = []
         for out, (info, tree) in zip(stage.outs, hashed):
@@ -329,7 +331,8 @@ class StageExecutor:
         stray script; an entry keyed by inputs the outs were not made from
         would later restore the wrong outs.
         """
-        deps, _missing = hash_deps(self.root, stage, self.hasher)
+        locked = (self.lock.read().get(stage.name) or {}).get("deps") or []
+        deps, _missing = hash_deps(self.root, stage, self.hasher, locked)
         try:
             params = read_stage_params(self.root, stage).values
         except PrefectDvcError:

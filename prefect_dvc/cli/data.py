@@ -127,7 +127,7 @@ def _checkout_and_print(targets: list[str] | None, *, force: bool = False) -> di
     refuse_unsaved(root, stores, outs, hasher.hash_path, force=force)
     changes = checkout_text.changes_before_checkout(
         root,
-        [o for o in outs if stores.local.existing([o.info.md5])],
+        [o for o in outs if stores.local.existing([o.info.oid])],
         stores.local.read_tree,
         hasher.hash_path,
     )

@@ -106,7 +106,7 @@ def check_lock_text(text: str, kind: str) -> tuple[set[str], str | None]:
                 return set(), "has an entry without its hash"
             info = HashInfo.from_lock(item)
             if info is not None:
-                md5s.add(info.md5)
+                md5s.add(info.oid)
     return md5s, None
 
 

@@ -79,9 +79,9 @@ class Stores:
     def save(self, path: Path, info: HashInfo, tree: Tree | None) -> None:
         """Put a hashed out (file or directory) into the local cache."""
         if tree is not None:
-            self.local.add_tree(path, tree, jobs=self.jobs)
+            self.local.add_tree(path, tree, jobs=self.jobs, legacy=info.legacy)
         else:
-            self.local.add_file(path, info.md5)
+            self.local.add_file(path, info.oid)
 
     def save_run(self, entry: Mapping[str, Any]) -> None:
         self.local_runs.save(entry)
@@ -130,7 +130,7 @@ class Stores:
             return False
 
     def _available(self, infos: Sequence[HashInfo]) -> bool:
-        md5s = [i.md5 for i in infos]
+        md5s = [i.oid for i in infos]
         missing = set(md5s) - self.local.existing(md5s)
         if not missing:
             return all(self._tree_complete(self.local, i) for i in infos if i.is_dir)
@@ -145,17 +145,17 @@ class Stores:
 
     @staticmethod
     def _tree_complete(store: ObjectStore, info: HashInfo) -> bool:
-        files = {e.md5 for e in store.read_tree(info.md5).entries}
+        files = {e.oid for e in store.read_tree(info.oid).entries}
         return not (files - store.existing(files))
 
     def ensure_local(self, infos: Iterable[HashInfo]) -> None:
         """Download from the remote whatever of ``infos`` the local cache lacks."""
-        wanted = [i.md5 for i in infos]
+        wanted = [i.oid for i in infos]
         local = self.local.existing(wanted)
         incomplete = [
-            i.md5
+            i.oid
             for i in infos
-            if i.is_dir and i.md5 in local and not self._tree_complete(self.local, i)
+            if i.is_dir and i.oid in local and not self._tree_complete(self.local, i)
         ]
         todo = [m for m in wanted if m not in local] + incomplete
         if not todo:
