@@ -18,7 +18,6 @@ names CSV columns ``0, 1, ...``.
 from __future__ import annotations
 
 import csv
-import hashlib
 import io
 import json
 import posixpath
@@ -33,6 +32,8 @@ from prefect_dvc.experiments.collect import WORKSPACE
 from prefect_dvc.experiments.gitbatch import GitBatch
 from prefect_dvc.lockschema import parse_lock
 from prefect_dvc.repo import RepoPaths
+from prefect_dvc.storage import layout
+from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.translators import load_stages
 from prefect_dvc.yamlio import parse_yaml
 
@@ -82,13 +83,14 @@ class SourceReader:
         md5 = self._locked_md5(rev, path)
         if md5 is None:
             return None
-        cached = self.cache_dir / "files" / "md5" / md5[:2] / md5[2:]
+        # NOTE: `md5` is an object id: a DVC 2 out's lives in DVC 2's layout (storage/layout.py).
+        cached = self.cache_dir.joinpath(*layout.oid_parts(md5))
         if not cached.is_file():
             return None
         data = cached.read_bytes()
         # NOTE: never hand out unchecked cache bytes, plot data included (issue #11 §2).
-        actual = hashlib.md5(data).hexdigest()
-        if actual != md5.removesuffix(".dir"):
+        actual = layout.bytes_md5(md5, data)
+        if actual != layout.expected(md5):
             raise CorruptObjectError(
                 f"object is corrupt: its content hashes to {actual}, not {md5}",
                 path=str(cached),
@@ -112,8 +114,8 @@ class SourceReader:
         stage = ((self._locks[key] or {}).get("stages") or {}).get(where.stage) or {}
         for out in stage.get("outs") or []:
             if isinstance(out, Mapping) and out.get("path") == where.path:
-                md5 = out.get("md5")
-                return md5 if isinstance(md5, str) and not md5.endswith(".dir") else None
+                info = HashInfo.from_lock(out) if isinstance(out.get("md5"), str) else None
+                return info.oid if info is not None and not info.is_dir else None
         return None
 
 

@@ -21,6 +21,9 @@ PREPARE = (
     "mkdir -p prep && cp data.csv prep/a.csv && cp bin.dat prep/b.dat"
     " && printf 'x\\r\\ny\\r\\n' > out.txt"
 )
+TRAIN = (
+    "cat prep/a.csv out.txt > model.txt && printf 'step,loss\\r\\n0,1\\r\\n1,0.5\\r\\n' > loss.csv"
+)
 PROJECT = {
     "data.csv": b"a,b\r\n1,2\r\n",
     "bin.dat": bytes(range(256)) * 4 + b"\r\n",
@@ -31,9 +34,10 @@ PROJECT = {
         "    deps: [data.csv, bin.dat]\n"
         "    outs: [prep, out.txt]\n"
         "  train:\n"
-        "    cmd: cat prep/a.csv out.txt > model.txt\n"
+        f"    cmd: {TRAIN}\n"
         "    deps: [prep, out.txt]\n"
         "    outs: [model.txt]\n"
+        "    plots: [loss.csv]\n"
     ),
 }
 
@@ -179,3 +183,21 @@ def test_gc_keeps_used_legacy_objects_as_dvc(dvc2_project: Path, tmp_path: Path,
     expected = [p for p in _listing(theirs / cache) if not p.startswith("tmp/")]
     assert [p for p in _listing(ours / cache) if not p.startswith("tmp/")] == expected
     assert "ff/" + "0" * 29 + "a" not in expected
+
+
+def test_plots_read_a_dvc2_plot_from_the_legacy_cache(
+    dvc2_project: Path, tmp_path: Path, cli
+) -> None:
+    """``plots diff HEAD``: HEAD's ``loss.csv`` is only in the DVC 2 cache."""
+    theirs, ours = _twins(dvc2_project, tmp_path, _write("loss.csv", b"step,loss\r\n0,2\r\n"))
+    dvc = run_dvc(theirs, "plots", "diff", "HEAD", "--json")
+    assert dvc.returncode == 0, dvc.stderr
+    result = cli(ours, "plots", "diff", "HEAD", "--json")
+    assert result.code == 0, result.err
+
+    def rows(text: str) -> list[tuple[str, str, str]]:
+        values = json.loads(text)["data"]["loss.csv"][0]["content"]["data"]["values"]
+        return sorted((r["rev"], str(r["step"]), str(r["loss"])) for r in values)
+
+    assert rows(result.out) == rows(dvc.stdout)
+    assert ("HEAD", "1", "0.5") in rows(result.out)
