@@ -9,9 +9,10 @@ from pathlib import Path
 
 import pytest
 from dvc2 import dos2unix_md5
-from helpers import dvc_python
+from helpers import dvc_python, gen
 
 from prefect_dvc.errors import CorruptObjectError
+from prefect_dvc.storage.gc_scan import check_lock_text, scan_used
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.legacy import Dos2UnixMd5, legacy_oid, md5_dos2unix_file
@@ -180,3 +181,29 @@ def test_legacy_transfer_to_another_store_keeps_dvc2_layout(tmp_path: Path) -> N
     assert len(result.transferred) == 3 and not result.missing
     assert other.all_objects() == store.all_objects()
     assert not (tmp_path / "remote" / "files").exists()
+
+
+DVC2_LOCK = f"""\
+schema: '2.0'
+stages:
+  s:
+    cmd: cp in.txt out.txt
+    deps:
+    - path: in.txt
+      md5: {"c" * 32}
+      size: 2
+    outs:
+    - path: out.txt
+      md5: {"a" * 32}
+      size: 2
+"""
+
+
+def test_gc_keeps_what_a_dvc2_lock_names_even_when_damaged(git_repo: Path) -> None:
+    assert check_lock_text(DVC2_LOCK, "lock") == (
+        {legacy_oid("a" * 32), legacy_oid("c" * 32)},
+        None,
+    )
+    gen(git_repo, {"dvc.lock": DVC2_LOCK[: DVC2_LOCK.index("a" * 32) + 32]})
+    used = scan_used(git_repo, [])
+    assert used.unreadable and legacy_oid("a" * 32) in used.md5s
