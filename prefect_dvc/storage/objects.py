@@ -43,9 +43,10 @@ from fsspec import AbstractFileSystem
 
 from prefect_dvc import tmpnames
 from prefect_dvc.errors import CorruptObjectError, MissingObjectError, StorageError
-from prefect_dvc.storage import layout, links, uploads
+from prefect_dvc.storage import layout, links, listing, uploads
 from prefect_dvc.storage.hashinfo import DIR_SUFFIX, HashInfo, Tree
 from prefect_dvc.storage.hashing import md5_file
+from prefect_dvc.storage.legacy import split_oid
 from prefect_dvc.storage.location import Location, open_location, storage_errors
 from prefect_dvc.storage.state import StateDB
 
@@ -156,48 +157,12 @@ class ObjectStore:
             return bool(self.fs.exists(path))
 
     def existing(self, md5s: Iterable[str]) -> set[str]:
-        """Which of ``md5s`` (object ids) are present, from listings rather than one
-        request each.
-
-        Few prefixes are listed one by one (in parallel); many, with one
-        recursive listing of ``files/md5`` (or of each DVC 2 prefix folder).
-        """
-        wanted = {_check_oid(m) for m in md5s}
-        present: set[str] = set()
-        for parts, to_oid in layout.LAYOUTS:
-            ids = {m for m in wanted if to_oid(layout.split_oid(m)[1]) == m}
-            if ids:
-                present |= self._existing_in(parts, to_oid, ids)
-        return wanted & present
-
-    def _existing_in(self, parts: tuple[str, ...], to_oid: Any, ids: set[str]) -> set[str]:
-        prefixes = sorted({layout.split_oid(m)[1][:2] for m in ids})
-        base = self.location.join(*parts) if parts else self.location.root.rstrip("/")
-        with storage_errors(self.location, "list objects"):
-            self.fs.invalidate_cache(base)
-            if len(prefixes) <= 8 or not parts:
-                with ThreadPoolExecutor(max_workers=min(8, len(prefixes))) as pool:
-                    listings = list(pool.map(lambda p: self._list_prefix(f"{base}/{p}"), prefixes))
-                names = [name for listing in listings for name in listing]
-            else:
-                names = list(self.fs.find(base)) if self.fs.exists(base) else []
-        return {oid for n in names if (oid := layout.listed_oid(n, to_oid)) is not None}
+        """Which of ``md5s`` (object ids) are present, from listings (``listing.existing``)."""
+        return listing.existing(self.location, md5s)
 
     def all_objects(self) -> set[str]:
-        """Every object id in the store (``files/md5`` and DVC 2's prefix folders), for ``gc``."""
-        root = self.location.root.rstrip("/")
-        with storage_errors(self.location, "list objects"):
-            base = self.location.join("files", "md5")
-            self.fs.invalidate_cache(root)
-            self.fs.invalidate_cache(base)
-            names = list(self.fs.find(base)) if self.fs.exists(base) else []
-            ids = {i for n in names if (i := layout.listed_oid(n, lambda m: m)) is not None}
-            top = self._list_prefix(root)
-            for folder in (t for t in top if layout.PREFIX_RE.match(t.rstrip("/").split("/")[-1])):
-                for name in self._list_prefix(folder):
-                    if (oid := layout.listed_oid(name, layout.legacy_oid)) is not None:
-                        ids.add(oid)
-        return ids
+        """Every object id in the store, DVC 2's layout included, for ``gc``."""
+        return listing.all_objects(self.location)
 
     def remove(self, md5s: Iterable[str]) -> None:
         """Delete objects (``gc``); read-only local objects are made writable first."""
@@ -215,12 +180,6 @@ class ObjectStore:
         """
         with storage_errors(self.location, "list incomplete multipart uploads"):
             return uploads.abort_incomplete_uploads(self.fs, self.location.root, older_than)
-
-    def _list_prefix(self, path: str) -> list[str]:
-        try:
-            return [str(p) for p in self.fs.ls(path, detail=False)]
-        except FileNotFoundError:
-            return []
 
     # ------------------------------------------------------------------ writing
 
@@ -287,7 +246,7 @@ class ObjectStore:
             return set()
         stats = []
         # NOTE: the state DB holds raw md5s; a legacy object is always re-read.
-        for md5 in {m for m in md5s if not layout.split_oid(m)[0]}:
+        for md5 in {m for m in md5s if not split_oid(m)[0]}:
             path = self.oid_path(md5)
             try:
                 stats.append((md5, path, os.stat(path)))
@@ -305,7 +264,7 @@ class ObjectStore:
         if self.state is None:
             return
         rows = []
-        for md5 in {m for m in md5s if not layout.split_oid(m)[0]}:
+        for md5 in {m for m in md5s if not split_oid(m)[0]}:
             path = self.oid_path(md5)
             with storage_errors(self.location, f"stat '{path}'"):
                 # NOTE: the state DB holds content md5s; a manifest's id adds '.dir'.
@@ -421,7 +380,7 @@ class ObjectStore:
             raise StorageError(f"'{md5_dir}' is not a directory object id (no '.dir')")
         data = self.read_bytes(md5_dir)
         try:
-            return Tree.from_manifest(data, legacy=layout.split_oid(md5_dir)[0])
+            return Tree.from_manifest(data, legacy=split_oid(md5_dir)[0])
         except (ValueError, KeyError, TypeError):
             raise self._corrupt(md5_dir, "an unreadable manifest") from None
 

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 
 from prefect_dvc.storage import layout
 from prefect_dvc.storage.hashinfo import DIR_SUFFIX, Tree
+from prefect_dvc.storage.legacy import split_oid
 from prefect_dvc.storage.location import storage_errors
 from prefect_dvc.storage.objects import CHUNK, ObjectStore
 from prefect_dvc.storage.state import StateDB
@@ -79,7 +80,7 @@ def _check(store: ObjectStore, oid: str) -> tuple[str, os.stat_result | None, by
         if store.is_local:
             md5, st = _local_md5(path, oid)
             # NOTE: the state DB holds raw md5s only; a legacy object's value is not one.
-            return md5, (None if layout.split_oid(oid)[0] else st), None
+            return md5, (None if split_oid(oid)[0] else st), None
         digest = layout.new_digest(oid)
         with store.fs.open(path, "rb") as fobj:
             while block := fobj.read(CHUNK):
@@ -121,7 +122,7 @@ def verify_store(
         if actual != layout.expected(oid):
             bad.append(BadObject(oid, store.url_of(oid), "corrupt", actual))
         elif manifest is not None:
-            files = _manifest_files(manifest, layout.split_oid(oid)[0])
+            files = _manifest_files(manifest, split_oid(oid)[0])
             if files is None:
                 bad.append(BadObject(oid, store.url_of(oid), "invalid", actual))
             else:
