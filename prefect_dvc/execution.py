@@ -270,6 +270,8 @@ class StageExecutor:
             # NOTE: an external (cache: false) out is the user's file: never deleted.
             if not (out.persist or out.checkpoint or out.is_external):
                 remove_workspace_path(self.root, out.repo_path)
+            elif out.cache and not out.is_external:
+                self.stores.unprotect(self.root / out.repo_path)
         cwd = self.root / stage.wdir
         log(f"Running stage '{stage.name}':")
         for command in stage.commands:
@@ -318,6 +320,8 @@ class StageExecutor:
             # run-cache entry is written, so the entry can be restored (as DVC).
             if out.cache or cacheable:
                 self.stores.save(self.root / out.repo_path, info, tree)
+            if out.cache and not out.is_external:
+                self.stores.relink(info, self.root / out.repo_path)
         entry = build_entry(stage, status.deps, status.params, out_entries)
         if cacheable and self._inputs_unchanged(stage, status):
             self.stores.save_run(entry)

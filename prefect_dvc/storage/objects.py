@@ -118,9 +118,14 @@ class ObjectStore:
         *,
         verify: Verifier | None = None,
         state: StateDB | None = None,
+        shared: bool = False,
     ) -> ObjectStore:
-        """A store at a local path, ``file://``, ``s3://bucket/prefix`` or ``memory://root``."""
-        return cls(open_location(url, storage_options), verify=verify, state=state)
+        """A store at a local path, ``file://``, ``s3://bucket/prefix`` or ``memory://root``.
+
+        ``shared``: ``cache.shared = group`` (:meth:`Location.make_dirs`).
+        """
+        location = open_location(url, storage_options, shared=shared)
+        return cls(location, verify=verify, state=state)
 
     @property
     def fs(self) -> AbstractFileSystem:
@@ -318,7 +323,10 @@ class ObjectStore:
         """A temp name beside the object, naming this host and process (``tmpnames``)."""
         final = Path(path)
         with storage_errors(self.location, f"create '{final.parent}'"):
-            final.parent.mkdir(parents=True, exist_ok=True)
+            self.location.make_dirs(final.parent)
+            if self.location.shared:
+                # NOTE: teammates' processes register in the same folder.
+                self.location.make_dirs(Path(self.location.root) / tmpnames.WRITERS_DIR)
             tmpnames.register_writer(Path(self.location.root))
         return final.with_name(tmpnames.tmp_name(final.name))
 
