@@ -201,3 +201,18 @@ def test_plots_read_a_dvc2_plot_from_the_legacy_cache(
 
     assert rows(result.out) == rows(dvc.stdout)
     assert ("HEAD", "1", "0.5") in rows(result.out)
+
+
+def test_gc_with_a_lost_dvc2_lock_keeps_the_outs_on_disk(
+    dvc2_project: Path, tmp_path: Path, cli
+) -> None:
+    """No lock anywhere in history: the outs on disk are what gc keeps, in DVC 2's layout too."""
+    _theirs, ours = _twins(dvc2_project, tmp_path, lambda root: (root / "dvc.lock").write_text(""))
+    git(ours, "checkout", "-q", "--orphan", "fresh")
+    git(ours, "-c", "user.name=t", "-c", "user.email=t@e", "commit", "-qam", "no lock")
+    before = _listing(ours / ".dvc" / "cache")
+    result = cli(ours, "gc", "-w", "-f", "--skip-failed")
+    assert result.code == 0, result.err
+    assert [p for p in _listing(ours / ".dvc" / "cache") if not p.startswith("tmp/")] == [
+        p for p in before if not p.startswith("tmp/")
+    ]
