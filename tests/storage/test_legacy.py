@@ -207,3 +207,34 @@ def test_gc_keeps_what_a_dvc2_lock_names_even_when_damaged(git_repo: Path) -> No
     gen(git_repo, {"dvc.lock": DVC2_LOCK[: DVC2_LOCK.index("a" * 32) + 32]})
     used = scan_used(git_repo, [])
     assert used.unreadable and legacy_oid("a" * 32) in used.md5s
+
+
+def test_legacy_objects_round_trip_through_s3_in_dvc2_layout(
+    tmp_path: Path, s3_endpoint: str, s3_bucket: str
+) -> None:
+    """Push to S3 and pull into an empty cache: keys are ``<prefix>/<h[:2]>/<h[2:]>``."""
+    store, info = _legacy_cache(tmp_path)
+    options = {
+        "key": "testing",
+        "secret": "testing",
+        "client_kwargs": {"endpoint_url": s3_endpoint},
+    }
+    remote = ObjectStore.from_url(f"s3://{s3_bucket}/store", options)
+    # a DVC 3 object beside them must not be mistaken for a DVC 2 one (and the reverse)
+    remote.add_bytes(b"[]", "d751713988987e9331980363e24189ce.dir")
+    pushed = store.transfer([info.oid], remote)
+    assert len(pushed.transferred) == 3 and not pushed.missing
+    keys = sorted(k.split("/store/", 1)[1] for k in remote.fs.find(f"{s3_bucket}/store"))
+    assert keys == sorted(
+        [f"{o.split(':')[1][:2]}/{o.split(':')[1][2:]}" for o in store.all_objects()]
+        + ["files/md5/d7/51713988987e9331980363e24189ce.dir"]
+    )
+    assert remote.all_objects() == store.all_objects() | {"d751713988987e9331980363e24189ce.dir"}
+    assert remote.existing([info.oid, info.md5]) == {info.oid}
+    local = ObjectStore.from_url(str(tmp_path / "fresh"))
+    pulled = remote.transfer([info.oid], local)
+    assert len(pulled.transferred) == 3 and not pulled.missing
+    dest = tmp_path / "out"
+    local.checkout(info, dest)
+    assert (dest / "t.csv").read_bytes() == b"a\r\nb\r\n"
+    assert verify_store(remote).bad == ()
