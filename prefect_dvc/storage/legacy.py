@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import hashlib
 import os
-from typing import Final
+from typing import Any, Final
 
 HASH_NAME: Final = "md5-dos2unix"
 OID_PREFIX: Final = HASH_NAME + ":"
@@ -70,19 +70,28 @@ class Dos2UnixMd5:
         self._pending = bytearray()
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
-        self._pending += data
-        if len(self._pending) < BLOCK:
-            return
-        view = memoryview(self._pending)
-        whole = len(self._pending) - len(self._pending) % BLOCK
-        for start in range(0, whole, BLOCK):
-            self._feed(bytes(view[start : start + BLOCK]))
-        view.release()
-        del self._pending[:whole]
+        view = memoryview(data).cast("B")
+        if self._pending:
+            need = BLOCK - len(self._pending)
+            self._pending += view[:need]
+            view = view[need:]
+            if len(self._pending) < BLOCK:
+                return
+            self._feed(bytes(self._pending))
+            self._pending.clear()
+        # NOTE: whole blocks go straight in, without a copy (the common case:
+        # a reader handing over exactly BLOCK bytes at a time).
+        while len(view) >= BLOCK:
+            self._feed(view[:BLOCK])
+            view = view[BLOCK:]
+        self._pending += view
 
-    def _feed(self, block: bytes, md5: hashlib._Hash | None = None) -> None:
+    def _feed(self, block: bytes | memoryview, md5: Any = None) -> None:
         target = md5 or self._md5
-        target.update(block.replace(b"\r\n", b"\n") if istextblock(block[:SNIFF]) else block)
+        if istextblock(bytes(block[:SNIFF])):
+            target.update(bytes(block).replace(b"\r\n", b"\n"))
+        else:
+            target.update(block)
 
     def hexdigest(self) -> str:
         """The value so far (a short last block is hashed on a copy, so more may follow)."""

@@ -10,6 +10,11 @@ Provides:
     TransferResult: what a ``transfer`` copied, skipped and could not find.
     md5_file(path): streaming md5, the default verifier (``hashing.md5_file``).
 
+Every method takes object ids (:attr:`HashInfo.oid`): a plain md5 is a DVC 3
+object; ``md5-dos2unix:<md5>`` is one DVC 2 wrote, kept in DVC 2's layout
+``<h[:2]>/<h[2:]>`` and checked with its own hash (``layout.py``), as DVC
+3.67.1 still reads and writes them.
+
 Invariants (DESIGN principle 5): an object appears under its final name only
 whole (temp name + rename on disk, one PUT or a completed multipart upload on
 object stores); a ``.dir`` manifest is written after every file it names;
