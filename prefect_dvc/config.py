@@ -185,6 +185,8 @@ class DvcConfig:
     cache_types: tuple[str, ...] = DEFAULT_CACHE_TYPES
     parsing_bool: str = "store_true"
     parsing_list: str = "nargs"
+    # NOTE: `cache.shared = group` (the only value DVC accepts): group-writable cache.
+    cache_shared: bool = False
 
     def remote(self, name: str | None = None) -> RemoteConfig:
         """The remote called ``name``, or the default remote.
@@ -311,6 +313,7 @@ def load_config(root: Path) -> DvcConfig:
         cache_types=types or DEFAULT_CACHE_TYPES,
         parsing_bool=_text(parsing.get("bool", "store_true")).lower(),
         parsing_list=_text(parsing.get("list", "nargs")).lower(),
+        cache_shared=_text(cache.get("shared", "")).lower() == "group",
     )
 
 

@@ -48,7 +48,7 @@ from prefect_dvc.lockset import LockSet
 from prefect_dvc.repo import RepoPaths
 from prefect_dvc.safety import remove_workspace_path
 from prefect_dvc.shell import CommandRunner, ShellRunner
-from prefect_dvc.status import StageStatus, compute_status, hash_deps
+from prefect_dvc.status import StageStatus, compute_status, hash_deps, hash_outs_keeping_legacy
 from prefect_dvc.storage import links
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.hashing import Hasher
@@ -272,6 +272,8 @@ class StageExecutor:
             # NOTE: an external (cache: false) out is the user's file: never deleted.
             if not (out.persist or out.checkpoint or out.is_external):
                 remove_workspace_path(self.root, out.repo_path)
+            elif out.cache and not out.is_external:
+                self.stores.unprotect(self.root / out.repo_path)
         cwd = self.root / stage.wdir
         log(f"Running stage '{stage.name}':")
         for command in stage.commands:
@@ -309,7 +311,9 @@ class StageExecutor:
                 stage=stage.name,
                 hint="Make the command write it, or remove it from the stage's outs",
             )
-        hashed = self.hasher.hash_many([self.root / o.repo_path for o in stage.outs])
+        hashed = hash_outs_keeping_legacy(
+            self.root, stage, self.hasher, self.lock.read().get(stage.name)
+        )
         cacheable = stage.uncacheable_reason() is None
         out_entries = []
         for out, (info, tree) in zip(stage.outs, hashed):
@@ -318,6 +322,8 @@ class StageExecutor:
             # run-cache entry is written, so the entry can be restored (as DVC).
             if out.cache or cacheable:
                 self.stores.save(self.root / out.repo_path, info, tree)
+            if out.cache and not out.is_external:
+                self.stores.relink(info, self.root / out.repo_path)
         entry = build_entry(stage, status.deps, status.params, out_entries)
         if cacheable and self._inputs_unchanged(stage, status):
             self.stores.save_run(entry)
@@ -331,7 +337,8 @@ class StageExecutor:
         stray script; an entry keyed by inputs the outs were not made from
         would later restore the wrong outs.
         """
-        deps, _missing = hash_deps(self.root, stage, self.hasher)
+        locked = (self.lock.read().get(stage.name) or {}).get("deps") or []
+        deps, _missing = hash_deps(self.root, stage, self.hasher, locked)
         try:
             params = read_stage_params(self.root, stage).values
         except PrefectDvcError:

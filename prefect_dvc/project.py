@@ -68,8 +68,8 @@ def restore_outs(root: Path) -> list[str]:
     stores, hasher = open_stores_for(root, use_remote=config.default_remote is not None)
     try:
         outs = workspace_outs(root)
-        local = stores.local.existing([o.info.md5 for o in outs])
-        absent = [o.info for o in outs if o.info.md5 not in local]
+        local = stores.local.existing([o.info.oid for o in outs])
+        absent = [o.info for o in outs if o.info.oid not in local]
         # NOTE: the remote is reached only when something is absent (issue #14 §3).
         if absent and stores.remote is not None:
             stores.ensure_local(absent)
@@ -183,10 +183,10 @@ def missing_experiment_outs(root: Path, sha: str) -> list[str]:
         if wanted and stores.remote is not None:
             with contextlib.suppress(MissingObjectError):
                 stores.ensure_local([info for _, info in wanted])
-        have = stores.local.existing([info.md5 for _, info in wanted])
+        have = stores.local.existing([info.oid for _, info in wanted])
     finally:
         hasher.close()
-    return sorted({p for p, info in wanted if info.md5 not in have})
+    return sorted({p for p, info in wanted if info.oid not in have})
 
 
 def _holds(path: Path, info: HashInfo, hasher: Hasher) -> bool:
@@ -194,6 +194,6 @@ def _holds(path: Path, info: HashInfo, hasher: Hasher) -> bool:
     if not path.exists():
         return False
     try:
-        return hasher.hash_path(path)[0].md5 == info.md5
+        return hasher.hash_path(path, legacy=info.legacy)[0].md5 == info.md5
     except (OSError, PrefectDvcError):
         return False

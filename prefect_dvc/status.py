@@ -18,14 +18,14 @@ alone.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from prefect_dvc.errors import ParamsError
 from prefect_dvc.external import dep_value, hash_url, is_external, is_url
-from prefect_dvc.storage.hashinfo import HashInfo
+from prefect_dvc.storage.hashinfo import HashInfo, Tree
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.translators.params import StageParams, read_stage_params
 from prefect_dvc.translators.pipeline import StageSpec
@@ -78,13 +78,18 @@ class StageStatus:
 
 
 def hash_deps(
-    root: Path, stage: StageSpec, hasher: Hasher
+    root: Path,
+    stage: StageSpec,
+    hasher: Hasher,
+    locked: Iterable[Mapping[str, Any]] = (),
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Lock entries of the stage's present deps, and the deps that are missing.
 
     External deps (``external.py``) are included: a path outside the
     repository is hashed like any file or directory, a URL from its
-    filesystem's etag/checksum, as DVC 3 records them.
+    filesystem's etag/checksum, as DVC 3 records them. A dep that ``locked``
+    (its lock entry's deps) records with DVC 2's hash keeps that form while
+    its ``md5-dos2unix`` still matches, as DVC 3's ``update_legacy_hash_name``.
     """
     entries: list[dict[str, Any]] = []
     missing: list[str] = []
@@ -98,18 +103,71 @@ def hash_deps(
     paths = [(dep, root / p) for dep, p in pairs if not is_url(p)]
     present = [(dep, path) for dep, path in paths if path.exists()]
     missing.extend(dep for dep, path in paths if not path.exists())
-    hashed = hasher.hash_many([path for _, path in present])
-    for (dep, _), (info, _tree) in zip(present, hashed):
+    old = legacy_hashes(locked)
+    infos = hash_keeping_legacy(
+        hasher, [path for _, path in present], [old.get(d) for d, _ in present]
+    )
+    for (dep, _), (info, _tree) in zip(present, infos):
         entries.append(info.to_lock(dep))
     return entries, missing
 
 
-def hash_outs(root: Path, stage: StageSpec, hasher: Hasher) -> dict[str, HashInfo | None]:
-    """Out path (as written) -> its current hash, or ``None`` when it is missing."""
+def legacy_hashes(locked: Iterable[Mapping[str, Any]]) -> dict[str, HashInfo]:
+    """Path -> locked hash of the items DVC 2 wrote (an ``md5`` without ``hash: md5``)."""
+    infos = {str(item.get("path")): HashInfo.from_lock(item) for item in locked}
+    return {path: info for path, info in infos.items() if info is not None and info.legacy}
+
+
+def hash_keeping_legacy(
+    hasher: Hasher, paths: Sequence[Path], legacy: Sequence[HashInfo | None]
+) -> list[tuple[HashInfo, Tree | None]]:
+    """Hash ``paths``; where ``legacy[i]`` is a DVC 2 hash still matching, keep that form.
+
+    DVC 3.67.1 computes ``md5-dos2unix`` for an output its lock records
+    that way and switches it to ``md5`` only when it changed
+    (``Output.update_legacy_hash_name``). So a legacy path is hashed the
+    legacy way first; only the ones whose value differs are hashed again as md5.
+    Returns ``(info, tree)`` per path, as :meth:`Hasher.hash_many`.
+    """
+    results: list[tuple[HashInfo, Tree | None] | None] = [None] * len(paths)
+    old = [i for i, info in enumerate(legacy) if info is not None]
+    for i, got in zip(old, hasher.hash_many([paths[i] for i in old], legacy=True)):
+        if got[0].md5 == legacy[i].md5:  # type: ignore[union-attr]
+            results[i] = got
+    todo = [i for i, got in enumerate(results) if got is None]
+    for i, got in zip(todo, hasher.hash_many([paths[i] for i in todo])):
+        results[i] = got
+    return [got for got in results if got is not None]
+
+
+def hash_outs_keeping_legacy(
+    root: Path, stage: StageSpec, hasher: Hasher, lock_entry: Mapping[str, Any] | None
+) -> list[tuple[HashInfo, Tree | None]]:
+    """``(info, tree)`` of every out of ``stage`` (all must exist), in order.
+
+    An out ``lock_entry`` records with DVC 2's hash keeps it while unchanged
+    (:func:`hash_keeping_legacy`), which is what DVC 3 writes to ``dvc.lock``.
+    """
+    old = legacy_hashes((lock_entry or {}).get("outs") or [])
+    paths = [root / o.repo_path for o in stage.outs]
+    return hash_keeping_legacy(hasher, paths, [old.get(o.path) for o in stage.outs])
+
+
+def hash_outs(
+    root: Path, stage: StageSpec, hasher: Hasher, lock_entry: Mapping[str, Any] | None = None
+) -> dict[str, HashInfo | None]:
+    """Out path (as written) -> its current hash, or ``None`` when it is missing.
+
+    An out ``lock_entry`` records with DVC 2's hash is hashed as
+    :func:`hash_keeping_legacy` does.
+    """
     result: dict[str, HashInfo | None] = {}
     present = [o for o in stage.outs if (root / o.repo_path).exists()]
-    hashed = hasher.hash_many([root / o.repo_path for o in present])
-    for out, (info, _tree) in zip(present, hashed):
+    old = legacy_hashes((lock_entry or {}).get("outs") or [])
+    infos = hash_keeping_legacy(
+        hasher, [root / o.repo_path for o in present], [old.get(o.path) for o in present]
+    )
+    for out, (info, _tree) in zip(present, infos):
         result[out.path] = info
     for out in stage.outs:
         result.setdefault(out.path, None)
@@ -129,7 +187,7 @@ def compute_status(
     Raises:
         ParamsError, YamlSyntaxError: a params file that cannot be parsed.
     """
-    outs = hash_outs(root, stage, hasher)
+    outs = hash_outs(root, stage, hasher, lock_entry)
     changes: list[Change] = []
     if lock_entry is None and not stage.frozen:
         changes.append(Change("new"))
@@ -144,9 +202,9 @@ def compute_status(
         return StageStatus(
             stage.name, tuple(_show_external_as_dvc(root, stage, changes)), outs=outs
         )
-    deps, missing = hash_deps(root, stage, hasher)
-    params = read_stage_params(root, stage)
     locked = lock_entry or {}
+    deps, missing = hash_deps(root, stage, hasher, locked.get("deps") or [])
+    params = read_stage_params(root, stage)
     changes.extend(_dep_changes(deps, missing, locked.get("deps") or []))
     changes.extend(_param_changes(stage, params, lock_entry))
     changes.extend(_out_changes(outs, lock_entry))
@@ -178,20 +236,27 @@ def _show_external_as_dvc(root: Path, stage: StageSpec, changes: list[Change]) -
 def _dep_changes(
     deps: Iterable[Mapping[str, Any]], missing: Iterable[str], locked: Iterable[Mapping[str, Any]]
 ) -> list[Change]:
-    old = {d["path"]: dep_value(d) for d in locked if d.get("hash") == "md5"}
-    legacy = {d["path"] for d in locked if d.get("hash") != "md5"}
+    # NOTE: a DVC 2 item (md5 without `hash`) compares as (md5, value) too:
+    # hash_deps kept its legacy form only where its md5-dos2unix still matches.
+    old = {d["path"]: _locked_value(d) for d in locked}
     changes = [Change("dep", path, "deleted") for path in missing]
     for dep in deps:
         path = dep["path"]
-        if path in legacy:
-            changes.append(Change("dep", path, "modified (DVC 2 hash)"))
-        elif path not in old:
+        if path not in old:
             changes.append(Change("dep", path, "new"))
-        elif old[path] != dep_value(dep):
+        elif old[path] != _locked_value(dep):
             changes.append(Change("dep", path, "modified"))
     current = {d["path"] for d in deps} | set(missing)
     changes.extend(Change("dep", path, "removed") for path in old.keys() - current)
     return changes
+
+
+def _locked_value(item: Mapping[str, Any]) -> tuple[str, Any] | tuple[str, Any, bool] | None:
+    """A locked dep's identity; a DVC 2 md5 differs from any md5 of the same digits."""
+    value = dep_value(item)
+    if value is not None and value[0] == "md5" and item.get("hash") is None:
+        return (*value, True)
+    return value
 
 
 def _param_changes(
@@ -239,7 +304,7 @@ def _out_changes(
             changes.append(Change("out", path, "deleted"))
         elif path not in locked:
             changes.append(Change("out", path, "not in dvc.lock"))
-        elif locked[path] is None or locked[path].md5 != info.md5:  # type: ignore[union-attr]
+        elif locked[path] is None or locked[path].oid != info.oid:  # type: ignore[union-attr]
             changes.append(Change("out", path, "modified"))
     return changes
 

@@ -31,7 +31,8 @@ BLOCK = 4 * 1024 * 1024
 def snapshot_file(src: Path, store: ObjectStore) -> HashInfo:
     """Store ``src`` (a file) as an object of the local ``store``; return its hash."""
     final_dir = Path(store.location.join("files", "md5"))
-    final_dir.mkdir(parents=True, exist_ok=True)
+    # NOTE: make_dirs gives a `cache.shared = group` cache its 2775 folders.
+    store.location.make_dirs(final_dir)
     tmpnames.register_writer(Path(store.location.root))
     tmp = final_dir / tmpnames.tmp_name("checkpoint")
     try:
@@ -41,7 +42,7 @@ def snapshot_file(src: Path, store: ObjectStore) -> HashInfo:
         final = Path(store.oid_path(md5))
         if final.exists():
             return HashInfo.for_file(md5, size, mode)
-        final.parent.mkdir(parents=True, exist_ok=True)
+        store.location.make_dirs(final.parent)
         os.chmod(tmp, stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH)
         os.replace(tmp, final)
         return HashInfo.for_file(md5, size, mode)

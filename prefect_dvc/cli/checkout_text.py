@@ -42,7 +42,7 @@ def changes_before_checkout(
     root: Path,
     outs: Iterable[UsedOut],
     read_tree: Callable[[str], Tree],
-    hash_path: Callable[[Path], tuple[object, Tree | None]],
+    hash_path: Callable[..., tuple[object, Tree | None]],
 ) -> dict[str, OutChange]:
     """For each out, what its checkout would change, from the workspace as it is now.
 
@@ -60,7 +60,7 @@ def changes_before_checkout(
     for out in outs:
         dest = root / out.repo_path
         if not dest.exists() and not dest.is_symlink():
-            count = len(read_tree(out.info.md5).entries) if out.info.is_dir else 1
+            count = len(read_tree(out.info.oid).entries) if out.info.is_dir else 1
             result[out.repo_path] = OutChange("added", {"added": count})
         elif out.info.is_dir and dest.is_dir():
             files = _dir_files(dest, out, read_tree, hash_path)
@@ -74,10 +74,11 @@ def _dir_files(
     dest: Path,
     out: UsedOut,
     read_tree: Callable[[str], Tree],
-    hash_path: Callable[[Path], tuple[object, Tree | None]],
+    hash_path: Callable[..., tuple[object, Tree | None]],
 ) -> dict[str, int]:
-    want = {e.relpath: e.md5 for e in read_tree(out.info.md5).entries}
-    tree = hash_path(dest)[1]
+    want = {e.relpath: e.md5 for e in read_tree(out.info.oid).entries}
+    # NOTE: a DVC 2 manifest names md5-dos2unix values; compare like with like.
+    tree = hash_path(dest, legacy=True)[1] if out.info.legacy else hash_path(dest)[1]
     have = {e.relpath: e.md5 for e in tree.entries} if tree is not None else {}
     counts = {
         "modified": sum(1 for rel, md5 in want.items() if rel in have and have[rel] != md5),

@@ -127,7 +127,7 @@ def _checkout_and_print(targets: list[str] | None, *, force: bool = False) -> di
     refuse_unsaved(root, stores, outs, hasher.hash_path, force=force)
     changes = checkout_text.changes_before_checkout(
         root,
-        [o for o in outs if stores.local.existing([o.info.md5])],
+        [o for o in outs if stores.local.existing([o.info.oid])],
         stores.local.read_tree,
         hasher.hash_path,
     )
@@ -275,7 +275,9 @@ def _workspace_out_md5s(root: Path, hasher: Hasher) -> set[str]:
         return set()
     paths = [root / o.repo_path for st in pipeline.stages.values() for o in st.outs if o.cache]
     present = [p for p in paths if p.exists()]
-    return {info.md5 for info, _tree in hasher.hash_many(present)}
+    # NOTE: a lost lock may have been DVC 2's: keep the outs' legacy objects too.
+    hashed = [*hasher.hash_many(present), *hasher.hash_many(present, legacy=True)]
+    return {info.oid for info, _tree in hashed}
 
 
 def _confirm(force: bool) -> None:

@@ -90,8 +90,13 @@ def _share_cache(root: Path, dest: Path) -> None:
     local = root / ".dvc" / "config.local"
     extra = local.read_text() if local.exists() else ""
     (dest / ".dvc").mkdir(exist_ok=True)
+    # NOTE: the cache settings of config.local (per machine) must hold in the
+    # copy too: links and group modes are what the shared cache expects.
+    settings = f'    type = "{",".join(config.cache_types)}"\n'
+    if config.cache_shared:
+        settings += "    shared = group\n"
     (dest / ".dvc" / "config.local").write_text(
-        _without_cache_section(extra) + f"[cache]\n    dir = {cache_dir.resolve()}\n"
+        _without_cache_section(extra) + f"[cache]\n    dir = {cache_dir.resolve()}\n" + settings
     )
 
 

@@ -237,7 +237,7 @@ def find_tracked(source: RepoSource, path: str) -> Tracked:
                 # does) is committed to Git: read it from there, as DVC does
                 break
             info = HashInfo.from_lock(entry)
-            if info is None:
+            if info is None or info.legacy:
                 raise _unsupported(source, path, "its DVC entry has no DVC 3 md5 (a DVC 2 file)")
             sub = "" if out_path == norm else norm[len(out_path) + 1 :]
             return Tracked(norm, info, sub=sub)

@@ -29,6 +29,7 @@ from typing import Any
 
 from prefect_dvc.errors import PrefectDvcError
 from prefect_dvc.storage.hashinfo import HashInfo
+from prefect_dvc.storage.legacy import legacy_oid
 from prefect_dvc.yamlio import parse_yaml
 
 WORKSPACE = "workspace"
@@ -106,7 +107,7 @@ def check_lock_text(text: str, kind: str) -> tuple[set[str], str | None]:
                 return set(), "has an entry without its hash"
             info = HashInfo.from_lock(item)
             if info is not None:
-                md5s.add(info.md5)
+                md5s.add(info.oid)
     return md5s, None
 
 
@@ -115,8 +116,13 @@ def _hashed(item: dict[str, Any]) -> bool:
 
 
 def names_in(text: str) -> set[str]:
-    """Every md5-looking word in ``text``: what a damaged file may still refer to."""
-    return set(_MD5.findall(text))
+    """Every md5-looking word in ``text``: what a damaged file may still refer to.
+
+    Each is kept both as a DVC 3 object and as a DVC 2 (legacy) one: a
+    damaged file no longer says which of the two its items were.
+    """
+    words = set(_MD5.findall(text))
+    return words | {legacy_oid(word) for word in words}
 
 
 def _tracked_files(root: Path, rev: str | None) -> list[tuple[str, str]]:

@@ -21,6 +21,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from prefect_dvc.storage.legacy import legacy_oid
+
 DIR_SUFFIX = ".dir"
 _ANY_EXEC = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
 
@@ -77,6 +79,12 @@ class HashInfo:
     size: int
     nfiles: int | None = None
     isexec: bool = False
+    legacy: bool = False
+
+    @property
+    def oid(self) -> str:
+        """The object id in the stores: the md5, or ``md5-dos2unix:<md5>`` when legacy."""
+        return legacy_oid(self.md5) if self.legacy else self.md5
 
     @classmethod
     def for_file(cls, md5: str, size: int, mode: int) -> HashInfo:
@@ -91,9 +99,12 @@ class HashInfo:
         """The ``dvc.lock`` entry for ``path``: ``path, hash, md5, size[, nfiles][, isexec]``.
 
         The order of DVC 3.67.1's ``to_single_stage_lockfile``; ``isexec``
-        appears only when true (``Meta.to_dict``).
+        appears only when true (``Meta.to_dict``). A legacy hash is written
+        as DVC 3 keeps an unchanged DVC 2 entry: without ``hash: md5``.
         """
         entry: dict[str, Any] = {"path": path, "hash": "md5", "md5": self.md5, "size": self.size}
+        if self.legacy:
+            del entry["hash"]
         if self.nfiles is not None:
             entry["nfiles"] = self.nfiles
         if self.isexec:
@@ -102,19 +113,21 @@ class HashInfo:
 
     @classmethod
     def from_lock(cls, entry: Mapping[str, Any]) -> HashInfo | None:
-        """Read a lock/run-cache entry; ``None`` when it carries no DVC 3 md5.
+        """Read a lock/run-cache entry; ``None`` when it carries no md5.
 
-        Entries without ``hash: md5`` are DVC 2's ``md5-dos2unix`` values,
-        which are not comparable with raw-byte md5s.
+        An ``md5`` without ``hash: md5`` is DVC 2's ``md5-dos2unix`` value
+        (``legacy``), as DVC 3.67.1 reads it (``Output._compute_hash_info_from_meta``);
+        any other ``hash`` name is not an md5 we can compare.
         """
         md5 = entry.get("md5")
-        if not md5 or entry.get("hash") != "md5":
+        if not md5 or entry.get("hash") not in ("md5", None):
             return None
         return cls(
             md5=str(md5),
             size=int(entry.get("size") or 0),
             nfiles=entry.get("nfiles"),
             isexec=_lock_isexec(entry),
+            legacy="hash" not in entry,
         )
 
 
@@ -132,6 +145,12 @@ class DirEntry:
     md5: str
     size: int
     isexec: bool = False
+    legacy: bool = False
+
+    @property
+    def oid(self) -> str:
+        """The entry's object id: legacy when its manifest is a legacy object."""
+        return legacy_oid(self.md5) if self.legacy else self.md5
 
 
 @dataclass(frozen=True)
@@ -149,17 +168,23 @@ class Tree:
         listing = [_manifest_item(e) for e in self.entries]
         return json.dumps(listing, sort_keys=True).encode("utf-8")
 
-    def hash_info(self) -> HashInfo:
+    def hash_info(self, *, legacy: bool = False) -> HashInfo:
+        """The ``.dir`` hash: the plain md5 of the manifest, also for a legacy tree
+        (whose entries hold ``md5-dos2unix`` values; DVC's ``Tree.digest``)."""
         digest = hashlib.md5(self.manifest_bytes()).hexdigest()
         return HashInfo(
             md5=digest + DIR_SUFFIX,
             size=sum(e.size for e in self.entries),
             nfiles=len(self.entries),
+            legacy=legacy,
         )
 
     @classmethod
-    def from_manifest(cls, data: bytes) -> Tree:
-        """Parse manifest bytes (sizes are not in the manifest and read as -1)."""
+    def from_manifest(cls, data: bytes, *, legacy: bool = False) -> Tree:
+        """Parse manifest bytes (sizes are not in the manifest and read as -1).
+
+        ``legacy``: the manifest is a DVC 2 object, so its files are legacy objects.
+        """
         listing = json.loads(data.decode("utf-8"))
         return cls.from_entries(
             DirEntry(
@@ -168,6 +193,7 @@ class Tree:
                 size=-1,
                 # NOTE: truthiness, as DVC's Meta.from_dict then `if meta.isexec`.
                 isexec=bool(item.get("isexec")),
+                legacy=legacy,
             )
             for item in listing
         )

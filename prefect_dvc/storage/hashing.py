@@ -32,12 +32,13 @@ import threading
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from prefect_dvc.errors import StorageError
 from prefect_dvc.ignore import DVCIGNORE, IgnoreRules, rules_for
 from prefect_dvc.storage.hashinfo import DirEntry, HashInfo, Tree
+from prefect_dvc.storage.legacy import BLOCK, OID_PREFIX, Dos2UnixMd5, split_oid
 from prefect_dvc.storage.state import StateDB
 
 BLOCK_SIZE = 1 << 18
@@ -141,84 +142,106 @@ class Hasher:
         if self.state is not None:
             self.state.close()
 
-    def hash_file(self, path: Path) -> HashInfo:
+    def hash_file(self, path: Path, *, legacy: bool = False) -> HashInfo:
         """The hash of one file (or of the file a symlink points to).
+
+        With ``legacy``, DVC 2's ``md5-dos2unix`` (``storage/legacy.py``),
+        which DVC 3 computes for entries DVC 2 wrote.
 
         Raises:
             FileNotFoundError: ``path`` does not exist.
             IsADirectoryError: ``path`` is a directory.
         """
-        info, _ = self._hash([_collect(Path(path), self.root, want_dir=False)])[0]
+        target = _collect(Path(path), self.root, want_dir=False)
+        info, _ = self._hash([target], legacy=legacy)[0]
         return info
 
-    def hash_dir(self, path: Path) -> tuple[HashInfo, Tree]:
+    def hash_dir(self, path: Path, *, legacy: bool = False) -> tuple[HashInfo, Tree]:
         """The ``.dir`` hash of a directory and the tree it was computed from.
+
+        With ``legacy``, the files' hashes are ``md5-dos2unix`` and the tree
+        is a legacy one (its ``.dir`` id is still the manifest's plain md5).
 
         Raises:
             FileNotFoundError: ``path`` does not exist, or a symlink in it dangles.
             NotADirectoryError: ``path`` is a file.
             StorageError: the directory holds something that is not a file (a FIFO, a socket).
         """
-        info, tree = self._hash([_collect(Path(path), self.root, want_dir=True)])[0]
+        target = _collect(Path(path), self.root, want_dir=True)
+        info, tree = self._hash([target], legacy=legacy)[0]
         assert tree is not None
         return info, tree
 
-    def hash_path(self, path: Path) -> tuple[HashInfo, Tree | None]:
+    def hash_path(self, path: Path, *, legacy: bool = False) -> tuple[HashInfo, Tree | None]:
         """Hash a file (tree ``None``) or a directory; raises as :meth:`hash_dir` does."""
-        return self._hash([_collect(Path(path), self.root)])[0]
+        return self._hash([_collect(Path(path), self.root)], legacy=legacy)[0]
 
-    def hash_many(self, paths: Sequence[Path]) -> list[tuple[HashInfo, Tree | None]]:
+    def hash_many(
+        self, paths: Sequence[Path], *, legacy: bool = False
+    ) -> list[tuple[HashInfo, Tree | None]]:
         """Hash many files and directories at once, results in ``paths`` order.
 
         All their files share one state-DB lookup, one thread pool and one
         state-DB write, which is what makes a pipeline's ``status`` cheap.
         Raises as :meth:`hash_dir` does, before reading any file.
         """
-        return self._hash([_collect(Path(path), self.root) for path in paths])
+        return self._hash([_collect(Path(path), self.root) for path in paths], legacy=legacy)
 
-    def _hash(self, targets: list[_Target]) -> list[tuple[HashInfo, Tree | None]]:
-        md5s = self._md5s([f for target in targets for f in target.files])
+    def _hash(
+        self, targets: list[_Target], *, legacy: bool = False
+    ) -> list[tuple[HashInfo, Tree | None]]:
+        md5s = self._md5s([f for target in targets for f in target.files], legacy)
         results: list[tuple[HashInfo, Tree | None]] = []
         for target in targets:
             if target.is_dir:
                 tree = Tree.from_entries(
-                    DirEntry(relpath=f.relpath, md5=md5s[f.key], size=f.st.st_size)
+                    DirEntry(relpath=f.relpath, md5=md5s[f.key], size=f.st.st_size, legacy=legacy)
                     for f in target.files
                 )
-                results.append((tree.hash_info(), tree))
+                results.append((tree.hash_info(legacy=legacy), tree))
             else:
                 (only,) = target.files
                 # NOTE: the mode comes from a fresh stat, never the state DB: a
                 # chmod leaves mtime, inode and size (the DB's key) as they were.
                 info = HashInfo.for_file(md5s[only.key], only.st.st_size, only.st.st_mode)
-                results.append((info, None))
+                results.append((replace(info, legacy=legacy), None))
         return results
 
-    def _md5s(self, files: list[_File]) -> dict[str, str]:
-        """md5 by key for ``files``: remembered where the stat matches, else read."""
+    def _md5s(self, files: list[_File], legacy: bool = False) -> dict[str, str]:
+        """md5 by key for ``files``: remembered where the stat matches, else read.
+
+        The state DB keeps one value per path; a legacy value is stored with
+        the ``md5-dos2unix:`` prefix so neither kind is ever taken for the other.
+        """
         unique = list({f.key: f for f in files}.values())
         known = self.state.get_many([(f.key, f.st) for f in unique]) if self.state else []
-        md5s = {f.key: md5 for f, md5 in zip(unique, known) if md5 is not None}
+        prefix = OID_PREFIX if legacy else ""
+        md5s = {
+            f.key: md5[len(prefix) :]
+            for f, md5 in zip(unique, known)
+            if md5 is not None and split_oid(md5)[0] == legacy
+        }
         # NOTE: `known` is empty without a state DB, so every file is a miss.
         misses = [f for f in unique if f.key not in md5s]
         remember: list[tuple[str, os.stat_result, str]] = []
-        for f, (md5, st, nbytes, started_ns) in zip(misses, self._read_all(misses)):
+        for f, (md5, st, nbytes, started_ns) in zip(misses, self._read_all(misses, legacy)):
             md5s[f.key] = md5
             if nbytes == st.st_size and not _is_racy(st, started_ns):
-                remember.append((f.key, st, md5))
+                remember.append((f.key, st, prefix + md5))
         if self.state is not None:
             self.state.set_many(remember)
         return md5s
 
-    def _read_all(self, files: list[_File]) -> list[_Read]:
+    def _read_all(self, files: list[_File], legacy: bool = False) -> list[_Read]:
         """Read and hash ``files`` (results in order), on the pool when there are several."""
+        read = _read_batch_legacy if legacy else _read_batch
         if len(files) <= 1 or self.jobs == 1:
-            return _read_batch(files)
+            return read(files)
         order = sorted(range(len(files)), key=lambda i: files[i].st.st_size, reverse=True)
         batches = list(_batches(order, files))
         out: dict[int, _Read] = {}
         with ThreadPoolExecutor(self.jobs, thread_name_prefix="prefect-dvc-hash") as pool:
-            done = pool.map(_read_batch, [[files[i] for i in batch] for batch in batches])
+            done = pool.map(read, [[files[i] for i in batch] for batch in batches])
             for batch, results in zip(batches, done):
                 out.update(zip(batch, results))
         return [out[i] for i in range(len(files))]
@@ -230,6 +253,22 @@ def _read_batch(files: list[_File]) -> list[_Read]:
         started_ns = time.time_ns()
         md5, st, nbytes = _read_md5(f.key)
         out.append((md5, st, nbytes, started_ns))
+    return out
+
+
+def _read_batch_legacy(files: list[_File]) -> list[_Read]:
+    """:func:`_read_batch` with DVC 2's ``md5-dos2unix`` (``storage/legacy.py``)."""
+    out: list[_Read] = []
+    for f in files:
+        started_ns = time.time_ns()
+        digest = Dos2UnixMd5()
+        nbytes = 0
+        with open(f.key, "rb") as fobj:
+            st = os.fstat(fobj.fileno())
+            while block := fobj.read(BLOCK):
+                digest.update(block)
+                nbytes += len(block)
+        out.append((digest.hexdigest(), st, nbytes, started_ns))
     return out
 
 

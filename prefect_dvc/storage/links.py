@@ -35,6 +35,10 @@ from prefect_dvc.safety import check_workspace_path
 logger = logging.getLogger(__name__)
 
 DEFAULT_LINK_TYPES: tuple[str, ...] = ("reflink", "copy")
+# NOTE: read once at import, as DVC does: os.umask() can only be read by setting it,
+# which would race with threads creating files.
+_UMASK = os.umask(0)
+os.umask(_UMASK)
 # NOTE: linux/fs.h: _IOW(0x94, 9, int). Not exposed by the fcntl module.
 _FICLONE = 0x40049409
 
@@ -290,3 +294,40 @@ def set_exec(path: Path) -> None:
         os.chmod(path, mode)
     except OSError as exc:
         logger.debug("could not set the execute bit of '%s': %s", path, exc)
+
+
+def is_cache_link(path: Path) -> bool:
+    """Is ``path`` a symlink or a file with other hard links (what a link-type checkout made)?"""
+    try:
+        st = os.lstat(path)
+    except FileNotFoundError:
+        return False
+    return stat.S_ISLNK(st.st_mode) or (stat.S_ISREG(st.st_mode) and st.st_nlink > 1)
+
+
+def unprotect(path: Path) -> list[Path]:
+    """Give every linked file at ``path`` (a file or folder) a private, writable copy.
+
+    DVC 3.67.1 (``LocalHashFileDB._unprotect_file``) does this to a
+    ``persist`` out before its command runs, so that a command writing to a
+    hardlinked or symlinked out cannot change the cache object. The copy is
+    made beside the file and renamed over it (a reader never sees half a
+    file), with the umask's mode and the execute bits the file had. Regular
+    files with one link are left as they are. Returns the paths copied.
+    """
+    top = Path(path)
+    files = [top] if not top.is_dir() or top.is_symlink() else sorted(top.rglob("*"))
+    done = []
+    for file in files:
+        if not is_cache_link(file) or not file.is_file():
+            continue
+        tmp = _tmp_sibling(file, "tmp")
+        try:
+            shutil.copyfile(file, tmp)
+            exec_bits = os.stat(file).st_mode & 0o111
+            os.chmod(tmp, (0o666 | exec_bits) & ~_UMASK)
+            os.replace(tmp, file)
+        finally:
+            _remove(tmp)
+        done.append(file)
+    return done

@@ -13,10 +13,13 @@ Shared by the object store and the run-cache so both reach a remote the same way
 
 from __future__ import annotations
 
+import contextlib
 import errno
+import os
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from fsspec import AbstractFileSystem
@@ -29,6 +32,10 @@ from prefect_dvc.errors import PrefectDvcError, RemoteError, StorageError
 # NOTE: programming errors must surface as themselves, not as "remote unreachable".
 _NOT_STORAGE_ERRORS = (TypeError, AttributeError, NameError, KeyError, IndexError, AssertionError)
 _SECRET_OPTIONS = ("secret", "key", "token", "password", "session_token")
+# NOTE: DVC 3.67.1 `LocalHashFileDB.__init__` with `shared`: folders 0o2775,
+# files 0o664 (objects are then protected to 0o444 as always).
+SHARED_DIR_MODE = 0o2775
+SHARED_FILE_MODE = 0o664
 
 
 @dataclass(frozen=True)
@@ -44,6 +51,7 @@ class Location:
     root: str
     url: str
     secrets: tuple[str, ...] = field(default=(), repr=False)
+    shared: bool = False
 
     @property
     def is_local(self) -> bool:
@@ -55,6 +63,36 @@ class Location:
 
     def join(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *parts])
+
+    def make_dirs(self, path: str | Path) -> None:
+        """Create the local folder ``path`` and its missing parents.
+
+        With ``shared`` (``cache.shared = group``) every folder created, and
+        ``path`` itself, gets mode ``2775`` (group-writable, set-group-ID), as
+        DVC 3.67.1's ``LocalHashFileDB.makedirs`` does; else the umask's mode.
+        A chmod refused on a teammate's folder is not an error (DVC neither).
+        """
+        folder = Path(path)
+        if not self.shared:
+            folder.mkdir(parents=True, exist_ok=True)
+            return
+        missing = [p for p in (folder, *folder.parents) if not p.exists()]
+        for item in reversed(missing):
+            # NOTE: another writer may make it first
+            with contextlib.suppress(FileExistsError):
+                item.mkdir(SHARED_DIR_MODE)
+        for item in {*missing, folder}:
+            with contextlib.suppress(OSError):
+                os.chmod(item, SHARED_DIR_MODE)
+
+    def settle_file(self, path: str | Path) -> None:
+        """Give a new local non-object file (a run-cache entry) its shared mode ``0664``.
+
+        Without ``shared`` it keeps the umask's mode, as DVC leaves it.
+        """
+        if self.shared:
+            with contextlib.suppress(OSError):
+                os.chmod(path, SHARED_FILE_MODE)
 
     def redact(self, text: str) -> str:
         for secret in self.secrets:
@@ -72,8 +110,12 @@ def _secrets(options: Mapping[str, Any]) -> tuple[str, ...]:
     return tuple(found)
 
 
-def open_location(url: str, storage_options: Mapping[str, Any] | None = None) -> Location:
+def open_location(
+    url: str, storage_options: Mapping[str, Any] | None = None, *, shared: bool = False
+) -> Location:
     """Build the filesystem for ``url`` (a fresh instance, no shared listing cache).
+
+    ``shared``: ``cache.shared = group`` for a local cache (:meth:`Location.make_dirs`).
 
     Raises:
         RemoteError: the URL's scheme has no fsspec implementation installed.
@@ -95,7 +137,13 @@ def open_location(url: str, storage_options: Mapping[str, Any] | None = None) ->
         # NOTE: s3fs retries a timed-out call 5 times on top of botocore's own
         # retries (config_kwargs): a never-answering endpoint would block minutes.
         fs.retries = 1
-    return Location(fs=fs, root=str(root).rstrip("/") or "/", url=url, secrets=_secrets(options))
+    return Location(
+        fs=fs,
+        root=str(root).rstrip("/") or "/",
+        url=url,
+        secrets=_secrets(options),
+        shared=shared,
+    )
 
 
 def probe(location: Location) -> None:

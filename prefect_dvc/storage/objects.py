@@ -10,6 +10,11 @@ Provides:
     TransferResult: what a ``transfer`` copied, skipped and could not find.
     md5_file(path): streaming md5, the default verifier (``hashing.md5_file``).
 
+Every method takes object ids (:attr:`HashInfo.oid`): a plain md5 is a DVC 3
+object; ``md5-dos2unix:<md5>`` is one DVC 2 wrote, kept in DVC 2's layout
+``<h[:2]>/<h[2:]>`` and checked with its own hash (``layout.py``), as DVC
+3.67.1 still reads and writes them.
+
 Invariants (DESIGN principle 5): an object appears under its final name only
 whole (temp name + rename on disk, one PUT or a completed multipart upload on
 object stores); a ``.dir`` manifest is written after every file it names;
@@ -28,10 +33,8 @@ multipart upload it may have begun.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
-import re
 import stat
 import tempfile
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -45,9 +48,10 @@ from fsspec import AbstractFileSystem
 
 from prefect_dvc import tmpnames
 from prefect_dvc.errors import CorruptObjectError, MissingObjectError, StorageError
-from prefect_dvc.storage import links, uploads
+from prefect_dvc.storage import layout, links, listing, uploads
 from prefect_dvc.storage.hashinfo import DIR_SUFFIX, HashInfo, Tree
 from prefect_dvc.storage.hashing import md5_file
+from prefect_dvc.storage.legacy import split_oid
 from prefect_dvc.storage.location import Location, open_location, storage_errors
 from prefect_dvc.storage.state import StateDB
 
@@ -58,15 +62,17 @@ _VERIFY_HINT = (
 )
 logger = logging.getLogger(__name__)
 
-_OID = re.compile(r"^[0-9a-f]{32}(\.dir)?$")
 _FIX_HINT = "Delete it and run again, or pull it from the remote"
 
 Verifier = Callable[[Path], str]
 
 
-def md5_stream(fobj: BinaryIO, sink: BinaryIO | None = None) -> str:
-    """md5 of a stream read in 1 MiB blocks, copying the bytes to ``sink`` if given."""
-    digest = hashlib.md5()
+def md5_stream(fobj: BinaryIO, sink: BinaryIO | None = None, oid: str = "") -> str:
+    """md5 of a stream read in 1 MiB blocks, copying the bytes to ``sink`` if given.
+
+    With the id ``oid`` of a legacy object, its ``md5-dos2unix`` (``layout.new_digest``).
+    """
+    digest = layout.new_digest(oid)
     while block := fobj.read(CHUNK):
         digest.update(block)
         if sink is not None:
@@ -83,13 +89,7 @@ class TransferResult:
     missing: tuple[str, ...] = ()
 
 
-def _check_oid(md5: str) -> str:
-    if not _OID.match(md5):
-        raise StorageError(
-            f"'{md5}' is not an md5 object id",
-            hint="Expected 32 hex digits, with '.dir' for a directory; check the lock file",
-        )
-    return md5
+_check_oid = layout.check_oid
 
 
 class ObjectStore:
@@ -123,9 +123,14 @@ class ObjectStore:
         *,
         verify: Verifier | None = None,
         state: StateDB | None = None,
+        shared: bool = False,
     ) -> ObjectStore:
-        """A store at a local path, ``file://``, ``s3://bucket/prefix`` or ``memory://root``."""
-        return cls(open_location(url, storage_options), verify=verify, state=state)
+        """A store at a local path, ``file://``, ``s3://bucket/prefix`` or ``memory://root``.
+
+        ``shared``: ``cache.shared = group`` (:meth:`Location.make_dirs`).
+        """
+        location = open_location(url, storage_options, shared=shared)
+        return cls(location, verify=verify, state=state)
 
     @property
     def fs(self) -> AbstractFileSystem:
@@ -139,12 +144,15 @@ class ObjectStore:
         return f"ObjectStore({self.location.safe_url!r})"
 
     def oid_path(self, md5: str) -> str:
-        """``<root>/files/md5/<h[:2]>/<h[2:]>`` (``.dir`` kept on manifests)."""
-        _check_oid(md5)
-        return self.location.join("files", "md5", md5[:2], md5[2:])
+        """``<root>/files/md5/<h[:2]>/<h[2:]>`` (``.dir`` kept on manifests).
+
+        A legacy id (``md5-dos2unix:<md5>``, :attr:`HashInfo.oid`) is DVC 2's
+        ``<root>/<h[:2]>/<h[2:]>``, where DVC 3 still looks for it.
+        """
+        return self.location.join(*layout.oid_parts(md5))
 
     def _display(self, md5: str) -> str:
-        return f"{self.location.safe_url.rstrip('/')}/files/md5/{md5[:2]}/{md5[2:]}"
+        return "/".join([self.location.safe_url.rstrip("/"), *layout.oid_parts(md5)])
 
     def url_of(self, md5: str) -> str:
         """Where object ``md5`` is, for people: its path, or the store's URL without credentials."""
@@ -159,35 +167,12 @@ class ObjectStore:
             return bool(self.fs.exists(path))
 
     def existing(self, md5s: Iterable[str]) -> set[str]:
-        """Which of ``md5s`` are present, from listings rather than one request each.
-
-        Few prefixes are listed one by one (in parallel); many, with one
-        recursive listing of ``files/md5``.
-        """
-        wanted = {_check_oid(m) for m in md5s}
-        prefixes = sorted({m[:2] for m in wanted})
-        if not prefixes:
-            return set()
-        base = self.location.join("files", "md5")
-        with storage_errors(self.location, "list objects"):
-            self.fs.invalidate_cache(base)
-            if len(prefixes) <= 8:
-                with ThreadPoolExecutor(max_workers=len(prefixes)) as pool:
-                    listings = list(pool.map(lambda p: self._list_prefix(f"{base}/{p}"), prefixes))
-                names = [name for listing in listings for name in listing]
-            else:
-                names = list(self.fs.find(base)) if self.fs.exists(base) else []
-        present = {"".join(name.rstrip("/").split("/")[-2:]) for name in names}
-        return wanted & present
+        """Which of ``md5s`` (object ids) are present, from listings (``listing.existing``)."""
+        return listing.existing(self.location, md5s)
 
     def all_objects(self) -> set[str]:
-        """Every object id in the store (one recursive listing), for ``gc``."""
-        base = self.location.join("files", "md5")
-        with storage_errors(self.location, "list objects"):
-            self.fs.invalidate_cache(base)
-            names = list(self.fs.find(base)) if self.fs.exists(base) else []
-        ids = {"".join(name.rstrip("/").split("/")[-2:]) for name in names}
-        return {i for i in ids if _OID.match(i)}
+        """Every object id in the store, DVC 2's layout included, for ``gc``."""
+        return listing.all_objects(self.location)
 
     def remove(self, md5s: Iterable[str]) -> None:
         """Delete objects (``gc``); read-only local objects are made writable first."""
@@ -205,12 +190,6 @@ class ObjectStore:
         """
         with storage_errors(self.location, "list incomplete multipart uploads"):
             return uploads.abort_incomplete_uploads(self.fs, self.location.root, older_than)
-
-    def _list_prefix(self, path: str) -> list[str]:
-        try:
-            return [str(p) for p in self.fs.ls(path, detail=False)]
-        except FileNotFoundError:
-            return []
 
     # ------------------------------------------------------------------ writing
 
@@ -239,8 +218,8 @@ class ObjectStore:
         tmp = self._local_tmp(path)
         try:
             links.link(src, tmp, ("reflink", "copy"))
-            actual = md5_file(tmp)
-            if actual != md5:
+            actual = layout.file_md5(md5, tmp, md5_file)
+            if actual != layout.expected(md5):
                 raise _changed(src, md5, actual)
             self._adopt(tmp, path)
             self._remember(path, md5)
@@ -252,10 +231,10 @@ class ObjectStore:
         if not os.path.lexists(path):
             return False
         try:
-            actual = self.verify(Path(path))
+            actual = layout.file_md5(md5, Path(path), self.verify)
         except FileNotFoundError:
             return False
-        if actual == md5.removesuffix(DIR_SUFFIX):
+        if actual == layout.expected(md5):
             return True
         # NOTE: not str(self._corrupt(...)): its "delete it" hint is what happens here.
         logger.warning(
@@ -276,7 +255,8 @@ class ObjectStore:
         if self.state is None:
             return set()
         stats = []
-        for md5 in set(md5s):
+        # NOTE: the state DB holds raw md5s; a legacy object is always re-read.
+        for md5 in {m for m in md5s if not split_oid(m)[0]}:
             path = self.oid_path(md5)
             try:
                 stats.append((md5, path, os.stat(path)))
@@ -294,7 +274,7 @@ class ObjectStore:
         if self.state is None:
             return
         rows = []
-        for md5 in set(md5s):
+        for md5 in {m for m in md5s if not split_oid(m)[0]}:
             path = self.oid_path(md5)
             with storage_errors(self.location, f"stat '{path}'"):
                 # NOTE: the state DB holds content md5s; a manifest's id adds '.dir'.
@@ -308,6 +288,13 @@ class ObjectStore:
         which case nothing was stored (a begun multipart upload is aborted).
         """
         with storage_errors(self.location, f"upload object {md5}"):
+            if layout.is_dos2unix(md5):
+                # NOTE: DVC 2 objects are rare and small; check first, then one put.
+                actual = layout.file_md5(md5, src, md5_file)
+                if actual != layout.expected(md5):
+                    return actual
+                self.fs.put_file(str(src), self.oid_path(md5))
+                return None
             return uploads.upload_verified(self.fs, src, self.oid_path(md5), md5)
 
     def add_bytes(self, data: bytes, md5: str) -> None:
@@ -316,8 +303,8 @@ class ObjectStore:
         As :meth:`add_file`: a present local object is kept only if it
         verifies; a corrupt one is replaced atomically by ``data``.
         """
-        actual = hashlib.md5(data).hexdigest()
-        if actual != md5.removesuffix(DIR_SUFFIX):
+        actual = layout.bytes_md5(md5, data)
+        if actual != layout.expected(md5):
             raise StorageError(f"object data does not hash to {md5} (got {actual})")
         path = self.oid_path(md5)
         if not self.is_local:
@@ -341,7 +328,10 @@ class ObjectStore:
         """A temp name beside the object, naming this host and process (``tmpnames``)."""
         final = Path(path)
         with storage_errors(self.location, f"create '{final.parent}'"):
-            final.parent.mkdir(parents=True, exist_ok=True)
+            self.location.make_dirs(final.parent)
+            if self.location.shared:
+                # NOTE: teammates' processes register in the same folder.
+                self.location.make_dirs(Path(self.location.root) / tmpnames.WRITERS_DIR)
             tmpnames.register_writer(Path(self.location.root))
         return final.with_name(tmpnames.tmp_name(final.name))
 
@@ -352,7 +342,9 @@ class ObjectStore:
             # identical bytes over the name; whichever lands last is intact.
             os.replace(tmp, path)
 
-    def add_tree(self, src_dir: Path, tree: Tree, *, jobs: int | None = None) -> HashInfo:
+    def add_tree(
+        self, src_dir: Path, tree: Tree, *, jobs: int | None = None, legacy: bool = False
+    ) -> HashInfo:
         """Store every file of ``tree`` (from ``src_dir``), then its ``.dir`` manifest.
 
         The manifest goes last so this store never holds a manifest whose files
@@ -362,18 +354,18 @@ class ObjectStore:
         known good), so a corrupt one is healed by saving the out again; a
         remote store skips what it lists as present.
         """
-        info = tree.hash_info()
+        info = tree.hash_info(legacy=legacy)
         if self.is_local:
-            proven = self._proven_local(e.md5 for e in tree.entries)
-            todo = {e.md5: e.relpath for e in tree.entries if e.md5 not in proven}
+            proven = self._proven_local(e.oid for e in tree.entries)
+            todo = {e.oid: e.relpath for e in tree.entries if e.oid not in proven}
         else:
-            if self.exists(info.md5):
+            if self.exists(info.oid):
                 return info
-            present = self.existing(e.md5 for e in tree.entries)
-            todo = {e.md5: e.relpath for e in tree.entries if e.md5 not in present}
+            present = self.existing(e.oid for e in tree.entries)
+            todo = {e.oid: e.relpath for e in tree.entries if e.oid not in present}
         with ThreadPoolExecutor(max_workers=jobs or _default_jobs()) as pool:
             list(pool.map(lambda item: self.add_file(src_dir / item[1], item[0]), todo.items()))
-        self.add_bytes(tree.manifest_bytes(), info.md5)
+        self.add_bytes(tree.manifest_bytes(), info.oid)
         return info
 
     # ------------------------------------------------------------------ reading
@@ -390,8 +382,8 @@ class ObjectStore:
                 data = bytes(self.fs.cat_file(path))
             except FileNotFoundError:
                 raise self._missing(md5) from None
-        actual = hashlib.md5(data).hexdigest()
-        if actual != md5.removesuffix(DIR_SUFFIX):
+        actual = layout.bytes_md5(md5, data)
+        if actual != layout.expected(md5):
             raise self._corrupt(md5, actual)
         return data
 
@@ -401,17 +393,17 @@ class ObjectStore:
             raise StorageError(f"'{md5_dir}' is not a directory object id (no '.dir')")
         data = self.read_bytes(md5_dir)
         try:
-            return Tree.from_manifest(data)
+            return Tree.from_manifest(data, legacy=split_oid(md5_dir)[0])
         except (ValueError, KeyError, TypeError):
             raise self._corrupt(md5_dir, "an unreadable manifest") from None
 
     def _verify_local(self, md5: str, path: str) -> None:
         """Raise unless the local object ``md5`` exists and its bytes hash to its name."""
         try:
-            actual = self.verify(Path(path))
+            actual = layout.file_md5(md5, Path(path), self.verify)
         except FileNotFoundError:
             raise self._missing(md5) from None
-        if actual != md5:
+        if actual != layout.expected(md5):
             raise self._corrupt(md5, actual)
 
     def _missing(self, md5: str) -> MissingObjectError:
@@ -441,11 +433,11 @@ class ObjectStore:
         with storage_errors(self.location, f"download object {md5}"):
             try:
                 with self.fs.open(path, "rb") as src, open(target, "xb") as sink:
-                    actual = md5_stream(src, sink)
+                    actual = md5_stream(src, sink, md5)
             except FileNotFoundError:
                 target.unlink(missing_ok=True)
                 raise self._missing(md5) from None
-        if actual != md5:
+        if actual != layout.expected(md5):
             target.unlink(missing_ok=True)
             raise self._corrupt(md5, actual)
         return "download"
@@ -504,11 +496,11 @@ class ObjectStore:
         :func:`prefect_dvc.safety.check_workspace_path` accepts.
         """
         if not info.is_dir:
-            self.checkout_file(info.md5, dest, link_types, root=root, isexec=info.isexec)
+            self.checkout_file(info.oid, dest, link_types, root=root, isexec=info.isexec)
             return
         links.check_link_types(link_types)
-        tree = self.read_tree(info.md5)
-        files = [(e.md5, e.relpath) for e in tree.entries]
+        tree = self.read_tree(info.oid)
+        files = [(e.oid, e.relpath) for e in tree.entries]
         executable = [e.relpath for e in tree.entries if e.isexec]
 
         linked: list[str] = []
@@ -569,12 +561,12 @@ class ObjectStore:
         for md5 in dir_md5s:
             if md5 in have:
                 try:
-                    dirs[md5] = {e.md5 for e in dest.read_tree(md5).entries}
+                    dirs[md5] = {e.oid for e in dest.read_tree(md5).entries}
                     continue
                 except (MissingObjectError, CorruptObjectError):
                     pass  # NOTE: read it from here instead; the copy overwrites nothing.
             try:
-                dirs[md5] = {e.md5 for e in self.read_tree(md5).entries}
+                dirs[md5] = {e.oid for e in self.read_tree(md5).entries}
             except MissingObjectError:
                 if md5 not in have:
                     missing.add(md5)

@@ -263,7 +263,9 @@ class RunCache:
             if fs.exists(path) and fs.cat_file(path) == data:
                 return
             if self.location.is_local:
+                self.location.make_dirs(Path(path).parent)
                 atomic_write(Path(path), data)
+                self.location.settle_file(path)
             else:
                 fs.pipe_file(path, data)
 

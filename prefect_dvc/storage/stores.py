@@ -19,6 +19,7 @@ then the remote. The remote is reached through a ``RemoteGate``
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,8 @@ from prefect_dvc.config import DvcConfig, RemoteConfig
 from prefect_dvc.errors import ConfigError, CorruptObjectError, MissingObjectError, RemoteError
 from prefect_dvc.ignore import ignored_paths
 from prefect_dvc.repo import RepoPaths
-from prefect_dvc.safety import cache_dir_refusal
+from prefect_dvc.safety import cache_dir_refusal, check_workspace_path
+from prefect_dvc.storage import links
 from prefect_dvc.storage.hashinfo import HashInfo, Tree
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.objects import ObjectStore
@@ -79,9 +81,9 @@ class Stores:
     def save(self, path: Path, info: HashInfo, tree: Tree | None) -> None:
         """Put a hashed out (file or directory) into the local cache."""
         if tree is not None:
-            self.local.add_tree(path, tree, jobs=self.jobs)
+            self.local.add_tree(path, tree, jobs=self.jobs, legacy=info.legacy)
         else:
-            self.local.add_file(path, info.md5)
+            self.local.add_file(path, info.oid)
 
     def save_run(self, entry: Mapping[str, Any]) -> None:
         self.local_runs.save(entry)
@@ -130,7 +132,7 @@ class Stores:
             return False
 
     def _available(self, infos: Sequence[HashInfo]) -> bool:
-        md5s = [i.md5 for i in infos]
+        md5s = [i.oid for i in infos]
         missing = set(md5s) - self.local.existing(md5s)
         if not missing:
             return all(self._tree_complete(self.local, i) for i in infos if i.is_dir)
@@ -145,17 +147,17 @@ class Stores:
 
     @staticmethod
     def _tree_complete(store: ObjectStore, info: HashInfo) -> bool:
-        files = {e.md5 for e in store.read_tree(info.md5).entries}
+        files = {e.oid for e in store.read_tree(info.oid).entries}
         return not (files - store.existing(files))
 
     def ensure_local(self, infos: Iterable[HashInfo]) -> None:
         """Download from the remote whatever of ``infos`` the local cache lacks."""
-        wanted = [i.md5 for i in infos]
+        wanted = [i.oid for i in infos]
         local = self.local.existing(wanted)
         incomplete = [
-            i.md5
+            i.oid
             for i in infos
-            if i.is_dir and i.md5 in local and not self._tree_complete(self.local, i)
+            if i.is_dir and i.oid in local and not self._tree_complete(self.local, i)
         ]
         todo = [m for m in wanted if m not in local] + incomplete
         if not todo:
@@ -190,6 +192,32 @@ class Stores:
         ws = self.workspace
         keep = ignored_paths(ws, dest) if ws is not None and info.is_dir else []
         self.local.checkout(info, dest, self.link_types, jobs=self.jobs, keep=keep, root=ws)
+
+    def relink(self, info: HashInfo, dest: Path) -> None:
+        """Link a just-saved out back from the cache when ``cache.type`` starts with a link.
+
+        DVC 3.67.1 (``Output.commit(relink=True)``) checks a committed out
+        out again with the cache's link types, so with ``hardlink`` or
+        ``symlink`` first the workspace file becomes a read-only link to
+        the object. With ``reflink``/``copy`` first the bytes are already
+        what a checkout would put there, so nothing is done.
+        """
+        if self.link_types[0] in ("hardlink", "symlink"):
+            self.checkout(info, dest)
+
+    def unprotect(self, dest: Path) -> None:
+        """Replace links to the cache at ``dest`` by private copies before a command writes there.
+
+        DVC unprotects ``persist`` outs before their stage runs; without it
+        a command appending to a hardlinked out would change the object.
+
+        Raises:
+            UnsafePathError: ``dest`` is no replaceable path of ``workspace``.
+        """
+        if self.workspace is not None:
+            dest = check_workspace_path(self.workspace, dest)
+        if os.path.lexists(dest):
+            links.unprotect(dest)
 
 
 def _out_infos(entry: Mapping[str, Any]) -> list[HashInfo]:
@@ -238,7 +266,9 @@ def open_stores(
     def verify(path: Path) -> str:
         return hasher.hash_file(path).md5
 
-    local = ObjectStore.from_url(str(cache_dir), verify=verify, state=hasher.state)
+    local = ObjectStore.from_url(
+        str(cache_dir), verify=verify, state=hasher.state, shared=config.cache_shared
+    )
     gate = None
     if use_remote and (remote_name or config.default_remote):
         if consult:

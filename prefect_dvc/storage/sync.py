@@ -27,6 +27,7 @@ from prefect_dvc.errors import ConfigError, UnsafePathError
 from prefect_dvc.lockschema import parse_lock
 from prefect_dvc.safety import check_write_target
 from prefect_dvc.storage.hashinfo import HashInfo, is_exec
+from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.links import set_exec
 from prefect_dvc.storage.objects import ObjectStore
 from prefect_dvc.storage.runcache import RunCache
@@ -88,7 +89,7 @@ def _entry_objects(runs: RunCache) -> dict[tuple[str, str], set[str]]:
         if entry is None:
             continue
         infos = (HashInfo.from_lock(out) for out in entry.get("outs") or [])
-        result[(key, value)] = {info.md5 for info in infos if info is not None}
+        result[(key, value)] = {info.oid for info in infos if info is not None}
     return result
 
 
@@ -104,7 +105,7 @@ def restorable_runs(runs: RunCache, store: ObjectStore) -> tuple[set[tuple[str, 
     present = store.existing(named)
     complete = {m for m in present if not m.endswith(".dir")}
     for md5 in present - complete:
-        files = {e.md5 for e in store.read_tree(md5).entries}
+        files = {e.oid for e in store.read_tree(md5).entries}
         if files <= store.existing(files):
             complete.add(md5)
     pairs = {pair for pair, md5s in by_entry.items() if md5s <= complete}
@@ -120,7 +121,7 @@ def push(stores: Stores, outs: Iterable[UsedOut], *, run_cache: bool = False) ->
     """
     _require_remote(stores)
     assert stores.remote is not None
-    md5s = {o.info.md5 for o in outs}
+    md5s = {o.info.oid for o in outs}
     pairs: set[tuple[str, str]] = set()
     if run_cache:
         pairs, needed = restorable_runs(stores.local_runs, stores.local)
@@ -137,7 +138,7 @@ def fetch(stores: Stores, outs: Iterable[UsedOut], *, run_cache: bool = False) -
     _require_remote(stores)
     assert stores.remote is not None
     runs = stores.remote.runs.transfer(stores.local_runs, jobs=stores.jobs) if run_cache else 0
-    md5s = {o.info.md5 for o in outs}
+    md5s = {o.info.oid for o in outs}
     result = stores.remote.objects.transfer(md5s, stores.local, jobs=stores.jobs)
     return SyncReport(len(result.transferred), len(result.skipped), result.missing, runs)
 
@@ -150,18 +151,29 @@ def checkout(
     missing: list[str] = []
     for out in outs:
         dest = root / out.repo_path
-        if dest.exists() and hash_of(dest) == out.info.md5:
+        if dest.exists() and _in_place(root, dest, out.info, hash_of):
             if _lost_exec_bit(dest, out.info) and _may_chmod(root, stores, dest):
                 set_exec(dest)
                 restored.append(out.repo_path)
             continue
-        local = stores.local.existing([out.info.md5])
+        local = stores.local.existing([out.info.oid])
         if not local:
             missing.append(out.repo_path)
             continue
         stores.checkout(out.info, dest)
         restored.append(out.repo_path)
     return restored, missing
+
+
+def _in_place(root: Path, dest: Path, info: HashInfo, hash_of: Any) -> bool:
+    """Does ``dest`` hold ``info`` already? A DVC 2 hash is compared as ``md5-dos2unix``.
+
+    ``hash_of`` (path -> md5) gives DVC 3 md5s; the rare legacy out is hashed
+    here without the state DB.
+    """
+    if info.legacy:
+        return Hasher(root=root).hash_path(dest, legacy=True)[0].md5 == info.md5
+    return bool(hash_of(dest) == info.md5)
 
 
 def _lost_exec_bit(dest: Path, info: HashInfo) -> bool:
@@ -233,7 +245,7 @@ def lock_hashes(text: str, *, outs_only: bool = False, display: str = "dvc.lock"
         for item in (entry.get("outs") or []) + deps:
             info = HashInfo.from_lock(item)
             if info is not None:
-                md5s.add(info.md5)
+                md5s.add(info.oid)
     return md5s
 
 
@@ -272,7 +284,7 @@ def expand_dirs(store: ObjectStore, md5s: Iterable[str]) -> set[str]:
     result = set(md5s)
     for md5 in list(result):
         if md5.endswith(".dir") and store.existing([md5]):
-            result |= {e.md5 for e in store.read_tree(md5).entries}
+            result |= {e.oid for e in store.read_tree(md5).entries}
     return result
 
 

@@ -26,7 +26,7 @@ from prefect_dvc.storage.hashinfo import HashInfo, Tree
 from prefect_dvc.storage.stores import Stores
 from prefect_dvc.storage.sync import UsedOut
 
-HashPath = Callable[[Path], tuple[HashInfo, Tree | None]]
+HashPath = Callable[..., tuple[HashInfo, Tree | None]]
 
 #: How many paths the one-line refusal names before "and N more".
 SHOWN = 3
@@ -35,14 +35,14 @@ SHOWN = 3
 def _doomed(stores: Stores, out: UsedOut, current: HashInfo, tree: Tree | None) -> dict[str, str]:
     """Workspace files (repo path -> md5) a checkout of ``out`` would replace or delete."""
     if tree is None:
-        return {out.repo_path: current.md5}
+        return {out.repo_path: current.oid}
     wanted: dict[str, str] = {}
     if out.info.is_dir:
-        wanted = {e.relpath: e.md5 for e in stores.local.read_tree(out.info.md5).entries}
+        wanted = {e.relpath: e.oid for e in stores.local.read_tree(out.info.oid).entries}
     return {
-        f"{out.repo_path}/{e.relpath}": e.md5
+        f"{out.repo_path}/{e.relpath}": e.oid
         for e in tree.entries
-        if wanted.get(e.relpath) != e.md5
+        if wanted.get(e.relpath) != e.oid
     }
 
 
@@ -59,16 +59,17 @@ def unsaved_paths(
         CorruptObjectError, MissingObjectError: a locked ``.dir`` manifest is unreadable.
     """
     outs = list(outs)
-    local = stores.local.existing([o.info.md5 for o in outs])
+    local = stores.local.existing([o.info.oid for o in outs])
     doomed: dict[str, str] = {}
     for out in outs:
         dest = root / out.repo_path
-        if out.info.md5 not in local or not os.path.lexists(dest):
+        if out.info.oid not in local or not os.path.lexists(dest):
             continue
         if not dest.exists():  # a dangling link holds no content
             continue
-        current, tree = hash_path(dest)
-        if current.md5 == out.info.md5:
+        # NOTE: a DVC 2 out is compared (and its files looked up) as md5-dos2unix.
+        current, tree = hash_path(dest, legacy=True) if out.info.legacy else hash_path(dest)
+        if current.oid == out.info.oid:
             continue
         doomed.update(_doomed(stores, out, current, tree))
     held = stores.local.existing(set(doomed.values()))

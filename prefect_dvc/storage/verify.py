@@ -21,7 +21,9 @@ import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+from prefect_dvc.storage import layout
 from prefect_dvc.storage.hashinfo import DIR_SUFFIX, Tree
+from prefect_dvc.storage.legacy import split_oid
 from prefect_dvc.storage.location import storage_errors
 from prefect_dvc.storage.objects import CHUNK, ObjectStore
 from prefect_dvc.storage.state import StateDB
@@ -59,8 +61,8 @@ class VerifyReport:
     bad: tuple[BadObject, ...]
 
 
-def _local_md5(path: str) -> tuple[str, os.stat_result]:
-    digest = hashlib.md5()
+def _local_md5(path: str, oid: str = "") -> tuple[str, os.stat_result]:
+    digest = layout.new_digest(oid)
     with open(path, "rb") as fobj:
         st = os.fstat(fobj.fileno())
         while block := fobj.read(CHUNK):
@@ -76,19 +78,20 @@ def _check(store: ObjectStore, oid: str) -> tuple[str, os.stat_result | None, by
             data = bytes(store.fs.cat_file(path))
             return hashlib.md5(data).hexdigest(), None, data
         if store.is_local:
-            md5, st = _local_md5(path)
-            return md5, st, None
-        digest = hashlib.md5()
+            md5, st = _local_md5(path, oid)
+            # NOTE: the state DB holds raw md5s only; a legacy object's value is not one.
+            return md5, (None if split_oid(oid)[0] else st), None
+        digest = layout.new_digest(oid)
         with store.fs.open(path, "rb") as fobj:
             while block := fobj.read(CHUNK):
                 digest.update(block)
         return digest.hexdigest(), None, None
 
 
-def _manifest_files(data: bytes) -> set[str] | None:
-    """The file md5s a manifest names, or None when it is not a valid manifest."""
+def _manifest_files(data: bytes, legacy: bool = False) -> set[str] | None:
+    """The file object ids a manifest names, or None when it is not a valid manifest."""
     try:
-        return {entry.md5 for entry in Tree.from_manifest(data).entries}
+        return {entry.oid for entry in Tree.from_manifest(data, legacy=legacy).entries}
     except (ValueError, KeyError, TypeError):
         return None
 
@@ -116,10 +119,10 @@ def verify_store(
     for oid, (actual, st, manifest) in zip(ids, results):
         if st is not None:
             seen.append((store.oid_path(oid), st, actual))
-        if actual != oid.removesuffix(DIR_SUFFIX):
+        if actual != layout.expected(oid):
             bad.append(BadObject(oid, store.url_of(oid), "corrupt", actual))
         elif manifest is not None:
-            files = _manifest_files(manifest)
+            files = _manifest_files(manifest, split_oid(oid)[0])
             if files is None:
                 bad.append(BadObject(oid, store.url_of(oid), "invalid", actual))
             else:
