@@ -15,7 +15,7 @@ from helpers import run_dvc
 # (our arguments, the same mistake made to DVC, words our line must hold)
 CASES = {
     "unknown-command": (["add"], ["addd"], ["No such command 'add'", "'prefect-dvc --help'"]),
-    "unknown-command-close": (["stat"], ["stat"], ["Did you mean 'status'?"]),
+    "unknown-command-close": (["stat"], ["stat"], ["Did you mean 'status'"]),
     "unknown-subcommand-close": (["exp", "lst"], ["exp", "lst"], ["Did you mean 'list'?"]),
     "unknown-short-option": (["repro", "-Z"], ["repro", "-Z"], ["No such option: -Z"]),
     "short-option-case-slip": (["exp", "run", "-s", "x=1"], ["exp", "run", "-Z"], ["'-S'"]),
