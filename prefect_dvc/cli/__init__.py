@@ -18,6 +18,7 @@ import click
 import typer
 
 from prefect_dvc.cli import cache as cache_cmds
+from prefect_dvc.cli import config as config_cmds
 from prefect_dvc.cli import data as data_cmds
 from prefect_dvc.cli import deploy as deploy_cmds
 from prefect_dvc.cli import exp as exp_cmds
@@ -66,6 +67,7 @@ exp_cmds.register_top_level(app)
 deploy_cmds.register(app)
 app.add_typer(cache_cmds.app, name="cache")
 app.add_typer(stage_cmds.app, name="stage")
+config_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
