@@ -26,6 +26,7 @@ from prefect_dvc.cli import pipeline as pipeline_cmds
 from prefect_dvc.cli import plots as plots_cmds
 from prefect_dvc.cli import remote as remote_cmds
 from prefect_dvc.cli import stage as stage_cmds
+from prefect_dvc.cli import version as version_cmds
 from prefect_dvc.cli.output import err_console
 from prefect_dvc.cli.reconcile import reconcile
 from prefect_dvc.cli.usage import USAGE_EXIT_CODE, UsageError, usage_error_line
@@ -50,6 +51,13 @@ def _root(
     wait_for_lock: bool = typer.Option(
         False, "--wait-for-lock", help="Wait for a busy repository lock instead of failing (DVC)."
     ),
+    _version: bool = typer.Option(
+        False,
+        "--version",
+        callback=version_cmds.print_version,
+        is_eager=True,
+        help="Show the version and exit.",
+    ),
 ) -> None:
     _state["verbose"] = verbose
     set_wait_for_lock(wait_for_lock)
@@ -68,6 +76,7 @@ deploy_cmds.register(app)
 app.add_typer(cache_cmds.app, name="cache")
 app.add_typer(stage_cmds.app, name="stage")
 config_cmds.register(app)
+version_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:
