@@ -353,6 +353,30 @@ class StageExecutor:
         env.update(options.env)
         return env
 
+    def commit_stage(self, name: str) -> Entry:
+        """``dvc commit --force`` of one stage: record its deps and outs as they are now.
+
+        The outs are hashed and cached, the run-cache entry and the
+        ``dvc.lock`` entry written, as after a run, without running the
+        command (``exp save`` does this for every stage, as DVC's does).
+
+        Raises:
+            StageError: a dep or an out does not exist (DVC: "does not exist").
+        """
+        stage = self.pipeline.stages[name]
+        status = self.status(name)
+        gone = [o.path for o in stage.outs if not (self.root / o.repo_path).exists()]
+        missing = [*status.missing_deps, *gone]
+        if missing:
+            raise StageError(
+                f"cannot commit: '{missing[0]}' does not exist",
+                path=stage.dvcfile,
+                line=stage.line,
+                stage=name,
+                hint="Run the stage ('prefect-dvc repro') or restore the file first",
+            )
+        return self._commit_outs(stage, status)
+
 
 def open_executor(
     root: Path,

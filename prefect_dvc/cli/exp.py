@@ -12,6 +12,8 @@ temporary server is started for the whole batch instead of one per child
 
 from __future__ import annotations
 
+import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -388,3 +390,40 @@ def pull(
     if not no_cache and exps:
         report = fetch_experiment_objects(root, exps, remote=remote, run_cache=run_cache)
         err_console.print(f"{report.objects} object(s) fetched from the DVC remote")
+
+
+@app.command("save")
+@locked_workspace
+def save(
+    name: str = typer.Option(None, "-n", "--name", help="Experiment name (default: generated)."),
+    include_untracked: list[str] = typer.Option(
+        None, "-I", "--include-untracked", help="Also commit this untracked path."
+    ),
+    message: str = typer.Option(None, "-m", "--message", help="Experiment commit message."),
+    force: bool = typer.Option(False, "-f", "--force", help="Replace an experiment of that name."),
+    as_json: bool = typer.Option(False, "--json", help='Print {"ref": <commit>}.'),
+) -> None:
+    """Save the workspace as an experiment without running the pipeline (as 'dvc exp save')."""
+    from prefect_dvc.experiments.save import save_experiment
+
+    root = find_root()
+    saved = save_experiment(
+        root,
+        name=name,
+        include=include_untracked or [],
+        message=message,
+        force=force,
+        cwd=Path.cwd(),
+    )
+    if saved.left_out:
+        # NOTE: print, not rich: DVC's warning indents the list with a real tab
+        print(
+            "WARNING: The following untracked files were present in the workspace before "
+            "saving but will not be included in the experiment commit:\n\t"
+            + ", ".join(saved.left_out),
+            file=sys.stderr,
+        )
+    if as_json:
+        print(json.dumps({"ref": saved.commit}))  # one line, as DVC's ui.write_json
+        return
+    _say(f"Experiment has been saved as: {saved.name}")
