@@ -427,3 +427,42 @@ def save(
         print(json.dumps({"ref": saved.commit}))  # one line, as DVC's ui.write_json
         return
     _say(f"Experiment has been saved as: {saved.name}")
+
+
+@app.command("rename")
+@locked
+def rename(
+    exp_name: str,
+    new_name: str,
+    force: bool = typer.Option(False, "-f", "--force", help="Replace an experiment of that name."),
+) -> None:
+    """Rename an experiment (same baseline, same commit), as 'dvc exp rename'."""
+    if exp_name == new_name:
+        _say("No experiments to rename.")
+        return
+    manage.rename_experiment(find_root(), exp_name, new_name, force=force)
+    _say(f"Renamed experiments: '{exp_name}'")
+
+
+@app.command("clean")
+def clean() -> None:
+    """Remove the queue's records of finished experiments (DVC: dvc-task messages)."""
+    from prefect_dvc.experiments.queue import clean_finished
+
+    _say("Cleaning up queue messages...")
+    removed = clean_finished(Queue(find_root()))
+    if removed:
+        _say(f"Removed {len(removed)} finished entr{'y' if len(removed) == 1 else 'ies'}.")
+    _say("Done!")
+
+
+@queue_app.command("kill")
+def queue_kill(
+    names: list[str] = typer.Argument(..., help="Running queued experiments to stop."),
+    force: bool = typer.Option(False, "-f", "--force", help="SIGKILL instead of SIGINT."),
+) -> None:
+    """Stop running queued experiments (Ctrl-C for them; -f kills at once), as 'dvc queue kill'."""
+    from prefect_dvc.experiments.queue import kill_entries
+
+    killed = kill_entries(Queue(find_root()), names, force=force)
+    _say(f"{'Killed' if force else 'Interrupted'}: {', '.join(killed)}")
