@@ -22,6 +22,7 @@ from prefect_dvc.cli import config as config_cmds
 from prefect_dvc.cli import data as data_cmds
 from prefect_dvc.cli import deploy as deploy_cmds
 from prefect_dvc.cli import exp as exp_cmds
+from prefect_dvc.cli import exp_daily as exp_daily_cmds
 from prefect_dvc.cli import pipeline as pipeline_cmds
 from prefect_dvc.cli import plots as plots_cmds
 from prefect_dvc.cli import remote as remote_cmds
@@ -77,6 +78,7 @@ app.add_typer(cache_cmds.app, name="cache")
 app.add_typer(stage_cmds.app, name="stage")
 config_cmds.register(app)
 version_cmds.register(app)
+exp_daily_cmds.register(exp_cmds.app, exp_cmds.queue_app)
 
 
 def main(argv: list[str] | None = None) -> int:

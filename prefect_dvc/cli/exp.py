@@ -12,8 +12,6 @@ temporary server is started for the whole batch instead of one per child
 
 from __future__ import annotations
 
-import json
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -94,6 +92,9 @@ def run(
         "--copy-paths",
         help="Ignored or untracked paths to copy into a queued run's clone (as DVC).",
     ),
+    temp: bool = typer.Option(
+        False, "--temp", help="Run in a temporary clone (.dvc/tmp/exps); workspace untouched."
+    ),
 ) -> None:
     """Apply -S overrides, reproduce the pipeline on Prefect, and commit an experiment ref.
 
@@ -103,6 +104,9 @@ def run(
     """
     root = find_root()
     combos = expand_sweeps(set_param or [], queue=queue)
+    if temp and not queue:
+        _run_temp(root, combos[0], name, targets, force, no_run_cache, copy_paths)
+        return
     if queue or len(combos) > 1:
         q = Queue(root)
         with q.claims.mutex():
@@ -392,77 +396,34 @@ def pull(
         err_console.print(f"{report.objects} object(s) fetched from the DVC remote")
 
 
-@app.command("save")
-@locked_workspace
-def save(
-    name: str = typer.Option(None, "-n", "--name", help="Experiment name (default: generated)."),
-    include_untracked: list[str] = typer.Option(
-        None, "-I", "--include-untracked", help="Also commit this untracked path."
-    ),
-    message: str = typer.Option(None, "-m", "--message", help="Experiment commit message."),
-    force: bool = typer.Option(False, "-f", "--force", help="Replace an experiment of that name."),
-    as_json: bool = typer.Option(False, "--json", help='Print {"ref": <commit>}.'),
+def _run_temp(
+    root: Path,
+    overrides: list[str],
+    name: str | None,
+    targets: list[str] | None,
+    force: bool,
+    no_run_cache: bool,
+    copy_paths: list[str] | None,
 ) -> None:
-    """Save the workspace as an experiment without running the pipeline (as 'dvc exp save')."""
-    from prefect_dvc.experiments.save import save_experiment
+    """``exp run --temp``: checked as a queued entry, run now in a clone, the ref fetched back."""
+    from prefect_dvc.experiments.queue import run_now
 
-    root = find_root()
-    saved = save_experiment(
-        root,
-        name=name,
-        include=include_untracked or [],
-        message=message,
-        force=force,
-        cwd=Path.cwd(),
-    )
-    if saved.left_out:
-        # NOTE: print, not rich: DVC's warning indents the list with a real tab
-        print(
-            "WARNING: The following untracked files were present in the workspace before "
-            "saving but will not be included in the experiment commit:\n\t"
-            + ", ".join(saved.left_out),
-            file=sys.stderr,
+    q = Queue(root)
+    with q.claims.mutex():
+        (entry,) = q.plan(
+            [overrides],
+            name=name,
+            targets=targets or [],
+            force=force,
+            run_cache=not no_run_cache,
+            copy_paths=check_copy_paths(root, copy_paths or [], cwd=Path.cwd()),
         )
-    if as_json:
-        print(json.dumps({"ref": saved.commit}))  # one line, as DVC's ui.write_json
-        return
-    _say(f"Experiment has been saved as: {saved.name}")
-
-
-@app.command("rename")
-@locked
-def rename(
-    exp_name: str,
-    new_name: str,
-    force: bool = typer.Option(False, "-f", "--force", help="Replace an experiment of that name."),
-) -> None:
-    """Rename an experiment (same baseline, same commit), as 'dvc exp rename'."""
-    if exp_name == new_name:
-        _say("No experiments to rename.")
-        return
-    manage.rename_experiment(find_root(), exp_name, new_name, force=force)
-    _say(f"Renamed experiments: '{exp_name}'")
-
-
-@app.command("clean")
-def clean() -> None:
-    """Remove the queue's records of finished experiments (DVC: dvc-task messages)."""
-    from prefect_dvc.experiments.queue import clean_finished
-
-    _say("Cleaning up queue messages...")
-    removed = clean_finished(Queue(find_root()))
-    if removed:
-        _say(f"Removed {len(removed)} finished entr{'y' if len(removed) == 1 else 'ies'}.")
-    _say("Done!")
-
-
-@queue_app.command("kill")
-def queue_kill(
-    names: list[str] = typer.Argument(..., help="Running queued experiments to stop."),
-    force: bool = typer.Option(False, "-f", "--force", help="SIGKILL instead of SIGINT."),
-) -> None:
-    """Stop running queued experiments (Ctrl-C for them; -f kills at once), as 'dvc queue kill'."""
-    from prefect_dvc.experiments.queue import kill_entries
-
-    killed = kill_entries(Queue(find_root()), names, force=force)
-    _say(f"{'Killed' if force else 'Interrupted'}: {', '.join(killed)}")
+    with _children_api() as env:
+        result = run_now(q, entry, env=env)
+    if result.state != "success":
+        raise StageError(
+            f"experiment '{entry.name}' failed in its temporary clone: {result.message}",
+            hint="Its output is above; the workspace was not changed",
+        )
+    ref = ExpRef(result.baseline, result.name).ref
+    _say(f"Ran experiment '{result.name}' ({result.commit[:7]}): {ref}")

@@ -393,3 +393,32 @@ def clean_finished(queue: Queue) -> list[str]:
             queue._path(entry.id).unlink(missing_ok=True)
             queue._path(entry.id, ".log").unlink(missing_ok=True)
     return [e.name for e in done]
+
+
+def run_now(
+    queue: Queue,
+    entry: QueuedExp,
+    *,
+    cli: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> QueuedExp:
+    """``exp run --temp``: run one planned entry now in a clone under ``.dvc/tmp/exps/standalone``.
+
+    As DVC's ``TempDirExecutor``: the clone (baseline checked out, the
+    away-run inputs placed, ``experiments/inputs.py``) runs ``prefect-dvc exp
+    run`` with this process's stdout and stderr, the experiment ref is fetched
+    back on success, and the clone is deleted. The workspace, ``HEAD`` and
+    the queue are never written; the entry is not recorded in the queue.
+
+    Returns:
+        ``entry`` with state ``success`` (and ``commit``) or ``failed`` (and ``message``).
+    """
+    command = list(cli or [str(Path(sys.executable).with_name("prefect-dvc"))])
+    standalone = RepoPaths(queue.root).tmp_dir / "exps" / "standalone"
+    with temp_dir(standalone, f"tmp-{entry.name}") as tmp:
+        clone = tmp / "repo"
+        queue._make_clone(entry, clone)
+        code = subprocess.call(_child_argv(command, entry), cwd=clone, env=_child_env(env or {}))
+        if code != 0:
+            return replace(entry, state="failed", message=f"exp run exited with code {code}")
+        return replace(entry, state="success", commit=queue._fetch_back(entry, clone))

@@ -119,3 +119,52 @@ def _stage_started(fifo: Path) -> bool:
     reader.start()
     reader.join(timeout=300)
     return seen.is_set()
+
+
+@pytest.mark.prefect
+def test_exp_run_temp_runs_in_a_clone_and_brings_back_dvcs_commit(
+    git_repo: Path, tmp_path: Path, cli
+) -> None:
+    gen(
+        git_repo,
+        {
+            "params.yaml": "lr: 1\n",
+            "dvc.yaml": "stages:\n  s:\n    cmd: echo lr=${lr} > out.txt\n"
+            "    params: [lr]\n    outs:\n    - out.txt:\n        cache: false\n",
+        },
+    )
+    assert run_dvc(git_repo, "repro").returncode == 0
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-q", "-m", "pipeline")
+    theirs = tmp_path / "theirs"
+    shutil.copytree(git_repo, theirs, symlinks=True)
+    before = _workspace(git_repo)
+
+    dvc = run_dvc(theirs, "exp", "run", "--temp", "-n", "t1", "-S", "lr=5")
+    assert dvc.returncode == 0, dvc.stderr
+    result = cli(git_repo, "exp", "run", "--temp", "-n", "t1", "-S", "lr=5")
+    assert result.code == 0, result.err
+    head = git(git_repo, "rev-parse", "HEAD")
+    ref = f"refs/exps/{head[:2]}/{head[2:]}/t1"
+    assert "Ran experiment 't1' " in result.out and ref in result.out
+    assert git(git_repo, "show", f"{ref}:out.txt") == "lr=5"
+    assert git(git_repo, "rev-parse", f"{ref}^") == head
+    ours_tree = git(git_repo, "ls-tree", "-r", ref).splitlines()
+    their_tree = git(theirs, "ls-tree", "-r", ref).splitlines()
+    assert ours_tree == [line for line in their_tree if not line.endswith(".dvc/tmp/repro.dat")]
+    assert _workspace(git_repo) == before
+    assert git(git_repo, "status", "--porcelain") == ""
+    standalone = git_repo / ".dvc" / "tmp" / "exps" / "standalone"
+    assert standalone.is_dir() and list(standalone.iterdir()) == []
+    assert Queue(git_repo).entries() == []
+    taken = cli(git_repo, "exp", "run", "--temp", "-n", "t1", "-S", "lr=6")
+    assert taken.code == 1 and "'t1' already exists" in taken.err
+
+
+def _workspace(root: Path) -> dict[str, bytes]:
+    """Every file outside .git and .dvc/tmp, with its bytes."""
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and ".git" not in p.parts and ".dvc/tmp" not in p.as_posix()
+    }
