@@ -251,9 +251,13 @@ def queue_status(as_json: bool = typer.Option(False, "--json")) -> None:
 def queue_remove(
     names: list[str] = typer.Argument(None),
     all_: bool = typer.Option(False, "-A", "--all", help="Remove every entry."),
+    queued: bool = typer.Option(False, "--queued", help="Remove every queued entry."),
+    success: bool = typer.Option(False, "--success", help="Remove every successful entry."),
+    failed: bool = typer.Option(False, "--failed", help="Remove every failed entry."),
 ) -> None:
     """Remove queued experiments (and their logs)."""
-    removed = Queue(find_root()).remove(names or [], all_=all_)
+    states = [s for s, on in (("queued", queued), ("success", success), ("failed", failed)) if on]
+    removed = Queue(find_root()).remove(names or [], all_=all_, states=states)
     _say(f"Removed {len(removed)} queued experiment(s): {', '.join(removed)}")
 
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from prefect_dvc.cli import dag_text
 from prefect_dvc.cli.live import live_stages
 from prefect_dvc.cli.output import console, err_console, print_json
 from prefect_dvc.cli.show import print_run
@@ -198,16 +199,15 @@ def dag(
     targets: list[str] = TARGETS,
     mermaid: bool = typer.Option(False, "--mermaid", help="Print a Mermaid flowchart."),
     dot: bool = typer.Option(False, "--dot", help="Print Graphviz DOT."),
+    md: bool = typer.Option(False, "--md", help="Mermaid in a Markdown code block (as DVC)."),
 ) -> None:
     """Show the stage graph."""
     root = find_root()
     pipeline = load_pipeline(root, locate_dvcfile(root))
     names = pipeline.select(targets) if targets else pipeline.order()
     edges = [(up, name) for name in names for up in pipeline.upstream[name] if up in names]
-    if mermaid:
-        ids = {name: f"s{i}" for i, name in enumerate(names)}
-        lines = ["flowchart TD"] + [f'\t{ids[n]}["{n}"]' for n in names]
-        lines += [f"\t{ids[a]}-->{ids[b]}" for a, b in edges]
+    if mermaid or md:
+        lines = [dag_text.mermaid(names, edges, markdown=md)]
     elif dot:
         lines = ["strict digraph {"] + [f'"{n}";' for n in names]
         lines += [f'"{a}" -> "{b}";' for a, b in edges] + ["}"]

@@ -85,6 +85,9 @@ def show(
     hide_workspace: bool = typer.Option(
         False, "--hide-workspace", help="Leave out the workspace row."
     ),
+    force: bool = typer.Option(
+        False, "-f", "--force", help="Accepted for DVC compatibility (nothing is cached)."
+    ),
 ) -> None:
     """Compare experiments: workspace, baselines, their experiments and the queue."""
     root = find_root()

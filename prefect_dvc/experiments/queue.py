@@ -176,9 +176,18 @@ class Queue:
             hint="Run 'prefect-dvc queue status' to list the queue",
         )
 
-    def remove(self, names: Sequence[str] = (), *, all_: bool = False) -> list[str]:
-        """Remove entries and their logs; none while one of them runs (``LockError``)."""
+    def remove(
+        self, names: Sequence[str] = (), *, all_: bool = False, states: Sequence[str] = ()
+    ) -> list[str]:
+        """Remove entries and their logs; none while one of them runs (``LockError``).
+
+        ``states`` (``queued``, ``success``, ``failed``: DVC's ``queue remove
+        --queued/--success/--failed``) adds every entry in one of them to ``names``.
+        """
         chosen = self.entries() if all_ else [self.find(n) for n in names]
+        if not all_ and states:
+            named = {e.id for e in chosen}
+            chosen += [e for e in self.entries() if e.state in states and e.id not in named]
         with self.claims.mutex():
             self.claims.refuse_running(chosen)
             for entry in chosen:

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 from helpers import gen, git, run_dvc
 
+from prefect_dvc.cli import main
 from prefect_dvc.experiments.queue import Queue
 
 CLI = str(Path(sys.executable).with_name("prefect-dvc"))
@@ -168,3 +169,18 @@ def _workspace(root: Path) -> dict[str, bytes]:
         for p in root.rglob("*")
         if p.is_file() and ".git" not in p.parts and ".dvc/tmp" not in p.as_posix()
     }
+
+
+def test_queue_remove_by_state_removes_only_those_entries(
+    git_repo: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    gen(git_repo, {"params.yaml": "lr: 1\n", "dvc.yaml": "stages:\n  s:\n    cmd: echo\n"})
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-q", "-m", "pipeline")
+    monkeypatch.chdir(git_repo)
+    for name in ("one", "two"):
+        assert main(["exp", "run", "--queue", "-n", name, "-S", "lr=2"]) == 0
+    assert main(["queue", "remove", "--failed", "--success"]) == 0
+    assert sorted(e.name for e in Queue(git_repo).entries()) == ["one", "two"]
+    assert main(["queue", "remove", "--queued"]) == 0
+    assert Queue(git_repo).entries() == []
