@@ -26,7 +26,7 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap
 
-from prefect_dvc.errors import DvcYamlError, PrefectDvcError
+from prefect_dvc.errors import DvcYamlError, InterpolationError, PrefectDvcError
 from prefect_dvc.gitignore import ensure_ignored, ignore_entry
 from prefect_dvc.translators import load_pipeline
 from prefect_dvc.translators.stage_add import StageArgs, check_args, def_path, stage_entry
@@ -92,7 +92,7 @@ def add_stage(root: Path, cwd: Path, args: StageArgs, *, force: bool) -> AddedSt
         _apply_diff(entry, old)
     else:
         stages[args.name] = entry
-    _write_checked(root, path, display, _dump(data), old_text)
+    _write_checked(root, path, display, _dump(data), old_text, args.name)
     return AddedStage(display, old_text is None, _ignore_outs(root, args, wdir))
 
 
@@ -116,17 +116,31 @@ def _dump(data: Any) -> str:
     return stream.getvalue()
 
 
-def _write_checked(root: Path, path: Path, display: str, text: str, old: str | None) -> None:
-    """Write ``text``, load the pipeline, and put the old bytes back if it does not hold."""
+def _write_checked(
+    root: Path, path: Path, display: str, text: str, old: str | None, name: str
+) -> None:
+    """Write ``text``, load the pipeline, and put the old bytes back if it does not hold.
+
+    A ``${...}`` in the new stage itself that does not resolve yet is kept:
+    DVC never interpolates the stage it adds (the params file may come later).
+    """
     atomic_write(path, text)
     try:
         load_pipeline(root, display)
+    except InterpolationError as exc:
+        if exc.stage != name:
+            _restore(path, old)
+            raise
     except PrefectDvcError:
-        if old is None:
-            path.unlink()
-        else:
-            atomic_write(path, old)
+        _restore(path, old)
         raise
+
+
+def _restore(path: Path, old: str | None) -> None:
+    if old is None:
+        path.unlink()
+    else:
+        atomic_write(path, old)
 
 
 def _restore_fields(entry: dict[str, Any], old: Any) -> None:

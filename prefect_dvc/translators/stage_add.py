@@ -155,7 +155,9 @@ def check_args(args: StageArgs, root: Path, wdir: Path) -> None:
     """
     if not args.cmd:
         raise DvcYamlError("command is not specified", hint="Give it after the options")
-    if not args.name or INVALID_NAME_CHARS & set(args.name):
+    if not args.name:
+        raise DvcYamlError("`-n|--name` is required", hint="Name the stage with -n NAME")
+    if INVALID_NAME_CHARS & set(args.name):
         raise DvcYamlError(
             f"stage name '{args.name}' cannot contain punctuation characters",
             hint="Use letters, digits, '_' and '-'",

@@ -102,6 +102,7 @@ SCENARIOS = {
         ],
         ["-n", "extra", "-d", "data", "echo"],
     ],
+    "undefined_var_in_the_new_stage": [["-n", "v", "-o", "o1", "echo ${foo}"]],
     "paths": [
         ["-n", "ext", "-O", "../outside-out", "-d", "../outside-dep", "-o", "./dotted", "echo"],
         ["-n", "deep", "-o", "a/b/c", "-m", "a/m.json", "-w", "a", "echo"],
@@ -109,6 +110,7 @@ SCENARIOS = {
 }
 
 REFUSED = [
+    ["-n", "", "echo"],
     ["-n", "bad/name", "echo"],
     ["-n", "nocmd"],
     ["-n", "prepare", "echo"],
@@ -212,3 +214,15 @@ def test_run_reproduces_the_new_stage(git_repo: Path, cli, monkeypatch: pytest.M
     lock = (git_repo / "dvc.lock").read_text()
     assert "hello:" in lock
     assert "md5: 764efa883dda1e11db47671c4a3bbd9e" in lock
+
+
+def test_a_broken_existing_stage_refuses_the_add_as_dvc(
+    twins: tuple[Path, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ours, theirs = twins
+    broken = "stages:\n  v:\n    cmd: echo ${foo}\n"
+    for root in twins:
+        gen(root, {"dvc.yaml": broken})
+    assert run_dvc(theirs, "stage", "add", "-n", "w", "echo").returncode != 0
+    assert _ours(ours, ["-n", "w", "echo"], monkeypatch) == 1
+    assert (ours / "dvc.yaml").read_text() == (theirs / "dvc.yaml").read_text() == broken
