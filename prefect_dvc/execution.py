@@ -365,8 +365,7 @@ class StageExecutor:
         """
         stage = self.pipeline.stages[name]
         status = self.status(name)
-        gone = [o.path for o in stage.outs if not (self.root / o.repo_path).exists()]
-        missing = [*status.missing_deps, *gone]
+        missing = self.commit_missing(name, status)
         if missing:
             raise StageError(
                 f"cannot commit: '{missing[0]}' does not exist",
@@ -376,6 +375,13 @@ class StageExecutor:
                 hint="Run the stage ('prefect-dvc repro') or restore the file first",
             )
         return self._commit_outs(stage, status)
+
+    def commit_missing(self, name: str, status: StageStatus | None = None) -> list[str]:
+        """Deps and outs of stage ``name`` that do not exist (:meth:`commit_stage` refuses them)."""
+        stage = self.pipeline.stages[name]
+        status = status or self.status(name)
+        gone = [o.path for o in stage.outs if not (self.root / o.repo_path).exists()]
+        return [*status.missing_deps, *gone]
 
 
 def open_executor(

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from prefect_dvc.checkpoints.recorder import experiment_hash
-from prefect_dvc.errors import ExperimentExistsError, GitError, PrefectDvcError
+from prefect_dvc.errors import ExperimentExistsError, GitError, PrefectDvcError, StageError
 from prefect_dvc.execution import open_executor
 from prefect_dvc.experiments.commit import commit_experiment, is_transient
 from prefect_dvc.experiments.git import Git
@@ -122,6 +122,20 @@ def _repo_path(root: Path, cwd: Path, path: str) -> str:
 def _commit_stages(root: Path, pipeline: Pipeline, dvcfile: str) -> dict[str, Entry]:
     executor = open_executor(root, pipeline, dvcfile=dvcfile, use_remote=False)
     try:
+        # NOTE: every stage is checked before the first is committed, so a
+        # missing out of the last stage leaves dvc.lock and the cache as they were
+        for name in pipeline.order():
+            missing = executor.commit_missing(name)
+            if missing:
+                stage = pipeline.stages[name]
+                raise StageError(
+                    f"cannot save: '{missing[0]}' does not exist",
+                    path=stage.dvcfile,
+                    line=stage.line,
+                    stage=name,
+                    hint="Run the stage ('prefect-dvc repro') or restore the file; "
+                    "nothing was changed",
+                )
         return {name: executor.commit_stage(name) for name in pipeline.order()}
     finally:
         executor.close()

@@ -118,3 +118,21 @@ def test_exp_save_refuses_an_include_outside_the_repo(twins: tuple[Path, Path], 
     assert "cannot include '../elsewhere'" in result.err
     assert (ours / "dvc.lock").read_bytes() == lock
     assert git(ours, "for-each-ref", "refs/exps") == ""
+
+
+def test_exp_save_with_a_missing_out_changes_nothing(twins: tuple[Path, Path], cli) -> None:
+    ours, _ = twins
+    (ours / "model.bin").unlink()
+    lock = (ours / "dvc.lock").read_bytes()
+    cache = sorted((ours / ".dvc").rglob("*"))
+    result = cli(ours, "exp", "save", "-n", "x")
+    assert result.code == 1
+    assert result.err.strip().splitlines() == [
+        "ERROR: dvc.yaml:2: stage 'train': cannot save: 'model.bin' does not exist. Run the "
+        "stage ('prefect-dvc repro') or restore the file; nothing was changed."
+    ]
+    assert (ours / "dvc.lock").read_bytes() == lock
+    assert [p for p in sorted((ours / ".dvc").rglob("*")) if "tmp" not in p.parts] == [
+        p for p in cache if "tmp" not in p.parts
+    ]
+    assert git(ours, "for-each-ref", "refs/exps") == ""
