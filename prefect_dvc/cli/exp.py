@@ -27,7 +27,7 @@ from prefect_dvc.experiments import manage, sync
 from prefect_dvc.experiments.git import Git
 from prefect_dvc.experiments.inputs import check_copy_paths
 from prefect_dvc.experiments.overrides import apply_overrides, expand_sweeps
-from prefect_dvc.experiments.queue import Queue, QueuedExp
+from prefect_dvc.experiments.queue import Queue, QueuedExp, run_now
 from prefect_dvc.experiments.refs import (
     ExpRef,
     list_exp_refs,
@@ -410,8 +410,6 @@ def _run_temp(
     copy_paths: list[str] | None,
 ) -> None:
     """``exp run --temp``: checked as a queued entry, run now in a clone, the ref fetched back."""
-    from prefect_dvc.experiments.queue import run_now
-
     q = Queue(root)
     with q.claims.mutex():
         (entry,) = q.plan(
