@@ -373,10 +373,16 @@ def kill_entries(queue: Queue, names: Sequence[str], *, force: bool = False) -> 
     targets = []
     for entry in entries:
         child = children.get(entry.id)
-        if entry.state != "running" or child is None or not child.is_alive():
+        if entry.state != "running":
             raise GitError(
                 f"queued experiment '{entry.name}' is not running (it is {entry.state})",
                 hint="Remove a queued entry with 'prefect-dvc queue remove'; nothing was killed",
+            )
+        if child is None or not child.is_alive():
+            raise GitError(
+                f"queued experiment '{entry.name}' has no running 'exp run' process "
+                "(its clone is being prepared, or its runner is gone)",
+                hint="Try again in a moment, or see 'prefect-dvc queue status'; nothing was killed",
             )
         targets.append((entry.name, child.pid))
     for _name, pid in targets:
