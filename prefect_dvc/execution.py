@@ -358,6 +358,36 @@ class StageExecutor:
     def _env(self, stage: StageSpec, options: RunOptions) -> dict[str, str]:
         return stage_env(self.root, stage, options.env)
 
+    def commit_stage(self, name: str) -> Entry:
+        """``dvc commit --force`` of one stage: record its deps and outs as they are now.
+
+        The outs are hashed and cached, the run-cache entry and the
+        ``dvc.lock`` entry written, as after a run, without running the
+        command (``exp save`` does this for every stage, as DVC's does).
+
+        Raises:
+            StageError: a dep or an out does not exist (DVC: "does not exist").
+        """
+        stage = self.pipeline.stages[name]
+        status = self.status(name)
+        missing = self.commit_missing(name, status)
+        if missing:
+            raise StageError(
+                f"cannot commit: '{missing[0]}' does not exist",
+                path=stage.dvcfile,
+                line=stage.line,
+                stage=name,
+                hint="Run the stage ('prefect-dvc repro') or restore the file first",
+            )
+        return self._commit_outs(stage, status)
+
+    def commit_missing(self, name: str, status: StageStatus | None = None) -> list[str]:
+        """Deps and outs of stage ``name`` that do not exist (:meth:`commit_stage` refuses them)."""
+        stage = self.pipeline.stages[name]
+        status = status or self.status(name)
+        gone = [o.path for o in stage.outs if not (self.root / o.repo_path).exists()]
+        return [*status.missing_deps, *gone]
+
 
 def open_executor(
     root: Path,

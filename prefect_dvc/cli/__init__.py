@@ -19,14 +19,18 @@ import typer
 
 from prefect_dvc.cli import artifacts as artifacts_cmds
 from prefect_dvc.cli import cache as cache_cmds
+from prefect_dvc.cli import config as config_cmds
 from prefect_dvc.cli import data as data_cmds
 from prefect_dvc.cli import deploy as deploy_cmds
 from prefect_dvc.cli import exp as exp_cmds
+from prefect_dvc.cli import exp_daily as exp_daily_cmds
 from prefect_dvc.cli import imports as imports_cmds
 from prefect_dvc.cli import pipeline as pipeline_cmds
 from prefect_dvc.cli import plots as plots_cmds
 from prefect_dvc.cli import remote as remote_cmds
 from prefect_dvc.cli import stage as stage_cmds
+from prefect_dvc.cli import stage_add as stage_add_cmds
+from prefect_dvc.cli import version as version_cmds
 from prefect_dvc.cli.output import err_console
 from prefect_dvc.cli.reconcile import reconcile
 from prefect_dvc.cli.usage import USAGE_EXIT_CODE, UsageError, usage_error_line
@@ -51,6 +55,13 @@ def _root(
     wait_for_lock: bool = typer.Option(
         False, "--wait-for-lock", help="Wait for a busy repository lock instead of failing (DVC)."
     ),
+    _version: bool = typer.Option(
+        False,
+        "--version",
+        callback=version_cmds.print_version,
+        is_eager=True,
+        help="Show the version and exit.",
+    ),
 ) -> None:
     _state["verbose"] = verbose
     set_wait_for_lock(wait_for_lock)
@@ -70,6 +81,10 @@ app.add_typer(cache_cmds.app, name="cache")
 app.add_typer(artifacts_cmds.app, name="artifacts")
 imports_cmds.register(app)
 app.add_typer(stage_cmds.app, name="stage")
+stage_add_cmds.register(stage_cmds.app)
+config_cmds.register(app)
+version_cmds.register(app)
+exp_daily_cmds.register(exp_cmds.app, exp_cmds.queue_app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -28,7 +28,7 @@ from prefect_dvc.experiments import manage, sync
 from prefect_dvc.experiments.git import Git
 from prefect_dvc.experiments.inputs import check_copy_paths
 from prefect_dvc.experiments.overrides import apply_overrides, expand_sweeps
-from prefect_dvc.experiments.queue import Queue, QueuedExp
+from prefect_dvc.experiments.queue import Queue, QueuedExp, run_now
 from prefect_dvc.experiments.refs import (
     ExpRef,
     list_exp_refs,
@@ -101,6 +101,9 @@ def run(
     all_pipelines: bool = typer.Option(
         False, "-P", "--all-pipelines", help="Every pipeline of the project, not this folder's."
     ),
+    temp: bool = typer.Option(
+        False, "--temp", help="Run in a temporary clone (.dvc/tmp/exps); workspace untouched."
+    ),
 ) -> None:
     """Apply -S overrides, reproduce the pipeline on Prefect, and commit an experiment ref.
 
@@ -111,6 +114,9 @@ def run(
     root = find_root()
     targets = exp_targets(root, targets, all_pipelines)
     combos = expand_sweeps(set_param or [], queue=queue)
+    if temp and not queue:
+        _run_temp(root, combos[0], name, targets, force, no_run_cache, copy_paths)
+        return
     if queue or len(combos) > 1:
         q = Queue(root)
         with q.claims.mutex():
@@ -261,9 +267,13 @@ def queue_status(as_json: bool = typer.Option(False, "--json")) -> None:
 def queue_remove(
     names: list[str] = typer.Argument(None),
     all_: bool = typer.Option(False, "-A", "--all", help="Remove every entry."),
+    queued: bool = typer.Option(False, "--queued", help="Remove every queued entry."),
+    success: bool = typer.Option(False, "--success", help="Remove every successful entry."),
+    failed: bool = typer.Option(False, "--failed", help="Remove every failed entry."),
 ) -> None:
     """Remove queued experiments (and their logs)."""
-    removed = Queue(find_root()).remove(names or [], all_=all_)
+    states = [s for s, on in (("queued", queued), ("success", success), ("failed", failed)) if on]
+    removed = Queue(find_root()).remove(names or [], all_=all_, states=states)
     _say(f"Removed {len(removed)} queued experiment(s): {', '.join(removed)}")
 
 
@@ -419,3 +429,34 @@ def exp_targets(root: Path, targets: list[str] | None, every: bool) -> list[str]
     if targets or every:
         return chosen
     return [] if scope.dvcfile == PROJECT_FILE else [scope.dvcfile]
+
+
+def _run_temp(
+    root: Path,
+    overrides: list[str],
+    name: str | None,
+    targets: list[str] | None,
+    force: bool,
+    no_run_cache: bool,
+    copy_paths: list[str] | None,
+) -> None:
+    """``exp run --temp``: checked as a queued entry, run now in a clone, the ref fetched back."""
+    q = Queue(root)
+    with q.claims.mutex():
+        (entry,) = q.plan(
+            [overrides],
+            name=name,
+            targets=targets or [],
+            force=force,
+            run_cache=not no_run_cache,
+            copy_paths=check_copy_paths(root, copy_paths or [], cwd=Path.cwd()),
+        )
+    with _children_api() as env:
+        result = run_now(q, entry, env=env)
+    if result.state != "success":
+        raise StageError(
+            f"experiment '{entry.name}' failed in its temporary clone: {result.message}",
+            hint="Its output is above; the workspace was not changed",
+        )
+    ref = ExpRef(result.baseline, result.name).ref
+    _say(f"Ran experiment '{result.name}' ({result.commit[:7]}): {ref}")

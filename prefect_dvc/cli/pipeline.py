@@ -8,6 +8,7 @@ from typing import Any
 
 import typer
 
+from prefect_dvc.cli import dag_text
 from prefect_dvc.cli.live import live_stages
 from prefect_dvc.cli.output import console, err_console, print_json
 from prefect_dvc.cli.show import print_run
@@ -227,6 +228,7 @@ def dag(
     targets: list[str] = TARGETS,
     mermaid: bool = typer.Option(False, "--mermaid", help="Print a Mermaid flowchart."),
     dot: bool = typer.Option(False, "--dot", help="Print Graphviz DOT."),
+    md: bool = typer.Option(False, "--md", help="Mermaid in a Markdown code block (as DVC)."),
 ) -> None:
     """Show the stage graph."""
     root = find_root()
@@ -235,10 +237,9 @@ def dag(
     names = pipeline.select(scope.select(pipeline, targets)) if targets else pipeline.order()
     edges = [(up, name) for name in names for up in pipeline.upstream[name] if up in names]
     shown = {name: scope.show(name, pipeline) for name in names}
-    if mermaid:
-        ids = {name: f"s{i}" for i, name in enumerate(names)}
-        lines = ["flowchart TD"] + [f'\t{ids[n]}["{shown[n]}"]' for n in names]
-        lines += [f"\t{ids[a]}-->{ids[b]}" for a, b in edges]
+    if mermaid or md:
+        seen = [(shown[a], shown[b]) for a, b in edges]
+        lines = [dag_text.mermaid([shown[n] for n in names], seen, markdown=md)]
     elif dot:
         lines = ["strict digraph {"] + [f'"{shown[n]}";' for n in names]
         lines += [f'"{shown[a]}" -> "{shown[b]}";' for a, b in edges] + ["}"]

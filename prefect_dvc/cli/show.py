@@ -43,8 +43,8 @@ from rich.text import Text
 
 from prefect_dvc.cli.output import err_console, print_json
 from prefect_dvc.experiments import diff as diffs
-from prefect_dvc.experiments.collect import collect_experiments
 from prefect_dvc.experiments.show import ShowOptions, tabulate_kinds, to_csv, to_json, to_markdown
+from prefect_dvc.experiments.show_select import show_rows
 from prefect_dvc.project import show_files
 from prefect_dvc.repo import find_root
 from prefect_dvc.translators.targets import Scope
@@ -78,11 +78,34 @@ def show(
     only_changed: bool = typer.Option(False, "--only-changed", help="Hide constant columns."),
     precision: int = typer.Option(None, "--precision", help="Significant digits."),
     no_pager: bool = typer.Option(False, "--no-pager", help="Accepted for DVC compatibility."),
+    all_branches: bool = typer.Option(False, "-a", "--all-branches", help="Every branch tip."),
+    all_tags: bool = typer.Option(False, "-T", "--all-tags", help="Every tag."),
+    param_deps: bool = typer.Option(
+        False, "--param-deps", help="Only params that are stage dependencies."
+    ),
+    hide_queued: bool = typer.Option(False, "--hide-queued", help="Leave out queued runs."),
+    hide_failed: bool = typer.Option(False, "--hide-failed", help="Leave out failed runs."),
+    hide_workspace: bool = typer.Option(
+        False, "--hide-workspace", help="Leave out the workspace row."
+    ),
+    force: bool = typer.Option(
+        False, "-f", "--force", help="Accepted for DVC compatibility (nothing is cached)."
+    ),
 ) -> None:
-    """Compare experiments: workspace, baselines and their experiments."""
+    """Compare experiments: workspace, baselines, their experiments and the queue."""
     root = find_root()
-    rows = collect_experiments(
-        root, show_files(root), revs=rev or ("HEAD",), all_commits=all_commits, num=num
+    rows = show_rows(
+        root,
+        show_files(root),
+        revs=rev or (),
+        all_branches=all_branches,
+        all_tags=all_tags,
+        all_commits=all_commits,
+        num=num,
+        hide_queued=hide_queued,
+        hide_failed=hide_failed,
+        hide_workspace=hide_workspace,
+        param_deps=param_deps,
     )
     if as_json:
         print_json(to_json(rows))

@@ -253,6 +253,8 @@ class ExpRow:
 
     For experiments ``parent`` is the baseline SHA and ``revs`` the commits from
     the tip down to the baseline (tip first; ``data`` is ``revs[0]``).
+    ``executor`` is set for queued, running and failed queue entries
+    (``{"state", "name", "local"}`` as in DVC's JSON; ``queue_rows.py``).
     """
 
     rev: str
@@ -261,6 +263,7 @@ class ExpRow:
     parent: str | None
     data: ExpData
     revs: tuple[ExpData, ...] = ()
+    executor: Mapping[str, Any] | None = None
 
 
 @dataclass(frozen=True)

@@ -5,6 +5,8 @@ Provides:
     Queue: entries as JSON files under ``.dvc/tmp/prefect-dvc/queue``, their
         logs beside them; ``plan`` (validate a batch, write nothing), ``add``,
         ``entries``, ``remove``, ``log``, ``run_all``.
+    kill_entries(queue, names, force): ``queue kill``.
+    clean_finished(queue): ``exp clean``.
 
 Each queued experiment runs in its own temporary clone of the repository at
 its baseline, so parallel experiments never see each other's workspace.
@@ -25,8 +27,10 @@ Prefect API instead of letting each start its own temporary server.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 import tempfile
@@ -48,7 +52,7 @@ from prefect_dvc.experiments.overrides import apply_overrides, parse_override
 from prefect_dvc.experiments.refs import ExpRef, list_exp_refs, validate_name
 from prefect_dvc.locks import cache_reader, repo_lock
 from prefect_dvc.repo import RepoPaths
-from prefect_dvc.runrecord import ProcessId, RunRecord, record_run, write_record
+from prefect_dvc.runrecord import ProcessId, RunRecord, read_records, record_run, write_record
 from prefect_dvc.tmpnames import temp_dir
 from prefect_dvc.yamlio import atomic_write
 
@@ -172,9 +176,18 @@ class Queue:
             hint="Run 'prefect-dvc queue status' to list the queue",
         )
 
-    def remove(self, names: Sequence[str] = (), *, all_: bool = False) -> list[str]:
-        """Remove entries and their logs; none while one of them runs (``LockError``)."""
+    def remove(
+        self, names: Sequence[str] = (), *, all_: bool = False, states: Sequence[str] = ()
+    ) -> list[str]:
+        """Remove entries and their logs; none while one of them runs (``LockError``).
+
+        ``states`` (``queued``, ``success``, ``failed``: DVC's ``queue remove
+        --queued/--success/--failed``) adds every entry in one of them to ``names``.
+        """
         chosen = self.entries() if all_ else [self.find(n) for n in names]
+        if not all_ and states:
+            named = {e.id for e in chosen}
+            chosen += [e for e in self.entries() if e.state in states and e.id not in named]
         with self.claims.mutex():
             self.claims.refuse_running(chosen)
             for entry in chosen:
@@ -337,3 +350,90 @@ def _child_env(extra: Mapping[str, str]) -> dict[str, str]:
 def _last_line(path: Path) -> str:
     lines = [ln for ln in path.read_text(errors="replace").splitlines() if ln.strip()]
     return lines[-1] if lines else "failed without output"
+
+
+def kill_entries(queue: Queue, names: Sequence[str], *, force: bool = False) -> list[str]:
+    """``queue kill``: stop the runs of running entries, as ``dvc queue kill``.
+
+    The entry's ``prefect-dvc exp run`` child gets SIGINT (DVC's "equivalent
+    to Ctrl-C": its stages stop and it ends failed), or SIGKILL with
+    ``force``; its runner then records the entry as failed with the log's
+    last line. Everything is checked first: nothing is signalled when one
+    name is unknown or not running.
+
+    Returns:
+        The names signalled.
+
+    Raises:
+        ExperimentNotFoundError: a name that is not in the queue.
+        GitError: an entry that is not running (queued, done or failed).
+    """
+    entries = [queue.find(n) for n in names]
+    children = {r.queue_entry: r.child for r in read_records(queue.root) if r.queue_entry}
+    targets = []
+    for entry in entries:
+        child = children.get(entry.id)
+        if entry.state != "running":
+            raise GitError(
+                f"queued experiment '{entry.name}' is not running (it is {entry.state})",
+                hint="Remove a queued entry with 'prefect-dvc queue remove'; nothing was killed",
+            )
+        if child is None or not child.is_alive():
+            raise GitError(
+                f"queued experiment '{entry.name}' has no running 'exp run' process "
+                "(its clone is being prepared, or its runner is gone)",
+                hint="Try again in a moment, or see 'prefect-dvc queue status'; nothing was killed",
+            )
+        targets.append((entry.name, child.pid))
+    for _name, pid in targets:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            psutil.Process(pid).send_signal(signal.SIGKILL if force else signal.SIGINT)
+    return [name for name, _pid in targets]
+
+
+def clean_finished(queue: Queue) -> list[str]:
+    """``exp clean``: drop the bookkeeping of entries whose experiment is done.
+
+    DVC 3's ``exp clean`` removes dvc-task's processed messages; ours are
+    the JSON and log files of entries that succeeded (their experiments are
+    refs now). Queued, running and failed entries stay (failed ones are
+    ``exp show``'s failed rows and keep their logs for ``queue logs``).
+
+    Returns:
+        The names whose files were removed.
+    """
+    done = [e for e in queue.entries() if e.state == "success"]
+    with queue.claims.mutex():
+        for entry in done:
+            queue._path(entry.id).unlink(missing_ok=True)
+            queue._path(entry.id, ".log").unlink(missing_ok=True)
+    return [e.name for e in done]
+
+
+def run_now(
+    queue: Queue,
+    entry: QueuedExp,
+    *,
+    cli: Sequence[str] | None = None,
+    env: Mapping[str, str] | None = None,
+) -> QueuedExp:
+    """``exp run --temp``: run one planned entry now in a clone under ``.dvc/tmp/exps/standalone``.
+
+    As DVC's ``TempDirExecutor``: the clone (baseline checked out, the
+    away-run inputs placed, ``experiments/inputs.py``) runs ``prefect-dvc exp
+    run`` with this process's stdout and stderr, the experiment ref is fetched
+    back on success, and the clone is deleted. The workspace, ``HEAD`` and
+    the queue are never written; the entry is not recorded in the queue.
+
+    Returns:
+        ``entry`` with state ``success`` (and ``commit``) or ``failed`` (and ``message``).
+    """
+    command = list(cli or [str(Path(sys.executable).with_name("prefect-dvc"))])
+    standalone = RepoPaths(queue.root).tmp_dir / "exps" / "standalone"
+    with temp_dir(standalone, f"tmp-{entry.name}") as tmp:
+        clone = tmp / "repo"
+        queue._make_clone(entry, clone)
+        code = subprocess.call(_child_argv(command, entry), cwd=clone, env=_child_env(env or {}))
+        if code != 0:
+            return replace(entry, state="failed", message=f"exp run exited with code {code}")
+        return replace(entry, state="success", commit=queue._fetch_back(entry, clone))

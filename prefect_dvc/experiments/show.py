@@ -47,6 +47,8 @@ __all__ = [
 ]
 
 FIXED = ("Experiment", "rev", "typ", "Created", "parent")
+#: Shown after ``FIXED`` when a queued, running or failed row is listed (as DVC).
+EXECUTOR_COLUMNS = ("State", "Executor")
 _ERROR = object()
 
 
@@ -88,7 +90,7 @@ def to_json(rows: Sequence[ExpRow]) -> list[dict[str, Any]]:
         revs = row.revs or (row.data,)
         entry = {
             "revs": [_rev_json(d, d.name) for d in revs],
-            "executor": None,
+            "executor": dict(row.executor) if row.executor else None,
             "name": row.name,
         }
         current["experiments"] = [*(current["experiments"] or []), entry]
@@ -211,8 +213,9 @@ class _Column:
 
 def _columns(rows: Sequence[ExpRow]) -> list[_Column]:
     metrics, params = _keys(rows, "metrics"), _keys(rows, "params")
-    counts = Counter([*FIXED, *(key for _, key in metrics + params)])
-    cols = [_Column("fixed", "", name, name) for name in FIXED]
+    fixed = (*FIXED, *EXECUTOR_COLUMNS) if any(r.executor for r in rows) else FIXED
+    counts = Counter([*fixed, *(key for _, key in metrics + params)])
+    cols = [_Column("fixed", "", name, name) for name in fixed]
     for kind, pairs in (("metrics", metrics), ("params", params)):
         for file, key in pairs:
             header = key if counts[key] == 1 else f"{file}:{key}"
@@ -256,6 +259,8 @@ def _fixed(row: ExpRow, fill: str, pretty: bool) -> dict[str, str]:
         "Created": _created(row.data.timestamp, fill, pretty),
         # NOTE: DVC fills `parent` only for queued runs, which we do not list.
         "parent": "",
+        "State": str(row.executor["state"]).capitalize() if row.executor else fill,
+        "Executor": str(row.executor["name"]).capitalize() if row.executor else fill,
     }
 
 

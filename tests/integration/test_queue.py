@@ -108,7 +108,12 @@ def test_sweep_queue_runs_three_at_a_time_each_with_its_own_metrics(
     assert all(states[n] == "COMPLETED" for n in refs)
 
     shown = json.loads(cli(repo, "exp", "show", "--json").out)
-    assert {e["name"] for e in shown[1]["experiments"]} == set(refs)
+    # NOTE: the failed entry is listed too, as DVC lists its failed queue runs
+    assert {e["name"] for e in shown[1]["experiments"]} == set(refs) | {"boom"}
+    states = {e["name"]: (e["executor"] or {}).get("state") for e in shown[1]["experiments"]}
+    assert states == {**dict.fromkeys(refs), "boom": "failed"}
+    hidden = json.loads(cli(repo, "exp", "show", "--json", "--hide-failed").out)
+    assert {e["name"] for e in hidden[1]["experiments"]} == set(refs)
 
 
 def test_queue_validates_entries_and_remove_and_errors_change_nothing(repo: Path, cli) -> None:
