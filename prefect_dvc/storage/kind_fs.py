@@ -165,6 +165,17 @@ def http_filesystem(method: str, **kwargs: Any) -> AbstractFileSystem:
             async with send(self.encode_url(path), data=value, **self.kwargs) as resp:
                 self._raise_not_found_for_status(resp, path)
 
+        async def _exists(self, path: str, **kw: Any) -> bool:
+            # NOTE: fsspec's own answers False for a refused connection too, which
+            # would make an unreachable server look like "no such object".
+            session = await self.set_session()
+            url = self.encode_url(path)
+            async with session.head(url, allow_redirects=True, **self.kwargs) as resp:
+                if resp.status in (404, 410):
+                    return False
+                self._raise_not_found_for_status(resp, path)
+                return True
+
         def open(self, path: str, mode: str = "rb", **kw: Any) -> Any:
             if "w" in mode:
                 return _SpooledUpload(self, path)

@@ -24,6 +24,7 @@ from __future__ import annotations
 import base64
 import getpass
 import importlib.util
+import os
 import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -146,6 +147,14 @@ def _gs(rc: RemoteConfig, split: SplitResult, opts: Options) -> Built:
     return fs, f"{split.netloc}{split.path}".rstrip("/")
 
 
+_AZURE_ENV: Mapping[str, str] = {
+    "connection_string": "AZURE_STORAGE_CONNECTION_STRING",
+    "account_name": "AZURE_STORAGE_ACCOUNT",
+    "account_key": "AZURE_STORAGE_KEY",
+    "sas_token": "AZURE_STORAGE_SAS_TOKEN",
+}
+
+
 def _azure(rc: RemoteConfig, split: SplitResult, opts: Options) -> Built:
     import adlfs
 
@@ -162,6 +171,11 @@ def _azure(rc: RemoteConfig, split: SplitResult, opts: Options) -> Built:
         )
         if k in opts
     }
+    # NOTE: dvc-azure falls back to the az CLI config, which environment
+    # variables AZURE_STORAGE_<OPTION> override: the credentials of a scheduled run.
+    for key, env in _AZURE_ENV.items():
+        if key not in kwargs and os.environ.get(env):
+            kwargs[key] = os.environ[env]
     if not (kwargs.get("account_name") or kwargs.get("connection_string")):
         # NOTE: dvc-azure's own wording.
         raise _refuse(
@@ -216,8 +230,6 @@ def _ssh(rc: RemoteConfig, split: SplitResult, opts: Options) -> Built:
     if port:
         kwargs["port"] = port
     if "keyfile" in opts:
-        import os.path
-
         kwargs["client_keys"] = [os.path.expanduser(opts["keyfile"])]
     if not _flag(opts, "allow_agent", True):
         kwargs["agent_path"] = None
@@ -466,6 +478,8 @@ def open_remote_location(rc: RemoteConfig) -> Location:
     secrets = tuple(v for k, v in opts.items() if is_secret_option(k) and len(v) >= 4)
     if split.password and len(split.password) >= 4:
         secrets += (split.password,)
+    if rc.scheme == "azure":
+        secrets += tuple(v for e in _AZURE_ENV.values() if len(v := os.environ.get(e, "")) >= 4)
     location = Location(fs=AbstractFileSystem(), root="/", url=rc.url, secrets=secrets)
     from prefect_dvc.storage.location import storage_errors
 

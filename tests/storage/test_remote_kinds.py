@@ -188,3 +188,12 @@ def test_unsetting_a_credential_removes_it_from_both_files(git_repo: Path) -> No
     config.modify_remote(git_repo, "w", "password", unset=True)
     assert config.load_config(git_repo).remote("w").option("password") is None
     assert "old-pass" not in (git_repo / ".dvc" / "config").read_text()
+
+
+def test_an_http_server_that_refuses_is_not_a_missing_object() -> None:
+    port = free_port()  # NOTE: nothing listens there
+    remote = open_remote(_remote(f"http://me:pw-in-url@127.0.0.1:{port}/store"))
+    with pytest.raises(RemoteError) as caught:
+        remote.objects.existing(["a" * 32])
+    text = str(caught.value)
+    assert "does not answer" in text and "\n" not in text and "pw-in-url" not in text
