@@ -104,6 +104,27 @@ class _AtomicWrites:
         return super().open(path, mode, **kwargs)  # type: ignore[misc]
 
 
+class _StrictExists:
+    """Mixin: ``exists`` says False only for a missing path, and raises the rest.
+
+    fsspec's default ``exists`` answers False for any error, so an endpoint that
+    times out or refuses would look like an empty remote (webdav4 keeps that default).
+    """
+
+    def exists(self, path: str, **kwargs: Any) -> bool:
+        try:
+            self.info(path)  # type: ignore[attr-defined]
+        except FileNotFoundError:
+            return False
+        return True
+
+
+@cache
+def strict_exists(cls: type[AbstractFileSystem]) -> type[AbstractFileSystem]:
+    """``cls`` whose ``exists`` raises what is not "no such path" (see ``_StrictExists``)."""
+    return type(f"Strict{cls.__name__}", (_StrictExists, cls), {})
+
+
 @cache
 def atomic_writes(cls: type[AbstractFileSystem]) -> type[AbstractFileSystem]:
     """``cls`` with atomic whole-file writes (see the module docstring)."""
@@ -179,6 +200,8 @@ def http_filesystem(method: str, **kwargs: Any) -> AbstractFileSystem:
         def open(self, path: str, mode: str = "rb", **kw: Any) -> Any:
             if "w" in mode:
                 return _SpooledUpload(self, path)
+            # NOTE: a streaming read: plain HTTP servers need not support ranges.
+            kw.setdefault("block_size", 0)
             return super().open(path, mode, **kw)
 
         def ls(self, path: str, detail: bool = True, **kw: Any) -> Any:

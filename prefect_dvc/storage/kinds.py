@@ -22,8 +22,10 @@ one ``RemoteError`` line naming the extra to install.
 from __future__ import annotations
 
 import base64
+import functools
 import getpass
 import importlib.util
+import logging
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -128,23 +130,52 @@ def _gs(rc: RemoteConfig, split: SplitResult, opts: Options) -> Built:
     import aiohttp
     from gcsfs.core import GCSFileSystem
 
+    # NOTE: gcsfs logs each failed request with its traceback; our one line says it.
+    logging.getLogger("gcsfs").setLevel(logging.CRITICAL)
     token = "anon" if _flag(opts, "allow_anonymous_login") else opts.get("credentialpath")
     kwargs: dict[str, Any] = {"token": token, "consistency": None}
     if "projectname" in opts:
         kwargs["project"] = opts["projectname"]
     if "endpointurl" in opts:
         kwargs["endpoint_url"] = opts["endpointurl"]
-    # NOTE: per-socket timeouts, not a total one, so a large object still uploads.
-    timeout = aiohttp.ClientTimeout(
-        total=None, sock_connect=DEFAULT_CONNECT_TIMEOUT, sock_read=DEFAULT_READ_TIMEOUT * 5
+    # NOTE: per-socket timeouts, not a total one, so a large object still uploads;
+    # given per request, as gcsfs passes its requests_timeout (None: no timeout at all).
+    kwargs["requests_timeout"] = aiohttp.ClientTimeout(
+        total=None, sock_connect=DEFAULT_CONNECT_TIMEOUT, sock_read=DEFAULT_READ_TIMEOUT
     )
-    kwargs["session_kwargs"] = {"trust_env": True, "timeout": timeout}
+    kwargs["session_kwargs"] = {"trust_env": True}
     # NOTE: gcsfs.core's class, not the package's default export: since 2026.x that is
     # an experimental subclass asking the gRPC storage-control API for the bucket
     # type first, a second service (and TLS endpoint) besides the JSON API.
-    fs = GCSFileSystem(skip_instance_cache=True, use_listings_cache=False, **kwargs)
-    fs.retries = 1
+    fs = _few_retries(GCSFileSystem)(skip_instance_cache=True, use_listings_cache=False, **kwargs)
     return fs, f"{split.netloc}{split.path}".rstrip("/")
+
+
+@functools.cache
+def _bounded_azure(cls: type[Any]) -> type[Any]:
+    """adlfs's filesystem whose blob client waits seconds, not minutes, for an endpoint.
+
+    adlfs passes its timeouts to uploads and downloads only, and builds the
+    client with azure-core's defaults (retries with back-off, no connect
+    timeout on metadata calls): an endpoint that never answers would hold
+    ``exists`` for minutes. The client is rebuilt with the same URL and
+    credential, no retry and the remote's timeouts.
+    """
+    from azure.storage.blob.aio import BlobServiceClient
+
+    def do_connect(self: Any) -> None:
+        cls.do_connect(self)
+        made = self.service_client
+        timeouts = self._timeout_kwargs
+        self.service_client = BlobServiceClient(
+            account_url=made.url,
+            credential=made.credential,
+            retry_total=0,
+            connection_timeout=timeouts.get("connection_timeout", DEFAULT_CONNECT_TIMEOUT),
+            read_timeout=timeouts.get("read_timeout", DEFAULT_READ_TIMEOUT),
+        )
+
+    return type("BoundedAzureBlobFileSystem", (cls,), {"do_connect": do_connect})
 
 
 _AZURE_ENV: Mapping[str, str] = {
@@ -153,6 +184,19 @@ _AZURE_ENV: Mapping[str, str] = {
     "account_key": "AZURE_STORAGE_KEY",
     "sas_token": "AZURE_STORAGE_SAS_TOKEN",
 }
+
+
+def _few_retries(cls: type[Any]) -> type[Any]:
+    """gcsfs's filesystem retrying a request twice, not six times.
+
+    gcsfs wraps ``_request`` in ``retry_request(retries=6)`` with back-off up to
+    32 s (1 + 2 + 4 + 8 + 16 s of sleep alone), so an endpoint that never answers
+    would hold a command for minutes; DVC's 30 s promise needs two attempts.
+    """
+    from gcsfs.retry import retry_request
+
+    once = cls._request.__wrapped__
+    return type("FewRetriesGCSFileSystem", (cls,), {"_request": retry_request(once, retries=2)})
 
 
 def _azure(rc: RemoteConfig, split: SplitResult, opts: Options) -> Built:
@@ -199,12 +243,9 @@ def _azure(rc: RemoteConfig, split: SplitResult, opts: Options) -> Built:
     kwargs["read_timeout"] = int(_seconds(opts, "read_timeout", DEFAULT_READ_TIMEOUT))
     if "timeout" in opts:
         kwargs["timeout"] = int(_seconds(opts, "timeout", DEFAULT_READ_TIMEOUT))
-    # NOTE: azure-core retries 10 times with back-off by default: an endpoint
-    # that refuses would be retried for minutes.
-    kwargs["retry_total"] = 1
     # NOTE: adlfs commits a block blob when the file closes, even with
     # autocommit=False: write under a temporary name, then copy into place.
-    cls = kind_fs.atomic_writes(adlfs.AzureBlobFileSystem)
+    cls = kind_fs.atomic_writes(_bounded_azure(adlfs.AzureBlobFileSystem))
     fs = cls(skip_instance_cache=True, use_listings_cache=False, **kwargs)
     return fs, f"{split.netloc}{split.path}".rstrip("/")
 
@@ -264,11 +305,12 @@ def _webdav(rc: RemoteConfig, split: SplitResult, opts: Options) -> Built:
         headers[opts["custom_auth_header"]] = password
     if "bearer_token_command" in opts and "token" not in opts:
         headers["Authorization"] = f"Bearer {_bearer_token(rc, opts['bearer_token_command'])}"
-    read = _seconds(opts, "timeout", DEFAULT_READ_TIMEOUT * 5)
+    # NOTE: dvc-webdav waits 30 s; a few seconds, so a silent server is given up within 30 s.
+    read = _seconds(opts, "timeout", DEFAULT_READ_TIMEOUT * 2)
     cert: Any = opts.get("cert_path")
     if cert and "key_path" in opts:
         cert = (cert, opts["key_path"])
-    cls = kind_fs.atomic_writes(WebdavFileSystem)
+    cls = kind_fs.strict_exists(kind_fs.atomic_writes(WebdavFileSystem))
     fs = cls(
         base_url,
         auth=auth,
@@ -472,8 +514,13 @@ def open_remote_location(rc: RemoteConfig) -> Location:
     kind = kind_of(rc)
     _check_common(rc, opts)
     _require_package(rc, kind)
-    if rc.scheme in ("file", "memory", "s3"):
+    if rc.scheme in ("file", "s3"):
         return open_location(rc.url, rc.storage_options())
+    if rc.scheme == "memory":
+        # NOTE: memory:// shows a file while it is written, as SFTP does.
+        plain = open_location(rc.url)
+        atomic = kind_fs.atomic_writes(type(plain.fs))(skip_instance_cache=True)
+        return Location(fs=atomic, root=plain.root, url=rc.url)
     split = urlsplit(rc.url)
     secrets = tuple(v for k, v in opts.items() if is_secret_option(k) and len(v) >= 4)
     if split.password and len(split.password) >= 4:

@@ -197,3 +197,40 @@ def test_an_http_server_that_refuses_is_not_a_missing_object() -> None:
         remote.objects.existing(["a" * 32])
     text = str(caught.value)
     assert "does not answer" in text and "\n" not in text and "pw-in-url" not in text
+
+
+def test_an_endpoint_that_never_answers_is_given_up_on_every_kind() -> None:
+    import socket
+    from concurrent.futures import ThreadPoolExecutor
+
+    from prefect_dvc.storage.location import probe
+
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)  # NOTE: accepts connections, never answers
+        port = silent.getsockname()[1]
+        blob = f"http://127.0.0.1:{port}/devstoreaccount1"
+        remotes = [
+            _remote("gs://b/p", endpointurl=f"http://127.0.0.1:{port}", projectname="p"),
+            _remote(
+                "azure://c/p",
+                connection_string="DefaultEndpointsProtocol=http;AccountName=devstoreaccount1;"
+                f"AccountKey=a2V5;BlobEndpoint={blob};",
+            ),
+            _remote(f"webdav://127.0.0.1:{port}/p", password="dav-pass-1", user="me"),
+            _remote(f"http://127.0.0.1:{port}/p"),
+            _remote(f"ssh://me@127.0.0.1:{port}/p", password="ssh-pass-1"),
+        ]
+
+        def attempt(rc: RemoteConfig) -> str:
+            try:
+                probe(open_remote(rc).objects.location)
+            except RemoteError as exc:
+                return str(exc)
+            return "answered"
+
+        with ThreadPoolExecutor(len(remotes)) as pool:
+            answers = list(pool.map(attempt, remotes))
+    for rc, text in zip(remotes, answers):
+        assert text != "answered" and "\n" not in text, (rc.url, text)
+        assert rc.safe_url in text and "pass-1" not in text, text
