@@ -126,6 +126,7 @@ class RemoteGate:
             self._remote = opener()
         except (ConfigError, RemoteError) as exc:
             if self._consult is None:
+                self._opener = opener  # NOTE: a later get() fails the same way
                 raise
             if isinstance(exc, RemoteError):
                 remember_failure(self._consult, self._url, exc.msg)

@@ -234,3 +234,17 @@ def test_an_endpoint_that_never_answers_is_given_up_on_every_kind() -> None:
     for rc, text in zip(remotes, answers):
         assert text != "answered" and "\n" not in text, (rc.url, text)
         assert rc.safe_url in text and "pass-1" not in text, text
+
+
+def test_a_required_remote_that_cannot_be_opened_fails_every_use(tmp_path: Path) -> None:
+    from prefect_dvc.storage.remote_gate import RemoteGate
+
+    rc = _remote("hdfs://namenode/p")  # NOTE: pyarrow is not installed: opening fails
+    required = RemoteGate(None, name="r", url=rc.url, opener=lambda: open_remote(rc))
+    for _ in range(2):
+        with pytest.raises(RemoteError, match=r"prefect-dvc\[hdfs\]"):
+            required.get()
+    consulted = RemoteGate(
+        None, name="r", url=rc.url, opener=lambda: open_remote(rc), consult=tmp_path
+    )
+    assert consulted.get() is None and consulted.get() is None
