@@ -44,8 +44,7 @@ class _AtomicSink:
 
     def __init__(self, fs: Any, path: str) -> None:
         self._fs, self._path, self._tmp = fs, path, _temp_name(path)
-        # NOTE: neither SFTP nor WebDAV (409 Conflict) creates missing parent folders.
-        fs.makedirs(posixpath.dirname(path), exist_ok=True)
+        fs._ensure_dir(posixpath.dirname(path))
         self._file = fs._plain_open(self._tmp, "wb")
         self.closed = False
 
@@ -78,6 +77,15 @@ class _AtomicSink:
 
 class _AtomicWrites:
     """Mixin: whole-file writes go through a temporary name and a rename."""
+
+    def _ensure_dir(self, path: str) -> None:
+        # NOTE: neither SFTP nor WebDAV (409 Conflict) creates missing parent
+        # folders; each is made once per filesystem (a WebDAV MKCOL chain costs
+        # several requests, and a push writes many objects per folder).
+        made: set[str] = self.__dict__.setdefault("_prefect_dvc_made_dirs", set())
+        if path not in made:
+            self.makedirs(path, exist_ok=True)  # type: ignore[attr-defined]
+            made.add(path)
 
     def _plain_open(self, path: str, mode: str) -> Any:
         return super().open(path, mode)  # type: ignore[misc]
