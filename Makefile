@@ -18,11 +18,13 @@ export PREFECT_DVC_TEST_DVCLIVE ?= $(CURDIR)/$(DVC_VENV)/bin/python
 export PREFECT_DVC_TEST_CHROMIUM ?= /usr/bin/chromium
 
 .PHONY: run test lint bench clean chromium
+# Azurite (Azure's blob emulator, npm) for the remote conformance suite.
+AZURITE := .tools/azurite/node_modules/.bin/azurite-blob
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
-	$(BIN)/python -m pip install -q -e '.[test]'
+	$(BIN)/python -m pip install -q -e '.[test,all]'
 	touch $(STAMP)
 
 # A failed install fails `make test` and leaves no stamp, so the next run
@@ -35,6 +37,10 @@ $(DVC_STAMP):
 	$(DVC_VENV)/bin/python -c 'import dvclive'
 	touch $(DVC_STAMP)
 
+$(AZURITE):
+	npm install --prefix .tools/azurite --no-audit --no-fund --silent azurite
+	test -x $(AZURITE)
+
 chromium:
 	@test -x $(PREFECT_DVC_TEST_CHROMIUM) \
 		|| (apt-get update -qq && apt-get install -y -qq chromium >/dev/null)
@@ -44,7 +50,7 @@ chromium:
 run: $(STAMP)
 	$(BIN)/python examples/run_example.py
 
-test: $(STAMP) $(DVC_STAMP) chromium
+test: $(STAMP) $(DVC_STAMP) $(AZURITE) chromium
 	$(BIN)/ruff check prefect_dvc tests bench examples
 	$(BIN)/python -m pytest -q
 
@@ -58,4 +64,4 @@ bench: $(STAMP)
 	$(BIN)/python bench/bench_exp_show.py
 
 clean:
-	rm -rf $(VENV) $(DVC_VENV) .pytest_cache
+	rm -rf $(VENV) $(DVC_VENV) .pytest_cache .tools

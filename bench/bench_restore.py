@@ -17,12 +17,17 @@ Figures:
   recorded when stored and re-recorded after a hardlink moves their ctime).
 - ``push to S3`` / ``fetch+checkout from S3``: a ``moto_server`` started on a free
   loopback port as a subprocess (as the tests do); fetch goes to an empty cache.
+- ``push to <kind>`` / ``fetch+checkout from <kind>`` (``--kinds``): the same
+  through every other remote kind's real local server, started as the
+  conformance suite starts them (``tests/storage/conformance/servers.py``):
+  SFTP (asyncssh), WebDAV (wsgidav), HTTP (``http.server`` with PUT), GCS
+  (gcp-storage-emulator) and Azure (Azurite, ``make test`` installs it).
 - ``no-op repro``: the ``prefect-dvc repro`` command on a stage whose dep is the
   ``big`` file, with a warm state DB (it never imports Prefect).
 
 Usage::
 
-    python bench/bench_restore.py [--dir DIR] [--quick] [--jobs N] [--no-s3]
+    python bench/bench_restore.py [--dir DIR] [--quick] [--jobs N] [--no-s3] [--kinds]
 
 Timings go to stdout only; nothing here is a test.
 """
@@ -212,6 +217,80 @@ def bench_s3(
     timed(f"{name}: fetch+checkout from S3", nbytes, fetch_checkout)
 
 
+SERVERS = Path(__file__).resolve().parents[1] / "tests" / "storage" / "conformance"
+
+
+@contextmanager
+def kind_remotes(work: Path) -> Iterator[dict[str, tuple[str, dict[str, str]]]]:
+    """Every local server kind, as ``{kind: (url, options)}``; stopped afterwards."""
+    sys.path[:0] = [str(SERVERS), str(SERVERS.parents[1])]
+    import adlfs
+    import servers
+    from gcsfs.core import GCSFileSystem
+
+    stops = []
+    for folder in ("sftp", "webdav", "http", "gcs", "azurite"):
+        (work / folder).mkdir()
+    try:
+        port, stop = servers.start_sftp(work / "sftp")
+        stops.append(stop)
+        ssh = (f"ssh://{servers.SSH_USER}@127.0.0.1/bench", {"port": str(port)})
+        ssh[1]["password"] = servers.SSH_PASSWORD
+        dav, stop = servers.start_webdav(work / "webdav")
+        stops.append(stop)
+        http, stop = servers.start_http(work / "http")
+        stops.append(stop)
+        gcs, stop = servers.start_gcs(work / "gcs")
+        stops.append(stop)
+        GCSFileSystem(endpoint_url=gcs, token="anon", skip_instance_cache=True).mkdir("bench")
+        conn, stop = servers.start_azurite(work / "azurite")
+        stops.append(stop)
+        adlfs.AzureBlobFileSystem(connection_string=conn, skip_instance_cache=True).mkdir("bench")
+        yield {
+            "ssh": ssh,
+            "webdav": (dav.replace("http://", "webdav://") + "/bench", {}),
+            "http": (f"{http}/bench", {"method": "PUT"}),
+            "gs": ("gs://bench/store", {"endpointurl": gcs, "allow_anonymous_login": "true"}),
+            "azure": ("azure://bench/store", {"connection_string": conn}),
+        }
+    finally:
+        for stop in reversed(stops):
+            stop()
+
+
+def bench_kind(
+    kind: str, url: str, options: dict[str, str], stores: dict[str, tuple[ObjectStore, HashInfo]]
+) -> None:
+    from prefect_dvc.config import RemoteConfig
+    from prefect_dvc.storage.remotes import open_remote
+
+    for name, (store, info) in stores.items():
+        remote = open_remote(RemoteConfig(kind, f"{url}/{name}", tuple(options.items())))
+        size = _size(store, info)
+        timed(
+            f"{name}: push to {kind}",
+            size,
+            lambda s=store, i=info, r=remote: s.transfer([i.md5], r.objects),
+        )
+        work = Path(store.location.root).parent
+        fresh = ObjectStore.from_url(str(work / f"cache-{kind}-{name}"))
+        dest = work / f"from-{kind}-{name}"
+
+        def fetch_checkout(r=remote, f=fresh, d=dest, i=info) -> None:
+            result = r.objects.transfer([i.md5], f)
+            assert not result.missing, result.missing
+            f.checkout(i, d, ("reflink", "copy"))
+
+        timed(f"{name}: fetch+checkout from {kind}", size, fetch_checkout)
+        remove(dest)
+
+
+def _size(store: ObjectStore, info: HashInfo) -> int:
+    if not info.is_dir:
+        return os.path.getsize(store.oid_path(info.md5))
+    return sum(os.path.getsize(store.oid_path(e.md5)) for e in store.read_tree(info.md5).entries)
+
+
 def bench_noop_repro(work: Path, big: Path, nbytes: int) -> None:
     repo = work / "repo"
     repo.mkdir()
@@ -242,6 +321,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="64 MiB and 1,000 files")
     parser.add_argument("--jobs", type=int, help="threads for hashing and transfers")
     parser.add_argument("--no-s3", action="store_true", help="skip the S3 figures")
+    parser.add_argument(
+        "--kinds", action="store_true", help="also push/pull through every local server kind"
+    )
     args = parser.parse_args(argv)
     nbytes, count = (64 * MiB, 1000) if args.quick else (1024 * MiB, 10_000)
     with tempfile.TemporaryDirectory(prefix="bench-restore-", dir=args.dir) as tmp:
@@ -263,6 +345,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             with moto_server() as endpoint:
                 for name, (store, info) in stores.items():
                     bench_s3(name, store, info, endpoint, work / name, nbytes)
+        if args.kinds:
+            with kind_remotes(work) as remotes:
+                for kind, (url, options) in remotes.items():
+                    bench_kind(kind, url, options, stores)
         bench_noop_repro(work, big, nbytes)
     return 0
 

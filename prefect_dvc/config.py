@@ -65,8 +65,29 @@ from prefect_dvc.errors import ConfigError
 CONFIG = "config"
 CONFIG_LOCAL = "config.local"
 DEFAULT_CACHE_TYPES = ("reflink", "copy")
-CREDENTIAL_KEYS = frozenset({"access_key_id", "secret_access_key", "session_token"})
-_SECRET_HINT = re.compile(r"(secret|password|token|key_id|passphrase)", re.IGNORECASE)
+# NOTE: every remote kind's credential options (dvc/config_schema.py REMOTE_SCHEMAS).
+CREDENTIAL_KEYS = frozenset(
+    {
+        "access_key_id",
+        "secret_access_key",
+        "session_token",
+        "sse_customer_key",
+        "password",
+        "passphrase",
+        "token",
+        "sas_token",
+        "account_key",
+        "connection_string",
+        "client_secret",
+        "oss_key_id",
+        "oss_key_secret",
+        "gdrive_client_secret",
+    }
+)
+_SECRET_HINT = re.compile(
+    r"(secret|password|token|key_id|passphrase|account_key|connection_string|customer_key)",
+    re.IGNORECASE,
+)
 
 # NOTE: DVC remote option -> (fsspec argument, nested under client_kwargs?).
 _S3_OPTIONS: Mapping[str, tuple[str, bool]] = {
@@ -412,7 +433,8 @@ def modify_remote(
 
     Credentials (:data:`CREDENTIAL_KEYS`) always go to ``.dvc/config.local``,
     which Git ignores, even without ``local``; the returned path says which
-    file was written so the CLI can tell the user.
+    file was written so the CLI can tell the user. Unsetting a credential
+    without ``local`` removes it from both files.
 
     Raises:
         ConfigError: unknown remote (the message lists the known ones); an
@@ -423,7 +445,8 @@ def modify_remote(
     if name not in known:
         raise _unknown_remote(name, known)
     _check_value(value)
-    use_local = local or key in CREDENTIAL_KEYS
+    secret = key.lower() in CREDENTIAL_KEYS
+    use_local = local or secret
     filename = CONFIG_LOCAL if use_local else CONFIG
 
     def change(sections: Sections) -> None:
@@ -433,8 +456,15 @@ def modify_remote(
         else:
             values[key.lower()] = value
 
+    if unset and secret and not local and key.lower() in _remote_keys(root, CONFIG, name):
+        # NOTE: a credential kept in .dvc/config (as some repositories do) goes too.
+        _edit(root, CONFIG, change)
     _edit(root, filename, change)
     return root / ".dvc" / filename
+
+
+def _remote_keys(root: Path, filename: str, name: str) -> set[str]:
+    return set(read_sections(root / ".dvc" / filename).get(_section(name), {}))
 
 
 def remove_remote(root: Path, name: str) -> None:

@@ -65,6 +65,29 @@ def _bool_or_str(value: Any) -> str | None:
     return _str(value)
 
 
+def _python_type(name: str) -> Check:
+    """DVC's schema names a Python type (``bool``, ``int``) where a config value is a string.
+
+    voluptuous then refuses every value read from the file: ``s3.cache_regions``
+    and ``hdfs.replication`` in ``dvc/config_schema.py`` (checked against ``dvc``).
+    """
+
+    def check(value: Any) -> str | None:
+        return f"expected {name}"
+
+    return check
+
+
+class _AnyKey(dict):  # type: ignore[type-arg]
+    """A ``remote://`` remote's table: DVC's ``{str: object}`` accepts any key and value."""
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str)
+
+    def __getitem__(self, key: str) -> Check:
+        return lambda value: None
+
+
 def _cache_type(value: Any) -> str | None:
     types = [t.strip() for t in value.split(",")] if isinstance(value, str) else value
     if not isinstance(types, list):
@@ -133,7 +156,7 @@ REMOTE_SCHEMAS: Mapping[str, Mapping[str, Check]] = {
             "listobjects use_ssl allow_anonymous_login verify",
             "read_timeout connect_timeout",
             ssl_verify=_bool_or_str,
-            cache_regions=_bool,
+            cache_regions=_python_type("bool"),
         ),
         **REMOTE_COMMON,
     },
@@ -150,7 +173,7 @@ REMOTE_SCHEMAS: Mapping[str, Mapping[str, Check]] = {
         ),
         **REMOTE_COMMON,
     },
-    "hdfs": {**_keys("user kerb_ticket", "", "replication"), **REMOTE_COMMON},
+    "hdfs": {**_keys("user kerb_ticket", replication=_python_type("int")), **REMOTE_COMMON},
     "webhdfs": {
         **_keys(
             "kerberos_principal proxy_to token user password data_proxy_target",
@@ -183,6 +206,7 @@ REMOTE_SCHEMAS: Mapping[str, Mapping[str, Check]] = {
     "https": {**_HTTP, **REMOTE_COMMON},
     "webdav": {**_WEBDAV, **REMOTE_COMMON},
     "webdavs": {**_WEBDAV, **REMOTE_COMMON},
+    "remote": _AnyKey(),
 }
 
 SECTIONS: Mapping[str, Mapping[str, Check]] = {

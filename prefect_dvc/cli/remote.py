@@ -41,6 +41,12 @@ def modify(
     """Set an option of a remote (endpointurl, region, profile, access_key_id, ...)."""
     root = find_root()
     written = config.modify_remote(root, name, key, value, local=local, unset=unset)
+    if not local and not unset and written.name == config.CONFIG_LOCAL:
+        typer.echo(
+            f"WARNING: '{key}' is a credential: written to .dvc/config.local (Git ignores it),"
+            " not .dvc/config; pass --local to say so",
+            err=True,
+        )
     # NOTE: a URL value may carry user info or a token (url, endpointurl): redacted too.
     shown = "***" if config.is_secret_option(key) else redact(value)
     action = f"Unset '{key}'" if unset else f"Set '{key}' = {shown}"

@@ -20,10 +20,11 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from prefect_dvc.errors import RemoteError
+from prefect_dvc.errors import ConfigError, RemoteError
 from prefect_dvc.storage.location import probe
 from prefect_dvc.storage.objects import ObjectStore
 from prefect_dvc.storage.reachability import forget_failure, remember_failure, remembered_failure
@@ -52,6 +53,10 @@ class RemoteGate:
         consult: the folder remembering failures (``.dvc/tmp/prefect-dvc``)
             when the remote is only consulted; ``None`` when it is required.
         probed: the caller vouches for ``remote``; no probe request.
+        opener: builds the remote on first use instead (``remote`` is then
+            ``None``, ``name`` and ``url`` name it); an ``ssh://`` remote logs
+            in when built, so a command that never needs it never connects.
+        url: the remote's URL (with ``opener``), for remembered failures.
     """
 
     def __init__(
@@ -62,8 +67,12 @@ class RemoteGate:
         problem: str | None = None,
         consult: Path | None = None,
         probed: bool = False,
+        opener: Callable[[], Remote] | None = None,
+        url: str = "",
     ) -> None:
         self._remote = remote
+        self._opener = opener
+        self._url = remote.url if remote is not None else url
         self._name = remote.name if remote is not None else name
         self._problem = problem
         self._consult = consult
@@ -86,12 +95,13 @@ class RemoteGate:
             return self._remote
 
     def _check(self) -> None:
-        remote, tmp = self._remote, self._consult
-        if tmp is not None and remote is not None:
-            reason = remembered_failure(tmp, remote.url)
+        tmp = self._consult
+        if tmp is not None and self._url:
+            reason = remembered_failure(tmp, self._url)
             if reason is not None:
                 self._problem = f"{reason} (less than a minute ago)"
-                self._remote = remote = None
+                self._remote, self._opener = None, None
+        remote = self._open()
         if remote is not None:
             try:
                 probe(remote.objects.location)
@@ -106,6 +116,22 @@ class RemoteGate:
         self._checked = True
         if self._problem is not None:
             logger.warning("%s; running without remote '%s'", self._problem, self._name)
+
+    def _open(self) -> Remote | None:
+        """The remote, built now if an opener was given; consulted: ``None`` on failure."""
+        if self._opener is None:
+            return self._remote
+        opener, self._opener = self._opener, None
+        try:
+            self._remote = opener()
+        except (ConfigError, RemoteError) as exc:
+            if self._consult is None:
+                self._opener = opener  # NOTE: a later get() fails the same way
+                raise
+            if isinstance(exc, RemoteError):
+                remember_failure(self._consult, self._url, exc.msg)
+            self._problem = exc.msg
+        return self._remote
 
     def fail(self, exc: RemoteError) -> None:
         """A request to the remote failed after the probe: re-raise, or (consulted) drop it.

@@ -33,8 +33,10 @@ from prefect_dvc.safety import cache_dir_refusal, check_workspace_path
 from prefect_dvc.storage import links
 from prefect_dvc.storage.hashinfo import HashInfo, Tree
 from prefect_dvc.storage.hashing import Hasher
+from prefect_dvc.storage.kinds import kind_of
 from prefect_dvc.storage.objects import ObjectStore
 from prefect_dvc.storage.remote_gate import Remote, RemoteGate
+from prefect_dvc.storage.remotes import open_remote
 from prefect_dvc.storage.runcache import RunCache, entry_matches
 
 logger = logging.getLogger(__name__)
@@ -274,7 +276,7 @@ def open_stores(
         if consult:
             gate = _consulted_gate(config, remote_name, paths.own_tmp)
         else:
-            gate = RemoteGate(_open_remote(config.remote(remote_name)))
+            gate = _required_gate(config, remote_name)
     return Stores(
         local,
         RunCache(local.location),
@@ -285,40 +287,34 @@ def open_stores(
     )
 
 
-# NOTE: kinds whose fsspec filesystem cannot list a folder: a run-cache lookup
-# needs a listing, so they are never consulted (DVC's HTTP remote cannot either).
-_CANNOT_LIST = frozenset({"http", "https"})
-
-
 def _open_remote(rc: RemoteConfig) -> Remote:
-    """The remote's stores (no request is made yet).
+    """The remote's stores (only an ssh remote connects here: it logs in when built).
 
     Raises:
-        ConfigError: a kind prefect-dvc does not support.
-        RemoteError: no fsspec implementation for the URL.
+        ConfigError: a kind or option prefect-dvc does not support (one line).
+        RemoteError: the kind's fsspec package is missing (naming the extra).
     """
-    options = rc.storage_options()
-    return Remote(
-        rc.name,
-        ObjectStore.from_url(rc.url, options),
-        RunCache.from_url(rc.url, options),
-        rc.url,
-    )
+    return open_remote(rc)
+
+
+def _required_gate(config: DvcConfig, name: str | None) -> RemoteGate:
+    """A gate that opens the remote on first use and fails the command in one line."""
+    rc = config.remote(name)
+    kind_of(rc)  # NOTE: an unknown kind fails now, before any work starts.
+    return RemoteGate(None, name=rc.name, url=rc.url, opener=lambda: _open_remote(rc))
 
 
 def _consulted_gate(config: DvcConfig, name: str | None, tmp: Path) -> RemoteGate:
     """A gate that says once why the remote is unusable instead of failing the run."""
     try:
         rc = config.remote(name)
+        kind = kind_of(rc)
     except ConfigError as exc:
         return RemoteGate(
             None, name=name or config.default_remote or "", problem=exc.msg, consult=tmp
         )
-    if rc.scheme in _CANNOT_LIST:
+    if not kind.can_list:
+        # NOTE: a run-cache lookup needs a folder listing (DVC's HTTP remote cannot list).
         logger.debug("remote '%s' cannot list: its run-cache is not consulted", rc.name)
         return RemoteGate(None, consult=tmp, probed=True)
-    try:
-        remote = _open_remote(rc)
-    except (ConfigError, RemoteError) as exc:
-        return RemoteGate(None, name=rc.name, problem=exc.msg, consult=tmp)
-    return RemoteGate(remote, consult=tmp)
+    return RemoteGate(None, name=rc.name, url=rc.url, consult=tmp, opener=lambda: _open_remote(rc))
