@@ -33,7 +33,12 @@ from prefect_dvc.plots.convert import Axes, flat_rows, labels, resolve_axes
 from prefect_dvc.plots.data import SourceReader, parse_rows
 from prefect_dvc.plots.definitions import PlotDef, select
 from prefect_dvc.plots.fill import fill_spec
-from prefect_dvc.plots.indexdefs import index_definitions, name_by_config, pipeline_files
+from prefect_dvc.plots.indexdefs import (
+    index_definitions,
+    name_by_config,
+    pipeline_files,
+    seen_from,
+)
 from prefect_dvc.plots.templates import load_template
 
 __all__ = ["Image", "Plot", "PlotSet", "collect_plots", "diff_revisions"]
@@ -207,12 +212,15 @@ def collect_plots(
     revs: Sequence[str] = (WORKSPACE,),
     targets: Sequence[str] = (),
     labels: Mapping[str, str] | None = None,
+    cwd: str = "",
 ) -> PlotSet:
     """Every plot of every ``dvc.yaml`` of the index (or those ``targets`` name) at ``revs``.
 
     Plots are named as DVC names them (``plots/indexdefs.py``); data of a
     cached out is found through the ``dvc.lock`` next to each ``dvc.yaml``.
-    ``labels`` renames revisions in the charts (``{sha: "baseline"}``).
+    ``labels`` renames revisions in the charts (``{sha: "baseline"}``);
+    ``cwd`` (repo-relative, ``""`` = the root) is where the user is: ids are
+    shown and targets read from there, as DVC does.
 
     Raises:
         PlotError: no plots defined, a target that names none, data missing in
@@ -232,7 +240,8 @@ def collect_plots(
     with GitBatch(root) as batch, SourceReader(root, batch, dvcfiles) as reader:
         shas = {(labels or {}).get(rev, rev): resolve_revision(root, rev, batch) for rev in revs}
         named = name_by_config(expand_folders(definitions, reader, shas))
-        for plot in select(named, targets):
+        named = [seen_from(plot, cwd) for plot in named]
+        for plot in select(named, targets, cwd):
             drawn, notes = _collect_one(root, plot, reader, shas)
             plots.append(drawn)
             warnings.extend(notes)

@@ -175,8 +175,18 @@ def _matches(plot: PlotDef, target: str) -> bool:
     return any(name == target or name.startswith(target + "/") for name in names)
 
 
-def select(definitions: Sequence[PlotDef], targets: Sequence[str]) -> list[PlotDef]:
+def _any_matches(plot: PlotDef, target: str, cwd: str) -> bool:
+    """``target`` as shown (from ``cwd``) or as a path from ``cwd`` names ``plot``."""
+    if _matches(plot, target):
+        return True
+    return bool(cwd) and _matches(plot, posixpath.join(cwd, target))
+
+
+def select(definitions: Sequence[PlotDef], targets: Sequence[str], cwd: str = "") -> list[PlotDef]:
     """The definitions whose id or data file is (or lies under) one of ``targets``.
+
+    ``cwd`` is the repo-relative folder the targets were typed in (``""``: the
+    root): a target may be a plot id as shown there or a path from there.
 
     Raises:
         PlotError: a target that names no plot.
@@ -184,10 +194,10 @@ def select(definitions: Sequence[PlotDef], targets: Sequence[str]) -> list[PlotD
     if not targets:
         return list(definitions)
     for target in targets:
-        if not any(_matches(plot, target) for plot in definitions):
+        if not any(_any_matches(plot, target, cwd) for plot in definitions):
             known = ", ".join(p.id for p in definitions) or "none"
             raise PlotError(
                 f"'{target}' is not a plot defined in dvc.yaml (plots: {known})",
                 hint="Pass a plot id or data file listed under 'plots:' in dvc.yaml",
             )
-    return [p for p in definitions if any(_matches(p, t) for t in targets)]
+    return [p for p in definitions if any(_any_matches(p, t, cwd) for t in targets)]

@@ -9,6 +9,7 @@ Provides:
         keeps its name; the same id in several places becomes
         ``<dvcfile>::<id>`` for each top-level definition (a stage out keeps
         the bare id).
+    seen_from(plot, cwd): its id as DVC shows it from folder ``cwd``.
 
 As DVC 3.67.1 (``dvc/repo/plots/__init__.py``: ``_collect_pipeline_files``
 groups each file's top-level list under that file's path, ``_collect_output_plots``
@@ -23,14 +24,14 @@ from __future__ import annotations
 
 import dataclasses
 import posixpath
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 from prefect_dvc.plots.definitions import PlotDef, collect_definitions, top_level_definitions
 from prefect_dvc.translators import load_stages
 from prefect_dvc.translators.index import find_dvcfiles
 
-__all__ = ["index_definitions", "name_by_config", "pipeline_files"]
+__all__ = ["index_definitions", "name_by_config", "pipeline_files", "seen_from"]
 
 OUTS = ""  # NOTE: DVC's group of stage outs, whatever file declares them
 
@@ -99,3 +100,24 @@ def name_by_config(definitions: Sequence[PlotDef]) -> list[PlotDef]:
             full = pid if len(configs) == 1 or config == OUTS else f"{config}::{pid}"
             named.append(dataclasses.replace(plot, id=full, name=pid))
     return named
+
+
+def _rel(path: str, cwd: str) -> str:
+    return posixpath.relpath(path, cwd) if cwd else path
+
+
+def seen_from(plot: PlotDef, cwd: str) -> PlotDef:
+    """``plot`` with the id DVC prints when run from ``cwd`` (repo-relative, ``""`` = root).
+
+    DVC names paths relative to the current folder (``_relpath`` in
+    ``dvc/repo/plots/__init__.py``): a path id and the ``<dvcfile>::`` prefix
+    are rebased, a free name (``y`` mapping files) is not. ``name`` keeps the
+    repo-relative id the data is read by.
+    """
+    if not cwd:
+        return plot
+    inner = plot.name or plot.id
+    shown = inner if isinstance(plot.props.get("y"), Mapping) else _rel(inner, cwd)
+    if plot.id != inner:
+        shown = f"{_rel(plot.config, cwd)}::{shown}"
+    return dataclasses.replace(plot, id=shown, name=inner)

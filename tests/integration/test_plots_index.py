@@ -101,18 +101,33 @@ def _values(shown: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@pytest.mark.parametrize("args", [("show",), ("diff",), ("diff", "v1", "HEAD"), ("show", "named")])
-def test_plots_of_every_pipeline_are_dvcs(twins: tuple[Path, Path], cli, args) -> None:
+@pytest.mark.parametrize(
+    ("where", "args"),
+    [
+        ("", ("show",)),
+        ("", ("diff",)),
+        ("", ("diff", "v1", "HEAD")),
+        ("", ("show", "named")),
+        ("sub", ("show",)),  # NOTE: DVC names paths (and dvc.yaml:: prefixes) from the cwd
+        ("sub", ("diff", "v1")),
+        ("sub", ("show", "named")),
+    ],
+)
+def test_plots_of_every_pipeline_are_dvcs(twins: tuple[Path, Path], cli, where, args) -> None:
     theirs, ours = twins
-    expected = run_dvc(theirs, "plots", *args, "--json")
+    expected = run_dvc(theirs / where, "plots", *args, "--json")
     assert expected.returncode == 0, expected.stderr
-    result = cli(ours, "plots", *args, "--json")
+    result = cli(ours / where, "plots", *args, "--json")
     assert result.code == 0, result.err
     shown = _values(json.loads(result.out))
     assert shown == _values(json.loads(expected.stdout))
     if args == ("diff",):
         assert shown["sub/eval/acc.json"][0][1] == ["workspace", "HEAD"]
         assert {"dvc.yaml::named", "sub/dvc.yaml::named", "loss.json", "roc"} <= set(shown)
+    if where == "sub" and args == ("show",):
+        assert {"../dvc.yaml::named", "dvc.yaml::named", "../loss.json", "eval/acc.json"} == {
+            k for k in shown if k != "roc"
+        }
 
 
 def test_experiment_plots_artifact_holds_every_pipeline(
