@@ -67,6 +67,25 @@ plots:
       eval/acc.json: acc
 """
 
+# a stage with a wdir, and a file with plots only that points outside its folder
+WDIR_YAML = """\
+stages:
+  w:
+    wdir: w
+    cmd: python3 -c "import json; json.dump([dict(x=1, y=2), dict(x=2, y=3)], open('p.json', 'w'))"
+    plots:
+    - p.json:
+        cache: false
+"""
+
+ONLY_PLOTS_YAML = """\
+plots:
+- ../roc.csv:
+    x: fpr
+    y: tpr
+- ../sub2/w/p.json
+"""
+
 
 @pytest.fixture(scope="module")
 def twins(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
@@ -77,6 +96,7 @@ def twins(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
     gen(theirs, {".dvc/config": "", ".dvc/.gitignore": "/config.local\n/tmp\n/cache\n"})
     gen(theirs, {"gen.py": GEN, "params.yaml": "n: 3\n", "dvc.yaml": ROOT_YAML})
     gen(theirs, {"roc.csv": "fpr,tpr\n0,0\n0.5,0.7\n1,1\n", "sub/dvc.yaml": SUB_YAML})
+    gen(theirs, {"sub2/dvc.yaml": WDIR_YAML, "sub2/w/.keep": "", "only/dvc.yaml": ONLY_PLOTS_YAML})
     done = run_dvc(theirs, "repro", "-P")
     assert done.returncode == 0, done.stderr
     git(theirs, "add", "-A")
@@ -124,10 +144,11 @@ def test_plots_of_every_pipeline_are_dvcs(twins: tuple[Path, Path], cli, where, 
     if args == ("diff",):
         assert shown["sub/eval/acc.json"][0][1] == ["workspace", "HEAD"]
         assert {"dvc.yaml::named", "sub/dvc.yaml::named", "loss.json", "roc"} <= set(shown)
+        assert {"only/dvc.yaml::sub2/w/p.json", "sub2/w/p.json", "roc.csv"} <= set(shown)
     if where == "sub" and args == ("show",):
-        assert {"../dvc.yaml::named", "dvc.yaml::named", "../loss.json", "eval/acc.json"} == {
-            k for k in shown if k != "roc"
-        }
+        assert {"../dvc.yaml::named", "dvc.yaml::named", "../loss.json", "eval/acc.json"} <= set(
+            shown
+        )
 
 
 def test_experiment_plots_artifact_holds_every_pipeline(
@@ -143,6 +164,9 @@ def test_experiment_plots_artifact_holds_every_pipeline(
         "roc",
         "dvc.yaml::named",
         "sub/dvc.yaml::named",
+        "roc.csv",
+        "only/dvc.yaml::sub2/w/p.json",
+        "sub2/w/p.json",
         "sub/eval/acc.json",
         "loss.json",
     ]
