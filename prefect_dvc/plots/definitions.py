@@ -134,8 +134,8 @@ def top_level_definitions(
         props["x"] = _rebase_axis(base, props.get("x"))
         props["y"] = _rebase_axis(base, props.get("y"))
         props = {k: v for k, v in props.items() if v is not None}
-        # NOTE: the id is a path only when no axis names files; then it is rebased too.
-        named_files = any(isinstance(props.get(a), Mapping) for a in ("x", "y"))
+        # NOTE: the id is a path unless y names files (DVC's _id_is_path); a path is rebased.
+        named_files = isinstance(props.get("y"), Mapping)
         pid = str(name) if named_files else _rebase(base, str(name))
         found.append(PlotDef(pid, props, data_sources(pid, props)))
     return found
