@@ -55,7 +55,9 @@ def show(
 ) -> None:
     """Draw the workspace's plots."""
     root = find_root()
-    plot_set = collect_plots(root, [WORKSPACE], targets=_rel_targets(root, targets or []))
+    plot_set = collect_plots(
+        root, [WORKSPACE], targets=_rel_targets(root, targets or []), cwd=_cwd(root)
+    )
     _emit(root, plot_set, as_json, out, open_page, "DVC plots")
 
 
@@ -74,18 +76,33 @@ def diff(
     """Draw plots of several revisions or experiments, one colour each, in one chart per plot."""
     root = find_root()
     revs = diff_revisions(revisions or [])
-    plot_set = collect_plots(root, revs, targets=_rel_targets(root, targets or []))
+    plot_set = collect_plots(root, revs, targets=_rel_targets(root, targets or []), cwd=_cwd(root))
     _emit(root, plot_set, as_json, out, open_page, "DVC plots: " + ", ".join(revs))
 
 
 def _rel_targets(root: Path, targets: Sequence[str]) -> list[str]:
-    """Targets as repo-relative paths when they name files from a subfolder."""
+    """Targets as typed; an absolute path inside the repository becomes repo-relative.
+
+    A relative target is matched as shown from the current folder, or as a
+    path from it (``plots/definitions.py::select``), as DVC does.
+    """
     found = []
     for target in targets:
         path = Path(target)
-        absolute = path if path.is_absolute() else Path.cwd() / path
+        if not path.is_absolute():
+            found.append(target)
+            continue
         try:
-            found.append(absolute.resolve().relative_to(root.resolve()).as_posix())
+            found.append(path.resolve().relative_to(root.resolve()).as_posix())
         except ValueError:
             found.append(target)
     return found
+
+
+def _cwd(root: Path) -> str:
+    """The current folder relative to the repository root (``""`` at the root or outside)."""
+    try:
+        rel = Path.cwd().resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return ""
+    return "" if rel == "." else rel

@@ -29,6 +29,7 @@ from prefect_dvc.experiments.git import Git, check_remote
 from prefect_dvc.experiments.names import new_name_for
 from prefect_dvc.experiments.overrides import Override, apply_overrides, parse_override
 from prefect_dvc.experiments.refs import ExpRef, validate_name
+from prefect_dvc.experiments.userindex import kept_index
 from prefect_dvc.flows.checkout import (
     Workspace,
     open_workspace,
@@ -170,7 +171,7 @@ def exp_run(
     if push:
         check_remote(git_remote)  # before the pipeline runs, not at its very end
     ws = open_workspace(repo, rev=rev, workdir=workdir, config_local_secret=config_local_secret)
-    with tracked_run(ws.root, "exp_run") as record:
+    with tracked_run(ws.root, "exp_run") as record, kept_index(ws.root, _index_locked):
         root = ws.root
         point = find_resume_point(root, resume=resume, reset=reset)
         plan = prepare_experiment(
@@ -241,3 +242,12 @@ def _keep(ws: Workspace) -> None:
     kept = release_workspace(ws, published=False)
     if kept is not None:
         get_run_logger().warning("The work is kept in %s (not pushed)", kept)
+
+
+def _index_locked(path: Path) -> None:
+    """Say that a stage's ``git add`` stays staged because Git's index was locked."""
+    get_run_logger().warning(
+        "Git's index is locked (%s.lock exists): files a stage staged stay staged; "
+        "remove the lock if no git is running, then 'git restore --staged <path>'",
+        path,
+    )

@@ -31,8 +31,14 @@ from prefect_dvc.experiments.diff import resolve_revision
 from prefect_dvc.experiments.gitbatch import GitBatch
 from prefect_dvc.plots.convert import Axes, flat_rows, labels, resolve_axes
 from prefect_dvc.plots.data import SourceReader, parse_rows
-from prefect_dvc.plots.definitions import PlotDef, collect_definitions, select
+from prefect_dvc.plots.definitions import PlotDef, select
 from prefect_dvc.plots.fill import fill_spec
+from prefect_dvc.plots.indexdefs import (
+    index_definitions,
+    name_by_config,
+    pipeline_files,
+    seen_from,
+)
 from prefect_dvc.plots.templates import load_template
 
 __all__ = ["Image", "Plot", "PlotSet", "collect_plots", "diff_revisions"]
@@ -122,8 +128,8 @@ def _vega_plot(root: Path, plot: PlotDef, per_rev: Mapping[str, Mapping[str, byt
     axes: Axes | None = None
     revisions: list[str] = []
     for rev, by_file in parsed.items():
-        rev_axes = resolve_axes(plot.id, plot.props, by_file)
-        rev_rows = flat_rows(plot.id, rev_axes, by_file, rev)
+        rev_axes = resolve_axes(plot.name or plot.id, plot.props, by_file)
+        rev_rows = flat_rows(plot.name or plot.id, rev_axes, by_file, rev)
         if rev_rows:
             axes = axes or rev_axes
             revisions.append(rev)
@@ -156,7 +162,7 @@ def _collect_one(
     if not per_rev:
         raise PlotError(
             f"plot '{plot.id}': data file {', '.join(plot.sources)} not found in {', '.join(shas)}",
-            path="dvc.yaml",
+            path=plot.config or None,
             hint="Run the pipeline (prefect-dvc repro) or fix the plot's path",
         )
     if plot.image:
@@ -181,21 +187,23 @@ def expand_folders(
 ) -> list[PlotDef]:
     """Replace each plot whose path is a folder by one plot per file in it.
 
-    As DVC 3 (``dvc/repo/plots/__init__.py``, ``_collect_plots`` expanding
-    directory outs and top-level definitions): each file becomes a plot of
-    its own, keyed by its path, with the folder's properties. A definition
-    with the same id that names the file itself keeps its own properties.
+    As DVC 3 (``dvc/repo/plots/__init__.py``, ``unpack_if_dir`` in
+    ``_collect_output_plots`` and ``_resolve_definitions``): each file becomes
+    a plot of its own, keyed by its path, with the folder's properties, in the
+    same ``dvc.yaml`` group (``config``). A definition of the same group that
+    names the file itself keeps its own properties.
     """
-    expanded: dict[str, PlotDef] = {}
-    named = {plot.id for plot in definitions}
+    expanded: dict[tuple[str, str], PlotDef] = {}
+    named = {(plot.config, plot.id) for plot in definitions}
     for plot in definitions:
         files = _dir_files(plot, reader, shas)
         if not files:
-            expanded[plot.id] = plot
+            expanded[(plot.config, plot.id)] = plot
             continue
         for file in files:
-            if file not in named:
-                expanded.setdefault(file, PlotDef(file, plot.props, (file,)))
+            if (plot.config, file) not in named:
+                one = PlotDef(file, plot.props, (file,), config=plot.config)
+                expanded.setdefault((plot.config, file), one)
     return list(expanded.values())
 
 
@@ -204,17 +212,23 @@ def collect_plots(
     revs: Sequence[str] = (WORKSPACE,),
     targets: Sequence[str] = (),
     labels: Mapping[str, str] | None = None,
+    cwd: str = "",
 ) -> PlotSet:
-    """Every plot of the workspace's ``dvc.yaml`` (or those ``targets`` name) at ``revs``.
+    """Every plot of every ``dvc.yaml`` of the index (or those ``targets`` name) at ``revs``.
 
-    ``labels`` renames revisions in the charts (``{sha: "baseline"}``).
+    Plots are named as DVC names them (``plots/indexdefs.py``); data of a
+    cached out is found through the ``dvc.lock`` next to each ``dvc.yaml``.
+    ``labels`` renames revisions in the charts (``{sha: "baseline"}``);
+    ``cwd`` (repo-relative, ``""`` = the root) is where the user is: ids are
+    shown and targets read from there, as DVC does.
 
     Raises:
         PlotError: no plots defined, a target that names none, data missing in
             every revision, an unknown column or template.
         ExperimentNotFoundError: a revision that names nothing.
     """
-    definitions = collect_definitions(root)
+    dvcfiles = pipeline_files(root)
+    definitions = index_definitions(root, dvcfiles)
     if not definitions:
         raise PlotError(
             "no plots are defined",
@@ -223,9 +237,11 @@ def collect_plots(
         )
     warnings: list[str] = []
     plots: list[Plot] = []
-    with GitBatch(root) as batch, SourceReader(root, batch) as reader:
+    with GitBatch(root) as batch, SourceReader(root, batch, dvcfiles) as reader:
         shas = {(labels or {}).get(rev, rev): resolve_revision(root, rev, batch) for rev in revs}
-        for plot in select(expand_folders(definitions, reader, shas), targets):
+        named = name_by_config(expand_folders(definitions, reader, shas))
+        named = [seen_from(plot, cwd) for plot in named]
+        for plot in select(named, targets, cwd):
             drawn, notes = _collect_one(root, plot, reader, shas)
             plots.append(drawn)
             warnings.extend(notes)

@@ -3,8 +3,10 @@
 Provides:
     PlotDef: one plot: its id, rendering props and the data files it reads.
     IMAGE_SUFFIXES, is_image(path): images are shown as they are, never charted.
-    collect_definitions(root, dvcfile=): the top-level ``plots:`` list and every
-        stage's ``plots:`` outs of the workspace's ``dvc.yaml``, merged by id.
+    collect_definitions(root, dvcfile=, top_level=): the top-level ``plots:`` list
+        and every stage's ``plots:`` outs of one ``dvc.yaml``, merged by id
+        (the whole index, named as DVC names it: ``plots/indexdefs.py``).
+    top_level_definitions(entries, base, dvcfile): one file's top-level list.
     select(definitions, targets): the definitions a user named on the command line.
     data_sources(plot_id, props): the files a definition reads (DVC's rule).
 
@@ -35,6 +37,7 @@ __all__ = [
     "data_sources",
     "is_image",
     "select",
+    "top_level_definitions",
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".gif", ".svg")
@@ -58,6 +61,10 @@ class PlotDef:
     id: str
     props: Mapping[str, Any] = field(default_factory=dict)
     sources: tuple[str, ...] = ()
+    # where DVC groups it: the dvc.yaml of a top-level entry, "" for a stage out
+    config: str = ""
+    # the id as written when ``id`` became DVC's ``<config>::<id>`` (plots/indexdefs.py)
+    name: str = ""
 
     @property
     def image(self) -> bool:
@@ -83,26 +90,33 @@ def _rebase_axis(base: str, axis: Any) -> Any:
     return axis
 
 
-def _props(raw: Any, where: str) -> dict[str, Any]:
+def _props(raw: Any, where: str, dvcfile: str = "dvc.yaml") -> dict[str, Any]:
     if raw is None or raw is True:
         return {}
     if not isinstance(raw, Mapping):
         raise PlotError(
             f"plot '{where}' must map to its properties, not {type(raw).__name__}",
-            path="dvc.yaml",
+            path=dvcfile,
             hint=f"Write the plot as '{where}: {{x: ..., y: ...}}' or as a plain path",
         )
     unknown = sorted(set(raw) - set(PROPS) - {"cache", "persist", "desc", "push", "remote"})
     if unknown:
         raise PlotError(
             f"plot '{where}' has unknown properties {', '.join(unknown)}",
-            path="dvc.yaml",
+            path=dvcfile,
             hint=f"Use only {', '.join(PROPS)}",
         )
     return {k: v for k, v in raw.items() if k in PROPS}
 
 
-def _top_level(entries: Iterable[Any], base: str) -> list[PlotDef]:
+def top_level_definitions(
+    entries: Iterable[Any], base: str, dvcfile: str = "dvc.yaml"
+) -> list[PlotDef]:
+    """The top-level ``plots:`` list of ``dvcfile`` (in folder ``base``), paths repo-relative.
+
+    Raises:
+        PlotError: an entry that is neither a path nor one ``id: props`` map.
+    """
     found = []
     for entry in entries:
         if isinstance(entry, str):
@@ -112,36 +126,40 @@ def _top_level(entries: Iterable[Any], base: str) -> list[PlotDef]:
         if not isinstance(entry, Mapping) or len(entry) != 1:
             raise PlotError(
                 "each entry of the top-level 'plots' list must be a path or one 'id: props' map",
-                path="dvc.yaml",
+                path=dvcfile,
                 hint="See https://dvc.org/doc/user-guide/project-structure/dvcyaml-files#plots",
             )
         ((name, raw),) = entry.items()
-        props = _props(raw, str(name))
+        props = _props(raw, str(name), dvcfile)
         props["x"] = _rebase_axis(base, props.get("x"))
         props["y"] = _rebase_axis(base, props.get("y"))
         props = {k: v for k, v in props.items() if v is not None}
-        # NOTE: the id is a path only when no axis names files; then it is rebased too.
-        named_files = any(isinstance(props.get(a), Mapping) for a in ("x", "y"))
+        # NOTE: the id is a path unless y names files (DVC's _id_is_path); a path is rebased.
+        named_files = isinstance(props.get("y"), Mapping)
         pid = str(name) if named_files else _rebase(base, str(name))
         found.append(PlotDef(pid, props, data_sources(pid, props)))
     return found
 
 
-def collect_definitions(root: Path, dvcfile: str = "dvc.yaml") -> list[PlotDef]:
+def collect_definitions(
+    root: Path, dvcfile: str = "dvc.yaml", *, top_level: bool = True
+) -> list[PlotDef]:
     """Every plot of ``root/dvcfile``: stage ``plots:`` outs first, then the top-level list.
 
     Definitions sharing an id are merged, later props winning key by key.
+    ``top_level=False`` gives the stage outs only.
     """
     loaded = load_stages(root, dvcfile)
     base = posixpath.dirname(posixpath.normpath(dvcfile)) or "."
     merged: dict[str, PlotDef] = {}
     found = [
-        PlotDef(out.repo_path, _props(dict(out.plot_props), out.path), (out.repo_path,))
+        PlotDef(out.repo_path, _props(dict(out.plot_props), out.path, dvcfile), (out.repo_path,))
         for stage in loaded.stages
         for out in stage.outs
         if out.kind == "plot"
     ]
-    found += _top_level(loaded.plots, base)
+    if top_level:
+        found += top_level_definitions(loaded.plots, base, dvcfile)
     for plot in found:
         if plot.id in merged:
             old = merged[plot.id]
@@ -153,11 +171,22 @@ def collect_definitions(root: Path, dvcfile: str = "dvc.yaml") -> list[PlotDef]:
 
 def _matches(plot: PlotDef, target: str) -> bool:
     target = posixpath.normpath(target).rstrip("/")
-    return any(name == target or name.startswith(target + "/") for name in (plot.id, *plot.sources))
+    names = (plot.id, plot.name or plot.id, *plot.sources)
+    return any(name == target or name.startswith(target + "/") for name in names)
 
 
-def select(definitions: Sequence[PlotDef], targets: Sequence[str]) -> list[PlotDef]:
+def _any_matches(plot: PlotDef, target: str, cwd: str) -> bool:
+    """``target`` as shown (from ``cwd``) or as a path from ``cwd`` names ``plot``."""
+    if _matches(plot, target):
+        return True
+    return bool(cwd) and _matches(plot, posixpath.join(cwd, target))
+
+
+def select(definitions: Sequence[PlotDef], targets: Sequence[str], cwd: str = "") -> list[PlotDef]:
     """The definitions whose id or data file is (or lies under) one of ``targets``.
+
+    ``cwd`` is the repo-relative folder the targets were typed in (``""``: the
+    root): a target may be a plot id as shown there or a path from there.
 
     Raises:
         PlotError: a target that names no plot.
@@ -165,10 +194,10 @@ def select(definitions: Sequence[PlotDef], targets: Sequence[str]) -> list[PlotD
     if not targets:
         return list(definitions)
     for target in targets:
-        if not any(_matches(plot, target) for plot in definitions):
+        if not any(_any_matches(plot, target, cwd) for plot in definitions):
             known = ", ".join(p.id for p in definitions) or "none"
             raise PlotError(
                 f"'{target}' is not a plot defined in dvc.yaml (plots: {known})",
                 hint="Pass a plot id or data file listed under 'plots:' in dvc.yaml",
             )
-    return [p for p in definitions if any(_matches(p, t) for t in targets)]
+    return [p for p in definitions if any(_any_matches(p, t, cwd) for t in targets)]

@@ -25,7 +25,7 @@ from prefect.artifacts import create_markdown_artifact
 
 from prefect_dvc.experiments.collect import WORKSPACE
 from prefect_dvc.plots import PlotSet, collect_plots, data_uri, to_svg
-from prefect_dvc.plots.definitions import collect_definitions
+from prefect_dvc.plots.indexdefs import index_definitions
 from prefect_dvc.tasks.artifacts import artifact_key
 
 __all__ = ["plots_markdown", "publish_plots"]
@@ -63,7 +63,7 @@ def publish_plots(root: Path, name: str, baseline: str) -> UUID | None:
     Raises:
         PlotError: a definition, data file or template that cannot be drawn.
     """
-    if not collect_definitions(root):
+    if not index_definitions(root):
         return None
     label = baseline[:7]
     plot_set = collect_plots(root, [baseline, WORKSPACE], labels={baseline: label, WORKSPACE: name})

@@ -58,6 +58,13 @@ class Twins:
     dvc: Path
     ours: Path
     env: dict[str, str]
+    # (git status --porcelain, git diff --cached --name-only) right after each exp run
+    index: dict[str, tuple[str, str]]
+
+
+def index_state(root: Path) -> tuple[str, str]:
+    """What Git reports as changed and as staged, byte for byte."""
+    return git(root, "status", "--porcelain"), git(root, "diff", "--cached", "--name-only")
 
 
 def _repo(root: Path) -> Path:
@@ -85,7 +92,8 @@ def twins(tmp_path_factory: pytest.TempPathFactory, prefect_env: dict[str, str])
         assert done.returncode == 0, done.stderr
         result = run_cli(ours, env, "exp", "run", "-S", "train.lr=0.3", "-n", "e1")
         assert result.code == 0, result.err
-        yield Twins(theirs, ours, env)
+        index = {"dvc": index_state(theirs), "ours": index_state(ours)}
+        yield Twins(theirs, ours, env, index)
 
 
 def _exp(shown: list[dict[str, Any]]) -> dict[str, Any]:
@@ -124,6 +132,14 @@ def test_experiment_commit_holds_what_dvc_commits(twins: Twins) -> None:
 
     assert files(twins.ours) == files(twins.dvc)
     assert "dvclive/plots/metrics/acc.tsv" in files(twins.ours)
+
+
+def test_dvclive_git_add_is_not_left_staged(twins: Twins) -> None:
+    # DVCLive 'git add's its folder inside the stage; DVC's exp run ends
+    # with none of it staged, and so do we.
+    assert twins.index["ours"] == twins.index["dvc"]
+    assert twins.index["ours"][1] == ""
+    assert "?? dvclive/" in twins.index["ours"][0].splitlines()
 
 
 def test_exp_show_metric_and_param_cells_are_dvcs(twins: Twins) -> None:
