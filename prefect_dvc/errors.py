@@ -253,3 +253,7 @@ class UnsavedChangesError(StorageError):
     def __init__(self, msg: str, *, paths: tuple[str, ...] = (), **kwargs: Any) -> None:
         self.paths = paths
         super().__init__(msg, **kwargs)
+
+
+class TrackedDataError(PrefectDvcError):
+    """``add``/``commit``/``move``/``remove`` refuse a path, in DVC's words (``tracked/``)."""

@@ -24,6 +24,7 @@ from prefect_dvc.cli import exp as exp_cmds
 from prefect_dvc.cli import pipeline as pipeline_cmds
 from prefect_dvc.cli import plots as plots_cmds
 from prefect_dvc.cli import remote as remote_cmds
+from prefect_dvc.cli import tracked as tracked_cmds
 from prefect_dvc.cli.output import err_console
 from prefect_dvc.cli.reconcile import reconcile
 from prefect_dvc.cli.usage import USAGE_EXIT_CODE, UsageError, usage_error_line
@@ -64,6 +65,7 @@ app.add_typer(plots_cmds.app, name="plots")
 exp_cmds.register_top_level(app)
 deploy_cmds.register(app)
 app.add_typer(cache_cmds.app, name="cache")
+tracked_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,0 +1,147 @@
+"""Put a workspace path into the cache and link it back: the core of ``add`` and ``commit``.
+
+Provides:
+    hash_path(hasher, path): DVC 3's hash of a file or directory, with its tree.
+    save_to_cache(stores, path, info, tree, *, relink): store the objects
+        (moving the bytes in, not copying them) and link the workspace back
+        per ``cache.type``.
+
+DVC 3.67.1 (``Output.add``): the bytes are transferred into the cache
+(copied, or hardlinked when ``cache.type`` starts with ``hardlink``), then
+the workspace path is checked out again from the cache with ``relink``. With
+the default ``reflink,copy`` on a filesystem without reflinks that is two
+full copies. Here each file not yet in the cache is *moved* in: its inode
+gets a second name in the cache (a hardlink, same filesystem), becomes the
+read-only object, and the workspace path is then re-created from it per
+``cache.type`` (a copy, reflink, hardlink or symlink) and renamed over the
+old name, so the data is never absent from the workspace. That is one copy
+for ``copy`` and none for the link types. Where the cache is on another
+filesystem the object is copied as before (``ObjectStore.add_file``).
+
+Every call that links or moves bytes between the workspace and the cache is
+in this module, so a change to ``storage/links.py`` touches one place.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from collections.abc import Sequence
+from pathlib import Path
+
+from prefect_dvc import tmpnames
+from prefect_dvc.errors import StorageError
+from prefect_dvc.storage.hashinfo import HashInfo, Tree
+from prefect_dvc.storage.hashing import Hasher, md5_file
+from prefect_dvc.storage.objects import ObjectStore
+from prefect_dvc.storage.stores import Stores
+
+_READ_ONLY = stat.S_IRUSR | stat.S_IRGRP | stat.S_IROTH
+
+
+def hash_path(hasher: Hasher, path: Path) -> tuple[HashInfo, Tree | None]:
+    """The hash of the file or directory ``path`` (tree ``None`` for a file).
+
+    Raises:
+        FileNotFoundError: ``path`` or a symlink inside it is missing.
+        StorageError: a FIFO or socket inside a directory.
+    """
+    return hasher.hash_path(path)
+
+
+def save_to_cache(
+    stores: Stores,
+    path: Path,
+    info: HashInfo,
+    tree: Tree | None,
+    *,
+    relink: bool = True,
+) -> None:
+    """Store the out at ``path`` (hashed as ``info``/``tree``) and link it back.
+
+    Args:
+        stores: the local cache and ``cache.type`` link types.
+        path: the absolute workspace path of the out.
+        info / tree: its hash from :func:`hash_path`.
+        relink: re-create ``path`` from the cache per ``cache.type`` (DVC's
+            default; ``--no-relink`` copies the bytes in and leaves the
+            workspace as it is).
+
+    Raises:
+        StorageError: a file changed between hashing and storing (nothing of
+            it is stored); every link type failed.
+        UnsafePathError: ``path`` is no replaceable workspace path.
+    """
+    store = stores.local
+    if tree is None:
+        files = [(path, info.md5)]
+    else:
+        files = [(path / e.relpath, e.md5) for e in tree.entries]
+    present = store.existing({md5 for _, md5 in files})
+    for src, md5 in files:
+        if md5 in present:
+            continue
+        if relink and store.is_local and not src.is_symlink():
+            _move_in(store, src, md5)
+        else:
+            store.add_file(src, md5)
+        present.add(md5)
+    if tree is not None:
+        store.add_bytes(tree.manifest_bytes(), info.md5)
+    if relink:
+        stores.checkout(info, path)
+
+
+def _move_in(store: ObjectStore, src: Path, md5: str) -> None:
+    """Make the inode of ``src`` the object ``md5``; copy when the cache is elsewhere."""
+    final = Path(store.oid_path(md5))
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmpnames.register_writer(Path(store.location.root))
+    tmp = final.with_name(tmpnames.tmp_name(final.name))
+    before = os.stat(src)
+    try:
+        os.link(src, tmp)
+    except OSError:  # another filesystem, or links not allowed: copy it in
+        store.add_file(src, md5)
+        return
+    try:
+        _check_unchanged(store, src, tmp, md5, before)
+        os.chmod(tmp, _READ_ONLY)
+        os.replace(tmp, final)
+    finally:
+        tmp.unlink(missing_ok=True)
+    if store.state is not None:
+        store.state.set_many([(final, os.stat(final), md5)])
+
+
+def _check_unchanged(
+    store: ObjectStore, src: Path, tmp: Path, md5: str, before: os.stat_result
+) -> None:
+    """The linked inode still holds the bytes hashed as ``md5``.
+
+    The state DB vouches for a file whose (inode, size, mtime, ctime) it
+    recorded when hashing; otherwise (a file written within the racy window)
+    the object is read once more.
+    """
+    known = store.state.get(src, before) if store.state is not None else None
+    after = os.stat(tmp)
+    same = (after.st_ino, after.st_size, after.st_mtime_ns) == (
+        before.st_ino,
+        before.st_size,
+        before.st_mtime_ns,
+    )
+    if known == md5 and same:
+        return
+    actual = md5_file(tmp)
+    if actual != md5:
+        raise StorageError(
+            f"'{src}' changed while it was being added (now {actual}, hashed as {md5})",
+            path=str(src),
+            hint="Run the command again once nothing writes to it",
+        )
+
+
+def relink_all(stores: Stores, outs: Sequence[tuple[Path, HashInfo]]) -> None:
+    """Re-create each workspace path from the cache per ``cache.type``."""
+    for path, info in outs:
+        stores.checkout(info, path)
