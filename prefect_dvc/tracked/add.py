@@ -154,18 +154,19 @@ def _plan(root: Path, cwd: Path, raw: str, options: AddOptions, outs: Sequence[O
     if options.out is not None:
         source = os.path.normpath(os.path.join(cwd, raw))
         raw = _resolve_output(cwd, raw, options.out, options.force)
-    target = resolve_target(root, cwd, raw, must_exist=source is None)
-    if source is not None and not os.path.lexists(source):
-        raise TrackedDataError(
-            f"output '{os.path.basename(source)}' does not exist: [Errno 2] "
-            f"No such file or directory: '{source}'"
-        )
+    target = resolve_target(root, cwd, raw)
     owner = find_owner(outs, target.repo_path)
     if owner is not None and not owner.is_data_source:
         raise TrackedDataError(
             PIPELINE_TRACKED_UPDATE_FMT.format(
                 out=target.name, stage=owner.stage_text(), path=owner.dvcfile
             )
+        )
+    missing = source or target.abspath
+    if not os.path.lexists(missing):
+        raise TrackedDataError(
+            f"output '{os.path.basename(missing)}' does not exist: [Errno 2] "
+            f"No such file or directory: '{missing}'"
         )
     return _Plan(target, owner, source)
 

@@ -20,6 +20,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
+
 from prefect_dvc.dvcfile import DVC_SUFFIX
 from prefect_dvc.errors import TrackedDataError
 from prefect_dvc.ignore import rules_for
@@ -63,20 +65,23 @@ def _refuse(msg: str) -> TrackedDataError:
     return TrackedDataError(msg)
 
 
-def resolve_target(root: Path, cwd: Path, raw: str, *, must_exist: bool = True) -> Target:
+def resolve_target(root: Path, cwd: Path, raw: str) -> Target:
     """Resolve ``raw`` (relative to ``cwd``) or refuse it as DVC's ``add`` does.
+
+    Whether the path exists is the caller's question (DVC asks it after
+    looking for the path's owner).
 
     Raises:
         TrackedDataError: outside the repository, the root, inside a
             symlinked folder, inside ``.git``/``.dvc`` or ``.dvcignore``d, a
-            ``dvc.yaml``/``.dvc`` file, tracked by Git, or (``must_exist``)
-            missing.
+            ``dvc.yaml``/``.dvc`` file, or tracked by Git.
     """
     abspath = os.path.normpath(os.path.join(cwd, raw))
     rel = in_repo_relative(root, abspath)
     if rel is None:
         raise _refuse(
-            f"Cached output(s) outside of DVC project: {raw}. See <{_EXTERNAL_LINK}> for more info"
+            f"Cached output(s) outside of DVC project: {abspath}. "
+            f"See <{_EXTERNAL_LINK}> for more info"
         )
     if rel == ".":
         raise _refuse(
@@ -87,11 +92,6 @@ def resolve_target(root: Path, cwd: Path, raw: str, *, must_exist: bool = True) 
     _check_ignored(root, target)
     if target.name == PROJECT_FILE or target.name.endswith(DVC_SUFFIX):
         raise _refuse(f"DVC file '{target.name}' cannot be an output")
-    if must_exist and not os.path.lexists(abspath):
-        raise _refuse(
-            f"output '{target.name}' does not exist: [Errno 2] No such file or directory: "
-            f"'{abspath}'"
-        )
     _check_git_tracked(root, target)
     return target
 
@@ -128,9 +128,30 @@ def _check_ignored(root: Path, target: Target) -> None:
         if rules is None:
             return
         if rules.is_ignored(walked, is_dir):
-            raise _refuse(f"Path '{target.abspath}' is ignored by .dvcignore")
+            source = _ignore_source(root, walked, is_dir)
+            raise _refuse(f"Path '{target.abspath}' is ignored by {source}")
         if is_dir:
             rules = rules.descend(walked)
+
+
+def _ignore_source(root: Path, repo_path: str, is_dir: bool) -> str:
+    """``.dvcignore:LINE:PATTERN`` of the last pattern matching ``repo_path`` (DVC's text)."""
+    found = ".dvcignore"
+    folders = repo_path.split("/")[:-1]
+    for depth in range(len(folders) + 1):
+        base = "/".join(folders[:depth])
+        ignore_file = Path(root, base, ".dvcignore")
+        if not ignore_file.is_file():
+            continue
+        sub = repo_path[len(base) + 1 :] if base else repo_path
+        candidate = sub + "/" if is_dir else sub
+        lines = ignore_file.read_text(encoding="utf-8").splitlines()
+        for number, line in enumerate(lines, start=1):
+            pattern = GitIgnoreSpecPattern(line)
+            if pattern.include is not None and pattern.match_file(candidate) is not None:
+                shown = f"{base}/.dvcignore" if base else ".dvcignore"
+                found = f"{shown}:{number}:{line}"
+    return found
 
 
 def _check_git_tracked(root: Path, target: Target) -> None:
