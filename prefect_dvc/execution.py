@@ -346,6 +346,20 @@ class StageExecutor:
         self.ignores.ignore_outs(stage.name, [out.repo_path for out in stage.outs if out.cache])
         self.lock.update(stage.name, entry)
 
+    def commit(self, name: str, status: StageStatus) -> Entry:
+        """Record stage ``name`` as it is now without running it (``dvc commit``).
+
+        Its outs are hashed and cached, its lock entry is rebuilt from
+        ``status`` (the deps and params as they are now) and written, as
+        DVC's ``Stage.save`` + ``Stage.commit`` do.
+
+        Raises:
+            MissingOutputError: an out is missing from the workspace.
+            LockError: another process holds the stage's paths.
+        """
+        with stage_guard(self.root, name, *_guarded_paths(self.root, self.pipeline.stages[name])):
+            return self._commit_outs(self.pipeline.stages[name], status)
+
     def _env(self, stage: StageSpec, options: RunOptions) -> dict[str, str]:
         env = dict(os.environ)
         env.setdefault("DVC_ROOT", str(self.root))

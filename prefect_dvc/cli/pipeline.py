@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 from functools import partial
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -23,6 +25,7 @@ from prefect_dvc.repo import find_root, init_repo, locate_dvcfile
 from prefect_dvc.status import StageStatus, status_json, with_cache_status
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.objects import ObjectStore
+from prefect_dvc.tracked import status as tracked_status
 from prefect_dvc.translators import load_pipeline
 from prefect_dvc.translators.pipeline import Pipeline
 
@@ -146,15 +149,48 @@ def status(
     """Show which stages are out of date, and what changed."""
     root = find_root()
     dvcfile = locate_dvcfile(root)
+    cwd = Path.cwd()
+    tracked = tracked_status.for_command(root, cwd, targets or [])
+    pipeline_targets = list(tracked.rest)
+    skip_pipeline = bool(targets) and not pipeline_targets
     if not targets and not (root / dvcfile).exists():
-        # DVC's answer for a project with no pipeline yet (dvc/commands/status.py)
-        if as_json:
-            print_json({})
-        else:
-            print(EMPTY_PROJECT)
+        skip_pipeline = True
+        if not tracked.any_files:
+            # DVC's answer for a project with no pipeline yet (dvc/commands/status.py)
+            if as_json:
+                print_json({})
+            else:
+                print(EMPTY_PROJECT)
+            return
+    stage_json: dict[str, Any] = {}
+    names: list[str] = []
+    pipeline = None
+    if not skip_pipeline:
+        pipeline = load_pipeline(root, dvcfile)
+        names = pipeline.select(pipeline_targets) if pipeline_targets else pipeline.order()
+        stage_json = _stage_status_json(root, pipeline, dvcfile, names)
+    merged = tracked_status.merge(root, cwd, tracked.entries, dvcfile, stage_json)
+    if as_json:
+        # DVC prints this one compact (json.dumps defaults), scripts compare its bytes
+        print(json.dumps(merged))
         return
-    pipeline = load_pipeline(root, dvcfile)
-    names = pipeline.select(targets) if targets else pipeline.order()
+    # DVC's words and layout (dvc/commands/status.py), from the JSON we match
+    lines = status_lines(merged)
+    if pipeline is not None:
+        for warning in frozen_warnings(names, pipeline.stages):
+            err_console.print(warning, markup=False, soft_wrap=True)
+    print("\n".join(lines or [UP_TO_DATE]))
+    if verbose and pipeline is not None:
+        for name in names:
+            reason = pipeline.stages[name].uncacheable_reason()
+            if reason:
+                console.print(f"[dim]{name}: not run-cached because {reason}[/]")
+
+
+def _stage_status_json(
+    root: Path, pipeline: Pipeline, dvcfile: str, names: list[str]
+) -> dict[str, Any]:
+    """DVC's status JSON of the pipeline's stages ``names``."""
     executor = open_executor(root, pipeline, dvcfile=dvcfile, use_remote=False)
     try:
         locked = executor.lock.read()
@@ -169,19 +205,7 @@ def status(
         ]
     finally:
         executor.close()
-    if as_json:
-        print_json(status_json(statuses, pipeline.stages))
-        return
-    # DVC's words and layout (dvc/commands/status.py), from the JSON we match
-    lines = status_lines(status_json(statuses, pipeline.stages))
-    for warning in frozen_warnings(names, pipeline.stages):
-        err_console.print(warning, markup=False, soft_wrap=True)
-    print("\n".join(lines or [UP_TO_DATE]))
-    if verbose:
-        for name in names:
-            reason = pipeline.stages[name].uncacheable_reason()
-            if reason:
-                console.print(f"[dim]{name}: not run-cached because {reason}[/]")
+    return status_json(statuses, pipeline.stages)
 
 
 def _in_cache(store: ObjectStore, info: HashInfo) -> bool:

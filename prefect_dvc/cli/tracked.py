@@ -14,11 +14,13 @@ from prefect_dvc.repo import find_root
 from prefect_dvc.tracked import scm
 from prefect_dvc.tracked.add import AddOptions
 from prefect_dvc.tracked.add import add as add_paths
+from prefect_dvc.tracked.commit import commit as commit_targets
 
 
 def register(app: typer.Typer) -> None:
     """Add the commands to the ``prefect-dvc`` app."""
     app.command("add")(add)
+    app.command("commit")(commit)
 
 
 def finish(root: Path, cwd: Path, to_track: Sequence[str], *, quiet: bool = False) -> None:
@@ -62,3 +64,23 @@ def add(
     finally:
         hasher.close()
     finish(root, cwd, result.to_track, quiet=quiet)
+
+
+@locked_workspace
+def commit(
+    targets: list[str] = typer.Argument(None, help="Stages or .dvc files to commit."),
+    force: bool = typer.Option(
+        False,
+        "-f",
+        "--force",
+        help="Commit data even if hash values for dependencies or outputs did not change.",
+    ),
+    no_relink: bool = typer.Option(
+        False, "--no-relink", help="Don't recreate links from cache to workspace."
+    ),
+) -> None:
+    """Record changes to files or directories tracked by DVC in the cache (no command runs)."""
+    root = find_root()
+    result = commit_targets(root, Path.cwd(), targets or [], force=force, relink=not no_relink)
+    if result.lock_updated:
+        print("Updating lock file 'dvc.lock'")
