@@ -256,4 +256,13 @@ class UnsavedChangesError(StorageError):
 
 
 class TrackedDataError(PrefectDvcError):
-    """``add``/``commit``/``move``/``remove`` refuse a path, in DVC's words (``tracked/``)."""
+    """``add``/``commit``/``move``/``remove`` refuse a path, in DVC's words (``tracked/``).
+
+    The message is DVC's text as it is, final punctuation included (DVC's
+    multi-line messages joined into one line), so scripts matching DVC's
+    errors match ours.
+    """
+
+    def _format(self) -> str:
+        text = self.msg if not self.hint else f"{self.msg} {self.hint}"
+        return redact(" ".join(text.split("\n")))

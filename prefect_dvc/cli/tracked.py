@@ -15,16 +15,21 @@ from prefect_dvc.tracked import scm
 from prefect_dvc.tracked.add import AddOptions
 from prefect_dvc.tracked.add import add as add_paths
 from prefect_dvc.tracked.commit import commit as commit_targets
+from prefect_dvc.tracked.move import move as move_tracked
+from prefect_dvc.tracked.move import remove as remove_tracked
 
 
 def register(app: typer.Typer) -> None:
     """Add the commands to the ``prefect-dvc`` app."""
     app.command("add")(add)
     app.command("commit")(commit)
+    app.command("move")(move)
+    app.command("remove")(remove)
 
 
 def finish(root: Path, cwd: Path, to_track: Sequence[str], *, quiet: bool = False) -> None:
     """Stage ``to_track`` with ``core.autostage``, else print DVC's ``git add`` hint."""
+    to_track = list(dict.fromkeys(to_track))
     if not to_track:
         return
     if scm.autostage_enabled(root):
@@ -84,3 +89,23 @@ def commit(
     result = commit_targets(root, Path.cwd(), targets or [], force=force, relink=not no_relink)
     if result.lock_updated:
         print("Updating lock file 'dvc.lock'")
+
+
+@locked_workspace
+def move(
+    src: str = typer.Argument(..., help="Source path to a data file or directory."),
+    dst: str = typer.Argument(..., help="Destination path."),
+) -> None:
+    """Rename or move a DVC controlled data file or a directory."""
+    root = find_root()
+    cwd = Path.cwd()
+    finish(root, cwd, move_tracked(root, cwd, src, dst))
+
+
+@locked_workspace
+def remove(
+    targets: list[str] = typer.Argument(..., help=".dvc files or stages from dvc.yaml to remove."),
+    outs: bool = typer.Option(False, "--outs", help="Remove outputs as well."),
+) -> None:
+    """Remove stages from dvc.yaml and/or stop tracking files or directories."""
+    remove_tracked(find_root(), Path.cwd(), targets, outs=outs)

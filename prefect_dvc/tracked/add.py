@@ -86,7 +86,7 @@ def expand_targets(cwd: Path, targets: Sequence[str], use_glob: bool) -> list[st
         for match in sorted(globlib.glob(os.path.join(cwd, t), recursive=True))
     ]
     if not found:
-        raise TrackedDataError(f"Glob {list(targets)!r} has no matches")
+        raise TrackedDataError(f"Glob {list(targets)!r} has no matches.")
     return found
 
 
@@ -179,7 +179,7 @@ def _resolve_output(cwd: Path, raw: str, out: str, force: bool) -> str:
     if os.path.exists(full) and not force:
         kind = "directory" if os.path.isdir(full) else "file"
         raise TrackedDataError(
-            f"The {kind} '{dest}' already exists locally. To override it, re-run with '--force'"
+            f"The {kind} '{dest}' already exists locally. To override it, re-run with '--force'."
         )
     return dest
 

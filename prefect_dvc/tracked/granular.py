@@ -58,9 +58,10 @@ def add_inside(
         old = stores.local.read_tree(md5)
     except MissingObjectError:
         raise TrackedDataError(
-            f"the recorded tree of '{owner.repo_path}' ({md5}) is not in the cache",
+            f"{owner.dvcfile}: the recorded tree of '{owner.repo_path}' ({md5})"
+            " is not in the cache.",
             path=owner.dvcfile,
-            hint="Run 'prefect-dvc pull' first, or 'prefect-dvc add' the whole directory",
+            hint="Run 'prefect-dvc pull' first, or 'prefect-dvc add' the whole directory.",
         ) from None
     rel = posixpath.relpath(target.repo_path, owner.repo_path)
     info, tree = hash_path(hasher, Path(target.abspath))

@@ -81,7 +81,7 @@ def resolve_target(root: Path, cwd: Path, raw: str) -> Target:
     if rel is None:
         raise _refuse(
             f"Cached output(s) outside of DVC project: {abspath}. "
-            f"See <{_EXTERNAL_LINK}> for more info"
+            f"See <{_EXTERNAL_LINK}> for more info."
         )
     if rel == ".":
         raise _refuse(
@@ -91,7 +91,7 @@ def resolve_target(root: Path, cwd: Path, raw: str) -> Target:
     _check_symlinks(root, target)
     _check_ignored(root, target)
     if target.name == PROJECT_FILE or target.name.endswith(DVC_SUFFIX):
-        raise _refuse(f"DVC file '{target.name}' cannot be an output")
+        raise _refuse(f"DVC file '{target.name}' cannot be an output.")
     _check_git_tracked(root, target)
     return target
 
@@ -109,7 +109,7 @@ def _check_symlinks(root: Path, target: Target) -> None:
             return
     raise _refuse(
         "Cannot add files inside symlinked directories to DVC. "
-        f"See <{_SYMLINK_LINK}> for more information"
+        f"See <{_SYMLINK_LINK}> for more information."
     )
 
 
@@ -163,11 +163,9 @@ def _check_git_tracked(root: Path, target: Target) -> None:
         check=False,
     )
     if done.returncode == 0 and done.stdout:
+        name = target.name
         raise TrackedDataError(
-            f"output '{target.name}' is already tracked by SCM (e.g. Git)",
-            hint=(
-                "You can remove it from Git, then add to DVC. To stop tracking from Git: "
-                f"git rm -r --cached '{target.name}' git commit -m \"stop tracking "
-                f'{target.name}"'
-            ),
+            f"output '{name}' is already tracked by SCM (e.g. Git). You can remove it from "
+            f"Git, then add to DVC. To stop tracking from Git: git rm -r --cached '{name}' "
+            f'git commit -m "stop tracking {name}"'
         )

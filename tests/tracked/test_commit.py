@@ -30,7 +30,7 @@ FILES = ("a.dvc", "d.dvc", "dvc.lock", ".gitignore")
 
 
 def _line(text: str) -> str:
-    return " ".join(text.split()).rstrip(".")
+    return " ".join(text.split())
 
 
 @pytest.fixture(scope="module")

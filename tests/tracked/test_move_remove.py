@@ -1,0 +1,63 @@
+"""``move`` and ``remove`` against real ``dvc move``/``dvc remove`` 3.67.1 on twins."""
+
+from __future__ import annotations
+
+import pytest
+from helpers import gen, git
+from twins import dvc, hint_shape, make_repo, pd, tree_state
+
+PIPELINE = """# the pipeline
+stages:
+  s1:
+    cmd: cat a > s1.txt
+    deps: [a]
+    outs: [s1.txt]
+  s2:
+    cmd: cat a > s2.txt
+    outs: [s2.txt]
+"""
+STEPS = [
+    ["move", "a", "data/"],  # the .dvc file follows its data into the folder
+    ["move", "d", "newd"],  # a directory
+    ["move", "e", "f"],  # e is tracked by other.dvc: only its entry changes
+    ["move", "s1.txt", "zz"],  # a stage's out: refused
+    ["move", "nothere", "x"],
+    ["move", "b", "c"],  # c.dvc exists: refused
+    ["remove", "b"],  # not a .dvc file: DVC's hint
+    ["remove", "b.dvc"],  # data stays, .gitignore line goes
+    ["remove", "c.dvc", "--outs"],  # data goes too
+    ["remove", "s1"],  # dvc.yaml and dvc.lock lose it, comments kept
+    ["remove", "s2", "--outs"],  # last stage: both files are deleted
+    ["remove", "nothere"],
+]
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[object, ...]]]:
+    files = {"a": "a\n", "d/x": "1\n", "b": "b\n", "c": "c\n", "e": "e\n", "data/keep": "k\n"}
+    out: dict[str, list[tuple[object, ...]]] = {}
+    for who, tool in (("dvc", dvc), ("ours", pd)):
+        root = make_repo(tmp_path_factory.mktemp(who) / "repo", files)
+        assert dvc(root, "add", "-q", "a", "d", "b", "c").returncode == 0
+        assert dvc(root, "add", "-q", "e").returncode == 0
+        (root / "e.dvc").rename(root / "other.dvc")
+        gen(root, {"dvc.yaml": PIPELINE})
+        assert dvc(root, "repro", "-q").returncode == 0
+        git(root, "add", "-A")
+        git(root, "commit", "-qm", "start")
+        steps = []
+        for args in STEPS:
+            done = tool(root, *args)
+            state = {k: v for k, v in tree_state(root).items() if not k.startswith(".dvc/")}
+            steps.append((done.returncode, hint_shape(done.stdout), _words(done.stderr), state))
+        out[who] = steps
+    return out
+
+
+@pytest.mark.parametrize("index", range(len(STEPS)), ids=[" ".join(s) for s in STEPS])
+def test_step_matches_dvc(runs: dict, index: int) -> None:
+    assert runs["ours"][index] == runs["dvc"][index]
