@@ -165,6 +165,14 @@ class StageExecutor:
         status = self.status(name)
         if stage.frozen:
             return self._frozen(stage, status, start)
+        if status.missing_deps and status.missing_deps[0] in self.pipeline.tracked_sources():
+            dep = status.missing_deps[0]
+            # DVC verifies data sources first: its words (dvc/stage/__init__.py)
+            raise StageError(
+                f"failed to reproduce '{self.pipeline.tracked_sources()[dep]}': "
+                f"missing data 'source': {dep}",
+                hint="Restore it with 'prefect-dvc checkout' or 'prefect-dvc pull'",
+            )
         if status.missing_deps:
             raise StageError(
                 f"dependency '{status.missing_deps[0]}' does not exist",

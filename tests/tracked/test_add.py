@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 from helpers import gen
-from twins import cache_listing, dvc, hint_paths, hint_shape, make_repo, pd, tree_state
+from tracked_twins import cache_listing, dvc, hint_paths, hint_shape, make_repo, pd, tree_state
 
 FILES = {
     "data/data.xml": "<xml>1</xml>\n",

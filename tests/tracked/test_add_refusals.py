@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 
 import pytest
-from twins import dvc, make_repo, pd, tree_state
+from tracked_twins import dvc, make_repo, pd, tree_state
 
 FILES = {
     "kept.txt": "k\n",

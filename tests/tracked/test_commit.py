@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 from helpers import gen, git
-from twins import cache_listing, dvc, make_repo, pd
+from tracked_twins import cache_listing, dvc, make_repo, pd
 
 PIPELINE = """stages:
   s1:

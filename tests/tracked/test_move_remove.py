@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 from helpers import gen, git
-from twins import dvc, hint_shape, make_repo, pd, tree_state
+from tracked_twins import dvc, hint_shape, make_repo, pd, tree_state
 
 PIPELINE = """# the pipeline
 stages:

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from helpers import gen
-from twins import dvc, make_repo, pd
+from tracked_twins import dvc, make_repo, pd
 
 PIPELINE = """stages:
   s1:

@@ -17,7 +17,7 @@ from pathlib import Path
 from helpers import dvc_bin, gen
 
 CLI = str(Path(sys.executable).with_name("prefect-dvc"))
-_WORKTREE = str(Path(__file__).resolve().parents[2])
+_WORKTREE = str(Path(__file__).resolve().parents[1])
 
 
 def env(home: Path) -> dict[str, str]:
