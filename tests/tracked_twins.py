@@ -82,6 +82,8 @@ def tree_state(root: Path) -> dict[str, tuple[int, str]]:
         for name in files + [d for d in dirs if os.path.islink(os.path.join(folder, d))]:
             full = os.path.join(folder, name)
             rel = os.path.relpath(full, root)
+            if rel.startswith(".dvc/cache/") and name.startswith(".") and name.endswith(".tmp"):
+                continue  # NOTE: DVC's 'add -o' leaves its transfer temp file in the cache
             st = os.lstat(full)
             if stat.S_ISLNK(st.st_mode):
                 state[rel] = (0, "-> " + os.readlink(full))

@@ -162,11 +162,12 @@ def _plan(root: Path, cwd: Path, raw: str, options: AddOptions, outs: Sequence[O
                 out=target.name, stage=owner.stage_text(), path=owner.dvcfile
             )
         )
-    missing = source or target.abspath
-    if not os.path.lexists(missing):
+    if source is not None and not os.path.lexists(source):
+        raise TrackedDataError(f"[Errno 2] No such file or directory: '{source}'")
+    if source is None and not os.path.lexists(target.abspath):
         raise TrackedDataError(
-            f"output '{os.path.basename(missing)}' does not exist: [Errno 2] "
-            f"No such file or directory: '{missing}'"
+            f"output '{target.name}' does not exist: [Errno 2] "
+            f"No such file or directory: '{target.abspath}'"
         )
     return _Plan(target, owner, source)
 

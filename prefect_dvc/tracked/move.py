@@ -74,6 +74,11 @@ def _move(root: Path, cwd: Path, src: str, dst: str) -> list[str]:
         dst = os.path.join(dst, os.path.basename(os.path.normpath(src)))
     dst_rel = _rel(root, cwd, dst)
     check_workspace_path(root, dst_rel)
+    if os.path.lexists(root / dst_rel):
+        # NOTE: DVC renames over it; an untracked file there would be lost for good.
+        raise TrackedDataError(
+            f"'{os.path.normpath(dst)}' already exists. Remove it or choose another destination."
+        )
     old_file = owner.dvcfile
     dvcfile = load_dvcfile(root, old_file)
     entry = next(dict(o.raw) for o in dvcfile.outs if o.repo_path == src_rel)
@@ -125,14 +130,14 @@ def remove(root: Path, cwd: Path, targets: Sequence[str], *, outs: bool = False)
     for target in targets:
         rel = _rel(root, cwd, target)
         if rel.endswith(DVC_SUFFIX) and posixpath.basename(rel) != DVC_SUFFIX:
-            _remove_dvcfile(root, rel, target, outs)
+            _remove_dvcfile(root, cwd, rel, target, outs)
         else:
             _remove_stage(root, cwd, target, outs)
 
 
-def _remove_dvcfile(root: Path, rel: str, target: str, outs: bool) -> None:
+def _remove_dvcfile(root: Path, cwd: Path, rel: str, target: str, outs: bool) -> None:
     if not (root / rel).is_file():
-        raise TrackedDataError(f"'{target}' does not exist")
+        raise TrackedDataError(f"'{os.path.normpath(os.path.join(cwd, target))}' does not exist")
     dvcfile = load_dvcfile(root, rel)
     for out in dvcfile.outs:
         if out.repo_path is None:

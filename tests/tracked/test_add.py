@@ -143,3 +143,18 @@ def test_add_inside_a_tracked_directory_updates_its_entry(tmp_path: Path) -> Non
         assert not (root / "images/new.png.dvc").exists()
     assert (ours / "images.dvc").read_bytes() == (theirs / "images.dvc").read_bytes()
     assert dvc(ours, "status").stdout == dvc(theirs, "status").stdout
+
+
+def test_add_out_and_glob_like_dvc(tmp_path: Path) -> None:
+    theirs, ours = _twins(tmp_path)
+    for root, tool in ((theirs, dvc), (ours, pd)):
+        to_out = tool(root, "add", "-o", "copy.xml", "data/data.xml")
+        assert to_out.returncode == 0, to_out.stderr
+        globbed = tool(root, "add", "--glob", "images/sub/*.png")
+        assert globbed.returncode == 0, globbed.stderr
+        exists = tool(root, "add", "-o", "copy.xml", "run.sh")
+        assert exists.returncode == 1
+        assert "The file 'copy.xml' already exists locally." in exists.stderr
+    assert tree_state(ours) == tree_state(theirs)
+    assert (ours / "data/data.xml").read_text() == FILES["data/data.xml"]  # the source stays
+    assert (ours / "copy.xml.dvc").is_file() and (ours / "images/sub/b.png.dvc").is_file()

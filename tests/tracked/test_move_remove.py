@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from helpers import gen, git
 from tracked_twins import dvc, hint_shape, make_repo, pd, tree_state
@@ -61,3 +63,16 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, list[tuple[objec
 @pytest.mark.parametrize("index", range(len(STEPS)), ids=[" ".join(s) for s in STEPS])
 def test_step_matches_dvc(runs: dict, index: int) -> None:
     assert runs["ours"][index] == runs["dvc"][index]
+
+
+def test_move_never_overwrites_an_untracked_file(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "repo", {"a": "a\n", "precious": "mine\n"})
+    assert pd(root, "add", "a").returncode == 0
+    before = tree_state(root)
+    done = pd(root, "move", "a", "precious")
+    assert done.returncode == 1
+    assert done.stderr.strip() == (
+        "ERROR: failed to move 'a' -> 'precious' - 'precious' already exists. "
+        "Remove it or choose another destination."
+    )
+    assert tree_state(root) == before
