@@ -126,7 +126,12 @@ def add(
     check_options(targets, options)
     names = expand_targets(cwd, targets, options.glob)
     outs = collect_outs(root)
-    plans = [_plan(root, cwd, raw, options, outs) for raw in names]
+    # NOTE: 'a' and './a' are one target, as DVC's dict of targets makes them
+    unique = {}
+    for raw in names:
+        plan = _plan(root, cwd, raw, options, outs)
+        unique.setdefault(plan.target.repo_path, plan)
+    plans = list(unique.values())
     _check_graph(root, cwd, plans, outs)
     writer = DvcFileWriter(root)
     tracked: list[str] = []

@@ -25,7 +25,7 @@ from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 from prefect_dvc.dvcfile import DVC_SUFFIX
 from prefect_dvc.errors import TrackedDataError
 from prefect_dvc.ignore import rules_for
-from prefect_dvc.safety import in_repo_relative
+from prefect_dvc.safety import in_repo_relative, workspace_refusal
 
 PROJECT_FILE = "dvc.yaml"
 _EXTERNAL_LINK = "https://dvc.org/doc/user-guide/data-management/importing-external-data"
@@ -93,6 +93,12 @@ def resolve_target(root: Path, cwd: Path, raw: str) -> Target:
     if target.name == PROJECT_FILE or target.name.endswith(DVC_SUFFIX):
         raise _refuse(f"DVC file '{target.name}' cannot be an output.")
     _check_git_tracked(root, target)
+    reason = workspace_refusal(root, rel)
+    if reason is not None:
+        # NOTE: prefect_dvc/safety.py's rule, checked before the cache or workspace change
+        raise TrackedDataError(
+            f"refusing to track '{raw}': {reason}. Move the data to a folder of its own"
+        )
     return target
 
 

@@ -87,3 +87,16 @@ def test_a_missing_target_among_good_ones_changes_nothing(twins: tuple[Path, Pat
     assert "output 'nothere' does not exist" in got.stderr
     assert tree_state(ours) == before
     assert not (ours / "kept.txt.dvc").exists()
+
+
+def test_a_folder_holding_another_repository_is_refused_before_any_change(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "repo", {"nested/.git/HEAD": "ref: x\n", "nested/n": "n\n"})
+    before = tree_state(root)
+    got = pd(root, "add", "nested")
+    assert got.returncode == 1
+    assert got.stderr.strip() == (
+        "ERROR: refusing to track 'nested': it contains '.git', another repository's own "
+        "folder. Move the data to a folder of its own"
+    )
+    assert tree_state(root) == before
+    assert not (root / ".dvc" / "cache").exists()
