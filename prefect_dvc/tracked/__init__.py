@@ -10,4 +10,9 @@ Modules:
     move: ``dvc move`` and ``dvc remove``.
     status: ``.dvc`` files in ``dvc status``.
     scm: the ``git add`` hint and ``core.autostage``.
+    targets: a command-line path resolved, or refused in DVC's words.
+    dvcfiles: rewriting a ``.dvc`` file's entry, keeping its comments.
+    granular: ``add`` of a path inside a tracked directory.
+    ignorelines: removing an out's ``.gitignore`` line.
+    stagefiles: removing a stage from ``dvc.yaml``/``dvc.lock``.
 """

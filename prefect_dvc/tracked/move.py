@@ -139,6 +139,8 @@ def _remove_dvcfile(root: Path, cwd: Path, rel: str, target: str, outs: bool) ->
     if not (root / rel).is_file():
         raise TrackedDataError(f"'{os.path.normpath(os.path.join(cwd, target))}' does not exist")
     dvcfile = load_dvcfile(root, rel)
+    if outs:
+        _check_deletable(root, [o.repo_path for o in dvcfile.outs if o.repo_path is not None])
     for out in dvcfile.outs:
         if out.repo_path is None:
             continue
@@ -163,9 +165,17 @@ def _remove_stage(root: Path, cwd: Path, target: str, outs: bool) -> None:
             hint = f"Do you mean '{target}{DVC_SUFFIX}'?"
             message = f"'{target}' is not a .dvc file. {hint}: {message}"
         raise TrackedDataError(message)
+    if outs:
+        _check_deletable(root, [o.repo_path for o in stage.outs])
     for out in stage.outs:
         if outs:
             remove_workspace_path(root, out.repo_path)
         if out.cache:
             ignore_remove(root, out.repo_path)
     remove_stage(root / dvcyaml, RepoPaths(root).lock_path(dvcyaml), name)
+
+
+def _check_deletable(root: Path, repo_paths: Sequence[str]) -> None:
+    """Every path passes ``safety.py`` before the first one is deleted."""
+    for repo_path in repo_paths:
+        check_workspace_path(root, repo_path)

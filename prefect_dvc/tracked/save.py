@@ -26,11 +26,11 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Sequence
 from pathlib import Path
 
 from prefect_dvc import tmpnames
 from prefect_dvc.errors import StorageError
+from prefect_dvc.safety import check_workspace_path
 from prefect_dvc.storage.hashinfo import HashInfo, Tree
 from prefect_dvc.storage.hashing import Hasher, md5_file
 from prefect_dvc.storage.objects import ObjectStore
@@ -70,8 +70,13 @@ def save_to_cache(
     Raises:
         StorageError: a file changed between hashing and storing (nothing of
             it is stored); every link type failed.
-        UnsafePathError: ``path`` is no replaceable workspace path.
+        UnsafePathError: ``path`` is no replaceable workspace path (checked
+            before anything is stored).
     """
+    if stores.workspace is not None:
+        # NOTE: before any byte moves: a hostile .dvc file may name .git/config,
+        # and moving an inode into the cache makes it read-only.
+        check_workspace_path(stores.workspace, path)
     store = stores.local
     if tree is None:
         files = [(path, info.md5)]
@@ -139,9 +144,3 @@ def _check_unchanged(
             path=str(src),
             hint="Run the command again once nothing writes to it",
         )
-
-
-def relink_all(stores: Stores, outs: Sequence[tuple[Path, HashInfo]]) -> None:
-    """Re-create each workspace path from the cache per ``cache.type``."""
-    for path, info in outs:
-        stores.checkout(info, path)

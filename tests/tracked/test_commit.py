@@ -79,3 +79,21 @@ def test_commit_puts_no_commit_data_into_the_cache(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     assert dvc(root, "status").stdout == "Data and pipelines are up to date.\n"
     assert len(cache_listing(root)) == 3  # two files and the .dir manifest
+
+
+def test_a_hostile_dvc_file_cannot_reach_git_or_delete_outside(tmp_path: Path) -> None:
+    import os
+    import stat
+
+    root = make_repo(tmp_path / "repo", {"x": "x\n"})
+    gen(root, {"evil.dvc": "outs:\n- md5: 0123456789abcdef0123456789abcdef\n  path: .git/config\n"})
+    config = root / ".git" / "config"
+    mode, text = stat.S_IMODE(config.stat().st_mode), config.read_text()
+    done = pd(root, "commit", "-f", "evil.dvc")
+    assert done.returncode == 1
+    assert "it is inside '.git', which belongs to Git" in done.stderr
+    assert (stat.S_IMODE(config.stat().st_mode), config.read_text()) == (mode, text)
+    assert not (root / ".dvc" / "cache").exists() or not any(os.scandir(root / ".dvc/cache"))
+    removed = pd(root, "remove", "--outs", "evil.dvc")
+    assert removed.returncode == 1
+    assert config.read_text() == text and (root / "evil.dvc").is_file()
