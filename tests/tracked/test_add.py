@@ -158,3 +158,24 @@ def test_add_out_and_glob_like_dvc(tmp_path: Path) -> None:
     assert tree_state(ours) == tree_state(theirs)
     assert (ours / "data/data.xml").read_text() == FILES["data/data.xml"]  # the source stays
     assert (ours / "copy.xml.dvc").is_file() and (ours / "images/sub/b.png.dvc").is_file()
+
+
+def test_autostage_stages_what_dvc_stages(tmp_path: Path) -> None:
+    from helpers import git
+
+    theirs, ours = _twins(tmp_path, "[core]\n    autostage = true\n")
+    for root, tool in ((theirs, dvc), (ours, pd)):
+        done = tool(root, "add", "data/data.xml", "images")
+        assert done.returncode == 0, done.stderr
+        assert "git add" not in done.stdout
+    staged = [git(r, "diff", "--cached", "--name-only").split() for r in (ours, theirs)]
+    assert (
+        sorted(staged[0])
+        == sorted(staged[1])
+        == [
+            ".gitignore",
+            "data/.gitignore",
+            "data/data.xml.dvc",
+            "images.dvc",
+        ]
+    )
