@@ -34,7 +34,7 @@ from prefect_dvc.repo import RepoPaths
 from prefect_dvc.safety import check_workspace_path, remove_workspace_path
 from prefect_dvc.tracked.ignorelines import ignore_remove
 from prefect_dvc.tracked.outs import collect_outs
-from prefect_dvc.tracked.stagefiles import remove_stage
+from prefect_dvc.tracked.stagefiles import is_parametrized, remove_stage
 from prefect_dvc.translators import load_pipeline
 from prefect_dvc.yamlio import atomic_write
 
@@ -165,6 +165,8 @@ def _remove_stage(root: Path, cwd: Path, target: str, outs: bool) -> None:
             hint = f"Do you mean '{target}{DVC_SUFFIX}'?"
             message = f"'{target}' is not a .dvc file. {hint}: {message}"
         raise TrackedDataError(message)
+    if is_parametrized(root / dvcyaml, name):
+        raise TrackedDataError(f"cannot remove a parametrized stage: '{name}'")
     if outs:
         _check_deletable(root, [o.repo_path for o in stage.outs])
     for out in stage.outs:

@@ -76,3 +76,22 @@ def test_move_never_overwrites_an_untracked_file(tmp_path: Path) -> None:
         "Remove it or choose another destination."
     )
     assert tree_state(root) == before
+
+
+def test_remove_refuses_a_generated_stage_as_dvc(tmp_path: Path) -> None:
+    pipeline = (
+        "stages:\n  c:\n    foreach: [1, 2]\n    do:\n      cmd: echo ${item} > o${item}\n"
+        "      outs:\n      - o${item}\n"
+    )
+    root = make_repo(tmp_path / "repo", {"dvc.yaml": pipeline})
+    expected = dvc(root, "remove", "c@1")
+    got = pd(root, "remove", "c@1")
+    assert (
+        (got.returncode, got.stderr)
+        == (expected.returncode, expected.stderr)
+        == (
+            1,
+            "ERROR: cannot remove a parametrized stage: 'c@1'\n",
+        )
+    )
+    assert (root / "dvc.yaml").read_text() == pipeline
