@@ -26,6 +26,7 @@ from pathlib import Path
 
 from prefect_dvc.errors import TrackedDataError
 from prefect_dvc.gitignore import ensure_ignored
+from prefect_dvc.storage.hashinfo import HashInfo, Tree
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.stores import Stores
 from prefect_dvc.tracked.dvcfiles import DvcFileWriter, tracked_entry
@@ -133,13 +134,16 @@ def add(
         unique.setdefault(plan.target.repo_path, plan)
     plans = list(unique.values())
     _check_graph(root, cwd, plans, outs)
+    # NOTE: every target is hashed (and an unhashable one refused) before the
+    # first one changes the cache or the workspace.
+    hashed = [hash_path(hasher, Path(p.source or p.target.abspath)) for p in plans]
     writer = DvcFileWriter(root)
     tracked: list[str] = []
-    for plan in plans:
+    for plan, (info, tree) in zip(plans, hashed, strict=True):
         if plan.owner is not None and plan.owner.repo_path != plan.target.repo_path:
             add_inside(
                 stores,
-                hasher,
+                (info, tree),
                 writer,
                 plan.owner,
                 plan.target,
@@ -149,7 +153,7 @@ def add(
             tracked.append(plan.owner.dvcfile)
             continue
         dvcfile = plan.owner.dvcfile if plan.owner else plan.target.dvcfile
-        _add_one(root, stores, hasher, writer, plan, dvcfile, options)
+        _add_one(root, stores, (info, tree), writer, plan, dvcfile, options)
         tracked.append(dvcfile)
     return AddResult(tuple(dict.fromkeys(tracked)), writer.changed())
 
@@ -212,7 +216,7 @@ def _check_graph(root: Path, cwd: Path, plans: Sequence[_Plan], outs: Sequence[O
 def _add_one(
     root: Path,
     stores: Stores,
-    hasher: Hasher,
+    hashed: tuple[HashInfo, Tree | None],
     writer: DvcFileWriter,
     plan: _Plan,
     dvcfile: str,
@@ -222,7 +226,7 @@ def _add_one(
     previous = writer.read_entry(dvcfile, target.repo_path)
     use_cache = previous is None or previous.get("cache", True) is not False
     source = Path(plan.source) if plan.source else Path(target.abspath)
-    info, tree = hash_path(hasher, source)
+    info, tree = hashed
     if plan.source is not None:
         # -o: the source stays; its bytes are copied in and checked out at the target
         stores.save(source, info, tree)

@@ -20,12 +20,11 @@ from pathlib import Path
 
 from prefect_dvc.dvcfile import out_entry
 from prefect_dvc.errors import MissingObjectError, TrackedDataError
-from prefect_dvc.storage.hashinfo import DirEntry, Tree
-from prefect_dvc.storage.hashing import Hasher
+from prefect_dvc.storage.hashinfo import DirEntry, HashInfo, Tree
 from prefect_dvc.storage.stores import Stores
 from prefect_dvc.tracked.dvcfiles import DvcFileWriter
 from prefect_dvc.tracked.outs import OwnedOut
-from prefect_dvc.tracked.save import hash_path, save_to_cache
+from prefect_dvc.tracked.save import save_to_cache
 from prefect_dvc.tracked.targets import Target
 
 _HASH_KEYS = ("md5", "size", "nfiles", "isexec", "hash", "path")
@@ -33,7 +32,7 @@ _HASH_KEYS = ("md5", "size", "nfiles", "isexec", "hash", "path")
 
 def add_inside(
     stores: Stores,
-    hasher: Hasher,
+    hashed: tuple[HashInfo, Tree | None],
     writer: DvcFileWriter,
     owner: OwnedOut,
     target: Target,
@@ -41,7 +40,7 @@ def add_inside(
     commit: bool = True,
     relink: bool = True,
 ) -> None:
-    """Record ``target`` (inside the tracked directory ``owner``) in its tree.
+    """Record ``target`` (in the tracked directory ``owner``, hashed as ``hashed``) in its tree.
 
     Raises:
         TrackedDataError: ``owner`` is tracked as a file (DVC: "Cannot modify
@@ -64,7 +63,7 @@ def add_inside(
             hint="Run 'prefect-dvc pull' first, or 'prefect-dvc add' the whole directory.",
         ) from None
     rel = posixpath.relpath(target.repo_path, owner.repo_path)
-    info, tree = hash_path(hasher, Path(target.abspath))
+    info, tree = hashed
     added = (
         [DirEntry(relpath=rel, md5=info.md5, size=info.size)]
         if tree is None
