@@ -87,6 +87,8 @@ def tree_state(root: Path) -> dict[str, tuple[int, str]]:
             st = os.lstat(full)
             if stat.S_ISLNK(st.st_mode):
                 state[rel] = (0, "-> " + os.readlink(full))
+            elif not stat.S_ISREG(st.st_mode):
+                state[rel] = (stat.S_IMODE(st.st_mode), "special")  # a FIFO is never read
             else:
                 with open(full, "rb") as fobj:
                     state[rel] = (stat.S_IMODE(st.st_mode), fobj.read().hex())

@@ -100,3 +100,15 @@ def test_a_folder_holding_another_repository_is_refused_before_any_change(tmp_pa
     )
     assert tree_state(root) == before
     assert not (root / ".dvc" / "cache").exists()
+
+
+def test_an_unhashable_target_among_good_ones_changes_nothing(tmp_path: Path) -> None:
+    root = make_repo(tmp_path / "repo", {"a": "a\n", "d/x": "1\n"})
+    os.mkfifo(root / "d" / "fifo")
+    before = tree_state(root)
+    got = pd(root, "add", "a", "d")
+    assert got.returncode == 1
+    assert "fifo: cannot hash it: it is not a regular file" in got.stderr
+    assert tree_state(root) == before
+    assert not (root / "a.dvc").exists()
+    assert not (root / ".dvc" / "cache").exists()
