@@ -74,11 +74,6 @@ def _move(root: Path, cwd: Path, src: str, dst: str) -> list[str]:
         dst = os.path.join(dst, os.path.basename(os.path.normpath(src)))
     dst_rel = _rel(root, cwd, dst)
     check_workspace_path(root, dst_rel)
-    if os.path.lexists(root / dst_rel):
-        # NOTE: DVC renames over it; an untracked file there would be lost for good.
-        raise TrackedDataError(
-            f"'{os.path.normpath(dst)}' already exists. Remove it or choose another destination."
-        )
     old_file = owner.dvcfile
     dvcfile = load_dvcfile(root, old_file)
     entry = next(dict(o.raw) for o in dvcfile.outs if o.repo_path == src_rel)
@@ -87,6 +82,11 @@ def _move(root: Path, cwd: Path, src: str, dst: str) -> list[str]:
     if renames and (root / new_file).exists():
         shown = os.path.join(os.path.dirname(dst), os.path.basename(dst) + DVC_SUFFIX)
         raise TrackedDataError(f"'{shown}' already exists")
+    if os.path.lexists(root / dst_rel):
+        # NOTE: DVC renames over it; an untracked file there would be lost for good.
+        raise TrackedDataError(
+            f"'{os.path.normpath(dst)}' already exists. Remove it or choose another destination."
+        )
     folder = posixpath.dirname(new_file) if renames else dvcfile.wdir
     entry["path"] = posixpath.relpath(dst_rel, folder or ".")
     touched = _rename_data(root, src_rel, dst_rel, entry.get("cache", True) is not False)
