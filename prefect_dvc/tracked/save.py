@@ -83,22 +83,32 @@ def save_to_cache(
     else:
         files = [(path / e.relpath, e.md5) for e in tree.entries]
     present = store.existing({md5 for _, md5 in files})
+    linked = True  # every workspace file is now a hardlink of its object
     for src, md5 in files:
         if md5 in present:
+            linked = False
             continue
         if relink and store.is_local and not src.is_symlink():
-            _move_in(store, src, md5)
+            linked = _move_in(store, src, md5) and linked
         else:
             store.add_file(src, md5)
+            linked = False
         present.add(md5)
     if tree is not None:
         store.add_bytes(tree.manifest_bytes(), info.md5)
-    if relink:
+    # NOTE: with 'hardlink' first in cache.type, a moved file already is what
+    # the checkout would make (the object's second name): nothing to redo.
+    done = linked and stores.link_types[:1] == ("hardlink",) and not info.isexec
+    if relink and not done:
         stores.checkout(info, path)
 
 
-def _move_in(store: ObjectStore, src: Path, md5: str) -> None:
-    """Make the inode of ``src`` the object ``md5``; copy when the cache is elsewhere."""
+def _move_in(store: ObjectStore, src: Path, md5: str) -> bool:
+    """Make the inode of ``src`` the object ``md5``; copy when the cache is elsewhere.
+
+    Returns:
+        Whether ``src`` is now a hardlink of the object (``False`` after a copy).
+    """
     final = Path(store.oid_path(md5))
     final.parent.mkdir(parents=True, exist_ok=True)
     tmpnames.register_writer(Path(store.location.root))
@@ -108,7 +118,7 @@ def _move_in(store: ObjectStore, src: Path, md5: str) -> None:
         os.link(src, tmp)
     except OSError:  # another filesystem, or links not allowed: copy it in
         store.add_file(src, md5)
-        return
+        return False
     try:
         _check_unchanged(store, src, tmp, md5, before)
         os.chmod(tmp, _READ_ONLY)
@@ -117,6 +127,7 @@ def _move_in(store: ObjectStore, src: Path, md5: str) -> None:
         tmp.unlink(missing_ok=True)
     if store.state is not None:
         store.state.set_many([(final, os.stat(final), md5)])
+    return True
 
 
 def _check_unchanged(
