@@ -83,17 +83,14 @@ def save_to_cache(
     else:
         files = [(path / e.relpath, e.md5) for e in tree.entries]
     present = store.existing({md5 for _, md5 in files})
-    linked = True  # every workspace file is now a hardlink of its object
-    for src, md5 in files:
-        if md5 in present:
-            linked = False
-            continue
-        if relink and store.is_local and not src.is_symlink():
-            linked = _move_in(store, src, md5) and linked
-        else:
-            store.add_file(src, md5)
-            linked = False
-        present.add(md5)
+    todo = list({md5: src for src, md5 in files if md5 not in present}.items())
+    linked = len(todo) == len(files)  # every workspace file becomes its object's hardlink
+    movable = relink and store.is_local
+    moves = [(src, md5) for md5, src in todo if movable and not src.is_symlink()]
+    copies = [(src, md5) for md5, src in todo if not movable or src.is_symlink()]
+    linked = _move_many(store, moves) and linked and not copies
+    for src, md5 in copies:
+        store.add_file(src, md5)
     if tree is not None:
         store.add_bytes(tree.manifest_bytes(), info.md5)
     # NOTE: with 'hardlink' first in cache.type, a moved file already is what
@@ -103,43 +100,64 @@ def save_to_cache(
         stores.checkout(info, path)
 
 
-def _move_in(store: ObjectStore, src: Path, md5: str) -> bool:
-    """Make the inode of ``src`` the object ``md5``; copy when the cache is elsewhere.
+def _move_many(store: ObjectStore, items: list[tuple[Path, str]]) -> bool:
+    """Move each ``(src, md5)`` into the cache; ``True`` when every one was moved, not copied.
 
-    Returns:
-        Whether ``src`` is now a hardlink of the object (``False`` after a copy).
+    The state DB is asked once for all files and told once about all objects
+    (one SQLite transaction, not one per file: 10,000 files).
+    """
+    if not items:
+        return True
+    tmpnames.register_writer(Path(store.location.root))
+    befores = [os.stat(src) for src, _ in items]
+    state = store.state
+    known = state.get_many(list(zip([s for s, _ in items], befores, strict=True))) if state else []
+    records: list[tuple[Path, os.stat_result, str]] = []
+    moved_all = True
+    for index, ((src, md5), before) in enumerate(zip(items, befores, strict=True)):
+        final = _move_in(store, src, md5, before, known[index] if known else None)
+        if final is None:
+            moved_all = False
+        else:
+            records.append((final, os.stat(final), md5))
+    if state is not None and records:
+        state.set_many(records)
+    return moved_all
+
+
+def _move_in(
+    store: ObjectStore, src: Path, md5: str, before: os.stat_result, known: str | None
+) -> Path | None:
+    """Make the inode of ``src`` the object ``md5``; its path, or ``None`` after a copy.
+
+    Where the cache is on another filesystem (no hardlink) the bytes are copied in.
     """
     final = Path(store.oid_path(md5))
     final.parent.mkdir(parents=True, exist_ok=True)
-    tmpnames.register_writer(Path(store.location.root))
     tmp = final.with_name(tmpnames.tmp_name(final.name))
-    before = os.stat(src)
     try:
         os.link(src, tmp)
     except OSError:  # another filesystem, or links not allowed: copy it in
         store.add_file(src, md5)
-        return False
+        return None
     try:
-        _check_unchanged(store, src, tmp, md5, before)
+        _check_unchanged(src, tmp, md5, before, known)
         os.chmod(tmp, _READ_ONLY)
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
-    if store.state is not None:
-        store.state.set_many([(final, os.stat(final), md5)])
-    return True
+    return final
 
 
 def _check_unchanged(
-    store: ObjectStore, src: Path, tmp: Path, md5: str, before: os.stat_result
+    src: Path, tmp: Path, md5: str, before: os.stat_result, known: str | None
 ) -> None:
     """The linked inode still holds the bytes hashed as ``md5``.
 
-    The state DB vouches for a file whose (inode, size, mtime, ctime) it
-    recorded when hashing; otherwise (a file written within the racy window)
-    the object is read once more.
+    ``known`` is what the state DB vouched for under ``before`` (inode,
+    size, mtime, ctime) when it was recorded while hashing; otherwise (a
+    file written within the racy window) the object is read once more.
     """
-    known = store.state.get(src, before) if store.state is not None else None
     after = os.stat(tmp)
     same = (after.st_ino, after.st_size, after.st_mtime_ns) == (
         before.st_ino,
