@@ -24,10 +24,17 @@ Figures:
   (gcp-storage-emulator) and Azure (Azurite, ``make test`` installs it).
 - ``no-op repro``: the ``prefect-dvc repro`` command on a stage whose dep is the
   ``big`` file, with a warm state DB (it never imports Prefect).
+- ``add``: ``prefect-dvc add`` (moves the data into the cache and links it
+  back) beside real ``dvc add`` on the same data in twin repositories, in the
+  same run, for one big file and for many files, with ``cache.type`` at DVC's
+  default (``reflink,copy``) and ``hardlink``. ``--add-bytes``/``--add-files``
+  set the sizes (default: those above), ``--add-only`` skips everything else,
+  ``--dvc`` names DVC's executable (default: ``$PREFECT_DVC_TEST_DVC`` or ``dvc``).
 
 Usage::
 
     python bench/bench_restore.py [--dir DIR] [--quick] [--jobs N] [--no-s3] [--kinds]
+        [--add-only] [--add-bytes N] [--add-files N] [--dvc PATH]
 
 Timings go to stdout only; nothing here is a test.
 """
@@ -315,6 +322,48 @@ def bench_noop_repro(work: Path, big: Path, nbytes: int) -> None:
     timed("no-op repro (1 dep, warm state DB)", nbytes, noop)
 
 
+def _twin_repo(path: Path, cache_type: str | None) -> Path:
+    path.mkdir(parents=True)
+    subprocess.run(["git", "init", "-q"], cwd=path, check=True)
+    (path / ".dvc").mkdir()
+    config = f"[cache]\n    type = {cache_type}\n" if cache_type else ""
+    (path / ".dvc" / "config").write_text(config)
+    (path / ".dvc" / ".gitignore").write_text("/config.local\n/tmp\n/cache\n")
+    return path
+
+
+def bench_add(work: Path, nbytes: int, count: int, dvc: str) -> None:
+    """``prefect-dvc add`` and ``dvc add`` of the same data, side by side."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    print(f"{'add':<40} {'prefect-dvc s':>13} {'dvc s':>9} {'ratio':>7}")
+    for cache_type in (None, "hardlink"):
+        for shape in ("big", "many"):
+            seconds = {}
+            for tool, exe in (("ours", CLI), ("dvc", dvc)):
+                repo = _twin_repo(work / f"add-{shape}-{cache_type}-{tool}", cache_type)
+                if shape == "big":
+                    target = make_big(repo / "data", nbytes).relative_to(repo).parent
+                else:
+                    target = make_many(repo / "data", nbytes, count).relative_to(repo)
+                time.sleep(2 * RACY_WINDOW_NS / 1e9)
+                start = time.perf_counter()
+                subprocess.run(
+                    [exe, "add", "-q", str(target)],
+                    cwd=repo,
+                    env=env,
+                    check=True,
+                    capture_output=True,
+                )
+                seconds[tool] = time.perf_counter() - start
+                remove(repo)
+            label = f"add {shape} ({cache_type or 'reflink,copy'})"
+            ratio = seconds["dvc"] / seconds["ours"] if seconds["ours"] > 0 else float("inf")
+            print(
+                f"{label:<40} {seconds['ours']:>13.3f} {seconds['dvc']:>9.3f} {ratio:>6.2f}x",
+                flush=True,
+            )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     parser.add_argument("--dir", type=Path, help="where to create the data (default: $TMPDIR)")
@@ -324,8 +373,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument(
         "--kinds", action="store_true", help="also push/pull through every local server kind"
     )
+    parser.add_argument("--add-only", action="store_true", help="only the add figures")
+    parser.add_argument("--add-bytes", type=int, help="bytes of data to add (default 1 GiB)")
+    parser.add_argument("--add-files", type=int, help="files of the many-files add")
+    parser.add_argument(
+        "--dvc", default=os.environ.get("PREFECT_DVC_TEST_DVC") or "dvc", help="dvc to compare"
+    )
     args = parser.parse_args(argv)
     nbytes, count = (64 * MiB, 1000) if args.quick else (1024 * MiB, 10_000)
+    if args.add_only:
+        with tempfile.TemporaryDirectory(prefix="bench-add-", dir=args.dir) as tmp:
+            bench_add(Path(tmp), args.add_bytes or nbytes, args.add_files or count, args.dvc)
+        return 0
     with tempfile.TemporaryDirectory(prefix="bench-restore-", dir=args.dir) as tmp:
         work = Path(tmp)
         kinds = working_link_types(work)
@@ -350,6 +409,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 for kind, (url, options) in remotes.items():
                     bench_kind(kind, url, options, stores)
         bench_noop_repro(work, big, nbytes)
+        bench_add(work, args.add_bytes or nbytes, args.add_files or count, args.dvc)
     return 0
 
 

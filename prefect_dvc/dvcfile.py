@@ -30,14 +30,14 @@ from __future__ import annotations
 
 import os
 import posixpath
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from prefect_dvc.errors import SchemaError
+from prefect_dvc.errors import PrefectDvcError, SchemaError
 from prefect_dvc.ignore import rules_for
 from prefect_dvc.yamlio import _dumper, dump_yaml, load_yaml
 
@@ -126,14 +126,15 @@ class DvcFile:
         return any("repo" in dep.raw for dep in self.deps)
 
 
-def find_dvcfiles(root: Path) -> list[str]:
+def find_dvcfiles(root: Path, skip: Collection[str] = ()) -> list[str]:
     """Every ``.dvc`` file of the repository at ``root``: sorted POSIX paths relative to it.
 
     Walks as DVC's index does (``Index.from_repo`` over the repo filesystem):
     ``.dvcignore``d files and folders are skipped, ``.git``/``.dvc`` are never
     entered, nor is a folder holding its own ``.git`` or ``.dvc`` (a nested
     repository has an index of its own). A file named exactly ``.dvc`` is not
-    a ``.dvc`` file.
+    a ``.dvc`` file. Folders named in ``skip`` (POSIX, repo-relative: the
+    outs of stages, which may hold many files) are not entered.
     """
     top = Path(os.path.abspath(root))
     rules = rules_for(top, top)
@@ -152,12 +153,30 @@ def find_dvcfiles(root: Path) -> list[str]:
                 continue
             if is_dir:
                 sub = Path(entry.path)
-                if (sub / ".git").exists() or (sub / ".dvc").is_dir():
+                if rel in skip or (sub / ".git").exists() or (sub / ".dvc").is_dir():
                     continue
                 stack.append((sub, rel + "/", here.descend(rel) if here else None))
             elif entry.name.endswith(DVC_SUFFIX) and entry.name != DVC_SUFFIX:
                 found.append(rel)
     return sorted(found)
+
+
+def tracked_paths(root: Path, skip: Collection[str] = ()) -> dict[str, str]:
+    """The outs of every ``.dvc`` file: ``{out repo path: .dvc file}``.
+
+    A ``.dvc`` file that cannot be read is left out here (the commands that
+    use it report it); ``skip`` is passed to :func:`find_dvcfiles`.
+    """
+    result: dict[str, str] = {}
+    for path in find_dvcfiles(root, skip):
+        try:
+            dvcfile = load_dvcfile(root, path)
+        except (PrefectDvcError, OSError):
+            continue
+        for out in dvcfile.outs:
+            if out.repo_path is not None:
+                result.setdefault(out.repo_path, path)
+    return result
 
 
 def is_dvcfile_name(name: str) -> bool:

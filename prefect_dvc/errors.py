@@ -287,3 +287,16 @@ class ImportSourceError(PrefectDvcError):
     def __init__(self, msg: str, *, url: str = "", **kwargs: Any) -> None:
         self.url = url
         super().__init__(msg, **kwargs)
+
+
+class TrackedDataError(PrefectDvcError):
+    """``add``/``commit``/``move``/``remove`` refuse a path, in DVC's words (``tracked/``).
+
+    The message is DVC's text as it is, final punctuation included (DVC's
+    multi-line messages joined into one line), so scripts matching DVC's
+    errors match ours.
+    """
+
+    def _format(self) -> str:
+        text = self.msg if not self.hint else f"{self.msg} {self.hint}"
+        return redact(" ".join(text.split("\n")))

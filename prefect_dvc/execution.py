@@ -167,6 +167,14 @@ class StageExecutor:
         status = self.status(name)
         if stage.frozen:
             return self._frozen(stage, status, start)
+        if status.missing_deps and status.missing_deps[0] in self.pipeline.tracked_sources():
+            dep = status.missing_deps[0]
+            # DVC verifies data sources first: its words (dvc/stage/__init__.py)
+            raise StageError(
+                f"failed to reproduce '{self.pipeline.tracked_sources()[dep]}': "
+                f"missing data 'source': {dep}",
+                hint="Restore it with 'prefect-dvc checkout' or 'prefect-dvc pull'",
+            )
         if status.missing_deps:
             raise StageError(
                 f"dependency '{status.missing_deps[0]}' does not exist",
@@ -354,6 +362,20 @@ class StageExecutor:
     def _finish(self, stage: StageSpec, entry: Entry) -> None:
         self.ignores.ignore_outs(stage.name, [out.repo_path for out in stage.outs if out.cache])
         self.lock.update(stage.name, entry)
+
+    def commit(self, name: str, status: StageStatus) -> Entry:
+        """Record stage ``name`` as it is now without running it (``dvc commit``).
+
+        Its outs are hashed and cached, its lock entry is rebuilt from
+        ``status`` (the deps and params as they are now) and written, as
+        DVC's ``Stage.save`` + ``Stage.commit`` do.
+
+        Raises:
+            MissingOutputError: an out is missing from the workspace.
+            LockError: another process holds the stage's paths.
+        """
+        with stage_guard(self.root, name, *_guarded_paths(self.root, self.pipeline.stages[name])):
+            return self._commit_outs(self.pipeline.stages[name], status)
 
     def _env(self, stage: StageSpec, options: RunOptions) -> dict[str, str]:
         return stage_env(self.root, stage, options.env)

@@ -30,6 +30,7 @@ from prefect_dvc.cli import plots as plots_cmds
 from prefect_dvc.cli import remote as remote_cmds
 from prefect_dvc.cli import stage as stage_cmds
 from prefect_dvc.cli import stage_add as stage_add_cmds
+from prefect_dvc.cli import tracked as tracked_cmds
 from prefect_dvc.cli import version as version_cmds
 from prefect_dvc.cli.output import err_console
 from prefect_dvc.cli.reconcile import reconcile
@@ -85,6 +86,7 @@ stage_add_cmds.register(stage_cmds.app)
 config_cmds.register(app)
 version_cmds.register(app)
 exp_daily_cmds.register(exp_cmds.app, exp_cmds.queue_app)
+tracked_cmds.register(app)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -25,7 +26,8 @@ from prefect_dvc.repo import check_init_place, find_root, init_repo
 from prefect_dvc.status import StageStatus, status_json, with_cache_status
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.objects import ObjectStore
-from prefect_dvc.translators.index import load_index
+from prefect_dvc.tracked import status as tracked_status
+from prefect_dvc.translators.index import PROJECT_FILE, load_index
 from prefect_dvc.translators.pipeline import Pipeline
 from prefect_dvc.translators.targets import Scope
 
@@ -168,22 +170,49 @@ def status(
     """Show which stages are out of date, and what changed."""
     root = find_root()
     scope = Scope.here(root)
+    cwd = Path.cwd()
+    tracked = tracked_status.for_command(root, cwd, targets or [])
+    pipeline_targets = list(tracked.rest)
     pipeline = load_index(root)
-    if not targets and not pipeline.stages:
+    if not targets and not pipeline.stages and not tracked.any_files:
         # DVC's answer for a project with no pipeline yet (dvc/commands/status.py)
         if as_json:
             print_json({})
         else:
             print(EMPTY_PROJECT)
         return
-    # NOTE: as DVC, a target's status is its own unless --with-deps adds its upstream
-    names = (
-        pipeline.select(
-            scope.select(pipeline, targets, outs=True, recursive=recursive), single=not with_deps
+    names: list[str] = []
+    stage_json: dict[str, Any] = {}
+    if pipeline.stages and (pipeline_targets or not targets):
+        # NOTE: as DVC, a target's status is its own unless --with-deps adds its upstream
+        names = (
+            pipeline.select(
+                scope.select(pipeline, pipeline_targets, outs=True, recursive=recursive),
+                single=not with_deps,
+            )
+            if pipeline_targets
+            else pipeline.order()
         )
-        if targets
-        else pipeline.order()
-    )
+        stage_json = _seen_from(scope, pipeline, _stage_status_json(root, pipeline, names))
+    merged = tracked_status.merge(root, cwd, tracked.entries, PROJECT_FILE, stage_json)
+    if as_json:
+        # DVC prints this one compact (json.dumps defaults), scripts compare its bytes
+        print(json.dumps(merged))
+        return
+    # DVC's words and layout (dvc/commands/status.py), from the JSON we match
+    lines = status_lines(merged)
+    for warning in frozen_warnings(names, pipeline.stages):
+        err_console.print(warning, markup=False, soft_wrap=True)
+    print("\n".join(lines or [UP_TO_DATE]))
+    if verbose:
+        for name in names:
+            reason = pipeline.stages[name].uncacheable_reason()
+            if reason:
+                console.print(f"[dim]{name}: not run-cached because {reason}[/]")
+
+
+def _stage_status_json(root: Path, pipeline: Pipeline, names: list[str]) -> dict[str, Any]:
+    """DVC's status JSON of the pipeline's stages ``names``."""
     executor = open_executor(root, pipeline, use_remote=False)
     try:
         locked = executor.lock.read()
@@ -198,20 +227,7 @@ def status(
         ]
     finally:
         executor.close()
-    data = _seen_from(scope, pipeline, status_json(statuses, pipeline.stages))
-    if as_json:
-        print_json(data)
-        return
-    # DVC's words and layout (dvc/commands/status.py), from the JSON we match
-    lines = status_lines(data)
-    for warning in frozen_warnings(names, pipeline.stages):
-        err_console.print(warning, markup=False, soft_wrap=True)
-    print("\n".join(lines or [UP_TO_DATE]))
-    if verbose:
-        for name in names:
-            reason = pipeline.stages[name].uncacheable_reason()
-            if reason:
-                console.print(f"[dim]{name}: not run-cached because {reason}[/]")
+    return status_json(statuses, pipeline.stages)
 
 
 def _in_cache(store: ObjectStore, info: HashInfo) -> bool:

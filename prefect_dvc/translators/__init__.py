@@ -22,13 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from prefect_dvc.dvcfile import tracked_paths
 from prefect_dvc.errors import InterpolationError
 from prefect_dvc.translators.build import build_stage
 from prefect_dvc.translators.context import Context, VarsFailure
 from prefect_dvc.translators.dvcyaml import DvcYamlDoc, load_dvcyaml
 from prefect_dvc.translators.expand import expand_stages, resolve_top_level
 from prefect_dvc.translators.interpolate import has_templates, read_parsing_config
-from prefect_dvc.translators.pipeline import Pipeline, StageSpec
+from prefect_dvc.translators.pipeline import Pipeline, StageSpec, check_tracked_outs
 
 __all__ = ["LoadedDvcYaml", "load_pipeline", "load_stages"]
 
@@ -88,16 +89,21 @@ def load_pipeline(root: Path, dvcfile: str = "dvc.yaml") -> Pipeline:
         DvcYamlError: ``dvc.yaml not found in <root>`` and its subclasses for
             syntax, schema and interpolation errors (file, line, stage).
         ParamsError: a vars file that does not parse.
-        PipelineError: a cycle, a shared or overlapping out, a path outside.
+        PipelineError: a cycle, a shared or overlapping out, a path outside,
+            an out overlapping the out of a ``.dvc`` file.
     """
     loaded = load_stages(root, dvcfile)
-    return Pipeline.build(
+    stage_outs = {out.repo_path for stage in loaded.stages for out in stage.outs}
+    pipeline = Pipeline.build(
         loaded.stages,
         params_files=loaded.params_files,
         metrics_files=loaded.metrics_files,
         plots=loaded.plots,
         artifacts=loaded.artifacts,
+        tracked=tracked_paths(Path(root), skip=stage_outs),
     )
+    check_tracked_outs(pipeline)
+    return pipeline
 
 
 def _global_context(doc: DvcYamlDoc, root: Path, base: str) -> Context:

@@ -26,11 +26,12 @@ from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 
+from prefect_dvc.dvcfile import tracked_paths
 from prefect_dvc.errors import PrefectDvcError
 from prefect_dvc.gitignore import IgnoreChecker
 from prefect_dvc.ignore import IgnoreRules, rules_for
 from prefect_dvc.translators import LoadedDvcYaml, load_stages
-from prefect_dvc.translators.pipeline import Pipeline, StageSpec
+from prefect_dvc.translators.pipeline import Pipeline, StageSpec, check_tracked_outs
 
 PROJECT_FILE = "dvc.yaml"
 
@@ -123,13 +124,17 @@ def load_index(root: Path, *, skip_broken: bool = False) -> Pipeline:
         outs.extend(out.repo_path for stage in one.stages for out in stage.outs)
     stages = [_keyed(dvcfile, stage) for dvcfile, one in loaded for stage in one.stages]
     main = next((one for dvcfile, one in loaded if dvcfile == PROJECT_FILE), None)
-    return Pipeline.build(
+    pipeline = Pipeline.build(
         stages,
         params_files=_merged(one.params_files for _, one in loaded),
         metrics_files=_merged(one.metrics_files for _, one in loaded),
         plots=main.plots if main else (),
         artifacts=main.artifacts if main else {},
+        # NOTE: the .dvc files' outs too, as in load_pipeline: DVC's graph holds both.
+        tracked=tracked_paths(Path(root), skip=set(outs)),
     )
+    check_tracked_outs(pipeline)
+    return pipeline
 
 
 def dvcfiles_of(pipeline: Pipeline) -> list[str]:

@@ -201,6 +201,9 @@ class Pipeline:
     metrics_files: tuple[str, ...] = ()
     plots: tuple[Any, ...] = ()
     artifacts: Mapping[str, Any] = field(default_factory=dict)
+    # NOTE: outs of the repository's .dvc files (repo path -> .dvc file): deps
+    # on them are produced by no stage; stage outs may not overlap them.
+    tracked: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def build(cls, stages: Iterable[StageSpec], **top_level: Any) -> Pipeline:
@@ -225,6 +228,19 @@ class Pipeline:
         upstream = {name: _upstream_of(stage, owners) for name, stage in by_name.items()}
         _check_acyclic(by_name, upstream)
         return cls(stages=by_name, upstream=upstream, **top_level)
+
+    def tracked_sources(self) -> dict[str, str]:
+        """Each dep path of a stage read from a ``.dvc`` file's out: ``{dep: .dvc file}``.
+
+        A dep equal to, or inside, a tracked out is data no stage produces.
+        """
+        found: dict[str, str] = {}
+        for stage in self.stages.values():
+            for dep in stage.dep_repo_paths:
+                for path, dvcfile in self.tracked.items():
+                    if _is_within(dep, path):
+                        found[dep] = dvcfile
+        return found
 
     def order(self) -> list[str]:
         """Stage names in DVC's plan order: a depth-first post-order of the graph.
@@ -392,3 +408,46 @@ def _check_acyclic(
             line=first.line,
             hint="A stage cannot depend, directly or not, on its own outputs",
         ) from None
+
+
+_OVERLAP = (
+    "The output paths:\n'{parent}'('{parent_owner}')\n'{child}'('{child_owner}')\n"
+    "overlap and are thus in the same tracked directory.\n"
+    "To keep reproducibility, outputs should be in separate tracked directories or "
+    "tracked individually."
+)
+
+
+def check_tracked_outs(pipeline: Pipeline) -> None:
+    """Stage outs against the outs of ``.dvc`` files (``pipeline.tracked``), as DVC's graph.
+
+    DVC 3.67.1 (``dvc/repo/graph.py::check_graph``): the same path in a
+    stage and a ``.dvc`` file is ``OutputDuplicationError``, one inside the
+    other ``OverlappingOutputPathsError``; both in DVC's words. Running such
+    a stage would delete tracked data before its command runs.
+
+    Raises:
+        PipelineError: naming the stage (file and line) and the ``.dvc`` file.
+    """
+    for stage in pipeline.stages.values():
+        for out in stage.outs:
+            for path, dvcfile in pipeline.tracked.items():
+                message = _tracked_clash(out.repo_path, stage.name, path, dvcfile)
+                if message is not None:
+                    raise PipelineError(
+                        message, path=stage.dvcfile, line=stage.line, stage=stage.name
+                    )
+
+
+def _tracked_clash(out: str, stage: str, path: str, dvcfile: str) -> str | None:
+    if out == path:
+        listed = " ".join(f"- {name}" for name in sorted((stage, dvcfile)))
+        return (
+            f"output '{out}' is specified in: {listed} Use `dvc remove` with any of the "
+            "above targets to stop tracking the overlapping output."
+        )
+    if _is_within(out, path):
+        return _OVERLAP.format(parent=path, parent_owner=dvcfile, child=out, child_owner=stage)
+    if _is_within(path, out):
+        return _OVERLAP.format(parent=out, parent_owner=stage, child=path, child_owner=dvcfile)
+    return None
