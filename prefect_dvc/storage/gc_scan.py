@@ -97,12 +97,16 @@ def check_lock_text(text: str, kind: str) -> tuple[set[str], str | None]:
             return set(), "has no outs"
         # NOTE: a .dvc file's deps (imports) legitimately carry no hash.
         entries, keys = [data], ("outs",)
+    # NOTE: an import made with --no-download records its outs without a hash.
+    hashless_ok = kind == "dvc" and bool(_items(data, "deps"))
     md5s: set[str] = set()
     for entry in entries:
         if not isinstance(entry, dict):
             return set(), "has a stage entry that is not a mapping"
         for item in (i for key in keys for i in _items(entry, key)):
-            if not isinstance(item, dict) or "path" not in item or not _hashed(item):
+            if not isinstance(item, dict) or "path" not in item:
+                return set(), "has an entry without its path"
+            if not _hashed(item) and not hashless_ok:
                 return set(), "has an entry without its hash"
             info = HashInfo.from_lock(item)
             if info is not None:

@@ -1,0 +1,160 @@
+"""The data every data command moves: pipeline outs and ``.dvc``-tracked outs, by target.
+
+Provides:
+    tracked_info(out): the one mapping from a ``.dvc`` entry to its cache object.
+    dvcfile_outs(root, names): the cached outs of ``.dvc`` files as :class:`UsedOut`.
+    data_outs(root, targets, dvcfile, cwd): what ``push``/``pull``/``fetch``/
+        ``checkout`` act on, DVC's way: every ``dvc.yaml`` out recorded in its
+        lock and every ``.dvc`` file's outs, or only those the targets name.
+
+DVC builds one index of all stages, ``.dvc`` files included
+(``dvc/repo/index.py``), and resolves each target (``dvc/repo/index.py::
+collect_targets``) as a ``.dvc`` file, an out's path or a path inside a
+tracked folder (granular), or a stage name. A ``.dvc`` entry's ``push:
+false`` and ``remote:`` travel with its :class:`UsedOut`; an entry of a
+``dvc import`` from another Git repository is never pushed
+(``dvc/repo/fetch.py::stage_filter``).
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from collections.abc import Sequence
+from pathlib import Path
+
+from prefect_dvc.dvcfile import DvcFile, TrackedOut, find_dvcfiles, is_dvcfile_name, load_dvcfile
+from prefect_dvc.errors import PipelineError, UnsafePathError
+from prefect_dvc.lockfile import read_lock
+from prefect_dvc.repo import RepoPaths
+from prefect_dvc.safety import in_repo_relative, out_refusal
+from prefect_dvc.storage.hashinfo import HashInfo
+from prefect_dvc.storage.sync import UsedOut, used_outs
+from prefect_dvc.translators import load_pipeline
+
+
+def tracked_info(out: TrackedOut) -> HashInfo | None:
+    """The cache object a ``.dvc`` entry names, or ``None`` when it names none.
+
+    Every object lookup of a ``.dvc`` entry goes through here, so that the
+    entry's ``hash_name`` decides where its object lives. NOTE: a DVC 2 entry
+    (``is_legacy``, no ``hash: md5``) is looked up under the same md5 for
+    now; the legacy layout (``.dvc/cache/<2 hex>/…``, DVC's
+    ``remote.legacy_odb``) belongs to the legacy-hashing work and plugs in here.
+
+    Returns ``None`` for ``cache: false``, an entry without a hash, or one
+    outside the repository (an import's source).
+    """
+    if not out.cache or not out.md5 or out.repo_path is None:
+        return None
+    return HashInfo(out.md5, out.size or 0, out.nfiles, out.isexec)
+
+
+def _checked(dvcfile: DvcFile, out: TrackedOut) -> str:
+    """The out's repo path, refused when a checkout there would hit Git's or DVC's files."""
+    assert out.repo_path is not None
+    reason = out_refusal(out.repo_path)
+    if reason is not None:
+        raise UnsafePathError(
+            f"'{dvcfile.repo_path}' tracks '{out.path}', and {reason}",
+            path=dvcfile.repo_path,
+            hint="Fix the path in the .dvc file; nothing was changed",
+        )
+    return out.repo_path
+
+
+def dvcfile_outs(root: Path, names: Sequence[str] | None = None) -> list[UsedOut]:
+    """The cached outs of the ``.dvc`` files ``names`` (default: every one of the repository).
+
+    Each :class:`UsedOut` has the ``.dvc`` file's path as its ``stage``, the
+    entry's ``push``/``remote`` flags, and ``push=False`` for a repository
+    import (DVC never pushes those).
+
+    Raises:
+        YamlSyntaxError, SchemaError: a ``.dvc`` file DVC would not read (named).
+        UnsafePathError: an entry whose path is a Git/DVC file or folder.
+    """
+    result: list[UsedOut] = []
+    for name in find_dvcfiles(root) if names is None else names:
+        dvcfile = load_dvcfile(root, name)
+        for out in dvcfile.outs:
+            info = tracked_info(out)
+            if info is None:
+                continue
+            push = out.push and not dvcfile.is_repo_import
+            result.append(UsedOut(name, _checked(dvcfile, out), info, push, out.remote))
+    return result
+
+
+def _pipeline_outs(
+    root: Path, dvcfile: str, targets: Sequence[str] = (), *, with_deps: bool = False
+) -> list[UsedOut]:
+    if not (root / dvcfile).is_file():
+        if targets:
+            raise PipelineError(
+                f"'{targets[0]}' is neither a .dvc file, a tracked path nor a stage: "
+                f"'{dvcfile}' does not exist",
+                hint="Name a .dvc file, a path it tracks, or a stage of dvc.yaml",
+            )
+        return []
+    pipeline = load_pipeline(root, dvcfile)
+    lock = read_lock(RepoPaths(root).lock_path(dvcfile))
+    return used_outs(pipeline, lock, targets, with_deps=with_deps)
+
+
+def _covers(out_path: str, rel: str) -> bool:
+    """``rel`` is the out itself or lies inside it (DVC's granular target)."""
+    return rel == out_path or rel.startswith(out_path + "/")
+
+
+def data_outs(
+    root: Path,
+    targets: Sequence[str] = (),
+    dvcfile: str = "dvc.yaml",
+    cwd: Path | None = None,
+    *,
+    with_deps: bool = False,
+) -> list[UsedOut]:
+    """What a data command acts on: every out, or those ``targets`` name, in a stable order.
+
+    A target (relative to ``cwd``, default the current folder) is a ``.dvc``
+    file, the path of an out (of a ``.dvc`` file or of the pipeline) or a
+    path inside a tracked folder (the whole out is taken), else a stage name
+    of ``dvcfile`` (that stage alone, or with the stages it depends on when
+    ``with_deps``: DVC's ``--with-deps``). Duplicates are dropped.
+
+    Raises:
+        PipelineError: a target that is none of these.
+        YamlSyntaxError, SchemaError, UnsafePathError: as :func:`dvcfile_outs`.
+    """
+    tracked = dvcfile_outs(root)
+    if not targets:
+        return _unique(_pipeline_outs(root, dvcfile) + tracked)
+    here = (cwd or Path.cwd()).resolve()
+    every = None
+    chosen: list[UsedOut] = []
+    for target in targets:
+        rel = in_repo_relative(root, os.path.normpath(here / target)) or ""
+        if is_dvcfile_name(rel) and (root / rel).is_file():
+            chosen += [o for o in tracked if o.stage == rel] or dvcfile_outs(root, [rel])
+            continue
+        if every is None:
+            every = tracked + _pipeline_outs_quiet(root, dvcfile)
+        hits = [o for o in every if rel and _covers(o.repo_path, posixpath.normpath(rel))]
+        chosen += hits or _pipeline_outs(root, dvcfile, [target], with_deps=with_deps)
+    return _unique(chosen)
+
+
+def _pipeline_outs_quiet(root: Path, dvcfile: str) -> list[UsedOut]:
+    return _pipeline_outs(root, dvcfile) if (root / dvcfile).is_file() else []
+
+
+def _unique(outs: list[UsedOut]) -> list[UsedOut]:
+    seen: set[tuple[str, str]] = set()
+    result: list[UsedOut] = []
+    for out in outs:
+        key = (out.repo_path, out.info.md5)
+        if key not in seen:
+            seen.add(key)
+            result.append(out)
+    return result
