@@ -29,6 +29,7 @@ from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.state import StateDB
 from prefect_dvc.storage.stores import Stores, open_stores
+from prefect_dvc.storage.tracked_objects import data_outs
 from prefect_dvc.translators import load_pipeline
 from prefect_dvc.yamlio import parse_yaml
 
@@ -54,11 +55,11 @@ def workspace_outs(
 
 
 def restore_outs(root: Path) -> list[str]:
-    """Check out every cached out whose workspace copy differs from ``dvc.lock``."""
+    """Check out every cached out whose workspace copy differs from dvc.lock or its .dvc file."""
     config = load_config(root)
     stores, hasher = open_stores_for(root, use_remote=config.default_remote is not None)
     try:
-        outs = workspace_outs(root)
+        outs = data_outs(root)  # dvc.lock's outs and every .dvc file's (data.xml.dvc)
         local = stores.local.existing([o.info.md5 for o in outs])
         absent = [o.info for o in outs if o.info.md5 not in local]
         # NOTE: the remote is reached only when something is absent (issue #14 §3).

@@ -23,6 +23,7 @@ from prefect_dvc.repo import find_root, init_repo, locate_dvcfile
 from prefect_dvc.status import StageStatus, status_json, with_cache_status
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.objects import ObjectStore
+from prefect_dvc.tracked_data import place_tracked_data
 from prefect_dvc.translators import load_pipeline
 from prefect_dvc.translators.pipeline import Pipeline
 
@@ -82,6 +83,8 @@ def repro(
         if targets
         else pipeline.order()
     )
+    if pull and not dry:  # .dvc-tracked data (data.xml.dvc) first: the statuses read it
+        place_tracked_data(root, strict=True)
     executor = open_executor(root, pipeline, dvcfile=dvcfile, use_remote=False)
     try:
         statuses = {name: executor.status(name) for name in names}

@@ -26,6 +26,7 @@ from prefect_dvc.flows.lifecycle import cancelled_state, protect_secrets, tracke
 from prefect_dvc.interrupt import stop_requested
 from prefect_dvc.repo import find_root
 from prefect_dvc.runrecord import RUN_ENV
+from prefect_dvc.tracked_data import place_tracked_data
 from prefect_dvc.translators import load_pipeline
 from prefect_dvc.translators.flow import PipelineRun, failed_state, run_pipeline
 
@@ -49,6 +50,8 @@ def run_repro(
 ) -> PipelineRun:
     """Load the pipeline of ``root`` and run the selected stages in the current flow."""
     pipeline = load_pipeline(root, dvcfile)
+    if pull:  # .dvc-tracked data the stages read (data.xml.dvc), before the first stage
+        place_tracked_data(root, remote=remote, strict=True)
     names = (
         pipeline.select(targets, downstream=downstream, single=single_item)
         if targets
