@@ -127,6 +127,9 @@ def _tracked_files(root: Path, rev: str | None) -> list[tuple[str, str]]:
     """``(path, kind)`` of every ``dvc.lock`` and ``.dvc`` file in the workspace or at ``rev``."""
     if rev is None:
         listing = _git(root, "ls-files", "-co", "--exclude-standard")
+        # NOTE: DVC's index reads a .dvc file whether Git ignores it or not;
+        # missing a Git-ignored one would make gc delete the data it tracks.
+        listing += "\n" + _git(root, "ls-files", "-oi", "--exclude-standard", "--", "*.dvc")
     else:
         listing = _git(root, "ls-tree", "-r", "--name-only", rev)
     found = []

@@ -27,7 +27,7 @@ from prefect_dvc.dvcfile import DvcFile, TrackedOut, find_dvcfiles, is_dvcfile_n
 from prefect_dvc.errors import PipelineError, UnsafePathError
 from prefect_dvc.lockfile import read_lock
 from prefect_dvc.repo import RepoPaths
-from prefect_dvc.safety import in_repo_relative, out_refusal
+from prefect_dvc.safety import in_repo_relative, out_refusal, symlink_escape
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.sync import UsedOut, used_outs
 from prefect_dvc.translators import load_pipeline
@@ -50,13 +50,14 @@ def tracked_info(out: TrackedOut) -> HashInfo | None:
     return HashInfo(out.md5, out.size or 0, out.nfiles, out.isexec)
 
 
-def _checked(dvcfile: DvcFile, out: TrackedOut) -> str:
-    """The out's repo path, refused when a checkout there would hit Git's or DVC's files."""
+def _checked(root: Path, dvcfile: DvcFile, out: TrackedOut) -> str:
+    """The out's repo path, refused when a checkout there would hit Git's or DVC's
+    files or leave the repository through a symlinked folder (before anything moves)."""
     assert out.repo_path is not None
-    reason = out_refusal(out.repo_path)
+    reason = out_refusal(out.repo_path) or symlink_escape(root, out.repo_path)
     if reason is not None:
         raise UnsafePathError(
-            f"'{dvcfile.repo_path}' tracks '{out.path}', and {reason}",
+            f"its out '{out.path}' cannot be checked out or moved: {reason}",
             path=dvcfile.repo_path,
             hint="Fix the path in the .dvc file; nothing was changed",
         )
@@ -82,7 +83,7 @@ def dvcfile_outs(root: Path, names: Sequence[str] | None = None) -> list[UsedOut
             if info is None:
                 continue
             push = out.push and not dvcfile.is_repo_import
-            result.append(UsedOut(name, _checked(dvcfile, out), info, push, out.remote))
+            result.append(UsedOut(name, _checked(root, dvcfile, out), info, push, out.remote))
     return result
 
 
