@@ -29,7 +29,7 @@ from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.state import StateDB
 from prefect_dvc.storage.stores import Stores, open_stores
-from prefect_dvc.storage.tracked_objects import data_outs
+from prefect_dvc.storage.tracked_objects import data_outs, dvcfile_outs_at
 from prefect_dvc.translators import load_pipeline
 from prefect_dvc.yamlio import parse_yaml
 
@@ -158,14 +158,16 @@ def missing_experiment_outs(root: Path, sha: str) -> list[str]:
     try:
         text = git.run("show", f"{sha}:dvc.lock")
     except GitError:
-        return []  # no pipeline ran in that commit: nothing cached to restore
+        text = ""  # no pipeline ran in that commit; its .dvc files may still track data
     in_git = set(git.run("ls-tree", "-r", "--name-only", "-z", sha).split("\0"))
     outs = [
         (str(item["path"]), info)
         for entry in ((parse_yaml(text) or {}).get("stages") or {}).values()
         for item in entry.get("outs") or []
         if (info := HashInfo.from_lock(item)) is not None and str(item["path"]) not in in_git
-    ]
+    ] + [(p, info) for p, info in dvcfile_outs_at(root, sha) if p not in in_git]
+    if not outs:
+        return []
     config = load_config(root)
     stores, hasher = open_stores_for(root, use_remote=config.default_remote is not None)
     try:

@@ -111,6 +111,9 @@ def check_lock_text(text: str, kind: str) -> tuple[set[str], str | None]:
             info = HashInfo.from_lock(item)
             if info is not None:
                 md5s.add(info.md5)
+            elif isinstance(item.get("md5"), str):
+                # NOTE: a DVC 2 entry (no `hash: md5`) still names its object; keep it.
+                md5s.add(item["md5"].lower())
     return md5s, None
 
 

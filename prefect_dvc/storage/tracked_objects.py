@@ -3,6 +3,7 @@
 Provides:
     tracked_info(out): the one mapping from a ``.dvc`` entry to its cache object.
     dvcfile_outs(root, names): the cached outs of ``.dvc`` files as :class:`UsedOut`.
+    dvcfile_outs_at(root, rev): the same, read from Git at a commit.
     data_outs(root, targets, dvcfile, cwd): what ``push``/``pull``/``fetch``/
         ``checkout`` act on, DVC's way: every ``dvc.yaml`` out recorded in its
         lock and every ``.dvc`` file's outs, or only those the targets name.
@@ -20,17 +21,19 @@ from __future__ import annotations
 
 import os
 import posixpath
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
 from prefect_dvc.dvcfile import DvcFile, TrackedOut, find_dvcfiles, is_dvcfile_name, load_dvcfile
-from prefect_dvc.errors import PipelineError, UnsafePathError
+from prefect_dvc.errors import PipelineError, PrefectDvcError, UnsafePathError
 from prefect_dvc.lockfile import read_lock
 from prefect_dvc.repo import RepoPaths
 from prefect_dvc.safety import in_repo_relative, out_refusal, symlink_escape
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.sync import UsedOut, used_outs
 from prefect_dvc.translators import load_pipeline
+from prefect_dvc.yamlio import parse_yaml
 
 
 def tracked_info(out: TrackedOut) -> HashInfo | None:
@@ -84,6 +87,54 @@ def dvcfile_outs(root: Path, names: Sequence[str] | None = None) -> list[UsedOut
                 continue
             push = out.push and not dvcfile.is_repo_import
             result.append(UsedOut(name, _checked(root, dvcfile, out), info, push, out.remote))
+    return result
+
+
+def dvcfile_outs_at(root: Path, rev: str) -> list[tuple[str, HashInfo]]:
+    """``(repo path, object)`` of every cached ``.dvc`` out in commit ``rev``, read from Git.
+
+    What ``exp apply`` must be able to restore before it changes anything.
+    A file that does not read cleanly at ``rev`` is skipped: the workspace
+    read after the apply reports it, naming the file.
+    """
+    listing = subprocess.run(
+        ["git", "ls-tree", "-r", "-z", "--name-only", rev],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    ).stdout
+    found: list[tuple[str, HashInfo]] = []
+    for name in listing.split("\0"):
+        if not is_dvcfile_name(name) or name.startswith(".dvc/"):
+            continue
+        text = subprocess.run(
+            ["git", "show", f"{rev}:{name}"], cwd=root, capture_output=True, text=True
+        ).stdout
+        try:
+            data = parse_yaml(text)
+        except PrefectDvcError:
+            continue
+        found += _text_outs(name, data)
+    return found
+
+
+def _text_outs(name: str, data: object) -> list[tuple[str, HashInfo]]:
+    if not isinstance(data, dict) or not isinstance(data.get("outs"), list):
+        return []
+    folder = posixpath.dirname(name)
+    wdir = data.get("wdir") if isinstance(data.get("wdir"), str) else "."
+    result = []
+    for item in data["outs"]:
+        if not isinstance(item, dict) or not isinstance(item.get("path"), str):
+            continue
+        md5 = item.get("md5")
+        if item.get("cache") is False or not isinstance(md5, str):
+            continue
+        rel = posixpath.normpath(posixpath.join(folder, wdir, item["path"]))
+        if out_refusal(rel) is None:
+            size = item.get("size") if isinstance(item.get("size"), int) else 0
+            result.append((rel, HashInfo(md5.lower(), size, item.get("nfiles"))))
     return result
 
 
