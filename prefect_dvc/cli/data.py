@@ -23,7 +23,9 @@ from prefect_dvc.storage.tracked_objects import data_outs
 from prefect_dvc.storage.unsaved import refuse_unsaved
 from prefect_dvc.translators import load_pipeline
 
-TARGETS = typer.Argument(None, help="Stages whose outs to move (default: all).")
+TARGETS = typer.Argument(
+    None, help=".dvc files, tracked paths or stages whose outs to move (default: all)."
+)
 REMOTE = typer.Option(None, "-r", "--remote", help="Remote name (default: core.remote).")
 RUN_CACHE = typer.Option(False, "--run-cache", help="Also move run-cache entries.")
 JOBS = typer.Option(None, "-j", "--jobs", help="Transfers at once.")

@@ -21,6 +21,18 @@ from helpers import gen, git, run_dvc
 pytestmark = pytest.mark.dvc_interop
 
 CLI = str(Path(sys.executable).with_name("prefect-dvc"))
+# the same flags on a pipeline's outs
+PIPELINE = """\
+stages:
+  gen:
+    cmd: echo g > gen.txt && echo h > far.txt && echo i > near.txt
+    outs:
+    - gen.txt:
+        push: false
+    - far.txt:
+        remote: other
+    - near.txt
+"""
 
 
 def _ours(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -55,6 +67,8 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
     for name, flag in (("keep.txt", "  push: false\n"), ("other.txt", "  remote: other\n")):
         dvcfile = root / f"{name}.dvc"
         dvcfile.write_text(dvcfile.read_text() + flag)
+    gen(root, {"dvc.yaml": PIPELINE})
+    assert run_dvc(root, "repro", "-q").returncode == 0
     return top
 
 
@@ -77,6 +91,8 @@ def _remotes(top: Path) -> tuple[set[str], set[str]]:
         ("push", "-r", "main"),
         ("push", "keep.txt"),
         ("push", "other.txt.dvc"),
+        ("push", "gen"),
+        ("push", "far.txt"),
     ],
 )
 def test_push_honours_push_false_and_per_out_remote_as_dvc(
