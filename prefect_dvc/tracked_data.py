@@ -70,9 +70,15 @@ def _fetch(root: Path, outs: list[sync.UsedOut], remote: str | None, *, strict: 
         try:
             stores.ensure_local([o.info for o in group])
         except MissingObjectError:
+            shown = ", ".join(f"'{o.repo_path}'" for o in group)
             if strict:
-                raise
-            logger.info("not on remote '%s': %s", chosen, ", ".join(o.repo_path for o in group))
+                raise MissingObjectError(
+                    f"{shown} (tracked by {group[0].stage}) not in the local cache nor on "
+                    f"remote '{chosen}'",
+                    path=group[0].stage,
+                    hint="Push it from the machine that has it ('prefect-dvc push')",
+                ) from None
+            logger.info("not on remote '%s': %s", chosen, shown)
         finally:
             hasher.close()
 

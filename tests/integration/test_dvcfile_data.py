@@ -232,3 +232,30 @@ def test_queued_experiments_in_a_fresh_clone_get_the_data_from_the_remote(
     scores = sorted(git(clone, "show", f"{ref}:eval.json") for ref in refs)
     assert scores == ['{"score": 2}', '{"score": 3}', '{"score": 4}']
     assert not (clone / "data/data.xml").exists()  # the workspace itself is left alone
+
+
+def test_a_worker_clone_gets_the_data_before_the_first_stage_and_keeps_a_users_copy(
+    project: Project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from prefect_dvc.errors import MissingObjectError
+    from prefect_dvc.tracked_data import place_tracked_data
+
+    for key, value in CREDENTIALS.items():
+        monkeypatch.setenv(key, value)
+    clone = project.clone(tmp_path / "clone")
+    (clone / "data" / "images").mkdir(parents=True)
+    (clone / "data" / "images" / "mine.txt").write_text("the user's\n")
+    placed = place_tracked_data(clone)  # what exp_run does in a fresh worker clone
+    assert placed.restored == ("data/data.xml",) and placed.missing == ()
+    assert (clone / "data/data.xml").read_bytes() == (project.origin / "data/data.xml").read_bytes()
+    assert sorted(p.name for p in (clone / "data/images").iterdir()) == ["mine.txt"]
+
+    # An object the remote lacks: repro --pull (strict) names it, a queued run goes on.
+    gen(
+        clone,
+        {"extra.dvc": "outs:\n- md5: " + "ab" * 16 + "\n  size: 1\n  hash: md5\n  path: extra\n"},
+    )
+    with pytest.raises(MissingObjectError, match="extra"):
+        place_tracked_data(clone, strict=True)
+    assert place_tracked_data(clone).missing == ("extra",)
+    assert not (clone / "extra").exists()
