@@ -29,6 +29,7 @@ from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.state import StateDB
 from prefect_dvc.storage.stores import Stores, open_stores
+from prefect_dvc.storage.tracked_objects import data_outs, dvcfile_outs_at
 from prefect_dvc.translators.index import dvcfiles_of, load_index
 from prefect_dvc.translators.targets import Scope
 from prefect_dvc.yamlio import parse_yaml
@@ -63,11 +64,11 @@ def workspace_outs(
 
 
 def restore_outs(root: Path) -> list[str]:
-    """Check out every cached out whose workspace copy differs from ``dvc.lock``."""
+    """Check out every cached out whose workspace copy differs from dvc.lock or its .dvc file."""
     config = load_config(root)
     stores, hasher = open_stores_for(root, use_remote=config.default_remote is not None)
     try:
-        outs = workspace_outs(root)
+        outs = data_outs(root)  # every pipeline's outs and every .dvc file's (data.xml.dvc)
         local = stores.local.existing([o.info.oid for o in outs])
         absent = [o.info for o in outs if o.info.oid not in local]
         # NOTE: the remote is reached only when something is absent (issue #14 §3).
@@ -167,14 +168,16 @@ def missing_experiment_outs(root: Path, sha: str) -> list[str]:
     try:
         text = git.run("show", f"{sha}:./dvc.lock")
     except GitError:
-        return []  # no pipeline ran in that commit: nothing cached to restore
+        text = ""  # no pipeline ran in that commit; its .dvc files may still track data
     in_git = set(git.run("ls-tree", "-r", "--name-only", "-z", sha).split("\0"))
     outs = [
         (str(item["path"]), info)
         for entry in ((parse_yaml(text) or {}).get("stages") or {}).values()
         for item in entry.get("outs") or []
         if (info := HashInfo.from_lock(item)) is not None and str(item["path"]) not in in_git
-    ]
+    ] + [(p, info) for p, info in dvcfile_outs_at(root, sha) if p not in in_git]
+    if not outs:
+        return []
     config = load_config(root)
     stores, hasher = open_stores_for(root, use_remote=config.default_remote is not None)
     try:

@@ -13,19 +13,25 @@ from prefect_dvc.cli import checkout_text
 from prefect_dvc.cli.output import console, err_console
 from prefect_dvc.errors import ConfigError, GcRefusedError, MissingObjectError, PrefectDvcError
 from prefect_dvc.locks import cache_collector, locked, locked_workspace
-from prefect_dvc.project import open_stores_for, workspace_outs
-from prefect_dvc.repo import find_root
+from prefect_dvc.project import open_stores_for
+from prefect_dvc.repo import find_root, locate_dvcfile
 from prefect_dvc.storage import sync
 from prefect_dvc.storage.gc_scan import Unreadable, scan_used
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.stores import Stores
+from prefect_dvc.storage.tracked_objects import data_outs
 from prefect_dvc.storage.unsaved import refuse_unsaved
 from prefect_dvc.translators.index import load_index
 
-TARGETS = typer.Argument(None, help="Stages whose outs to move (default: all).")
+TARGETS = typer.Argument(
+    None, help=".dvc files, tracked paths or stages whose outs to move (default: all)."
+)
 REMOTE = typer.Option(None, "-r", "--remote", help="Remote name (default: core.remote).")
 RUN_CACHE = typer.Option(False, "--run-cache", help="Also move run-cache entries.")
 JOBS = typer.Option(None, "-j", "--jobs", help="Transfers at once.")
+WITH_DEPS = typer.Option(
+    False, "-d", "--with-deps", help="Also the outs of the stages the target stages depend on."
+)
 FORCE = typer.Option(
     False, "-f", "--force", help="Overwrite or delete workspace files not in the cache."
 )
@@ -45,9 +51,66 @@ def _open(
     return root, stores, hasher
 
 
-def _outs(root: Path, targets: list[str] | None) -> list[sync.UsedOut]:
-    """The outs of every pipeline of the project, or of the stages ``targets`` name (DVC)."""
-    return workspace_outs(root, targets or ())
+def _outs(root: Path, targets: list[str] | None, with_deps: bool = False) -> list[sync.UsedOut]:
+    """The outs of the pipeline here (a sub-folder's dvc.yaml too) and of every ``.dvc`` file.
+
+    Targets are ``.dvc`` files, tracked paths (or paths inside a tracked
+    folder) and stage names, as DVC resolves them.
+    """
+    return data_outs(root, targets or (), locate_dvcfile(root), with_deps=with_deps)
+
+
+def _transfer(
+    root: Path,
+    outs: list[sync.UsedOut],
+    *,
+    remote: str | None,
+    jobs: int | None,
+    run_cache: bool,
+    pushing: bool,
+) -> sync.SyncReport:
+    """Push or fetch ``outs``, each group to or from its remote (an out's ``remote:``).
+
+    The run-cache travels with the default (or ``-r``) remote only.
+    """
+    groups = sync.by_remote(outs, remote, pushing=pushing)
+    groups = {None: groups.pop(None, []), **groups}
+    move = sync.push if pushing else sync.fetch
+    total = sync.SyncReport()
+    for name, group in groups.items():
+        if not group and (name is not None or (len(groups) > 1 and not run_cache)):
+            continue
+        stores, hasher = _stores_for(root, name, group, remote=remote, jobs=jobs)
+        try:
+            report = move(stores, group, run_cache=run_cache and name is None)
+        finally:
+            hasher.close()
+        total = sync.SyncReport(
+            total.objects + report.objects,
+            total.skipped + report.skipped,
+            total.missing + report.missing,
+            total.runs + report.runs,
+        )
+    return total
+
+
+def _stores_for(
+    root: Path, name: str | None, group: list[sync.UsedOut], *, remote: str | None, jobs: int | None
+) -> tuple[Stores, Hasher]:
+    """The stores for one remote group; an out's unknown ``remote:`` names its file."""
+    try:
+        return open_stores_for(root, remote=name or remote, jobs=jobs)
+    except ConfigError as exc:
+        if name is None:
+            raise
+        out = group[0]
+        in_file = out.stage.endswith(".dvc")
+        raise ConfigError(
+            f"out '{out.repo_path}' names remote '{name}': {exc.msg}",
+            path=out.stage if in_file else None,
+            stage=None if in_file else out.stage,
+            hint=f"Add the remote ('prefect-dvc remote add {name} <url>') or fix 'remote:'",
+        ) from None
 
 
 @locked
@@ -56,17 +119,25 @@ def push(
     remote: str = REMOTE,
     run_cache: bool = RUN_CACHE,
     jobs: int = JOBS,
+    with_deps: bool = WITH_DEPS,
 ) -> None:
-    """Upload the objects dvc.lock needs (and run-cache entries) to a remote."""
-    root, stores, _ = _open(remote, jobs)
-    report = sync.push(stores, _outs(root, targets), run_cache=run_cache)
-    runs = f", {report.runs} run-cache entries" if run_cache else ""
-    console.print(f"{report.objects} object(s) pushed, {report.skipped} already there{runs}")
+    """Upload the objects dvc.lock and the .dvc files need (and run-cache entries) to a remote."""
+    root = find_root()
+    report = _transfer(
+        root,
+        _outs(root, targets, with_deps),
+        remote=remote,
+        jobs=jobs,
+        run_cache=run_cache,
+        pushing=True,
+    )
     if report.missing:
         raise MissingObjectError(
             f"{len(report.missing)} object(s) are not in the local cache ({report.missing[0]})",
             hint="Run 'prefect-dvc repro' to produce them, or pull them from another remote",
         )
+    # DVC's log_summary: run-cache entries count as pushed files (dvc/repo/push.py)
+    print(checkout_text.summary({"pushed": report.objects + report.runs}))
 
 
 @locked
@@ -75,17 +146,24 @@ def fetch(
     remote: str = REMOTE,
     run_cache: bool = RUN_CACHE,
     jobs: int = JOBS,
+    with_deps: bool = WITH_DEPS,
 ) -> None:
-    """Download the objects dvc.lock needs into the local cache (workspace untouched)."""
-    root, stores, _ = _open(remote, jobs)
-    report = sync.fetch(stores, _outs(root, targets), run_cache=run_cache)
-    runs = f", {report.runs} run-cache entries" if run_cache else ""
-    console.print(f"{report.objects} object(s) fetched, {report.skipped} already local{runs}")
+    """Download the objects dvc.lock and the .dvc files need into the local cache."""
+    root = find_root()
+    report = _transfer(
+        root,
+        _outs(root, targets, with_deps),
+        remote=remote,
+        jobs=jobs,
+        run_cache=run_cache,
+        pushing=False,
+    )
     if report.missing:
         raise MissingObjectError(
             f"{len(report.missing)} object(s) are not on the remote ({report.missing[0]})",
             hint="Push them from the machine that produced them",
         )
+    print(checkout_text.summary({"fetched": report.objects}))
 
 
 @locked_workspace
@@ -95,27 +173,39 @@ def pull(
     run_cache: bool = RUN_CACHE,
     jobs: int = JOBS,
     force: bool = FORCE,
+    with_deps: bool = WITH_DEPS,
 ) -> None:
     """fetch, then checkout."""
-    root, stores, _ = _open(remote, jobs)
-    report = sync.fetch(stores, _outs(root, targets), run_cache=run_cache)
+    root = find_root()
+    report = _transfer(
+        root,
+        _outs(root, targets, with_deps),
+        remote=remote,
+        jobs=jobs,
+        run_cache=run_cache,
+        pushing=False,
+    )
     if report.missing:
         raise MissingObjectError(
             f"{len(report.missing)} object(s) are not on the remote ({report.missing[0]})",
             hint="Push them from the machine that produced them",
         )
-    stats = _checkout_and_print(targets, force=force)
+    stats = _checkout_and_print(targets, force=force, with_deps=with_deps)
     # DVC's summary: objects fetched first, then the files checkout changed
     print(checkout_text.summary({"fetched": report.objects, **stats}))
 
 
 @locked_workspace
-def checkout(targets: list[str] = TARGETS, force: bool = FORCE) -> None:
+def checkout(
+    targets: list[str] = TARGETS, force: bool = FORCE, with_deps: bool = WITH_DEPS
+) -> None:
     """Restore the workspace's outs from the local cache to match dvc.lock."""
-    _checkout_and_print(targets, force=force)
+    _checkout_and_print(targets, force=force, with_deps=with_deps)
 
 
-def _checkout_and_print(targets: list[str] | None, *, force: bool = False) -> dict[str, int]:
+def _checkout_and_print(
+    targets: list[str] | None, *, force: bool = False, with_deps: bool = False
+) -> dict[str, int]:
     """Check out, print DVC's ``A``/``M`` lines; returns DVC's file counts by kind.
 
     Raises:
@@ -123,7 +213,7 @@ def _checkout_and_print(targets: list[str] | None, *, force: bool = False) -> di
             extra file in a folder out is not in the cache (DVC's refusal).
     """
     root, stores, hasher = _open(None, None, use_remote=False)
-    outs = _outs(root, targets)
+    outs = _outs(root, targets, with_deps)
     refuse_unsaved(root, stores, outs, hasher.hash_path, force=force)
     changes = checkout_text.changes_before_checkout(
         root,

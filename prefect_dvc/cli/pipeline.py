@@ -27,6 +27,7 @@ from prefect_dvc.status import StageStatus, status_json, with_cache_status
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.objects import ObjectStore
 from prefect_dvc.tracked import status as tracked_status
+from prefect_dvc.tracked_data import place_tracked_data
 from prefect_dvc.translators.index import PROJECT_FILE, load_index
 from prefect_dvc.translators.pipeline import Pipeline
 from prefect_dvc.translators.targets import Scope
@@ -101,6 +102,8 @@ def repro(
     pipeline = load_index(root)
     seeds = scoped_stages(scope, pipeline, targets, all_pipelines, recursive)
     names = pipeline.select(seeds, downstream=downstream, single=single_item)
+    if pull and not dry:  # .dvc-tracked data (data.xml.dvc) first: the statuses read it
+        place_tracked_data(root, strict=True)
     executor = open_executor(root, pipeline, use_remote=False)
     try:
         statuses = {name: executor.status(name) for name in names}

@@ -11,8 +11,9 @@ the workspace's tracked changes (modified, deleted, staged), its untracked
 files that Git does not ignore (DVC's queue drops these; we keep them so
 the run sees what the user sees), the paths named with DVC's
 ``-C/--copy-paths`` (copied whole even when Git ignores them), and the
-DVC-tracked data that ``dvc.lock`` records, checked out from the shared
-cache as DVC's executor does (``dvc_checkout(force=True,
+DVC-tracked data that ``dvc.lock`` and the ``.dvc`` files record, checked
+out from the shared cache (``.dvc`` data fetched from the remote when the
+cache lacks it) as DVC's executor does (``dvc_checkout(force=True,
 allow_missing=True)`` in ``dvc/repo/experiments/executor/base.py``).
 """
 
@@ -30,6 +31,7 @@ from prefect_dvc.experiments.commit import is_transient, workspace_changes
 from prefect_dvc.project import open_stores_for, workspace_outs
 from prefect_dvc.repo import RepoPaths
 from prefect_dvc.storage import sync
+from prefect_dvc.tracked_data import place_tracked_data
 
 logger = logging.getLogger(__name__)
 
@@ -125,6 +127,15 @@ def _checkout_tracked_data(dest: Path) -> None:
         hasher.close()
     if missing:
         logger.info("not in the cache, the run will produce them: %s", ", ".join(missing))
+    _place_dvcfile_data(dest)
+
+
+def _place_dvcfile_data(dest: Path) -> None:
+    """``.dvc``-tracked data (``data.xml.dvc``): from the shared cache, else the remote."""
+    try:
+        place_tracked_data(dest)
+    except PrefectDvcError as exc:  # the run itself reports the missing dep, naming it
+        logger.warning(".dvc-tracked data not checked out in %s: %s", dest, exc)
 
 
 def _copy(src: Path, target: Path) -> None:

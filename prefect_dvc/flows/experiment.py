@@ -43,6 +43,7 @@ from prefect_dvc.interrupt import stop_requested
 from prefect_dvc.runrecord import RUN_ENV
 from prefect_dvc.tasks.checkpoint import failed_checkpoints, finish_checkpoints, start_checkpoints
 from prefect_dvc.tasks.finalize import ExperimentResult, finalize
+from prefect_dvc.tracked_data import place_tracked_data
 from prefect_dvc.translators.flow import PipelineRun, failed_state
 
 
@@ -171,6 +172,8 @@ def exp_run(
     if push:
         check_remote(git_remote)  # before the pipeline runs, not at its very end
     ws = open_workspace(repo, rev=rev, workdir=workdir, config_local_secret=config_local_secret)
+    if ws.cloned:  # a fresh clone has no .dvc-tracked data (data.xml.dvc) yet
+        place_tracked_data(ws.root, remote=remote)
     with tracked_run(ws.root, "exp_run") as record, kept_index(ws.root, _index_locked):
         root = ws.root
         point = find_resume_point(root, resume=resume, reset=reset)

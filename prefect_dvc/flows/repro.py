@@ -27,6 +27,7 @@ from prefect_dvc.flows.lifecycle import cancelled_state, protect_secrets, tracke
 from prefect_dvc.interrupt import stop_requested
 from prefect_dvc.repo import find_root
 from prefect_dvc.runrecord import RUN_ENV
+from prefect_dvc.tracked_data import place_tracked_data
 from prefect_dvc.translators.flow import PipelineRun, failed_state, run_pipeline
 from prefect_dvc.translators.index import load_index
 from prefect_dvc.translators.targets import Scope
@@ -54,8 +55,11 @@ def run_repro(
     ``targets`` are read from the root (``train``, ``sub/dvc.yaml``,
     ``sub/dvc.yaml:train``); without them, the stages of ``dvcfile`` and
     those they need from other pipelines run, as ``dvc repro`` in its folder.
+    With ``pull``, ``.dvc``-tracked data the stages read comes first.
     """
     pipeline = load_index(root)
+    if pull:  # .dvc-tracked data the stages read (data.xml.dvc), before the first stage
+        place_tracked_data(root, remote=remote, strict=True)
     at_root = Scope.here(root, root)
     if targets:
         seeds = at_root.select(pipeline, targets)

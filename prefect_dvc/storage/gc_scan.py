@@ -98,12 +98,16 @@ def check_lock_text(text: str, kind: str) -> tuple[set[str], str | None]:
             return set(), "has no outs"
         # NOTE: a .dvc file's deps (imports) legitimately carry no hash.
         entries, keys = [data], ("outs",)
+    # NOTE: an import made with --no-download records its outs without a hash.
+    hashless_ok = kind == "dvc" and bool(_items(data, "deps"))
     md5s: set[str] = set()
     for entry in entries:
         if not isinstance(entry, dict):
             return set(), "has a stage entry that is not a mapping"
         for item in (i for key in keys for i in _items(entry, key)):
-            if not isinstance(item, dict) or "path" not in item or not _hashed(item):
+            if not isinstance(item, dict) or "path" not in item:
+                return set(), "has an entry without its path"
+            if not _hashed(item) and not hashless_ok:
                 return set(), "has an entry without its hash"
             info = HashInfo.from_lock(item)
             if info is not None:
@@ -129,6 +133,9 @@ def _tracked_files(root: Path, rev: str | None) -> list[tuple[str, str]]:
     """``(path, kind)`` of every ``dvc.lock`` and ``.dvc`` file in the workspace or at ``rev``."""
     if rev is None:
         listing = _git(root, "ls-files", "-co", "--exclude-standard")
+        # NOTE: DVC's index reads a .dvc file whether Git ignores it or not;
+        # missing a Git-ignored one would make gc delete the data it tracks.
+        listing += "\n" + _git(root, "ls-files", "-oi", "--exclude-standard", "--", "*.dvc")
     else:
         listing = _git(root, "ls-tree", "-r", "--name-only", rev)
     found = []

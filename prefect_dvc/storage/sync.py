@@ -40,11 +40,18 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class UsedOut:
-    """An out recorded in ``dvc.lock``: where it goes and what it is."""
+    """An out recorded in ``dvc.lock`` or a ``.dvc`` file: where it goes and what it is.
+
+    ``stage`` is the stage name, or the ``.dvc`` file's path; ``push`` and
+    ``remote`` are the out's flags (``push: false`` keeps it off every
+    remote; ``remote:`` sends it to that remote instead of the default).
+    """
 
     stage: str
     repo_path: str
     info: HashInfo
+    push: bool = True
+    remote: str | None = None
 
 
 @dataclass(frozen=True)
@@ -58,18 +65,46 @@ class SyncReport:
 
 
 def used_outs(
-    pipeline: Pipeline, lock: Mapping[str, Mapping[str, Any]], targets: Sequence[str] = ()
+    pipeline: Pipeline,
+    lock: Mapping[str, Mapping[str, Any]],
+    targets: Sequence[str] = (),
+    *,
+    with_deps: bool = True,
 ) -> list[UsedOut]:
-    """Cached outs of the selected stages (all by default) with their locked hashes."""
-    names = pipeline.select(targets) if targets else pipeline.order()
+    """Cached outs of the selected stages (all by default) with their locked hashes.
+
+    ``with_deps=False`` takes the target stages alone, as DVC's data
+    commands do unless ``--with-deps`` is given.
+    """
+    names = pipeline.select(targets, single=not with_deps) if targets else pipeline.order()
     result: list[UsedOut] = []
     for name in names:
         locked = {o["path"]: o for o in (lock.get(name) or {}).get("outs") or []}
         for out in pipeline.stages[name].outs:
             info = HashInfo.from_lock(locked.get(out.path, {}))
             if out.cache and info is not None:
-                result.append(UsedOut(name, out.repo_path, info))
+                result.append(UsedOut(name, out.repo_path, info, out.push, out.remote))
     return result
+
+
+def by_remote(
+    outs: Iterable[UsedOut], remote: str | None, *, pushing: bool
+) -> dict[str | None, list[UsedOut]]:
+    """The outs grouped by the remote they travel to (``None``: ``remote`` or the default).
+
+    As DVC's ``_collect_indexes`` (``dvc/repo/fetch.py``): with ``remote``
+    given, an out whose own ``remote:`` differs is left out; when
+    ``pushing``, so is an out with ``push: false``.
+    """
+    groups: dict[str | None, list[UsedOut]] = {}
+    for out in outs:
+        if pushing and not out.push:
+            continue
+        if remote and out.remote and out.remote != remote:
+            continue
+        key = None if out.remote in (None, remote) else out.remote
+        groups.setdefault(key, []).append(out)
+    return groups
 
 
 def _require_remote(stores: Stores) -> None:

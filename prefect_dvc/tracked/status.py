@@ -207,12 +207,12 @@ def for_command(root: Path, cwd: Path, targets: Sequence[str]) -> TrackedStatus:
 
 def in_cache(store: ObjectStore, info: HashInfo) -> bool:
     """Whether ``info``'s object (a ``.dir`` with every file) is in ``store``."""
-    if not store.exists(info.md5):
+    if not store.exists(info.oid):
         return False
     if not info.is_dir:
         return True
     try:
-        files = {entry.md5 for entry in store.read_tree(info.md5).entries}
+        files = {entry.oid for entry in store.read_tree(info.oid).entries}
     except PrefectDvcError:
         return False
     return not (files - store.existing(files))

@@ -141,7 +141,8 @@ def test_push_fetch_checkout_pull_round_trip_between_clones(project: Path, tmp_p
     pushed = run_cli(project, "push")
     assert pushed.code == 0, pushed.err
     assert objects(remote) == needed, "push must send exactly what dvc.lock needs"
-    assert f"{len(needed) - 1} object(s) pushed, 1 already there" in pushed.out
+    # DVC's summary (log_summary): the one object already there is not counted
+    assert pushed.out == f"{len(needed) - 1} files pushed\n"
     assert not (remote / "runs").exists(), "run entries only move with --run-cache"
 
     clone = _clone(project, tmp_path / "clone")
@@ -181,8 +182,9 @@ def test_push_run_cache_sends_every_restorable_entry_with_its_objects(
 
     result = run_cli(project, "push", "--run-cache")
     assert result.code == 0, result.err
-    assert "4 run-cache entries" in result.out
     remote = tmp_path / "remote"
+    # DVC counts pushed run-cache entries as pushed files (dvc/repo/push.py)
+    assert result.out == f"{len(objects(remote)) + 4} files pushed\n"
     assert RunCache.from_url(str(remote)).entries() == RunCache.from_url(str(cache)).entries()
     # DVC 3 would leave p=1's output behind; every pushed entry must be restorable.
     assert {p1_out, p2_out} <= objects(remote)

@@ -100,3 +100,21 @@ def test_a_damaged_file_in_a_kept_revision_is_reported_and_its_parent_kept(
         (rev, "sub/data.txt.dvc"),
     }
     assert {A, B, C} <= used.md5s
+
+
+def test_a_git_ignored_dvcfile_and_a_no_download_import_keep_their_objects(
+    git_repo: Path,
+) -> None:
+    # DVC's index reads .dvc files whatever Git ignores; gc must not drop their data.
+    gen(git_repo, {".gitignore": "private/\n", "private/data.txt.dvc": DVCFILE})
+    assert scan_used(git_repo, []).md5s == {B}
+    # `dvc import-url --no-download` writes outs without a hash: sound, names nothing.
+    no_download = "deps:\n- path: s3://b/x\nouts:\n- path: x\n  hash: md5\n"
+    assert check_lock_text(no_download, "dvc") == (set(), None)
+    assert check_lock_text("outs:\n- path: x\n", "dvc")[1] == "has an entry without its hash"
+
+
+def test_a_dvc2_entry_without_hash_md5_still_keeps_its_object() -> None:
+    legacy = DVCFILE.replace("  hash: md5\n", "")
+    assert check_lock_text(legacy, "dvc") == ({B}, None)
+    assert check_lock_text(LOCK_A.replace("      hash: md5\n", ""), "lock") == ({A, C}, None)
