@@ -52,7 +52,7 @@ run: $(STAMP)
 
 test: $(STAMP) $(DVC_STAMP) $(AZURITE) chromium
 	$(BIN)/ruff check prefect_dvc tests bench examples
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 3 --dist loadfile
 
 lint: $(STAMP)
 	$(BIN)/ruff check prefect_dvc tests bench examples
