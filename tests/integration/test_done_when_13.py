@@ -235,3 +235,31 @@ def test_status_after_a_param_edit_is_dvcs(twins: Twins, tmp_path: Path) -> None
     theirs, ours = Twins(copies[0], copies[1], twins.env).both("status")
     assert ours == theirs
     assert "prepare" in ours
+
+
+def test_exp_run_from_sub_folder_is_dvcs(twins: Twins, tmp_path: Path) -> None:
+    # DVC reads -S files from the current folder: a bare key from sub/ names
+    # sub/params.yaml (absent: refused, nothing changed); '../params.yaml:'
+    # names the root's, and sub/'s pipeline runs with the stages it needs.
+    copies = Twins(tmp_path / "dvc", tmp_path / "ours", twins.env)
+    for src, dst in ((twins.dvc, copies.dvc), (twins.ours, copies.ours)):
+        shutil.copytree(src, dst, symlinks=True)
+    before = git(copies.ours, "status", "--porcelain")
+    refused = run_dvc(copies.dvc / "sub", "exp", "run", "-S", "prepare.n=6")
+    assert refused.returncode != 0
+    ours = run_cli(copies.ours / "sub", twins.env, "exp", "run", "-S", "prepare.n=6")
+    assert ours.code != 0
+    assert "sub/params.yaml" in ours.err.strip().splitlines()[-1]
+    assert git(copies.ours, "status", "--porcelain") == before
+    assert not (copies.ours / "sub" / "params.yaml").exists()
+
+    args = ("exp", "run", "-S", "../params.yaml:prepare.n=6", "-n", "e2")
+    done = run_dvc(copies.dvc / "sub", *args)
+    assert done.returncode == 0, done.stderr
+    ours = run_cli(copies.ours / "sub", twins.env, *args)
+    assert ours.code == 0, ours.err
+    assert (copies.ours / "sub" / "report.txt").read_text() == "6 rows\n"
+    theirs_status, ours_status = copies.both("status")
+    assert ours_status == theirs_status
+    theirs_show, ours_show = copies.both("exp", "show")
+    assert _normal(ours_show, _shas(copies.ours)) == _normal(theirs_show, _shas(copies.dvc))
