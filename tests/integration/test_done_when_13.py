@@ -118,11 +118,11 @@ class Twins:
     ours: Path
     env: dict[str, str]
 
-    def both(self, *args: str) -> tuple[Any, Any]:
-        """``args --json`` answered by DVC and by us (both must exit 0), parsed."""
-        theirs = run_dvc(self.dvc, *args, "--json")
+    def both(self, *args: str, where: str = ".") -> tuple[Any, Any]:
+        """``args --json`` answered in folder ``where`` by DVC and by us (both exit 0), parsed."""
+        theirs = run_dvc(self.dvc / where, *args, "--json")
         assert theirs.returncode == 0, theirs.stderr
-        ours = run_cli(self.ours, self.env, *args, "--json")
+        ours = run_cli(self.ours / where, self.env, *args, "--json")
         assert ours.code == 0, ours.err
         return json.loads(theirs.stdout), json.loads(ours.out)
 
@@ -216,6 +216,24 @@ def test_plots_show_data_is_dvcs(twins: Twins) -> None:
         "dvclive/plots/metrics/acc.tsv",
         "dvclive/plots/metrics/loss.tsv",
     }
+
+
+@pytest.mark.parametrize(
+    "args",
+    [("status",), ("metrics", "show"), ("metrics", "diff", "main"), ("exp", "diff", "main")],
+)
+def test_reads_from_sub_folder_are_dvcs(twins: Twins, args: tuple[str, ...]) -> None:
+    # From sub/ DVC still covers the whole index and names files from sub/
+    # ('../eval/metrics.json'); main's metrics come from its lock and cache.
+    theirs, ours = twins.both(*args, where="sub")
+    assert ours == theirs
+    assert ours
+
+
+def test_plots_from_sub_folder_are_dvcs(twins: Twins) -> None:
+    theirs, ours = twins.both("plots", "diff", "main", where="sub")
+    assert _rows(ours) == _rows(theirs)
+    assert "../eval/plots/pr.json" in _rows(ours)
 
 
 def test_status_is_dvcs(twins: Twins) -> None:
