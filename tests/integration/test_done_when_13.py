@@ -255,10 +255,13 @@ def test_status_after_a_param_edit_is_dvcs(twins: Twins, tmp_path: Path) -> None
     assert "prepare" in ours
 
 
-def test_exp_run_from_sub_folder_is_dvcs(twins: Twins, tmp_path: Path) -> None:
+def test_exp_run_from_sub_folder_is_dvcs(
+    twins: Twins, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # DVC reads -S files from the current folder: a bare key from sub/ names
     # sub/params.yaml (absent: refused, nothing changed); '../params.yaml:'
     # names the root's, and sub/'s pipeline runs with the stages it needs.
+    monkeypatch.setenv("PATH", twins.env["PATH"])  # DVC's stages need dvclive's python
     copies = Twins(tmp_path / "dvc", tmp_path / "ours", twins.env)
     for src, dst in ((twins.dvc, copies.dvc), (twins.ours, copies.ours)):
         shutil.copytree(src, dst, symlinks=True)
@@ -276,7 +279,8 @@ def test_exp_run_from_sub_folder_is_dvcs(twins: Twins, tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     ours = run_cli(copies.ours / "sub", twins.env, *args)
     assert ours.code == 0, ours.err
-    assert (copies.ours / "sub" / "report.txt").read_text() == "6 rows\n"
+    for root in (copies.dvc, copies.ours):
+        assert (root / "sub" / "report.txt").read_text() == "6 rows\n"
     theirs_status, ours_status = copies.both("status")
     assert ours_status == theirs_status
     theirs_show, ours_show = copies.both("exp", "show")
