@@ -9,6 +9,8 @@ Provides:
         without ``--queue`` is refused, as DVC does.
     apply_overrides(root, overrides): edit the params files (YAML, JSON, TOML,
         ``.py``) as DVC's ``apply_overrides`` does, byte for byte.
+    rebase_to_root(texts, root, cwd): ``-S`` files typed in a subfolder, made
+        root-relative (DVC reads them from the current folder).
 
 All files are edited in memory first and written only when every override
 applied cleanly, so a typo in the third ``-S`` leaves all files untouched.
