@@ -27,7 +27,7 @@ from prefect_dvc.errors import ConfigError, MissingObjectError, StageError
 from prefect_dvc.experiments import manage, sync
 from prefect_dvc.experiments.git import Git
 from prefect_dvc.experiments.inputs import check_copy_paths
-from prefect_dvc.experiments.overrides import apply_overrides, expand_sweeps
+from prefect_dvc.experiments.overrides import apply_overrides, expand_sweeps, rebase_to_root
 from prefect_dvc.experiments.queue import Queue, QueuedExp, run_now
 from prefect_dvc.experiments.refs import (
     ExpRef,
@@ -113,7 +113,7 @@ def run(
     """
     root = find_root()
     targets = exp_targets(root, targets, all_pipelines)
-    combos = expand_sweeps(set_param or [], queue=queue)
+    combos = expand_sweeps(rebase_to_root(set_param or [], root, Path.cwd()), queue=queue)
     if temp and not queue:
         _run_temp(root, combos[0], name, targets, force, no_run_cache, copy_paths)
         return

@@ -9,6 +9,8 @@ Provides:
         without ``--queue`` is refused, as DVC does.
     apply_overrides(root, overrides): edit the params files (YAML, JSON, TOML,
         ``.py``) as DVC's ``apply_overrides`` does, byte for byte.
+    rebase_to_root(texts, root, cwd): ``-S`` files typed in a subfolder, made
+        root-relative (DVC reads them from the current folder).
 
 All files are edited in memory first and written only when every override
 applied cleanly, so a typo in the third ``-S`` leaves all files untouched.
@@ -232,3 +234,31 @@ def _umask() -> int:
     umask = os.umask(0o022)
     os.umask(umask)
     return umask
+
+
+def rebase_to_root(texts: Sequence[str], root: Path, cwd: Path) -> list[str]:
+    """``-S`` overrides typed in ``cwd``, their params files made root-relative.
+
+    DVC opens an override's params file relative to the current folder
+    (``_update_params`` passes the path as typed to ``apply_overrides``), so
+    from ``sub/`` a bare ``-S a=1`` edits ``sub/params.yaml`` and
+    ``-S ../params.yaml:a=1`` the root's. Overrides are otherwise
+    root-relative here (:class:`Override`); from the root nothing changes.
+    A file leaving the repository stays outside and is refused later.
+
+    Args:
+        texts: the ``-S`` values as typed, e.g. ``["train.lr=0.1", "p.yaml:a=1"]``.
+        root: the repository root; ``cwd``: the folder the command runs in.
+
+    Returns:
+        The same overrides in order, each naming its file from ``root``.
+    """
+    here = os.path.relpath(cwd.resolve(), root.resolve())
+    if here == os.curdir:
+        return list(texts)
+    rebased = []
+    for text in texts:
+        file, rest = _split_file(text)
+        rel = os.path.normpath(os.path.join(here, file))
+        rebased.append(_join(Path(rel).as_posix(), rest))
+    return rebased

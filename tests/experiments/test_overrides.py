@@ -18,6 +18,7 @@ from prefect_dvc.experiments.overrides import (
     apply_overrides,
     expand_sweeps,
     parse_override,
+    rebase_to_root,
 )
 
 PARAMS = """\
@@ -314,3 +315,29 @@ def test_py_file_with_bodies_that_assign_nothing(tmp_path: Path) -> None:
     (tmp_path / "p.py").write_text(text)
     apply_overrides(tmp_path, [parse_override("p.py:LR=0.2")])
     assert (tmp_path / "p.py").read_text() == text.replace("LR = 0.1", "LR = 0.2")
+
+
+@pytest.mark.parametrize(
+    ("cwd", "texts", "expected"),
+    [
+        (".", ["a=1", "p.yaml:b=2"], ["a=1", "p.yaml:b=2"]),
+        ("sub", ["a=1", "+b.c=2"], ["sub/params.yaml:a=1", "sub/params.yaml:+b.c=2"]),
+        ("sub", ["../params.yaml:a=1", "../c/p.json:x=[1,2]"], ["a=1", "c/p.json:x=[1,2]"]),
+        ("sub/deep", ["../q.toml:k=v", "~gone"], ["sub/q.toml:k=v", "sub/deep/params.yaml:~gone"]),
+        ("sub", ["../../out.yaml:a=1"], ["../out.yaml:a=1"]),
+    ],
+)
+def test_rebase_to_root_reads_files_from_the_current_folder(
+    tmp_path: Path, cwd: str, texts: list[str], expected: list[str]
+) -> None:
+    # DVC passes -S files as typed to apply_overrides, i.e. from the cwd.
+    (tmp_path / cwd).mkdir(parents=True, exist_ok=True)
+    assert rebase_to_root(texts, tmp_path, tmp_path / cwd) == expected
+
+
+def test_override_rebased_outside_the_repo_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "sub").mkdir()
+    (rebased,) = rebase_to_root(["../../out.yaml:a=1"], tmp_path, tmp_path / "sub")
+    with pytest.raises(PrefectDvcError, match="out.yaml"):
+        apply_overrides(tmp_path, [parse_override(rebased)], dry_run=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["sub"]
