@@ -189,6 +189,7 @@ def runs(
             [
                 *(str(BIN / "prefect-dvc"), "deploy", "creds", "--pool", POOL),
                 *("--param", f"repo=file://{base / 'origin'}", "--param", "push=true"),
+                *("--param", f"workdir={base / 'work'}"),
             ],
             env=srv.env,
             cwd=base,
@@ -216,6 +217,11 @@ def test_both_runs_complete_through_the_worker(runs: Runs) -> None:
     assert runs.no_keys.state.is_failed(), runs.no_keys.state
     message = runs.no_keys.state.message or ""
     assert "no credentials found for bucket 'conformance'" in message
+    # the pushed clones are deleted; the unpushed one is kept, with its experiment
+    kept = list((runs.origin.parent / "work").iterdir())
+    assert len(kept) == 1
+    there = git(kept[0] / "repo", "for-each-ref", "--format=%(refname)", "refs/exps").split()
+    assert any(ref.endswith("/no-keys") for ref in there)
     by_lr = {git(runs.origin, "show", f"{r}:params.yaml").strip() for r in refs}
     assert by_lr == {"lr: 1", "lr: 2"}
 
