@@ -78,9 +78,8 @@ def remotes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
     empty = tmp_path_factory.mktemp("empty-remote")
     handler = functools.partial(_Quiet, directory=str(empty))
     plain, secure = _Server(("127.0.0.1", 0), handler), _Server(("127.0.0.1", 0), handler)
-    secure.socket = _self_signed(tmp_path_factory.mktemp("tls")).wrap_socket(
-        secure.socket, server_side=True
-    )
+    tls = tmp_path_factory.mktemp("tls")
+    secure.socket = _self_signed(tls).wrap_socket(secure.socket, server_side=True)
     threads = [threading.Thread(target=s.serve_forever, daemon=True) for s in (plain, secure)]
     for thread in threads:
         thread.start()
@@ -88,6 +87,7 @@ def remotes(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]
         "closed-https-port": f"https://127.0.0.1:{free_port()}/dvc",
         "empty-http-server": f"http://127.0.0.1:{plain.server_address[1]}/dvc",
         "self-signed-https-server": f"https://127.0.0.1:{secure.server_address[1]}/dvc",
+        "ca": str(tls / "cert.pem"),
     }
     for server in (plain, secure):
         server.shutdown()
@@ -131,3 +131,25 @@ def test_get_started_runs_locally(
     assert len(refs) == 1 and refs[0].endswith("/seed7")
     assert "seed: 7" in git(example_repo, "show", f"{refs[0]}:params.yaml")
     _same_status(example_repo, cli)
+
+
+def test_untrusted_certificate_is_named_in_one_line_with_the_option_to_trust_it(
+    git_repo: Path, cli, remotes: dict[str, str]
+) -> None:
+    url = remotes["self-signed-https-server"]
+    assert cli(git_repo, "remote", "add", "-d", "origin", url).code == 0
+    config = (git_repo / ".dvc" / "config").read_bytes()
+    for command in ("push", "pull", "fetch"):
+        failed = cli(git_repo, command)
+        assert failed.code == 1, failed.err
+        assert failed.err.startswith(
+            f"ERROR: cannot look up the root on remote '{url}': "
+            "the server's TLS certificate cannot be verified ("
+        )
+        assert "ssl_verify <ca-bundle.pem>" in failed.err
+        assert len(failed.err.strip().splitlines()) == 1
+    assert (git_repo / ".dvc" / "config").read_bytes() == config
+    # the hint works: trusting the server's own certificate lets push through
+    assert cli(git_repo, "remote", "modify", "origin", "ssl_verify", remotes["ca"]).code == 0
+    trusted = cli(git_repo, "push")
+    assert trusted.code == 0, trusted.err
