@@ -293,6 +293,8 @@ _UNREACHABLE = (
 # NOTE: ssl's, aiohttp's and botocore's names for a certificate the client
 # cannot verify (self-signed, an unknown CA): retrying or waiting cannot help.
 _UNTRUSTED = ("SSLCertVerificationError", "ClientConnectorCertificateError")
+# NOTE: the kinds whose DVC schema has ssl_verify (config_schema.REMOTE_SCHEMAS).
+_SSL_VERIFY_KINDS = ("s3", "http", "https", "webdav", "webdavs", "webhdfs")
 
 
 def remote_problem(location: Location, exc: BaseException) -> tuple[str, str] | None:
@@ -314,10 +316,14 @@ def remote_problem(location: Location, exc: BaseException) -> tuple[str, str] | 
             what, hint = _CLASS_PROBLEMS[name]
             return what.format(bucket=bucket), hint
     if any(name in _UNTRUSTED for name in names):
+        scheme = location.url.split("://", 1)[0].lower()
         return (
             f"the server's TLS certificate cannot be verified ({location.redact(_describe(exc))})",
             "Trust its CA with: prefect-dvc remote modify <name> ssl_verify <ca-bundle.pem> "
-            "(or ssl_verify false)",
+            "(or ssl_verify false)"
+            if scheme in _SSL_VERIFY_KINDS
+            # NOTE: DVC's azure and gs remotes have no ssl_verify option; OpenSSL reads this.
+            else "Add its CA to the trust store: SSL_CERT_FILE=<ca-bundle.pem> in the environment",
         )
     if any(name in _UNREACHABLE for name in names):
         return (

@@ -153,3 +153,24 @@ def test_untrusted_certificate_is_named_in_one_line_with_the_option_to_trust_it(
     assert cli(git_repo, "remote", "modify", "origin", "ssl_verify", remotes["ca"]).code == 0
     trusted = cli(git_repo, "push")
     assert trusted.code == 0, trusted.err
+
+
+def test_untrusted_certificate_on_a_kind_without_ssl_verify_names_the_trust_store(
+    git_repo: Path, cli, remotes: dict[str, str]
+) -> None:
+    """DVC's azure remote has no ssl_verify: the hint is OpenSSL's SSL_CERT_FILE."""
+    import base64
+
+    endpoint = remotes["self-signed-https-server"].removesuffix("/dvc")
+    conn = (
+        "DefaultEndpointsProtocol=https;AccountName=a;"
+        f"AccountKey={base64.b64encode(b'k').decode()};BlobEndpoint={endpoint}/a;"
+    )
+    assert cli(git_repo, "remote", "add", "-d", "az", "azure://c/x").code == 0
+    local = ("remote", "modify", "--local", "az", "connection_string", conn)
+    assert cli(git_repo, *local).code == 0
+    failed = cli(git_repo, "push")
+    assert failed.code == 1 and len(failed.err.strip().splitlines()) == 1, failed.err
+    assert "the server's TLS certificate cannot be verified" in failed.err
+    assert failed.err.rstrip().endswith("SSL_CERT_FILE=<ca-bundle.pem> in the environment.")
+    assert "ssl_verify" not in failed.err and "AccountKey" not in failed.err
