@@ -73,10 +73,14 @@ def restore_index(snapshot: IndexSnapshot) -> bool:
     """Put the index back as ``snapshot`` holds it; a no-op when it did not change.
 
     Returns:
-        ``True`` when the index is as it was; ``False`` when ``index.lock``
-        exists (a ``git`` still running, or one killed): the index is not touched.
+        ``True`` when the index is as it was, or its repository is gone (a
+        scheduled run's clone, deleted once pushed); ``False`` when
+        ``index.lock`` exists (a ``git`` still running, or one killed): the
+        index is not touched.
     """
     path = snapshot.path
+    if not path.parent.is_dir():
+        return True
     try:
         now: bytes | None = path.read_bytes()
     except FileNotFoundError:

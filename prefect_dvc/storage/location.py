@@ -290,13 +290,20 @@ _UNREACHABLE = (
     "ClientConnectorError",
 )
 
+# NOTE: ssl's, aiohttp's and botocore's names for a certificate the client
+# cannot verify (self-signed, an unknown CA): retrying or waiting cannot help.
+_UNTRUSTED = ("SSLCertVerificationError", "ClientConnectorCertificateError")
+# NOTE: the kinds whose DVC schema has ssl_verify (config_schema.REMOTE_SCHEMAS).
+_SSL_VERIFY_KINDS = ("s3", "http", "https", "webdav", "webdavs", "webhdfs")
+
 
 def remote_problem(location: Location, exc: BaseException) -> tuple[str, str] | None:
     """``(what is wrong, what to do)`` for the failures a remote commonly has, else ``None``.
 
     Named from botocore's error codes and exception classes: a missing bucket,
-    a wrong region, no or rejected credentials, denied access, and an endpoint
-    that refuses or never answers.
+    a wrong region, no or rejected credentials, denied access, a TLS
+    certificate the client cannot verify, and an endpoint that refuses or
+    never answers.
     """
     bucket = location.root.split("/", 1)[0]
     code = _error_code(exc)
@@ -308,6 +315,16 @@ def remote_problem(location: Location, exc: BaseException) -> tuple[str, str] | 
         if name in _CLASS_PROBLEMS:
             what, hint = _CLASS_PROBLEMS[name]
             return what.format(bucket=bucket), hint
+    if any(name in _UNTRUSTED for name in names):
+        scheme = location.url.split("://", 1)[0].lower()
+        return (
+            f"the server's TLS certificate cannot be verified ({location.redact(_describe(exc))})",
+            "Trust its CA with: prefect-dvc remote modify <name> ssl_verify <ca-bundle.pem> "
+            "(or ssl_verify false)"
+            if scheme in _SSL_VERIFY_KINDS
+            # NOTE: DVC's azure and gs remotes have no ssl_verify option; OpenSSL reads this.
+            else "Add its CA to the trust store: SSL_CERT_FILE=<ca-bundle.pem> in the environment",
+        )
     if any(name in _UNREACHABLE for name in names):
         return (
             f"the endpoint does not answer ({location.redact(_describe(exc))})",

@@ -69,3 +69,21 @@ def test_outside_git_there_is_nothing_to_keep(tmp_path: Path) -> None:
     plain = tmp_path / "plain"
     plain.mkdir()
     assert snapshot_index(plain) is None
+
+
+def test_a_repository_deleted_inside_the_block_is_not_recreated(tmp_path: Path) -> None:
+    """A scheduled run's clone is deleted once pushed, inside ``kept_index``."""
+    import shutil
+
+    clone = tmp_path / "clone"
+    clone.mkdir()
+    git(clone, "init", "-q")
+    gen(clone, {"a.txt": "a\n"})
+    git(clone, "add", "a.txt")
+    calls: list[Path] = []
+    with kept_index(clone, calls.append):
+        git(clone, "add", "-A")
+        gen(clone, {"b.txt": "b\n"})
+        git(clone, "add", "b.txt")
+        shutil.rmtree(clone)
+    assert not clone.exists() and calls == []
