@@ -111,7 +111,7 @@ def repro(
         executor.close()
     stale = names if force else _stale(pipeline, names, statuses)
     if dry:
-        _print_plan(names, stale, statuses)
+        _print_plan(names, stale, statuses, force)
         return
     if not stale:
         console.print("Data and pipelines are up to date.")
@@ -148,13 +148,16 @@ def _check_params(stale: list[str], statuses: dict[str, StageStatus]) -> None:
             raise error
 
 
-def _print_plan(names: list[str], stale: list[str], statuses: dict[str, StageStatus]) -> None:
+def _print_plan(
+    names: list[str], stale: list[str], statuses: dict[str, StageStatus], force: bool = False
+) -> None:
     for name in names:
         st = statuses[name]
         if name not in stale:
             console.print(f"[green]{name}[/]: up to date")
-        elif st.changed:
-            console.print(f"[yellow]{name}[/]: will run ({'; '.join(map(str, st.changes))})")
+        elif st.changed or force:
+            why = "; ".join(map(str, st.changes)) if st.changed else "forced with -f"
+            console.print(f"[yellow]{name}[/]: will run ({why})")
         else:
             console.print(f"[yellow]{name}[/]: will run if its upstream outputs change")
 
@@ -186,7 +189,9 @@ def status(
         return
     names: list[str] = []
     stage_json: dict[str, Any] = {}
-    if pipeline.stages and (pipeline_targets or not targets):
+    # NOTE: a target no .dvc file took must name a stage or an out, even in a
+    # project without dvc.yaml (DVC: "'x' does not exist as an output or a stage name").
+    if pipeline_targets or (pipeline.stages and not targets):
         # NOTE: as DVC, a target's status is its own unless --with-deps adds its upstream
         names = (
             pipeline.select(
