@@ -26,10 +26,12 @@ import os
 import posixpath
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from prefect_dvc.dvcfile import DVC_SUFFIX, format_dvcfile, load_dvcfile
 from prefect_dvc.errors import TrackedDataError
 from prefect_dvc.gitignore import ensure_ignored
+from prefect_dvc.imports.stage_md5 import stage_md5
 from prefect_dvc.repo import RepoPaths
 from prefect_dvc.safety import check_workspace_path, remove_workspace_path
 from prefect_dvc.tracked.ignorelines import ignore_remove
@@ -91,13 +93,16 @@ def _move(root: Path, cwd: Path, src: str, dst: str) -> list[str]:
     entry["path"] = posixpath.relpath(dst_rel, folder or ".")
     touched = _rename_data(root, src_rel, dst_rel, entry.get("cache", True) is not False)
     if renames:
-        data = {k: v for k, v in dvcfile.data.items() if k in ("md5", "frozen", "meta", "desc")}
+        kept = ("md5", "frozen", "meta", "desc", "always_changed", "deps")
+        data = {k: v for k, v in dvcfile.data.items() if k in kept}
         data["outs"] = [entry]
+        _follow_import(data, dvcfile.wdir, folder)
         atomic_write(check_workspace_path(root, new_file), format_dvcfile(data))
         remove_workspace_path(root, old_file)
         return [new_file, *touched, old_file]
     data = dict(dvcfile.data)
     data["outs"] = [entry if o.repo_path == src_rel else dict(o.raw) for o in dvcfile.outs]
+    _follow_import(data, dvcfile.wdir, folder)
     path = check_workspace_path(root, old_file)
     atomic_write(path, format_dvcfile(data, path.read_text(encoding="utf-8")))
     return [old_file, *touched]
@@ -181,3 +186,27 @@ def _check_deletable(root: Path, repo_paths: Sequence[str]) -> None:
     """Every path passes ``safety.py`` before the first one is deleted."""
     for repo_path in repo_paths:
         check_workspace_path(root, repo_path)
+
+
+def _follow_import(data: dict[str, Any], old_folder: str, new_folder: str) -> None:
+    """An import's deps and stage md5 after its out moved, as DVC's ``move`` does.
+
+    A relative local dep path is rebased onto the file's new folder
+    (``with_dep_path_adjusted``); URLs and absolute paths stay. The stage
+    ``md5`` of an import is recomputed (``compute_md5``); ``dvc add``'s files
+    have none.
+    """
+    deps = data.get("deps")
+    if not deps:
+        return
+    rebased = []
+    for dep in deps:
+        dep = dict(dep)
+        path = dep.get("path")
+        if isinstance(path, str) and "://" not in path and not posixpath.isabs(path):
+            full = posixpath.normpath(posixpath.join(old_folder or ".", path))
+            dep["path"] = posixpath.relpath(full, new_folder or ".")
+        rebased.append(dep)
+    data["deps"] = rebased
+    if data.get("md5"):
+        data["md5"] = stage_md5(data)
