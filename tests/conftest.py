@@ -26,6 +26,12 @@ from helpers import free_port, gen, git
 
 __all__ = ["free_port", "gen", "git"]
 
+# NOTE: pytest-xdist workers run with COLUMNS=80, which the CLI reads as a
+# terminal width (exp show fits its table to it); in CI a pipe has none. Popped
+# here, before any fixture (session-wide ones copy the environment) runs.
+os.environ.pop("COLUMNS", None)
+os.environ.pop("LINES", None)
+
 
 @pytest.fixture(scope="session", autouse=True)
 def _no_server_left_behind(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:

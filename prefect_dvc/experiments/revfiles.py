@@ -25,7 +25,6 @@ does: the revision's lock entry, then the object in the cache.
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import posixpath
 from collections.abc import Mapping
@@ -41,8 +40,10 @@ from prefect_dvc.errors import (
 )
 from prefect_dvc.lockschema import parse_lock
 from prefect_dvc.repo import RepoPaths
+from prefect_dvc.storage import layout
 from prefect_dvc.storage.hashinfo import Tree
 from prefect_dvc.storage.hashing import Hasher
+from prefect_dvc.storage.legacy import legacy_oid, split_oid
 from prefect_dvc.storage.state import StateDB
 from prefect_dvc.storage.stores import Stores, open_stores
 from prefect_dvc.yamlio import parse_yaml
@@ -88,11 +89,11 @@ def locked_outs(dvcyaml: bytes | None, lock: bytes | None, base: str = "") -> di
         wdir = _wdir(defined.get(str(name).split("@")[0]))
         for out in entry.get("outs") or []:
             md5 = out.get("md5")
-            # NOTE: DVC 2 entries (no 'hash: md5') hash text files after dos2unix
-            # and live in the legacy cache layout; they are not read here.
-            if isinstance(md5, str) and out.get("hash") == "md5":
+            if isinstance(md5, str):
                 path = posixpath.normpath(posixpath.join(base, wdir, str(out["path"])))
-                found[path] = md5
+                # NOTE: a DVC 2 entry (no 'hash: md5') names a legacy object:
+                # md5-dos2unix content, DVC 2's cache layout (storage/layout.py).
+                found[path] = md5 if out.get("hash") == "md5" else legacy_oid(md5)
     return found
 
 
@@ -221,25 +222,33 @@ class ObjectReader:
             if any(not _inside(e.relpath) for e in entries):
                 self._warn(f"the directory manifest {md5} names a path outside its directory")
                 tree = None
-            self._trees[md5] = {e.relpath: e.md5 for e in entries} if tree else None
+            legacy = split_oid(md5)[0]  # NOTE: a legacy manifest lists legacy objects
+            self._trees[md5] = (
+                {e.relpath: legacy_oid(e.md5) if legacy else e.md5 for e in entries}
+                if tree
+                else None
+            )
         return self._trees[md5]
 
     def _path(self, md5: str) -> Path:
         if self._cache_dir is None:
             config = load_config(self.root)
             self._cache_dir = config.cache_dir or RepoPaths(self.root).default_cache_dir
-        return self._cache_dir / "files" / "md5" / md5[:2] / md5[2:]
+        return self._cache_dir.joinpath(*layout.oid_parts(md5))
 
     def _local(self, md5: str) -> bytes | None:
         if len(md5) < 3 or "/" in md5 or md5.startswith("."):
             return None  # NOTE: a hostile lock value never becomes a path outside the cache
-        path = self._path(md5)
+        try:
+            path = self._path(md5)
+        except StorageError:
+            return None  # NOTE: not an object id at all (checked before any path is built)
         try:
             data = path.read_bytes()
         except OSError:
             return None
-        actual = hashlib.md5(data).hexdigest()
-        if actual != md5.removesuffix(_DIR):
+        actual = layout.bytes_md5(md5, data)
+        if actual != layout.expected(md5):
             if self.strict:
                 raise CorruptObjectError(
                     f"object is corrupt: its content hashes to {actual}, not {md5}",

@@ -200,23 +200,23 @@ def _start_watcher(home: Path, info: server_lib.ServerInfo, idle: float) -> int:
 def api_for_command(announce: Callable[[str], None]) -> str | None:
     """The API URL a command without ``PREFECT_API_URL`` should use; ``None``: a temporary server.
 
-    A healthy local server (recorded under ``$PREFECT_HOME``, or on port
-    4200) is used whatever the mode. Otherwise ``background`` starts the
-    shared one and ``announce``\\ s it in one line with its UI address,
-    ``temporary`` returns ``None``, and ``off`` raises.
+    ``temporary`` returns ``None`` (Prefect's per-process server). Otherwise
+    a healthy local server (recorded under ``$PREFECT_HOME``, or on port
+    4200) is used; failing that ``background`` starts the shared one and
+    ``announce``\\ s it in one line with its UI address, and ``off`` raises.
 
     Raises:
         ConfigError: ``PREFECT_DVC_SERVER=off`` and no server, or a bad setting.
         PrefectDvcError: the background server did not start (its log named).
     """
+    mode = server_mode()
+    if mode == "temporary":
+        return None  # NOTE: asked for by name: not even a server someone else runs
     home = server_lib.prefect_home()
     url = server_lib.find_local_server(home)
     if url:
         mark_used(home)
         return url
-    mode = server_mode()
-    if mode == "temporary":
-        return None
     if mode == "off":
         raise refuse_without_api()
     info, started = ensure_background_server(home)

@@ -329,5 +329,7 @@ def test_lock_paths_are_joined_with_each_stages_wdir() -> None:
         "pipe/sub/o": "a" * 32,
         "pipe/fe/o": "b" * 32,
         "pipe/o2": "c" * 32,
+        # NOTE: a DVC 2 entry names its legacy object (md5-dos2unix, DVC 2's layout)
+        "pipe/dos2unix": "md5-dos2unix:" + "d" * 32,
     }
     assert locked_outs(dvcyaml, b"not: [a lock", "") == {}

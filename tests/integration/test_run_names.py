@@ -62,6 +62,8 @@ def test_repro_run_is_named_after_project_and_targets(
 
 def test_repro_from_a_subfolder_is_named_after_the_project(project: Path, cli) -> None:
     (project / "src").mkdir()
-    done = cli(project / "src", "repro", "train")
+    done = cli(
+        project / "src", "repro", "../dvc.yaml:train"
+    )  # as a DVC user types it from a sub-folder
     assert done.code == 0, done.err
     assert list(_runs_like(project.name)) == [f"repro-{project.name}-train"]

@@ -14,7 +14,11 @@ from helpers import run_dvc
 
 # (our arguments, the same mistake made to DVC, words our line must hold)
 CASES = {
-    "unknown-command": (["add"], ["addd"], ["No such command 'add'", "'prefect-dvc --help'"]),
+    "unknown-command": (
+        ["frobnicate"],
+        ["frobnicate"],
+        ["No such command 'frobnicate'", "'prefect-dvc --help'"],
+    ),
     "unknown-command-close": (["stat"], ["stat"], ["Did you mean 'status'"]),
     "unknown-subcommand-close": (["exp", "lst"], ["exp", "lst"], ["Did you mean 'list'?"]),
     "unknown-short-option": (["repro", "-Z"], ["repro", "-Z"], ["No such option: -Z"]),

@@ -76,7 +76,7 @@ def test_full_disk_through_the_cli_is_one_error_line(tiny_fs: tuple[Path, Path],
     assert result.code != 0
     errors = [line for line in result.err.splitlines() if line.startswith("ERROR")]
     assert len(errors) == 1, result.err
-    assert errors[0].startswith("ERROR: stage 'make': ")
+    assert errors[0].startswith("ERROR: stage 'sub/dvc.yaml:make': ")
     assert errors[0].endswith(
         f"{sub / '.gitignore'}: cannot write it: No space left on device."
         " Free some disk space and run again."
