@@ -149,20 +149,7 @@ def fetch(
     with_deps: bool = WITH_DEPS,
 ) -> None:
     """Download the objects dvc.lock and the .dvc files need into the local cache."""
-    root = find_root()
-    report = _transfer(
-        root,
-        _outs(root, targets, with_deps),
-        remote=remote,
-        jobs=jobs,
-        run_cache=run_cache,
-        pushing=False,
-    )
-    if report.missing:
-        raise MissingObjectError(
-            f"{len(report.missing)} object(s) are not on the remote ({report.missing[0]})",
-            hint="Push them from the machine that produced them",
-        )
+    report = _fetch_all(find_root(), targets, remote, jobs, run_cache, with_deps)
     print(checkout_text.summary({"fetched": report.objects}))
 
 
@@ -176,20 +163,7 @@ def pull(
     with_deps: bool = WITH_DEPS,
 ) -> None:
     """fetch, then checkout."""
-    root = find_root()
-    report = _transfer(
-        root,
-        _outs(root, targets, with_deps),
-        remote=remote,
-        jobs=jobs,
-        run_cache=run_cache,
-        pushing=False,
-    )
-    if report.missing:
-        raise MissingObjectError(
-            f"{len(report.missing)} object(s) are not on the remote ({report.missing[0]})",
-            hint="Push them from the machine that produced them",
-        )
+    report = _fetch_all(find_root(), targets, remote, jobs, run_cache, with_deps)
     stats = _checkout_and_print(targets, force=force, with_deps=with_deps)
     # DVC's summary: objects fetched first, then the files checkout changed
     print(checkout_text.summary({"fetched": report.objects, **stats}))
@@ -381,3 +355,32 @@ def _confirm(force: bool) -> None:
         )
     if not typer.confirm("Are you sure you want to proceed?", default=False):
         raise GcRefusedError("gc was not confirmed; nothing was removed")
+
+
+def _fetch_all(
+    root: Path,
+    targets: list[str] | None,
+    remote: str | None,
+    jobs: int | None,
+    run_cache: bool,
+    with_deps: bool,
+) -> sync.SyncReport:
+    """``fetch``'s transfer, shared by ``pull``: every object downloaded, or one error line.
+
+    Raises:
+        MissingObjectError: objects the remote lacks (the first one named).
+    """
+    report = _transfer(
+        root,
+        _outs(root, targets, with_deps),
+        remote=remote,
+        jobs=jobs,
+        run_cache=run_cache,
+        pushing=False,
+    )
+    if report.missing:
+        raise MissingObjectError(
+            f"{len(report.missing)} object(s) are not on the remote ({report.missing[0]})",
+            hint="Push them from the machine that produced them",
+        )
+    return report
