@@ -28,6 +28,7 @@ from fsspec.implementations.local import LocalFileSystem
 
 from prefect_dvc.config import redact_url
 from prefect_dvc.errors import PrefectDvcError, RemoteError, StorageError
+from prefect_dvc.storage import remote_errors
 
 # NOTE: programming errors must surface as themselves, not as "remote unreachable".
 _NOT_STORAGE_ERRORS = (TypeError, AttributeError, NameError, KeyError, IndexError, AssertionError)
@@ -153,7 +154,8 @@ def probe(location: Location) -> None:
     region, missing or rejected credentials and a denied access each fail here
     with their own message, instead of looking like "no objects" later (s3fs
     reports a missing bucket as a missing file). Other filesystems are asked
-    whether the root exists.
+    whether the root exists and, when it does not, whether its bucket or
+    container does (gcsfs and adlfs report a missing one as a missing path).
 
     Raises:
         RemoteError: one line naming the remote's URL (and bucket) and the problem.
@@ -166,7 +168,14 @@ def probe(location: Location) -> None:
             fs.call_s3("list_objects_v2", Bucket=location.root.split("/", 1)[0], MaxKeys=1)
     else:
         with storage_errors(location, "look up the root"):
-            fs.exists(location.root)
+            found = fs.exists(location.root)
+        scheme = location.url.split("://", 1)[0].lower()
+        missing = None if found else remote_errors.missing_container(fs, scheme, location.root)
+        if missing is not None:
+            raise RemoteError(
+                f"cannot use remote '{location.safe_url}': {missing}",
+                hint="Create it, or fix the remote's url",
+            )
 
 
 def _describe(exc: BaseException) -> str:
@@ -209,126 +218,11 @@ def storage_errors(location: Location, action: str) -> Iterator[None]:
         ) from None
 
 
-def _chain(exc: BaseException) -> Iterator[BaseException]:
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        yield current
-        current = current.__cause__ or current.__context__
-
-
-def _error_code(exc: BaseException) -> str | None:
-    """botocore's error code (``NoSuchBucket``, ``AccessDenied``, ``301``...) behind ``exc``."""
-    for item in _chain(exc):
-        response = getattr(item, "response", None)
-        if isinstance(response, Mapping):
-            code = (response.get("Error") or {}).get("Code")
-            if code:
-                return str(code)
-    return None
-
-
-_CODE_PROBLEMS: Mapping[str, tuple[str, str]] = {
-    **dict.fromkeys(
-        # NOTE: not "404": a HEAD on one missing object says that too.
-        ("NoSuchBucket",),
-        ("bucket '{bucket}' does not exist", "Create the bucket, or fix the remote's url"),
-    ),
-    **dict.fromkeys(
-        ("AccessDenied", "403", "AllAccessDisabled", "AccountProblem"),
-        (
-            "access to bucket '{bucket}' is denied",
-            "Check that these credentials may list, read and write the bucket",
-        ),
-    ),
-    **dict.fromkeys(
-        ("InvalidAccessKeyId", "SignatureDoesNotMatch", "InvalidToken", "ExpiredToken"),
-        (
-            "the credentials for bucket '{bucket}' are rejected ({code})",
-            "Check access_key_id/secret_access_key (.dvc/config.local) or the AWS profile",
-        ),
-    ),
-    **dict.fromkeys(
-        (
-            "PermanentRedirect",
-            "301",
-            "TemporaryRedirect",
-            "307",
-            "AuthorizationHeaderMalformed",
-            "IllegalLocationConstraintException",
-        ),
-        (
-            "bucket '{bucket}' is in another region than the one configured",
-            "Set the bucket's region with: prefect-dvc remote modify <name> region <region>",
-        ),
-    ),
-}
-
-# NOTE: botocore exception class names, matched by name so this module does not
-# import botocore (only the s3 extra installs it).
-_CLASS_PROBLEMS: Mapping[str, tuple[str, str]] = {
-    "NoCredentialsError": (
-        "no credentials found for bucket '{bucket}'",
-        "Set access_key_id/secret_access_key with 'prefect-dvc remote modify --local', "
-        "or an AWS profile or environment variables",
-    ),
-    "PartialCredentialsError": (
-        "the credentials for bucket '{bucket}' are incomplete",
-        "Set both access_key_id and secret_access_key",
-    ),
-}
-
-_UNREACHABLE = (
-    "ConnectTimeoutError",
-    "ReadTimeoutError",
-    "EndpointConnectionError",
-    "ConnectionClosedError",
-    "TimeoutError",
-    "ConnectionRefusedError",
-    "ServerDisconnectedError",
-    "ClientConnectorError",
-)
-
-# NOTE: ssl's, aiohttp's and botocore's names for a certificate the client
-# cannot verify (self-signed, an unknown CA): retrying or waiting cannot help.
-_UNTRUSTED = ("SSLCertVerificationError", "ClientConnectorCertificateError")
-# NOTE: the kinds whose DVC schema has ssl_verify (config_schema.REMOTE_SCHEMAS).
-_SSL_VERIFY_KINDS = ("s3", "http", "https", "webdav", "webdavs", "webhdfs")
-
-
 def remote_problem(location: Location, exc: BaseException) -> tuple[str, str] | None:
-    """``(what is wrong, what to do)`` for the failures a remote commonly has, else ``None``.
+    """``(what is wrong, what to do)`` for a remote's failure, else ``None``.
 
-    Named from botocore's error codes and exception classes: a missing bucket,
-    a wrong region, no or rejected credentials, denied access, a TLS
-    certificate the client cannot verify, and an endpoint that refuses or
-    never answers.
+    The classification, per kind, is ``remote_errors.remote_problem``.
     """
-    bucket = location.root.split("/", 1)[0]
-    code = _error_code(exc)
-    if code in _CODE_PROBLEMS:
-        what, hint = _CODE_PROBLEMS[code]
-        return what.format(bucket=bucket, code=code), hint
-    names = [type(item).__name__ for item in _chain(exc)]
-    for name in names:
-        if name in _CLASS_PROBLEMS:
-            what, hint = _CLASS_PROBLEMS[name]
-            return what.format(bucket=bucket), hint
-    if any(name in _UNTRUSTED for name in names):
-        scheme = location.url.split("://", 1)[0].lower()
-        return (
-            f"the server's TLS certificate cannot be verified ({location.redact(_describe(exc))})",
-            "Trust its CA with: prefect-dvc remote modify <name> ssl_verify <ca-bundle.pem> "
-            "(or ssl_verify false)"
-            if scheme in _SSL_VERIFY_KINDS
-            # NOTE: DVC's azure and gs remotes have no ssl_verify option; OpenSSL reads this.
-            else "Add its CA to the trust store: SSL_CERT_FILE=<ca-bundle.pem> in the environment",
-        )
-    if any(name in _UNREACHABLE for name in names):
-        return (
-            f"the endpoint does not answer ({location.redact(_describe(exc))})",
-            "Check the remote's URL and endpointurl and your network "
-            "(the wait is the remote's connect_timeout/read_timeout options)",
-        )
-    return None
+    scheme = location.url.split("://", 1)[0].lower() if "://" in location.url else "file"
+    detail = location.redact(_describe(exc))
+    return remote_errors.remote_problem(scheme, location.root, exc, detail)

@@ -23,13 +23,15 @@ from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
-from prefect_dvc.errors import ConfigError, UnsafePathError
+from prefect_dvc.errors import ConfigError, RemoteError, UnsafePathError
 from prefect_dvc.lockschema import parse_lock
 from prefect_dvc.safety import check_write_target
 from prefect_dvc.storage.hashinfo import HashInfo, is_exec
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.links import set_exec
 from prefect_dvc.storage.objects import ObjectStore
+from prefect_dvc.storage.remote_errors import missing_folder
+from prefect_dvc.storage.remotes import UnlistedObjectStore
 from prefect_dvc.storage.runcache import RunCache
 from prefect_dvc.storage.stores import Stores
 from prefect_dvc.tmpnames import sweep_tree
@@ -175,7 +177,27 @@ def fetch(stores: Stores, outs: Iterable[UsedOut], *, run_cache: bool = False) -
     runs = stores.remote.runs.transfer(stores.local_runs, jobs=stores.jobs) if run_cache else 0
     md5s = {o.info.oid for o in outs}
     result = stores.remote.objects.transfer(md5s, stores.local, jobs=stores.jobs)
+    if result.missing:
+        _check_remote_folder(stores.remote.objects)
     return SyncReport(len(result.transferred), len(result.skipped), result.missing, runs)
+
+
+def _check_remote_folder(store: ObjectStore) -> None:
+    """Objects were missing: say so if the remote's whole folder is (not "push them").
+
+    Raises:
+        RemoteError: the remote's root folder does not exist (a wrong url or
+            a remote nothing was ever pushed to); asked once, only on failure.
+    """
+    location = store.location
+    if isinstance(store, UnlistedObjectStore):
+        return  # NOTE: an HTTP server need not answer for a folder URL
+    if missing_folder(location.fs, location.root):
+        raise RemoteError(
+            f"remote '{location.safe_url}' has no folder '{location.root}': nothing was "
+            "ever pushed there",
+            hint="Check the remote's url, or push from the machine that produced the data",
+        )
 
 
 def checkout(

@@ -6,6 +6,8 @@ The errors are botocore's own, put through s3fs's own translation
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from botocore.exceptions import (
     ClientError,
@@ -18,6 +20,7 @@ from s3fs.errors import translate_boto_error
 
 from prefect_dvc.errors import RemoteError
 from prefect_dvc.storage.location import open_location, storage_errors
+from prefect_dvc.storage.remote_errors import remote_problem
 
 SECRET = "s3cr3t-value"
 
@@ -64,3 +67,115 @@ def test_unknown_failures_keep_their_own_text() -> None:
         storage_errors(location, "list objects"),
     ):
         raise _client_error("InternalError", "something broke")
+
+
+def _gcs_http(code: int) -> BaseException:
+    from gcsfs.retry import HttpError
+
+    return HttpError({"code": code, "message": "denied by policy"})
+
+
+def _azure(code: str, status: int, message: str = "refused") -> BaseException:
+    from azure.core.exceptions import HttpResponseError
+
+    error = HttpResponseError(message=message)
+    error.status_code, error.error_code = status, code
+    return error
+
+
+def _aiohttp(status: int) -> BaseException:
+    from aiohttp import ClientResponseError, RequestInfo
+    from multidict import CIMultiDict, CIMultiDictProxy
+    from yarl import URL
+
+    info = RequestInfo(URL("http://h/x"), "GET", CIMultiDictProxy(CIMultiDict()))
+    return ClientResponseError(info, (), status=status, message="refused")
+
+
+def _asyncssh(name: str) -> BaseException:
+    import asyncssh
+
+    return getattr(asyncssh, name)("refused")
+
+
+def _google_auth(name: str) -> BaseException:
+    from google.auth import exceptions
+
+    return getattr(exceptions, name)("no key")
+
+
+# NOTE: (scheme, root, the client library's own exception, the line's middle)
+KIND_CASES = [
+    ("gs", "bkt/p", lambda: _gcs_http(401), "the credentials for bucket 'bkt' are rejected (401)"),
+    ("gs", "bkt/p", lambda: _gcs_http(403), "access to bucket 'bkt' is denied (403)"),
+    (
+        "gs",
+        "bkt/p",
+        lambda: _google_auth("DefaultCredentialsError"),
+        "no credentials found for bucket 'bkt' (DefaultCredentialsError)",
+    ),
+    (
+        "gs",
+        "bkt/p",
+        lambda: _google_auth("RefreshError"),
+        "the credentials for bucket 'bkt' are rejected (RefreshError)",
+    ),
+    (
+        "azure",
+        "ctr/p",
+        lambda: _azure("ContainerNotFound", 404),
+        "container 'ctr' does not exist",
+    ),
+    (
+        "azure",
+        "ctr/p",
+        lambda: _azure("AuthenticationFailed", 403),
+        "the credentials for container 'ctr' are rejected (AuthenticationFailed)",
+    ),
+    (
+        "azure",
+        "ctr/p",
+        lambda: _azure("AuthorizationPermissionMismatch", 403),
+        "access to container 'ctr' is denied (AuthorizationPermissionMismatch)",
+    ),
+    (
+        "azure",
+        "ctr/p",
+        lambda: _azure("NoAuthenticationInformation", 401),
+        "no credentials found for container 'ctr' (NoAuthenticationInformation)",
+    ),
+    (
+        "ssh",
+        "/srv",
+        lambda: _asyncssh("PermissionDenied"),
+        "the credentials for the server are rejected (PermissionDenied)",
+    ),
+    (
+        "ssh",
+        "/srv",
+        lambda: _asyncssh("HostKeyNotVerifiable"),
+        "the server's host key cannot be verified",
+    ),
+    (
+        "ssh",
+        "/srv",
+        lambda: _asyncssh("SFTPPermissionDenied"),
+        "access to the server is denied (SFTPPermissionDenied)",
+    ),
+    ("https", "/", lambda: _aiohttp(401), "the credentials for the server are rejected (401)"),
+    ("https", "/", lambda: _aiohttp(403), "access to the server is denied (403)"),
+    ("webdav", "/", lambda: ConnectionRefusedError(111, "refused"), "does not answer"),
+]
+
+
+@pytest.mark.parametrize(("scheme", "root", "make", "said"), KIND_CASES)
+def test_every_kind_names_its_problem(scheme: str, root: str, make: Any, said: str) -> None:
+    what, hint = remote_problem(scheme, root, make(), "detail")
+    assert said in what and hint
+    assert "push" not in hint.lower()
+
+
+def test_an_object_missing_is_not_a_problem_of_the_remote() -> None:
+    # NOTE: a 404 on one object is "missing object", never "missing bucket".
+    assert remote_problem("https", "/", _aiohttp(404), "detail") is None
+    assert remote_problem("gs", "bkt/p", FileNotFoundError("b/bkt/o/x"), "detail") is None

@@ -92,15 +92,22 @@ def start_azurite(data: Path) -> tuple[str, Stop]:
     return conn, stop
 
 
-def start_webdav(data: Path) -> tuple[str, Stop]:
-    """wsgidav on cheroot, serving ``data`` anonymously; returns its http URL."""
+def start_webdav(data: Path, users: dict[str, str] | None = None) -> tuple[str, Stop]:
+    """wsgidav on cheroot, serving ``data``; returns its http URL.
+
+    ``users``: ``{user: password}`` required (HTTP basic auth), else anonymous.
+    """
     from cheroot import wsgi
     from wsgidav.wsgidav_app import WsgiDAVApp
 
+    mapping: object = True
+    if users:
+        mapping = {name: {"password": password} for name, password in users.items()}
     app = WsgiDAVApp(
         {
             "provider_mapping": {"/": str(data)},
-            "simple_dc": {"user_mapping": {"*": True}},
+            "simple_dc": {"user_mapping": {"*": mapping}},
+            "http_authenticator": {"accept_basic": True, "accept_digest": False},
             "verbose": 0,
             "logging": {"enable": False, "enable_loggers": []},
         }
@@ -156,6 +163,40 @@ def start_http(data: Path) -> tuple[str, Stop]:
     port = free_port()
     handler = functools.partial(_PutHandler, directory=str(data))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+    return f"http://127.0.0.1:{port}", stop
+
+
+class _StatusHandler(http.server.BaseHTTPRequestHandler):
+    """Answers every request for ``/<status>/...`` with that status (401, 403, 404...)."""
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _answer(self) -> None:
+        status = int(self.path.strip("/").split("/", 1)[0])
+        body = b"" if self.command == "HEAD" else b"refused"
+        self.send_response(status)
+        if status == 401:
+            self.send_header("WWW-Authenticate", 'Basic realm="dvc"')
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+    do_GET = do_HEAD = do_PUT = do_POST = _answer
+
+
+def start_status_http() -> tuple[str, Stop]:
+    """An HTTP server refusing ``/<status>/...`` with that status; returns its URL."""
+    port = free_port()
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), _StatusHandler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
 
