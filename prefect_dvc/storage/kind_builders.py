@@ -347,9 +347,12 @@ def _ssl_context(verify: bool | str) -> Any:
     return context
 
 
-def _hdfs(rc: RemoteConfig, split: SplitResult, opts: Options) -> Built:
-    from fsspec.implementations.arrow import HadoopFileSystem
+def hdfs_kwargs(split: SplitResult, opts: Options) -> dict[str, Any]:
+    """fsspec ``HadoopFileSystem`` arguments for an ``hdfs://`` remote, as dvc-hdfs builds them.
 
+    dvc-hdfs 3 passes its options unchanged beside the URL's host, port and
+    user (``HadoopFileSystem._get_kwargs_from_urls``); the ``user`` option wins.
+    """
     kwargs: dict[str, Any] = {"host": split.hostname or "default", "port": split.port or 0}
     if opts.get("user") or split.username:
         kwargs["user"] = opts.get("user") or split.username
@@ -357,36 +360,70 @@ def _hdfs(rc: RemoteConfig, split: SplitResult, opts: Options) -> Built:
         kwargs["kerb_ticket"] = opts["kerb_ticket"]
     if "replication" in opts:
         kwargs["replication"] = int(opts["replication"])
-    return HadoopFileSystem(**kwargs), split.path.rstrip("/") or "/"
+    return kwargs
+
+
+def _hdfs(rc: RemoteConfig, split: SplitResult, opts: Options) -> Built:
+    from fsspec.implementations.arrow import HadoopFileSystem
+
+    return HadoopFileSystem(**hdfs_kwargs(split, opts)), split.path.rstrip("/") or "/"
+
+
+def webhdfs_kwargs(split: SplitResult, opts: Options) -> dict[str, Any]:
+    """fsspec ``WebHDFS`` arguments for a ``webhdfs://`` remote, as dvc-webhdfs builds them.
+
+    dvc-webhdfs 3 (``_prepare_credentials``): ``kerberos_principal`` becomes
+    ``kerb_kwargs={"principal": ...}``; ``data_proxy_target`` replaces the
+    namenode's own ``<http|https>://host:port/webhdfs/v1`` URL; host, port and
+    user come from the URL (``WebHDFS._get_kwargs_from_urls``), the ``user``
+    option winning; ``ssl_verify`` becomes the session's ``verify``.
+    """
+    host, port = split.hostname or "", split.port or 50070
+    kwargs: dict[str, Any] = {"host": host, "port": port}
+    if split.username:
+        kwargs["user"] = split.username
+    for key in ("proxy_to", "token", "user", "password"):
+        if key in opts:
+            kwargs[key] = opts[key]
+    if "kerberos_principal" in opts:
+        kwargs["kerb_kwargs"] = {"principal": opts["kerberos_principal"]}
+    kwargs["kerberos"] = flag(opts, "kerberos")
+    kwargs["use_https"] = flag(opts, "use_https")
+    if "data_proxy_target" in opts:
+        scheme = "https" if kwargs["use_https"] else "http"
+        kwargs["data_proxy"] = {f"{scheme}://{host}:{port}/webhdfs/v1": opts["data_proxy_target"]}
+    verify = _ssl_verify(opts)
+    if verify is not True:
+        kwargs["session_verify"] = verify
+    return kwargs
 
 
 def _webhdfs(rc: RemoteConfig, split: SplitResult, opts: Options) -> Built:
     from fsspec.implementations.webhdfs import WebHDFS
 
-    kwargs: dict[str, Any] = {"host": split.hostname or "", "port": split.port or 50070}
-    for key in ("kerberos_principal", "proxy_to", "token", "user", "password"):
-        if key in opts:
-            kwargs[key] = opts[key]
-    kwargs["kerberos"] = flag(opts, "kerberos")
-    kwargs["use_https"] = flag(opts, "use_https")
-    if "data_proxy_target" in opts:
-        kwargs["data_proxy"] = {opts["data_proxy_target"]: opts["data_proxy_target"]}
-    verify = _ssl_verify(opts)
-    if verify is not True:
-        kwargs["session_verify"] = verify
-    fs = WebHDFS(skip_instance_cache=True, **kwargs)
+    fs = WebHDFS(skip_instance_cache=True, **webhdfs_kwargs(split, opts))
     return fs, split.path.rstrip("/") or "/"
+
+
+def oss_kwargs(opts: Options) -> dict[str, Any]:
+    """ossfs arguments for an ``oss://`` remote, as dvc-oss builds them.
+
+    dvc-oss 3 (``_prepare_credentials``): ``oss_key_id``/``oss_key_secret``,
+    else the ``OSS_ACCESS_KEY_ID``/``OSS_ACCESS_KEY_SECRET`` environment
+    variables, and ``oss_endpoint``; unset values are left to ossfs.
+    """
+    kwargs = {
+        "key": opts.get("oss_key_id") or os.environ.get("OSS_ACCESS_KEY_ID"),
+        "secret": opts.get("oss_key_secret") or os.environ.get("OSS_ACCESS_KEY_SECRET"),
+        "endpoint": opts.get("oss_endpoint"),
+    }
+    return {k: v for k, v in kwargs.items() if v}
 
 
 def _oss(rc: RemoteConfig, split: SplitResult, opts: Options) -> Built:
     import ossfs
 
-    kwargs = {
-        "key": opts.get("oss_key_id"),
-        "secret": opts.get("oss_key_secret"),
-        "endpoint": opts.get("oss_endpoint"),
-    }
-    fs = ossfs.OSSFileSystem(skip_instance_cache=True, **{k: v for k, v in kwargs.items() if v})
+    fs = ossfs.OSSFileSystem(skip_instance_cache=True, **oss_kwargs(opts))
     return fs, f"{split.netloc}{split.path}".rstrip("/")
 
 

@@ -134,6 +134,9 @@ def open_remote_location(rc: RemoteConfig) -> Location:
         secrets += (split.password,)
     if rc.scheme == "azure":
         secrets += tuple(v for e in AZURE_ENV.values() if len(v := os.environ.get(e, "")) >= 4)
+    if rc.scheme == "oss":
+        # NOTE: dvc-oss reads the secret from the environment when the option is unset.
+        secrets += tuple(v for v in [os.environ.get("OSS_ACCESS_KEY_SECRET", "")] if len(v) >= 4)
     location = Location(fs=AbstractFileSystem(), root="/", url=rc.url, secrets=secrets)
     with storage_errors(location, "connect"):
         fs, root = BUILDERS[rc.scheme](rc, split, opts)
