@@ -250,3 +250,31 @@ def test_pull_says_the_real_problem_in_one_line(
     # NOTE: only a missing object is "push them": HTTP cannot tell a missing folder.
     assert ("Push them" in pulled.stderr) == (case_id == "http-404")
     assert _snapshot(repo) == before
+
+
+CONSULTED = ["gs-missing-bucket", "azure-wrong-key", "ssh-wrong-password", "webdav-wrong-password"]
+STAGE = {
+    "dvc.yaml": "stages:\n  make:\n    cmd: python -c \"open('out.txt','w').write('made')\"\n"
+    "    deps:\n      - seed.txt\n    outs:\n      - out.txt\n",
+    "seed.txt": "seed\n",
+}
+
+
+@pytest.mark.parametrize("case_id", CONSULTED)
+def test_repro_warns_once_with_the_same_line_and_runs_locally(
+    case_id: str, request: pytest.FixtureRequest, git_repo: Path, cli: Callable[..., object]
+) -> None:
+    """The run-cache lookup only consults the remote: one warning line, the stage runs."""
+    case = CASES[case_id]
+    url, options = case.remote(request)
+    config = f"[core]\n    remote = bad\n['remote \"bad\"']\n    url = {url}\n"
+    local = "['remote \"bad\"']\n" + "".join(f"    {k} = {v}\n" for k, v in options.items())
+    gen(git_repo, {**STAGE, ".dvc/config": config, ".dvc/config.local": local})
+    ran = cli(git_repo, "repro")
+    assert ran.code == 0, ran.err  # type: ignore[attr-defined]
+    assert (git_repo / "out.txt").read_text() == "made"
+    problem = case.line.removeprefix("ERROR: ").split(": ", 1)[1].split(". ", 1)[0]
+    warnings = [line for line in ran.err.splitlines() if "remote" in line]  # type: ignore[attr-defined]
+    assert len(warnings) == 1, ran.err  # type: ignore[attr-defined]
+    assert problem in re.sub(r"127\.0\.0\.1:\d+", "HOST", warnings[0])
+    assert warnings[0].endswith("running without remote 'bad'"), warnings[0]
