@@ -9,6 +9,7 @@ with exactly the row's line, and leave every file of the repository as it was.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -278,3 +279,34 @@ def test_repro_warns_once_with_the_same_line_and_runs_locally(
     assert len(warnings) == 1, ran.err  # type: ignore[attr-defined]
     assert problem in re.sub(r"127\.0\.0\.1:\d+", "HOST", warnings[0])
     assert warnings[0].endswith("running without remote 'bad'"), warnings[0]
+
+
+def test_gcs_emulator_losing_a_trailing_cr_is_refused_by_the_verified_fetch(
+    gcs_endpoint: str, tmp_path: Path
+) -> None:
+    """gcp-storage-emulator stores a multipart upload's body without its trailing CR.
+
+    The bench's "wrong bytes from GCS" was this server defect (the bytes are
+    wrong on the server itself, whoever reads them); our fetch must refuse
+    them and adopt nothing, and every other object must still arrive.
+    """
+    from prefect_dvc.config import RemoteConfig
+    from prefect_dvc.errors import CorruptObjectError
+    from prefect_dvc.storage.objects import ObjectStore
+    from prefect_dvc.storage.remotes import open_remote
+
+    options = (("endpointurl", gcs_endpoint), ("allow_anonymous_login", "true"))
+    remote = open_remote(RemoteConfig("gs", f"gs://conformance/{tmp_path.name}", options))
+    local = ObjectStore.from_url(str(tmp_path / "cache"))
+    good, bad = b"ends with LF\n", b"ends with CR\r"
+    good_md5, bad_md5 = (hashlib.md5(data).hexdigest() for data in (good, bad))
+    for data, md5 in ((good, good_md5), (bad, bad_md5)):
+        local.add_bytes(data, md5)
+    assert local.transfer([good_md5, bad_md5], remote.objects).transferred
+    stored = remote.objects.fs.cat_file(remote.objects.oid_path(bad_md5))
+    assert stored == bad[:-1]  # the server's defect, not ours
+    fresh = ObjectStore.from_url(str(tmp_path / "fresh"))
+    assert remote.objects.transfer([good_md5], fresh).transferred == (good_md5,)
+    with pytest.raises(CorruptObjectError, match=f"not {bad_md5}"):
+        remote.objects.transfer([bad_md5], fresh)
+    assert not fresh.exists(bad_md5) and fresh.read_bytes(good_md5) == good
