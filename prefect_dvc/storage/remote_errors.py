@@ -207,6 +207,9 @@ def classify(exc: BaseException) -> tuple[Problem, str] | None:
         name = type(item).__name__
         if name in _CLASSES:
             found.append((_CLASSES[name], name))
+        if name == "ClientAuthenticationError" and "failed to retrieve a token" in str(item):
+            # NOTE: azure-identity's DefaultAzureCredential found no credential to try.
+            found.append((Problem.NO_CREDENTIALS, "DefaultAzureCredential"))
         status = _status(item)
         if status in (401, 403) and type(item).__module__.split(".")[0] in (
             "gcsfs",

@@ -83,6 +83,17 @@ def _azure(code: str, status: int, message: str = "refused") -> BaseException:
     return error
 
 
+def _azure_identity() -> BaseException:
+    from azure.core.exceptions import ClientAuthenticationError
+
+    # NOTE: the text of azure-identity's ChainedTokenCredential
+    # (_credentials/chained.py) when none of its credentials is available;
+    # asking for a real token could find a managed identity on a cloud runner.
+    return ClientAuthenticationError(
+        message="DefaultAzureCredential failed to retrieve a token from the included credentials."
+    )
+
+
 def _aiohttp(status: int) -> BaseException:
     from aiohttp import ClientResponseError, RequestInfo
     from multidict import CIMultiDict, CIMultiDictProxy
@@ -161,6 +172,12 @@ KIND_CASES = [
         "/srv",
         lambda: _asyncssh("SFTPPermissionDenied"),
         "access to the server is denied (SFTPPermissionDenied)",
+    ),
+    (
+        "azure",
+        "ctr/p",
+        lambda: _azure_identity(),
+        "no credentials found for container 'ctr' (DefaultAzureCredential)",
     ),
     ("https", "/", lambda: _aiohttp(401), "the credentials for the server are rejected (401)"),
     ("https", "/", lambda: _aiohttp(403), "access to the server is denied (403)"),
