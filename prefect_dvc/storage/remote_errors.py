@@ -300,6 +300,11 @@ def remote_problem(
     missing_hint, rejected_hint = _hints(scheme)
     if problem is Problem.MISSING_CONTAINER:
         return f"{noun} does not exist", "Create it, or fix the remote's url"
+    if code == "PartialCredentialsError":
+        return (
+            f"the credentials for {noun} are incomplete",
+            "Set both access_key_id and secret_access_key",
+        )
     if problem is Problem.NO_CREDENTIALS:
         return f"no credentials found for {noun} ({code})", missing_hint
     if problem is Problem.REJECTED:

@@ -14,6 +14,7 @@ from botocore.exceptions import (
     ConnectTimeoutError,
     EndpointConnectionError,
     NoCredentialsError,
+    PartialCredentialsError,
     ReadTimeoutError,
 )
 from s3fs.errors import translate_boto_error
@@ -42,6 +43,7 @@ CASES = [
     (_client_error("PermanentRedirect", "use the other endpoint"), "in another region"),
     (_client_error("AuthorizationHeaderMalformed", "region is wrong"), "in another region"),
     (NoCredentialsError(), "no credentials found for bucket 'bkt'"),
+    (PartialCredentialsError(provider="env", cred_var="secret"), "for bucket 'bkt' are incomplete"),
     (EndpointConnectionError(endpoint_url="http://127.0.0.1:9"), "the endpoint does not answer"),
     (ReadTimeoutError(endpoint_url="http://127.0.0.1:9"), "the endpoint does not answer"),
     (ConnectTimeoutError(endpoint_url="http://127.0.0.1:9"), "the endpoint does not answer"),
