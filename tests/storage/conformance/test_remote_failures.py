@@ -77,6 +77,10 @@ def _webdav(folder: str, password: str) -> Callable[..., tuple[str, dict[str, st
     return make
 
 
+def _local(request: pytest.FixtureRequest) -> tuple[str, dict[str, str]]:
+    return str(request.getfixturevalue("tmp_path") / "no-such-folder"), {}
+
+
 def _http(status: int) -> Callable[..., tuple[str, dict[str, str]]]:
     def make(request: pytest.FixtureRequest) -> tuple[str, dict[str, str]]:
         return f"{request.getfixturevalue('status_http')}/{status}/store", {}
@@ -152,6 +156,15 @@ CASES = {
             "ERROR: remote 'webdav://HOST/no-such-folder' has no folder '/no-such-folder': "
             "nothing was ever pushed there. Check the remote's url, or push from the machine "
             "that produced the data."
+        ),
+    ),
+    "local-missing-folder": Case(
+        "local",
+        _local,
+        (
+            "ERROR: remote 'TMP/no-such-folder' has no folder 'TMP/no-such-folder': nothing was "
+            "ever pushed there. Check the remote's url, or push from the machine that produced "
+            "the data."
         ),
     ),
     "http-401": Case(
@@ -247,7 +260,8 @@ def test_pull_says_the_real_problem_in_one_line(
     before = _snapshot(repo)
     pulled = _cli(repo, "pull")
     assert pulled.returncode != 0
-    assert re.sub(r"127\.0\.0\.1:\d+", "HOST", pulled.stderr.strip()) == case.line
+    said = pulled.stderr.strip().replace(str(tmp_path), "TMP")
+    assert re.sub(r"127\.0\.0\.1:\d+", "HOST", said) == case.line
     # NOTE: only a missing object is "push them": HTTP cannot tell a missing folder.
     assert ("Push them" in pulled.stderr) == (case_id == "http-404")
     assert _snapshot(repo) == before
