@@ -13,7 +13,6 @@ import json
 from typing import Any
 
 from rich.console import Console
-from rich.table import Table
 
 console = Console(highlight=False)
 err_console = Console(stderr=True, highlight=False)
@@ -26,6 +25,8 @@ def print_json(data: Any) -> None:
 
 def print_run(run: object) -> None:
     """The per-stage outcome table of a pipeline run, on stderr."""
+    from rich.table import Table  # only when a run happened: a no-op repro prints none
+
     results = getattr(run, "results", {})
     table = Table(show_edge=False, box=None, pad_edge=False)
     table.add_column("Stage")
