@@ -4,7 +4,6 @@ Provides:
     register(exp_app, root_app): the commands, on the ``exp`` group and the root.
     terminal_width(): the width the default ``exp show`` table must fit, or ``None``.
     fit_columns(columns, cells, width): which columns the table keeps, and their widths.
-    print_run(run): moved to ``cli/output.py``.
 
 The default ``exp show`` table. A real project easily has 40 columns (16
 metrics, 10 params, 12 dep hashes); squeezing all of them into 80 columns,
