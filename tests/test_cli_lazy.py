@@ -129,6 +129,10 @@ def test_help_reads_the_same_after_another_command(tmp_path: Path) -> None:
     assert "kill" in parts[2] and "show" in parts[4]  # the steps that extend these groups ran
 
 
+def test_root_help_before_a_command_lists_every_command() -> None:
+    assert _cli_out("--help", "repro") == _cli_out("--help")
+
+
 def test_each_step_adds_only_the_names_it_claims() -> None:
     from prefect_dvc import cli
 

@@ -204,8 +204,17 @@ _step_of: dict[int, int] = {}  # id(typer's command/group info) -> index of its 
 
 
 def _command_name(argv: Sequence[str]) -> str | None:
-    """The top-level command named in ``argv``: the first word after the root's flags."""
-    return next((arg for arg in argv if not arg.startswith("-")), None)
+    """The top-level command named in ``argv``: the first word after the root's flags.
+
+    ``None`` when ``--help`` comes first: click then prints the root's help
+    (``prefect-dvc --help repro``), which lists every command.
+    """
+    for arg in argv:
+        if arg == "--help":
+            return None
+        if not arg.startswith("-"):
+            return arg
+    return None
 
 
 def register_commands(argv: Sequence[str] | None = None) -> None:
