@@ -28,9 +28,11 @@ Prints the median of each measure per tool and set-up and the ratio to DVC.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import shutil
+import signal
 import socket
 import statistics
 import subprocess
@@ -145,8 +147,20 @@ class Tool:
         return timed([*self.argv0, *args], cwd, self.env)
 
     def stop_server(self) -> None:
-        if self.ours:
-            subprocess.run([CLI, "server", "stop"], env=self.env, capture_output=True)
+        """Stop the background server this set-up started; kill what ``server stop`` left."""
+        if not self.ours:
+            return
+        subprocess.run([CLI, "server", "stop"], env=self.env, capture_output=True, timeout=120)
+        record = Path(self.env["PREFECT_HOME"]) / "prefect-dvc-server.json"
+        if not record.exists():
+            return
+        # NOTE: the record names the server and its idle watcher, both started
+        # by this benchmark's commands; nothing else is ever killed.
+        pids = json.loads(record.read_text())
+        for key in ("pid", "watcher"):
+            if isinstance(pids.get(key), int):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(pids[key], signal.SIGTERM)
 
 
 def one_round(tool: Tool, work: Path, index: int, record: Callable[[str, float], None]) -> None:
@@ -191,11 +205,12 @@ def main() -> None:
                 ours=True,
             ),
         ]
-        # Warm-up, not timed: Prefect's database migrations, first imports, DVC's site cache.
-        for tool in tools:
-            warm = make_project(work / f"warm-{tool.label}")
-            tool.run(warm, "repro")
+        print(f"load average at start: {_load()}", flush=True)
         try:
+            # Warm-up, not timed: Prefect's database migrations, first imports, DVC's site cache.
+            for tool in tools:
+                warm = make_project(work / f"warm-{tool.label}")
+                tool.run(warm, "repro")
             for index in range(args.rounds):
                 order = tools if index % 2 == 0 else list(reversed(tools))
                 for tool in order:
@@ -204,7 +219,13 @@ def main() -> None:
         finally:
             for tool in tools:
                 tool.stop_server()
+    print(f"load average at end: {_load()}")
     report(results, args.rounds)
+
+
+def _load() -> str:
+    """The 1, 5 and 15 minute load averages (other users of the machine skew the walls)."""
+    return " ".join(f"{value:.2f}" for value in os.getloadavg()) + f" on {os.cpu_count()} CPUs"
 
 
 def _recorder(bucket: dict[str, list[float]]) -> Callable[[str, float], None]:

@@ -38,8 +38,6 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-import fsspec
-
 from prefect_dvc.errors import PipelineError, RemoteError
 
 # NOTE: DVC 3.67.1 reads `file:///x` as the relative path `file:/x` and fails
@@ -121,9 +119,8 @@ def hash_url(url: str, written: str) -> dict[str, Any] | None:
         RemoteError: the server cannot be reached or refuses the request.
     """
     scheme = urlsplit(url).scheme
-    options = dict(_S3_OPTIONS) if scheme == "s3" else {}
     try:
-        fs = fsspec.filesystem(scheme, skip_instance_cache=True, **options)
+        fs = url_filesystem(url)
         info = fs.info(url)
         if info.get("type") == "directory":
             raise IsADirectoryError(url)
@@ -182,6 +179,10 @@ def url_filesystem(url: str) -> Any:
     A fresh instance each call (never fsspec's instance cache), so a
     credential or endpoint change between calls is seen.
     """
+    # NOTE: imported here: fsspec (and asyncio under it) costs ~40 ms that a
+    # pipeline without URL deps, the common case, never needs.
+    import fsspec
+
     scheme = urlsplit(url).scheme
     options = dict(_S3_OPTIONS) if scheme == "s3" else {}
     return fsspec.filesystem(scheme, skip_instance_cache=True, **options)

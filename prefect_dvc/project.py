@@ -16,12 +16,11 @@ import contextlib
 import subprocess
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from prefect_dvc.config import load_config
 from prefect_dvc.errors import GitError, MissingObjectError, PrefectDvcError
-from prefect_dvc.experiments.collect import ShowFiles
 from prefect_dvc.experiments.git import Git
-from prefect_dvc.experiments.refs import ExpRef
 from prefect_dvc.lockset import LockSet
 from prefect_dvc.repo import RepoPaths
 from prefect_dvc.storage import sync
@@ -33,6 +32,12 @@ from prefect_dvc.storage.tracked_objects import data_outs, dvcfile_outs_at
 from prefect_dvc.translators.index import dvcfiles_of, load_index
 from prefect_dvc.translators.targets import Scope
 from prefect_dvc.yamlio import parse_yaml
+
+if TYPE_CHECKING:
+    # NOTE: types only: repro and status reach this module and never need
+    # the exp show stack (experiments.collect).
+    from prefect_dvc.experiments.collect import ShowFiles
+    from prefect_dvc.experiments.refs import ExpRef
 
 
 def open_stores_for(
@@ -132,6 +137,8 @@ def show_files(root: Path) -> ShowFiles:
     stages and interpolated paths right; DVC's implicit root ``params.yaml``
     is shown where it exists.
     """
+    from prefect_dvc.experiments.collect import ShowFiles
+
     try:
         pipeline = load_index(root)
     except PrefectDvcError:

@@ -36,11 +36,15 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
-
-import psutil
+from typing import TYPE_CHECKING
 
 from prefect_dvc.repo import RepoPaths
 from prefect_dvc.yamlio import atomic_write
+
+if TYPE_CHECKING:
+    # NOTE: imported where used: only a command that finds a run record pays
+    # psutil's import (8 ms), not every status or no-op repro.
+    import psutil
 
 # NOTE: psutil derives a start time from the boot time and the process's
 # start tick; the same process always gets the same value, but allow for
@@ -69,6 +73,8 @@ class ProcessId:
         Raises:
             psutil.NoSuchProcess: there is no such process.
         """
+        import psutil
+
         return cls(socket.gethostname(), pid, psutil.Process(pid).create_time())
 
     @property
@@ -81,6 +87,8 @@ class ProcessId:
         Only meaningful for a local process; a zombie (dead, not yet reaped)
         counts as dead.
         """
+        import psutil
+
         try:
             proc = psutil.Process(self.pid)
             if proc.status() == psutil.STATUS_ZOMBIE:
@@ -200,6 +208,8 @@ def orphans_of(record: RunRecord) -> list[psutil.Process]:
     Reads every readable process's environment: meant for the rare moment a
     dead run is settled, not for a hot path.
     """
+    import psutil
+
     found = []
     for proc in psutil.process_iter():
         try:
@@ -227,6 +237,8 @@ def helper_processes() -> tuple[tuple[ProcessId, ...], str | None]:
         (the children, ``http://127.0.0.1:<port>/api`` of the one that is
         Prefect's temporary server, or ``None``).
     """
+    import psutil
+
     own = os.getpgid(0)
     found: list[ProcessId] = []
     url = None

@@ -21,7 +21,7 @@ import typer
 from prefect_dvc.checkpoints.resume import find_resume_point, resume_name
 from prefect_dvc.cli import show as show_cmds
 from prefect_dvc.cli.exp_list_text import describe, exp_list_lines
-from prefect_dvc.cli.output import console, err_console, print_json
+from prefect_dvc.cli.output import console, err_console, print_json, print_run
 from prefect_dvc.cli.pipeline import scoped_stages
 from prefect_dvc.errors import ConfigError, MissingObjectError, StageError
 from prefect_dvc.experiments import manage, sync
@@ -166,7 +166,7 @@ def run(
             plots=plots,
         )
         if failed is not None:
-            show_cmds.print_run(failed)
+            print_run(failed)
             raise StageError(summary if "checkpoint" in summary else failed.summary())
         assert result is not None
         _say(f"Ran experiment '{result.name}' ({result.commit[:7]}): {result.ref}")

@@ -19,13 +19,16 @@ import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-
-from rich.live import Live
-from rich.table import Table
-from rich.text import Text
+from typing import TYPE_CHECKING
 
 from prefect_dvc.cli.output import err_console
 from prefect_dvc.progress import StageEvent, listening
+
+if TYPE_CHECKING:
+    # NOTE: rich's table and live display are imported when a run shows
+    # them, not by every repro (a no-op shows none).
+    from rich.table import Table
+    from rich.text import Text
 
 _COLOURS = {
     "queued": "dim",
@@ -69,6 +72,9 @@ class _Board:
                 row["seconds"] = event.seconds
 
     def render(self) -> Table | Text:
+        from rich.table import Table
+        from rich.text import Text
+
         if not self.rows:
             return Text("")
         table = Table(show_edge=False, box=None, pad_edge=False)
@@ -103,6 +109,8 @@ def live_stages(enabled: bool) -> Iterator[bool]:
     if not enabled or not err_console.is_terminal:
         yield False
         return
+    from rich.live import Live
+
     board = _Board()
     try:
         with (

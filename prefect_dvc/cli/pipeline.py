@@ -11,8 +11,7 @@ import typer
 
 from prefect_dvc.cli import dag_text
 from prefect_dvc.cli.live import live_stages
-from prefect_dvc.cli.output import console, err_console, print_json
-from prefect_dvc.cli.show import print_run
+from prefect_dvc.cli.output import console, err_console, print_json, print_run
 from prefect_dvc.cli.status_text import (
     EMPTY_PROJECT,
     UP_TO_DATE,

@@ -4,7 +4,6 @@ Provides:
     register(exp_app, root_app): the commands, on the ``exp`` group and the root.
     terminal_width(): the width the default ``exp show`` table must fit, or ``None``.
     fit_columns(columns, cells, width): which columns the table keeps, and their widths.
-    print_run(run): the per-stage outcome table of a pipeline run.
 
 The default ``exp show`` table. A real project easily has 40 columns (16
 metrics, 10 params, 12 dep hashes); squeezing all of them into 80 columns,
@@ -212,25 +211,6 @@ def metrics_diff(
         print(
             diffs.diff_table(result, kind="Metric", labels=(a, b), rounding="decimal", markdown=md)
         )
-
-
-def print_run(run: object) -> None:
-    """The per-stage outcome table of a pipeline run, on stderr."""
-    results = getattr(run, "results", {})
-    table = Table(show_edge=False, box=None, pad_edge=False)
-    table.add_column("Stage")
-    table.add_column("Result")
-    table.add_column("Time", justify="right")
-    colours = {"ran": "cyan", "restored from run-cache": "magenta"}
-    for name, result in results.items():
-        outcome = result.outcome.value
-        colour = colours.get(outcome, "green")
-        table.add_row(name, f"[{colour}]{outcome}[/]", f"{result.seconds:.2f}s")
-    for name in getattr(run, "failed", {}):
-        table.add_row(name, "[red]failed[/]", "")
-    for name in getattr(run, "not_run", {}):
-        table.add_row(name, "[dim]not run[/]", "")
-    err_console.print(table)
 
 
 _PAD = 2  # one space on each side of a column, none at the table's edges

@@ -38,6 +38,7 @@ from prefect_dvc.flows.checkout import (
 )
 from prefect_dvc.flows.failures import one_line_failures
 from prefect_dvc.flows.lifecycle import cancelled_state, protect_secrets, tracked_run
+from prefect_dvc.flows.parameters import plain_json_parameters
 from prefect_dvc.flows.repro import run_repro
 from prefect_dvc.interrupt import stop_requested
 from prefect_dvc.runrecord import RUN_ENV
@@ -238,6 +239,9 @@ def exp_run(
         else:
             _keep(ws)
         return Completed(message=f"experiment '{plan.name}' at {result.commit[:7]}", data=result)
+
+
+plain_json_parameters(exp_run)
 
 
 def _keep(ws: Workspace) -> None:

@@ -24,6 +24,7 @@ from prefect_dvc.errors import PrefectDvcError
 from prefect_dvc.execution import CheckpointHook, RunOptions, open_executor
 from prefect_dvc.flows.failures import one_line_failures
 from prefect_dvc.flows.lifecycle import cancelled_state, protect_secrets, tracked_run
+from prefect_dvc.flows.parameters import plain_json_parameters
 from prefect_dvc.interrupt import stop_requested
 from prefect_dvc.repo import find_root
 from prefect_dvc.runrecord import RUN_ENV
@@ -164,3 +165,6 @@ def repro(
     if run.ok:
         return Completed(message=run.summary(), data=run)
     return failed_state(run)
+
+
+plain_json_parameters(repro)
