@@ -1,0 +1,153 @@
+"""``exp run --run-all --pool NAME`` and ``queue start --pool NAME``: the queue on a work pool.
+
+Each runnable queued experiment becomes a flow run of an ``exp_run``
+deployment (this repository's Git URL, ``push`` on) on the Prefect work pool
+``NAME``; workers anywhere clone the Git remote at the baseline, run and push
+the experiment ref and its objects; this command prints one line per change
+(queued, running, done or failed, with the run's UI address) and fetches
+each experiment as it lands. Everything that can be checked (the Git remote,
+the baselines on it, the names free there, the pool) is checked before
+anything is sent. See deploy/README.md, "Scale out".
+
+Prefect is imported inside the functions only, as in ``cli/deploy.py``.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from prefect_dvc.cli.output import console, err_console
+from prefect_dvc.errors import ConfigError, StageError
+from prefect_dvc.experiments.pool import PoolBatch, check_batch
+from prefect_dvc.experiments.pool_driver import Progress, run_batch
+from prefect_dvc.experiments.queue import Queue, QueuedExp
+from prefect_dvc.flows.background import api_for_command
+from prefect_dvc.redact import redact
+
+
+def _say(text: str) -> None:
+    console.print(redact(text), soft_wrap=True, markup=False, highlight=False)
+
+
+def _say_err(text: str) -> None:
+    err_console.print(redact(text), soft_wrap=True, markup=False, highlight=False)
+
+
+def run_queue_on_pool(root: Path, pool: str, jobs: int, git_remote: str) -> None:
+    """Run the queue's runnable entries on work pool ``pool``, ``jobs`` flow runs at a time.
+
+    Raises:
+        GitError, ConfigError, ExperimentExistsError: a check failed (nothing
+            was sent; the queue is as it was).
+        StageError: one or more experiments failed (each named; their entries
+            stay ``failed``).
+    """
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    queue = Queue(root)
+    entries = [e for e in queue.entries() if queue.claims.runnable(e)]
+    if not entries:
+        _say("The queue is empty.")
+        return
+    batch = check_batch(root, git_remote, entries)
+    url = PREFECT_API_URL.value() or api_for_command(_say_err)
+    if not url:
+        raise ConfigError(
+            "a work pool needs a Prefect server its workers reach; PREFECT_DVC_SERVER=temporary "
+            "gives a per-process one",
+            hint="Set PREFECT_API_URL, or start one with 'prefect-dvc server start'",
+        )
+    with temporary_settings(updates={PREFECT_API_URL: str(url)}):
+        api = _ready_pool(batch, pool)
+        _warn_if_loopback(str(url))
+        results = run_batch(queue, batch, api, jobs=jobs, report=_progress)
+    _summarise(results)
+
+
+def _warn_if_loopback(url: str) -> None:
+    """One line when the API listens on this machine only (the local background server)."""
+    host = urlparse(url).hostname or ""
+    try:
+        loopback = host == "localhost" or ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    if loopback:
+        _say_err(
+            f"The Prefect API {url} is on this machine only: workers here work, workers on "
+            "other machines need a reachable PREFECT_API_URL (deploy/README.md, 'Scale out')."
+        )
+
+
+def _ready_pool(batch: PoolBatch, pool: str) -> Any:
+    """Check the pool, find or create the deployment; the :class:`PoolApi` to send with."""
+    from prefect_dvc.flows import pool_runs
+
+    info = pool_runs.read_pool(pool)
+    found = pool_runs.find_deployment(batch.url, pool)
+    if found is None:
+        name = pool_runs.deployment_name(batch.url, pool)
+        dep_id = _create_deployment(name, batch.url, pool)
+        _say(f"Created deployment 'exp_run/{name}' on pool '{pool}' for {batch.url}.")
+    else:
+        name, dep_id = found
+        _say(f"Using deployment 'exp_run/{name}' on pool '{pool}' for {batch.url}.")
+    if not info.online:
+        _say_err(
+            f"No worker is online on pool '{pool}' yet: the runs wait for one "
+            f"('prefect worker start --pool {pool}')."
+        )
+    return _PrefectPool(dep_id)
+
+
+def _create_deployment(name: str, url: str, pool: str) -> Any:
+    """``prefect-dvc deploy``'s deployment (heartbeats on) with ``repo`` and ``push`` only."""
+    from uuid import UUID
+
+    from prefect_dvc.cli import deploy
+
+    params = {"repo": url, "push": True}
+    spec = deploy.DeploymentSpec(name, None, None, "UTC", params, ("prefect-dvc",), False)
+    return UUID(deploy._apply(deploy._deployment(spec, pool)))
+
+
+class _PrefectPool:
+    """:class:`PoolApi` over ``flows/pool_runs.py`` for one deployment."""
+
+    def __init__(self, deployment_id: Any) -> None:
+        self.deployment_id = deployment_id
+
+    def submit(self, entry: QueuedExp, parameters: dict[str, Any]) -> Any:
+        from prefect_dvc.flows import pool_runs
+
+        return pool_runs.submit(self.deployment_id, entry.name, parameters)
+
+    def poll(self, run_ids: list[Any]) -> dict[Any, tuple[str, str]]:
+        from prefect_dvc.flows import pool_runs
+
+        return {k: (s.phase, s.message) for k, s in pool_runs.poll(run_ids).items()}
+
+    def run_url(self, run_id: Any) -> str:
+        from prefect_dvc.flows import pool_runs
+
+        return pool_runs.run_url(run_id)
+
+
+def _progress(step: Progress) -> None:
+    where = f" ({step.url})" if step.url else ""
+    detail = f": {step.detail}" if step.detail else ""
+    _say(f"{step.name}: {step.phase}{where}{detail}")
+
+
+def _summarise(results: list[QueuedExp]) -> None:
+    failed = [r for r in results if r.state != "success"]
+    if failed:
+        raise StageError(
+            f"{len(failed)} of {len(results)} experiment(s) failed on the pool: "
+            + ", ".join(r.name for r in failed),
+            hint="Each one's line above links its flow run; their entries stay failed "
+            "('prefect-dvc queue status')",
+        )
+    _say(f"{len(results)} experiment(s) ran on the pool and were fetched ('prefect-dvc exp show').")

@@ -1,0 +1,170 @@
+"""The Prefect API side of experiments on a work pool (``exp run --run-all --pool``).
+
+Provides:
+    PoolInfo: a work pool as the driver needs it (name, type, online workers).
+    read_pool(pool): the pool, or a one-line error listing the pools there are.
+    find_deployment(url, pool): an ``exp_run`` deployment on ``pool`` whose
+        ``repo`` is the Git URL ``url``, if one exists (its defaults, e.g. a
+        ``config_local_secret``, are kept).
+    deployment_name(url, pool): the name given to one created for them.
+    submit(deployment_id, entry, parameters): one flow run of that deployment.
+    poll(run_ids): ``{run id: RunState}`` in one API call.
+    RunState: where a flow run is (queued, running, done, failed), its message.
+    run_url(run_id): the flow run's page in the UI.
+
+Every function talks to the API ``PREFECT_API_URL`` names (the caller sets it).
+Prefect is imported here, at the edge, as ``flows/`` may.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from prefect.client.orchestration import get_client
+from prefect.client.schemas.filters import (
+    FlowFilter,
+    FlowFilterName,
+    FlowRunFilter,
+    FlowRunFilterId,
+    WorkPoolFilter,
+    WorkPoolFilterName,
+)
+from prefect.client.schemas.objects import StateType
+from prefect.exceptions import ObjectNotFound
+from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+
+from prefect_dvc.errors import ConfigError
+
+FLOW_NAME = "exp_run"
+# Prefect's state types grouped as the progress lines name them.
+_PHASES = {
+    StateType.SCHEDULED: "queued",
+    StateType.PENDING: "queued",
+    StateType.RUNNING: "running",
+    StateType.PAUSED: "running",
+    StateType.CANCELLING: "running",
+    StateType.COMPLETED: "done",
+    StateType.FAILED: "failed",
+    StateType.CRASHED: "failed",
+    StateType.CANCELLED: "failed",
+}
+
+
+@dataclass(frozen=True)
+class PoolInfo:
+    """A work pool: ``name``, ``type`` (process, docker, kubernetes...), online worker names."""
+
+    name: str
+    type: str
+    online: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class RunState:
+    """One flow run as the driver sees it.
+
+    Attributes:
+        phase: ``queued`` (scheduled/pending), ``running``, ``done`` or ``failed``
+            (failed, crashed, cancelled).
+        name: Prefect's state name (``Late``, ``Crashed``...).
+        message: the state's message (our flow's one-line failure).
+    """
+
+    phase: str
+    name: str
+    message: str
+
+
+def read_pool(pool: str) -> PoolInfo:
+    """The work pool ``pool`` and its online workers.
+
+    Raises:
+        ConfigError: no such pool; lists the pools there are and how to create one.
+    """
+    with get_client(sync_client=True) as client:
+        try:
+            found = client.read_work_pool(pool)
+        except ObjectNotFound:
+            names = sorted(p.name for p in client.read_work_pools())
+            there = f"pools there: {', '.join(names)}" if names else "it has no pools"
+            raise ConfigError(
+                f"no work pool '{pool}' on the Prefect server at {PREFECT_API_URL.value()} "
+                f"({there})",
+                hint=f"Create it with 'prefect work-pool create {pool} --type process' or "
+                f"'prefect-dvc deploy <name> --pool {pool}'; nothing was sent",
+            ) from None
+        workers = client.read_workers_for_work_pool(pool)
+    online = tuple(sorted(w.name for w in workers if str(w.status).upper().endswith("ONLINE")))
+    return PoolInfo(found.name, found.type, online)
+
+
+def deployment_name(url: str, pool: str) -> str:
+    """``pool-<repository name>-<8 hex>``: one deployment per Git URL and pool.
+
+    The hash tells apart two repositories of the same name (and the same
+    repository on two pools); the name part makes it readable in the UI.
+    """
+    stem = url.rstrip("/").rsplit("/", 1)[-1].rsplit(":", 1)[-1].removesuffix(".git")
+    stem = re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-.") or "repo"
+    digest = hashlib.sha256(f"{url}\n{pool}".encode()).hexdigest()[:8]
+    return f"pool-{stem[:40]}-{digest}"
+
+
+def find_deployment(url: str, pool: str) -> tuple[str, UUID] | None:
+    """``(name, id)`` of an ``exp_run`` deployment on ``pool`` for repository ``url``.
+
+    The one named :func:`deployment_name` wins; else the first by name of
+    those a user made with ``prefect-dvc deploy --pool --param repo=<url>``.
+    """
+    with get_client(sync_client=True) as client:
+        found = client.read_deployments(
+            flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
+            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[pool])),
+        )
+    ours = deployment_name(url, pool)
+    matching = sorted(
+        (d for d in found if (d.parameters or {}).get("repo") == url and d.work_pool_name == pool),
+        key=lambda d: (d.name != ours, d.name),
+    )
+    return (matching[0].name, matching[0].id) if matching else None
+
+
+def submit(deployment_id: UUID, name: str, parameters: dict[str, Any]) -> UUID:
+    """Create one flow run of the deployment, named and tagged after the experiment."""
+    with get_client(sync_client=True) as client:
+        run = client.create_flow_run_from_deployment(
+            deployment_id,
+            parameters=parameters,
+            name=name,
+            tags=["prefect-dvc", f"exp:{name}"],
+        )
+    return run.id
+
+
+def poll(run_ids: list[UUID]) -> dict[UUID, RunState]:
+    """The current state of each flow run (one API call); a run without a state is queued."""
+    if not run_ids:
+        return {}
+    with get_client(sync_client=True) as client:
+        runs = client.read_flow_runs(
+            flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=run_ids)), limit=len(run_ids)
+        )
+    states: dict[UUID, RunState] = {}
+    for run in runs:
+        state = run.state
+        if state is None:
+            states[run.id] = RunState("queued", "Scheduled", "")
+            continue
+        phase = _PHASES.get(state.type, "queued")
+        states[run.id] = RunState(phase, state.name, state.message or "")
+    return states
+
+
+def run_url(run_id: UUID) -> str:
+    """The flow run's page: ``PREFECT_UI_URL`` or the API URL without ``/api``."""
+    base = PREFECT_UI_URL.value() or str(PREFECT_API_URL.value() or "").removesuffix("/api")
+    return f"{str(base).rstrip('/')}/runs/flow-run/{run_id}"
