@@ -89,17 +89,20 @@ def _ready_pool(batch: PoolBatch, pool: str) -> Any:
     found = pool_runs.find_deployment(batch.url, pool)
     if found is None:
         name = pool_runs.deployment_name(batch.url, pool)
-        dep_id = _create_deployment(name, batch.url, pool)
+        dep_id, job_variables = _create_deployment(name, batch.url, pool), None
         _say(f"Created deployment 'exp_run/{name}' on pool '{pool}' for {batch.url}.")
     else:
-        name, dep_id = found
+        name, dep_id, current = found
+        job_variables = pool_runs.heartbeat_job_variables(current)
         _say(f"Using deployment 'exp_run/{name}' on pool '{pool}' for {batch.url}.")
-    if not info.online:
+    if info.paused:
+        _say_err(f"Pool '{pool}' is paused: the runs wait ('prefect work-pool resume {pool}').")
+    elif not info.online:
         _say_err(
             f"No worker is online on pool '{pool}' yet: the runs wait for one "
             f"('prefect worker start --pool {pool}')."
         )
-    return _PrefectPool(dep_id)
+    return _PrefectPool(dep_id, job_variables)
 
 
 def _create_deployment(name: str, url: str, pool: str) -> Any:
@@ -116,13 +119,19 @@ def _create_deployment(name: str, url: str, pool: str) -> Any:
 class _PrefectPool:
     """:class:`PoolApi` over ``flows/pool_runs.py`` for one deployment."""
 
-    def __init__(self, deployment_id: Any) -> None:
+    def __init__(self, deployment_id: Any, job_variables: dict[str, Any] | None) -> None:
         self.deployment_id = deployment_id
+        self.job_variables = job_variables
 
     def submit(self, entry: QueuedExp, parameters: dict[str, Any]) -> Any:
         from prefect_dvc.flows import pool_runs
 
-        return pool_runs.submit(self.deployment_id, entry.name, parameters)
+        return pool_runs.submit(self.deployment_id, entry.name, parameters, self.job_variables)
+
+    def cancel(self, run_id: Any) -> bool:
+        from prefect_dvc.flows import pool_runs
+
+        return pool_runs.cancel_if_queued(run_id)
 
     def poll(self, run_ids: list[Any]) -> dict[Any, tuple[str, str]]:
         from prefect_dvc.flows import pool_runs

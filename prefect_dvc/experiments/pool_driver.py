@@ -2,7 +2,8 @@
 
 Provides:
     PoolApi: what the driver needs from the orchestrator (``submit``, ``poll``,
-        ``run_url``); ``cli/exp_pool.py`` backs it with ``flows/pool_runs.py``.
+        ``run_url``, ``cancel``); ``cli/exp_pool.py`` backs it with
+        ``flows/pool_runs.py``.
     Progress: one progress line's data (experiment, phase, flow-run URL, detail).
     run_batch(queue, batch, api, jobs, report): the loop.
 
@@ -51,6 +52,10 @@ class PoolApi(Protocol):
         """Where a user sees the run (its UI page)."""
         ...
 
+    def cancel(self, run_id: Any) -> bool:
+        """Cancel the run if no worker took it yet; True if it was cancelled."""
+        ...
+
 
 @dataclass(frozen=True)
 class Progress:
@@ -82,9 +87,10 @@ def run_batch(
     """Run ``batch`` on the pool, ``jobs`` flow runs at a time; the entries' final states.
 
     Entries another process claimed meanwhile are skipped (not returned).
-    On ``KeyboardInterrupt`` the entries in flight are recorded ``failed``
-    with the URL of their run (which may still finish and push its ref:
-    ``prefect-dvc exp pull`` fetches it), and the interrupt goes on.
+    On ``KeyboardInterrupt`` a run no worker took yet is cancelled and its
+    entry is ``queued`` again; one already taken goes on, and its entry is
+    recorded ``failed`` with the run's URL (``prefect-dvc exp pull`` fetches
+    its experiment once pushed). Then the interrupt goes on.
     """
     pending = list(batch.entries)
     flying: list[_Flight] = []
@@ -112,10 +118,23 @@ def run_batch(
             if flying:
                 time.sleep(poll_seconds)
     except KeyboardInterrupt:
-        for flight in flying:
-            _record(queue, flight.entry, "failed", f"interrupted while on the pool: {flight.url}")
+        _abandon(queue, api, flying)
         raise
     return done
+
+
+def _abandon(queue: Queue, api: PoolApi, flying: list[_Flight]) -> None:
+    """Leave the pool: cancel what no worker took (entry queued again), record the rest."""
+    for flight in flying:
+        try:
+            cancelled = flight.phase == "queued" and api.cancel(flight.run_id)
+        except Exception:  # an unreachable API must not hide the interrupt
+            cancelled = False
+        if cancelled:
+            note = f"interrupted before a worker took it; its run {flight.url} was cancelled"
+            _record(queue, flight.entry, "queued", note)
+        else:
+            _record(queue, flight.entry, "failed", f"interrupted while on the pool: {flight.url}")
 
 
 def _send(

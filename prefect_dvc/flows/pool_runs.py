@@ -1,13 +1,16 @@
 """The Prefect API side of experiments on a work pool (``exp run --run-all --pool``).
 
 Provides:
-    PoolInfo: a work pool as the driver needs it (name, type, online workers).
+    PoolInfo: a work pool as the driver needs it (name, type, paused, online workers).
     read_pool(pool): the pool, or a one-line error listing the pools there are.
     find_deployment(url, pool): an ``exp_run`` deployment on ``pool`` whose
         ``repo`` is the Git URL ``url``, if one exists (its defaults, e.g. a
         ``config_local_secret``, are kept).
+    heartbeat_job_variables(job_variables): the per-run job variables that turn
+        heartbeats on when a deployment does not (``None`` when it does).
     deployment_name(url, pool): the name given to one created for them.
-    submit(deployment_id, entry, parameters): one flow run of that deployment.
+    submit(deployment_id, name, parameters, job_variables): one flow run of it.
+    cancel_if_queued(run_id): cancel a run no worker has taken yet.
     poll(run_ids): ``{run id: RunState}`` in one API call.
     RunState: where a flow run is (queued, running, done, failed), its message.
     run_url(run_id): the flow run's page in the UI.
@@ -34,12 +37,17 @@ from prefect.client.schemas.filters import (
     WorkPoolFilterName,
 )
 from prefect.client.schemas.objects import StateType
+from prefect.client.schemas.responses import SetStateStatus
 from prefect.exceptions import ObjectNotFound
 from prefect.settings import PREFECT_API_URL, PREFECT_UI_URL
+from prefect.states import Cancelled
 
 from prefect_dvc.errors import ConfigError
 
 FLOW_NAME = "exp_run"
+HEARTBEAT_ENV = "PREFECT_FLOWS_HEARTBEAT_FREQUENCY"
+# NOTE: as cli/deploy.py's WORKER_JOB_VARIABLES (Prefect's minimum is 30 s).
+HEARTBEAT_SECONDS = "60"
 # Prefect's state types grouped as the progress lines name them.
 _PHASES = {
     StateType.SCHEDULED: "queued",
@@ -60,6 +68,7 @@ class PoolInfo:
 
     name: str
     type: str
+    paused: bool
     online: tuple[str, ...]
 
 
@@ -99,7 +108,7 @@ def read_pool(pool: str) -> PoolInfo:
             ) from None
         workers = client.read_workers_for_work_pool(pool)
     online = tuple(sorted(w.name for w in workers if str(w.status).upper().endswith("ONLINE")))
-    return PoolInfo(found.name, found.type, online)
+    return PoolInfo(found.name, found.type, bool(found.is_paused), online)
 
 
 def deployment_name(url: str, pool: str) -> str:
@@ -114,8 +123,8 @@ def deployment_name(url: str, pool: str) -> str:
     return f"pool-{stem[:40]}-{digest}"
 
 
-def find_deployment(url: str, pool: str) -> tuple[str, UUID] | None:
-    """``(name, id)`` of an ``exp_run`` deployment on ``pool`` for repository ``url``.
+def find_deployment(url: str, pool: str) -> tuple[str, UUID, dict[str, Any]] | None:
+    """``(name, id, job variables)`` of an ``exp_run`` deployment on ``pool`` for ``url``.
 
     The one named :func:`deployment_name` wins; else the first by name of
     those a user made with ``prefect-dvc deploy --pool --param repo=<url>``.
@@ -130,10 +139,30 @@ def find_deployment(url: str, pool: str) -> tuple[str, UUID] | None:
         (d for d in found if (d.parameters or {}).get("repo") == url and d.work_pool_name == pool),
         key=lambda d: (d.name != ours, d.name),
     )
-    return (matching[0].name, matching[0].id) if matching else None
+    if not matching:
+        return None
+    return matching[0].name, matching[0].id, dict(matching[0].job_variables or {})
 
 
-def submit(deployment_id: UUID, name: str, parameters: dict[str, Any]) -> UUID:
+def heartbeat_job_variables(job_variables: dict[str, Any]) -> dict[str, Any] | None:
+    """Job variables for each run so it sends heartbeats; ``None`` if the deployment's do.
+
+    A run's job variables replace the deployment's key by key, so the
+    deployment's ``env`` is kept and the heartbeat added to it.
+    """
+    env = job_variables.get("env")
+    env = dict(env) if isinstance(env, dict) else {}
+    if env.get(HEARTBEAT_ENV):
+        return None
+    return {"env": {**env, HEARTBEAT_ENV: HEARTBEAT_SECONDS}}
+
+
+def submit(
+    deployment_id: UUID,
+    name: str,
+    parameters: dict[str, Any],
+    job_variables: dict[str, Any] | None = None,
+) -> UUID:
     """Create one flow run of the deployment, named and tagged after the experiment."""
     with get_client(sync_client=True) as client:
         run = client.create_flow_run_from_deployment(
@@ -141,8 +170,24 @@ def submit(deployment_id: UUID, name: str, parameters: dict[str, Any]) -> UUID:
             parameters=parameters,
             name=name,
             tags=["prefect-dvc", f"exp:{name}"],
+            job_variables=job_variables,
         )
     return run.id
+
+
+def cancel_if_queued(run_id: UUID) -> bool:
+    """Cancel the flow run if it is still ``Scheduled`` (no worker took it); True if done.
+
+    A run a worker already took goes on (it will push its experiment).
+    """
+    with get_client(sync_client=True) as client:
+        run = client.read_flow_run(run_id)
+        if run.state is None or run.state.type != StateType.SCHEDULED:
+            return False
+        result = client.set_flow_run_state(
+            run_id, Cancelled(message="prefect-dvc: the command that sent it was interrupted")
+        )
+    return result.status == SetStateStatus.ACCEPT
 
 
 def poll(run_ids: list[UUID]) -> dict[UUID, RunState]:

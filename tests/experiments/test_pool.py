@@ -162,6 +162,7 @@ class FakePool:
         self.most_in_flight = 0
         self.interrupt_at_poll: int | None = None
         self.polls = 0
+        self.cancellable: set[int] = set()
 
     def submit(self, entry: QueuedExp, parameters: dict[str, Any]) -> int:
         if entry.name in self.refuse:
@@ -191,6 +192,9 @@ class FakePool:
 
     def run_url(self, run_id: int) -> str:
         return f"http://ui/runs/flow-run/{run_id}"
+
+    def cancel(self, run_id: int) -> bool:
+        return run_id in self.cancellable
 
     def _push(self, entry: QueuedExp) -> None:
         tree = git(self.remote, "rev-parse", f"{entry.baseline}^{{tree}}")
@@ -230,18 +234,19 @@ def test_the_driver_bounds_runs_in_flight_and_fetches_each_result(
     assert all(p.url.startswith("http://ui/runs/flow-run/") for p in lines if p.name != "e5")
 
 
-def test_an_interrupt_records_runs_in_flight_as_failed_with_their_url(
+def test_an_interrupt_cancels_untaken_runs_and_records_taken_ones_as_failed(
     pushed: tuple[Path, Path, str],
 ) -> None:
     repo, remote, base = pushed
     queue, batch = _queued(repo, base, ["i1", "i2", "i3"])
     fake = FakePool(remote)
-    fake.interrupt_at_poll = 1
+    fake.interrupt_at_poll, fake.cancellable = 1, {1}  # a worker already took run 2
     lines: list[Progress] = []
     with pytest.raises(KeyboardInterrupt):
         run_batch(queue, batch, fake, jobs=2, report=lines.append, poll_seconds=0)
     states = {e.name: (e.state, e.message) for e in queue.entries()}
-    assert states["i1"] == ("failed", "interrupted while on the pool: http://ui/runs/flow-run/1")
-    assert states["i2"][0] == "failed" and states["i3"] == ("queued", "")
+    assert states["i1"][0] == "queued" and "flow-run/1 was cancelled" in states["i1"][1]
+    assert states["i2"] == ("failed", "interrupted while on the pool: http://ui/runs/flow-run/2")
+    assert states["i3"] == ("queued", "")
     assert not queue.claims.running()  # a later queue start may send them again
     assert git(repo, "for-each-ref", "refs/exps") == ""

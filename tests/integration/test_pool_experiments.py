@@ -228,7 +228,7 @@ def _api(api_url: str) -> Iterator[Any]:
 def test_runs_carry_only_baseline_overrides_and_name(pooled: Pooled) -> None:
     baseline = git(pooled.repo, "rev-parse", "HEAD")
     with _api(pooled.api_url) as client:
-        runs = client.read_flow_runs()
+        runs = [r for r in client.read_flow_runs() if r.name != "cancel-me"]
         (deployment,) = client.read_deployments()
     assert len(runs) == 5
     for run in runs:
@@ -286,3 +286,36 @@ def test_unpushed_baseline_and_unknown_pool_send_nothing(pooled: Pooled) -> None
         "at-b": "queued",
     }
     assert _exp_refs(clone) == {}
+
+
+def test_a_run_no_worker_took_is_cancelled_and_the_deployment_is_found_again(
+    pooled: Pooled,
+) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from prefect.states import Scheduled
+
+    from prefect_dvc.flows import pool_runs
+
+    url = pooled.origin.as_uri()
+    with _api(pooled.api_url) as client:
+        (deployment,) = client.read_deployments()
+        # due tomorrow: no worker takes it meanwhile
+        tomorrow = datetime.now(timezone.utc) + timedelta(days=1)
+        later = client.create_flow_run_from_deployment(
+            deployment.id,
+            parameters={"rev": "0" * 40, "set_params": [], "name": "cancel-me"},
+            name="cancel-me",
+            state=Scheduled(scheduled_time=tomorrow),
+        )
+        finished = next(r for r in client.read_flow_runs() if r.name == "p-1")
+        assert pool_runs.find_deployment(url, POOL) == (
+            pool_runs.deployment_name(url, POOL),
+            deployment.id,
+            deployment.job_variables,
+        )
+        assert pool_runs.find_deployment(url, "other-pool") is None
+        assert pool_runs.cancel_if_queued(later.id) is True
+        assert pool_runs.cancel_if_queued(finished.id) is False
+        assert client.read_flow_run(later.id).state.type.value == "CANCELLED"
+        assert client.read_flow_run(finished.id).state.is_completed()
