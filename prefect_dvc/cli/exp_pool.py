@@ -50,7 +50,13 @@ def run_queue_on_pool(root: Path, pool: str, jobs: int, git_remote: str) -> None
     queue = Queue(root)
     entries = [e for e in queue.entries() if queue.claims.runnable(e)]
     if not entries:
-        _say("The queue is empty.")
+        busy = queue.claims.running()
+        _say(
+            "The queue is empty."
+            if not busy
+            else "Every queued experiment is done or being run by another process "
+            f"(PID {busy[0]['pid']}); see 'prefect-dvc queue status'."
+        )
         return
     batch = check_batch(root, git_remote, entries)
     url = PREFECT_API_URL.value() or api_for_command(_say_err)

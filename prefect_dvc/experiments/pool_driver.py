@@ -147,7 +147,7 @@ def _send(
     try:
         run_id = api.submit(running, run_parameters(running))
     except Exception as exc:  # recorded on the entry: one refusal must not stop the others
-        failed = _record(queue, running, "failed", f"not sent: {exc}")
+        failed = _record(queue, running, "failed", f"not sent: {_one_line(str(exc))}")
         report(Progress(seen.name, "failed", "", failed.message))
         return failed
     url = api.run_url(run_id)
@@ -167,7 +167,7 @@ def _finish(
     """Fetch a landed experiment (or record a failed one), report it, drop its claim."""
     entry = flight.entry
     if phase == "failed":
-        final = _record(queue, entry, "failed", message or "the flow run failed")
+        final = _record(queue, entry, "failed", _one_line(message) or "the flow run failed")
         report(Progress(entry.name, "failed", flight.url, final.message))
         return final
     try:
@@ -198,6 +198,11 @@ def _land(queue: Queue, batch: PoolBatch, entry: QueuedExp) -> tuple[str, str]:
     except PrefectDvcError as exc:
         return commit, f"{commit[:7]}; outs not fetched: {exc}"
     return commit, ""
+
+
+def _one_line(text: str) -> str:
+    """A state's or an exception's message as one line (they may span several)."""
+    return " ".join(text.split())
 
 
 def _record(queue: Queue, entry: QueuedExp, state: str, message: str) -> QueuedExp:

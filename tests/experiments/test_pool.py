@@ -166,7 +166,7 @@ class FakePool:
 
     def submit(self, entry: QueuedExp, parameters: dict[str, Any]) -> int:
         if entry.name in self.refuse:
-            raise RuntimeError("the server said no")
+            raise RuntimeError("the server\nsaid no")
         self.params.append(parameters)
         run_id = len(self.runs) + 1
         self.runs[run_id] = (entry, "queued")
@@ -187,7 +187,7 @@ class FakePool:
             if phase == "done":
                 self._push(entry)
             self.runs[run_id] = (entry, phase)
-            out[run_id] = (phase, "stage 'train' failed" if phase == "failed" else "")
+            out[run_id] = (phase, "stage 'train'\n  failed" if phase == "failed" else "")
         return out
 
     def run_url(self, run_id: int) -> str:
