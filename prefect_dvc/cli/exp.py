@@ -21,7 +21,7 @@ import typer
 from prefect_dvc.checkpoints.resume import find_resume_point, resume_name
 from prefect_dvc.cli import show as show_cmds
 from prefect_dvc.cli.exp_list_text import describe, exp_list_lines
-from prefect_dvc.cli.exp_pool import run_queue_on_pool
+from prefect_dvc.cli.exp_pool import check_pool_name, run_queue_on_pool
 from prefect_dvc.cli.output import console, err_console, print_json
 from prefect_dvc.cli.pipeline import scoped_stages
 from prefect_dvc.errors import ConfigError, MissingObjectError, StageError
@@ -121,11 +121,13 @@ def run(
     and grows the experiment's chain; --reset starts a new chain.
     """
     root = find_root()
-    if pool and not run_all:
+    if pool is not None and not run_all:
         raise ConfigError(
             "--pool sends queued experiments to a work pool: use it with --run-all",
             hint="Queue with 'exp run --queue -S k=v', then 'prefect-dvc queue start --pool P'",
         )
+    if pool is not None:
+        check_pool_name(pool)
     targets = exp_targets(root, targets, all_pipelines)
     combos = expand_sweeps(rebase_to_root(set_param or [], root, Path.cwd()), queue=queue)
     if temp and not queue:
@@ -149,7 +151,7 @@ def run(
         if not run_all:
             _say("Run them with 'prefect-dvc queue start -j N' or 'prefect-dvc exp run --run-all'.")
             return
-    if run_all and pool:
+    if run_all and pool is not None:
         run_queue_on_pool(root, pool, jobs or 1, git_remote)
         return
     if run_all:
@@ -305,7 +307,7 @@ def queue_start(
     jobs: int = typer.Option(1, "-j", "--jobs"), pool: str = POOL, git_remote: str = GIT_REMOTE
 ) -> None:
     """Run every queued experiment, JOBS at a time (here, or on a work pool with --pool)."""
-    if pool:
+    if pool is not None:
         run_queue_on_pool(find_root(), pool, jobs, git_remote)
         return
     _run_queue(find_root(), jobs)

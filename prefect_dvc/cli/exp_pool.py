@@ -47,6 +47,7 @@ def run_queue_on_pool(root: Path, pool: str, jobs: int, git_remote: str) -> None
     """
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
+    check_pool_name(pool)
     queue = Queue(root)
     entries = [e for e in queue.entries() if queue.claims.runnable(e)]
     if not entries:
@@ -71,6 +72,20 @@ def run_queue_on_pool(root: Path, pool: str, jobs: int, git_remote: str) -> None
         _warn_if_loopback(str(url))
         results = run_batch(queue, batch, api, jobs=jobs, report=_progress)
     _summarise(results)
+
+
+def check_pool_name(pool: str) -> None:
+    """Refuse a name no work pool can have (Prefect forbids '/' and '%'), before any request.
+
+    Raises:
+        ConfigError: empty, blank, or holding ``/``, ``%`` or a control character.
+    """
+    bad = not pool.strip() or any(ch in "/%" or ord(ch) < 32 or ord(ch) == 127 for ch in pool)
+    if bad:
+        raise ConfigError(
+            f"--pool {pool!r} is not a work pool name",
+            hint="Pass a name from 'prefect work-pool ls'; nothing was sent",
+        )
 
 
 def _warn_if_loopback(url: str) -> None:

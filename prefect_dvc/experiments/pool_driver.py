@@ -83,18 +83,23 @@ def run_batch(
     jobs: int,
     report: Callable[[Progress], None],
     poll_seconds: float = 1.0,
+    poll_failures: int = 60,
 ) -> list[QueuedExp]:
     """Run ``batch`` on the pool, ``jobs`` flow runs at a time; the entries' final states.
 
-    Entries another process claimed meanwhile are skipped (not returned).
-    On ``KeyboardInterrupt`` a run no worker took yet is cancelled and its
-    entry is ``queued`` again; one already taken goes on, and its entry is
-    recorded ``failed`` with the run's URL (``prefect-dvc exp pull`` fetches
-    its experiment once pushed). Then the interrupt goes on.
+    Entries another process claimed meanwhile are skipped (not returned). A
+    poll that fails (the API restarting, a lock) is retried on the next
+    round; ``poll_failures`` failures in a row end the batch with the last one.
+    When the batch ends early (``KeyboardInterrupt``, an error), a run no
+    worker took yet is cancelled and its entry is ``queued`` again; one
+    already taken goes on, and its entry is recorded ``failed`` with the run's
+    URL (``prefect-dvc exp pull`` fetches its experiment once pushed). Then
+    the exception goes on.
     """
     pending = list(batch.entries)
     flying: list[_Flight] = []
     done: list[QueuedExp] = []
+    misses = 0
     try:
         while pending or flying:
             while pending and len(flying) < max(1, jobs):
@@ -103,32 +108,55 @@ def run_batch(
                     flying.append(flight)
                 elif flight is not None:
                     done.append(flight)
-            states = api.poll([f.run_id for f in flying]) if flying else {}
-            still: list[_Flight] = []
-            for flight in flying:
-                phase, message = states.get(flight.run_id, (flight.phase, ""))
-                if phase == flight.phase:
-                    still.append(flight)
-                elif phase in FINAL:
-                    done.append(_finish(queue, batch, flight, phase, message, report))
-                else:
-                    report(Progress(flight.entry.name, phase, flight.url))
-                    still.append(replace(flight, phase=phase))
-            flying = still
+            try:
+                states = api.poll([f.run_id for f in flying]) if flying else {}
+                misses = 0
+            except Exception:
+                misses += 1
+                if misses >= poll_failures:
+                    raise
+                states = {}
+            flying = _advance(queue, batch, flying, states, done, report)
             if flying:
                 time.sleep(poll_seconds)
-    except KeyboardInterrupt:
+    except BaseException:
         _abandon(queue, api, flying)
         raise
     return done
 
 
-def _abandon(queue: Queue, api: PoolApi, flying: list[_Flight]) -> None:
-    """Leave the pool: cancel what no worker took (entry queued again), record the rest."""
+def _advance(
+    queue: Queue,
+    batch: PoolBatch,
+    flying: list[_Flight],
+    states: dict[Any, tuple[str, str]],
+    done: list[QueuedExp],
+    report: Callable[[Progress], None],
+) -> list[_Flight]:
+    """Report each run that changed phase; finish those that ended (into ``done``); the rest."""
+    still: list[_Flight] = []
     for flight in flying:
+        phase, message = states.get(flight.run_id, (flight.phase, ""))
+        if phase == flight.phase:
+            still.append(flight)
+        elif phase in FINAL:
+            done.append(_finish(queue, batch, flight, phase, message, report))
+        else:
+            report(Progress(flight.entry.name, phase, flight.url))
+            still.append(replace(flight, phase=phase))
+    return still
+
+
+def _abandon(queue: Queue, api: PoolApi, flying: list[_Flight]) -> None:
+    """Leave the pool early: cancel what no worker took (entry queued again), record the rest."""
+    # NOTE: re-read: a flight may have been finished (and recorded) just before the error.
+    running = {e.id for e in queue.entries() if e.state == "running"}
+    for flight in flying:
+        if flight.entry.id not in running:
+            continue
         try:
             cancelled = flight.phase == "queued" and api.cancel(flight.run_id)
-        except Exception:  # an unreachable API must not hide the interrupt
+        except Exception:  # an unreachable API must not hide the original exception
             cancelled = False
         if cancelled:
             note = f"interrupted before a worker took it; its run {flight.url} was cancelled"

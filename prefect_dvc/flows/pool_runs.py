@@ -15,7 +15,8 @@ Provides:
     RunState: where a flow run is (queued, running, done, failed), its message.
     run_url(run_id): the flow run's page in the UI.
 
-Every function talks to the API ``PREFECT_API_URL`` names (the caller sets it).
+Every function talks to the API ``PREFECT_API_URL`` names (the caller sets it)
+and raises ``ConfigError`` (one line naming the URL) when it cannot be used.
 Prefect is imported here, at the edge, as ``flows/`` may.
 """
 
@@ -23,11 +24,14 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-from prefect.client.orchestration import get_client
+import httpx
+from prefect.client.orchestration import SyncPrefectClient, get_client
 from prefect.client.schemas.filters import (
     FlowFilter,
     FlowFilterName,
@@ -88,13 +92,27 @@ class RunState:
     message: str
 
 
+@contextmanager
+def _client() -> Iterator[SyncPrefectClient]:
+    """Prefect's client; a refused connection or an HTTP error becomes one ``ConfigError`` line."""
+    try:
+        with get_client(sync_client=True) as client:
+            yield client
+    except httpx.HTTPError as exc:  # PrefectHTTPStatusError is one too
+        said = " ".join(str(exc).split())[:200]
+        raise ConfigError(
+            f"the Prefect API at {PREFECT_API_URL.value()} cannot be used: {said}",
+            hint="Check that the server runs ('prefect-dvc server status') and PREFECT_API_URL",
+        ) from exc
+
+
 def read_pool(pool: str) -> PoolInfo:
     """The work pool ``pool`` and its online workers.
 
     Raises:
         ConfigError: no such pool; lists the pools there are and how to create one.
     """
-    with get_client(sync_client=True) as client:
+    with _client() as client:
         try:
             found = client.read_work_pool(pool)
         except ObjectNotFound:
@@ -129,7 +147,7 @@ def find_deployment(url: str, pool: str) -> tuple[str, UUID, dict[str, Any]] | N
     The one named :func:`deployment_name` wins; else the first by name of
     those a user made with ``prefect-dvc deploy --pool --param repo=<url>``.
     """
-    with get_client(sync_client=True) as client:
+    with _client() as client:
         found = client.read_deployments(
             flow_filter=FlowFilter(name=FlowFilterName(any_=[FLOW_NAME])),
             work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[pool])),
@@ -164,7 +182,7 @@ def submit(
     job_variables: dict[str, Any] | None = None,
 ) -> UUID:
     """Create one flow run of the deployment, named and tagged after the experiment."""
-    with get_client(sync_client=True) as client:
+    with _client() as client:
         run = client.create_flow_run_from_deployment(
             deployment_id,
             parameters=parameters,
@@ -180,7 +198,7 @@ def cancel_if_queued(run_id: UUID) -> bool:
 
     A run a worker already took goes on (it will push its experiment).
     """
-    with get_client(sync_client=True) as client:
+    with _client() as client:
         run = client.read_flow_run(run_id)
         if run.state is None or run.state.type != StateType.SCHEDULED:
             return False
@@ -194,7 +212,7 @@ def poll(run_ids: list[UUID]) -> dict[UUID, RunState]:
     """The current state of each flow run (one API call); a run without a state is queued."""
     if not run_ids:
         return {}
-    with get_client(sync_client=True) as client:
+    with _client() as client:
         runs = client.read_flow_runs(
             flow_run_filter=FlowRunFilter(id=FlowRunFilterId(any_=run_ids)), limit=len(run_ids)
         )

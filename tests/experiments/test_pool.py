@@ -163,6 +163,7 @@ class FakePool:
         self.interrupt_at_poll: int | None = None
         self.polls = 0
         self.cancellable: set[int] = set()
+        self.broken_polls: set[int] = set()
 
     def submit(self, entry: QueuedExp, parameters: dict[str, Any]) -> int:
         if entry.name in self.refuse:
@@ -178,6 +179,8 @@ class FakePool:
         self.polls += 1
         if self.polls == self.interrupt_at_poll:
             raise KeyboardInterrupt
+        if self.polls in self.broken_polls:
+            raise RuntimeError("503 Service Unavailable")
         out = {}
         for run_id in run_ids:
             entry, phase = self.runs[run_id]
@@ -206,7 +209,7 @@ def _queued(repo: Path, base: str, names: list[str]) -> tuple[Queue, PoolBatch]:
     queue = Queue(repo)
     entries = [replace(_entry(base, n), created=i) for i, n in enumerate(names)]
     queue.add(entries)
-    return queue, check_batch(repo, "origin", queue.entries())
+    return queue, check_batch(repo, "origin", entries)
 
 
 def test_the_driver_bounds_runs_in_flight_and_fetches_each_result(
@@ -250,3 +253,23 @@ def test_an_interrupt_cancels_untaken_runs_and_records_taken_ones_as_failed(
     assert states["i3"] == ("queued", "")
     assert not queue.claims.running()  # a later queue start may send them again
     assert git(repo, "for-each-ref", "refs/exps") == ""
+
+
+def test_failed_polls_are_retried_then_end_the_batch_recording_its_runs(
+    pushed: tuple[Path, Path, str],
+) -> None:
+    repo, remote, base = pushed
+    queue, batch = _queued(repo, base, ["r1"])
+    flaky = FakePool(remote)
+    flaky.broken_polls = {1, 2}  # the API restarting: two rounds lost, then it answers
+    run_batch(queue, batch, flaky, jobs=1, report=lambda p: None, poll_seconds=0)
+    assert queue.find("r1").state == "success"
+    queue2, batch2 = _queued(repo, base, ["r2"])
+    down = FakePool(remote)
+    down.broken_polls = set(range(1, 100))
+    with pytest.raises(RuntimeError, match="503"):
+        run_batch(queue2, batch2, down, jobs=1, report=print, poll_seconds=0, poll_failures=3)
+    assert down.polls == 3
+    r2 = queue2.find("r2")
+    assert r2.state == "failed" and r2.message.endswith("flow-run/1")
+    assert not queue2.claims.running()

@@ -319,3 +319,54 @@ def test_a_run_no_worker_took_is_cancelled_and_the_deployment_is_found_again(
         assert pool_runs.cancel_if_queued(finished.id) is False
         assert client.read_flow_run(later.id).state.type.value == "CANCELLED"
         assert client.read_flow_run(finished.id).state.is_completed()
+
+
+@pytest.fixture
+def small(git_repo: Path, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A pushed one-stage project and an environment whose Prefect API is not there."""
+    origin = tmp_path / "o.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
+    gen(git_repo, {"params.yaml": "lr: 1\n", "dvc.yaml": "stages:\n  t:\n    cmd: echo ${lr}\n"})
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-q", "-m", "p")
+    git(git_repo, "remote", "add", "origin", origin.as_uri())
+    git(git_repo, "push", "-q", "origin", "main")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_API_URL=f"http://127.0.0.1:{free_port()}/api", PREFECT_DVC_SERVER="off")
+    return git_repo, env
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["exp", "run", "--queue", "-S", "lr=5", "--run-all", "--pool", ""], "--pool ''"),
+        (["exp", "run", "--queue", "-S", "lr=5", "--run-all", "--pool", "a/b"], "--pool 'a/b'"),
+        (["exp", "run", "-S", "lr=5", "--pool", "p"], "use it with --run-all"),
+        (["queue", "start", "--pool", "../x"], "--pool '../x' is not a work pool name"),
+    ],
+)
+def test_bad_pool_options_are_one_line_and_queue_nothing(
+    small: tuple[Path, dict[str, str]], args: list[str], said: str
+) -> None:
+    repo, env = small
+    run = _cli(repo, env, *args)
+    assert run.returncode != 0
+    (line,) = run.stderr.strip().splitlines()
+    assert said in line
+    assert not (repo / ".dvc" / "tmp" / "prefect-dvc" / "queue").exists() or not list(
+        (repo / ".dvc" / "tmp" / "prefect-dvc" / "queue").glob("*.json")
+    )
+    assert git(repo, "status", "--porcelain") == ""  # params.yaml untouched
+
+
+def test_an_unreachable_api_is_one_line_and_the_entry_stays_queued(
+    small: tuple[Path, dict[str, str]],
+) -> None:
+    repo, env = small
+    assert _cli(repo, env, "exp", "run", "--queue", "-S", "lr=3", "-n", "q").returncode == 0
+    run = _cli(repo, env, "queue", "start", "--pool", "p")
+    assert run.returncode != 0
+    (line,) = run.stderr.strip().splitlines()
+    assert f"the Prefect API at {env['PREFECT_API_URL']} cannot be used" in line
+    status = json.loads(_cli(repo, env, "queue", "status", "--json").stdout)
+    assert [(e["name"], e["state"]) for e in status] == [("q", "queued")]
