@@ -21,7 +21,7 @@ from urllib.parse import urlparse
 
 from prefect_dvc.cli.output import console, err_console
 from prefect_dvc.errors import ConfigError, StageError
-from prefect_dvc.experiments.pool import PoolBatch, check_batch
+from prefect_dvc.experiments.pool import PoolBatch, check_batch, unsent_changes
 from prefect_dvc.experiments.pool_driver import Progress, run_batch
 from prefect_dvc.experiments.queue import Queue, QueuedExp
 from prefect_dvc.flows.background import api_for_command
@@ -60,6 +60,7 @@ def run_queue_on_pool(root: Path, pool: str, jobs: int, git_remote: str) -> None
         )
         return
     batch = check_batch(root, git_remote, entries)
+    _warn_about_changes(unsent_changes(root, batch), batch)
     url = PREFECT_API_URL.value() or api_for_command(_say_err)
     if not url:
         raise ConfigError(
@@ -85,6 +86,16 @@ def check_pool_name(pool: str) -> None:
         raise ConfigError(
             f"--pool {pool!r} is not a work pool name",
             hint="Pass a name from 'prefect work-pool ls'; nothing was sent",
+        )
+
+
+def _warn_about_changes(changed: list[str], batch: PoolBatch) -> None:
+    """One line when the workspace holds changes the workers will not get."""
+    if changed:
+        shown = ", ".join(changed[:3]) + (" ..." if len(changed) > 3 else "")
+        _say_err(
+            f"{len(changed)} uncommitted file(s) ({shown}) are not sent: pool workers run the "
+            f"baseline as pushed to '{batch.git_remote}'; commit and push them to include them."
         )
 
 

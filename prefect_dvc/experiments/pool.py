@@ -8,6 +8,8 @@ Provides:
         there); reads only, one ``git ls-remote``.
     run_parameters(entry): the flow-run parameters of one entry (baseline,
         overrides, name...; never the URL nor a credential).
+    unsent_changes(root, batch): the workspace's uncommitted files that a
+        local queue run would take along and a pool run does not.
 
 A worker clones the Git remote at the entry's baseline (``flows/checkout.py``
 ``_clone``): ``git clone`` brings branches and tags only, so the baseline
@@ -27,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from prefect_dvc.errors import ConfigError, ExperimentExistsError, GitError
+from prefect_dvc.experiments.commit import workspace_changes
 from prefect_dvc.experiments.git import Git, check_remote
 from prefect_dvc.experiments.queue import QueuedExp
 from prefect_dvc.experiments.refs import ExpRef
@@ -175,3 +178,16 @@ def run_parameters(entry: QueuedExp) -> dict[str, Any]:
     if not entry.run_cache:
         params["run_cache"] = False
     return params
+
+
+def unsent_changes(root: Path, batch: PoolBatch) -> list[str]:
+    """Uncommitted files (repo-relative) a pool run of ``batch`` will not see.
+
+    A local queue run copies the workspace's tracked changes and untracked
+    files into its clone (``experiments/inputs.py``); a worker has only the
+    pushed baseline. Only entries on the checked-out commit are concerned.
+    """
+    head = Git(root).try_rev_parse("HEAD")
+    if not any(entry.baseline == head for entry in batch.entries):
+        return []
+    return workspace_changes(root)

@@ -17,7 +17,13 @@ import pytest
 from helpers import git
 
 from prefect_dvc.errors import ConfigError, ExperimentExistsError, GitError
-from prefect_dvc.experiments.pool import PoolBatch, check_batch, remote_url, run_parameters
+from prefect_dvc.experiments.pool import (
+    PoolBatch,
+    check_batch,
+    remote_url,
+    run_parameters,
+    unsent_changes,
+)
 from prefect_dvc.experiments.pool_driver import Progress, run_batch
 from prefect_dvc.experiments.queue import Queue, QueuedExp
 from prefect_dvc.experiments.refs import ExpRef
@@ -273,3 +279,17 @@ def test_failed_polls_are_retried_then_end_the_batch_recording_its_runs(
     r2 = queue2.find("r2")
     assert r2.state == "failed" and r2.message.endswith("flow-run/1")
     assert not queue2.claims.running()
+
+
+def test_uncommitted_files_are_named_only_for_entries_on_the_checked_out_commit(
+    pushed: tuple[Path, Path, str],
+) -> None:
+    repo, _remote, base = pushed
+    batch = check_batch(repo, "origin", [_entry(base, "a")])
+    assert unsent_changes(repo, batch) == []
+    (repo / "train.py").write_text("print(1)\n")
+    (repo / ".dvc" / "config").write_text("[core]\n")
+    assert unsent_changes(repo, batch) == [".dvc/config", "train.py"]
+    _commit(repo, "moved on")
+    git(repo, "push", "-q", "origin", "main")
+    assert unsent_changes(repo, batch) == []  # its baseline is no longer HEAD
