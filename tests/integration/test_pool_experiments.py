@@ -370,3 +370,23 @@ def test_an_unreachable_api_is_one_line_and_the_entry_stays_queued(
     assert f"the Prefect API at {env['PREFECT_API_URL']} cannot be used" in line
     status = json.loads(_cli(repo, env, "queue", "status", "--json").stdout)
     assert [(e["name"], e["state"]) for e in status] == [("q", "queued")]
+
+
+def test_the_documented_zombie_automation_is_accepted_by_the_server(pooled: Pooled) -> None:
+    spec = Path(__file__).resolve().parents[2] / "deploy" / "zombie-automation.yaml"
+    made = subprocess.run(
+        [str(BIN / "prefect"), "automation", "create", "--from-file", str(spec)],
+        env=pooled.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    with _api(pooled.api_url) as client:
+        (automation,) = client.read_automations_by_name("prefect-dvc crash zombie flow runs")
+    trigger = automation.trigger
+    assert trigger.posture == "Proactive" and trigger.within.total_seconds() == 180
+    assert trigger.after == {"prefect.flow-run.heartbeat"}
+    assert [(a.type, a.state.value) for a in automation.actions] == [
+        ("change-flow-run-state", "CRASHED")
+    ]
