@@ -144,8 +144,9 @@ def deployment_name(url: str, pool: str) -> str:
 def find_deployment(url: str, pool: str) -> tuple[str, UUID, dict[str, Any]] | None:
     """``(name, id, job variables)`` of an ``exp_run`` deployment on ``pool`` for ``url``.
 
-    The one named :func:`deployment_name` wins; else the first by name of
-    those a user made with ``prefect-dvc deploy --pool --param repo=<url>``.
+    Only deployments that push (``push=true``) qualify. The one named
+    :func:`deployment_name` wins; else the first by name of those a user made
+    with ``prefect-dvc deploy --pool P --param repo=<url> --param push=true``.
     """
     with _client() as client:
         found = client.read_deployments(
@@ -153,8 +154,15 @@ def find_deployment(url: str, pool: str) -> tuple[str, UUID, dict[str, Any]] | N
             work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[pool])),
         )
     ours = deployment_name(url, pool)
+    # NOTE: without push=true a run would end with its experiment on the worker only.
     matching = sorted(
-        (d for d in found if (d.parameters or {}).get("repo") == url and d.work_pool_name == pool),
+        (
+            d
+            for d in found
+            if (d.parameters or {}).get("repo") == url
+            and (d.parameters or {}).get("push") is True
+            and d.work_pool_name == pool
+        ),
         key=lambda d: (d.name != ours, d.name),
     )
     if not matching:

@@ -315,6 +315,21 @@ def test_a_run_no_worker_took_is_cancelled_and_the_deployment_is_found_again(
             deployment.job_variables,
         )
         assert pool_runs.find_deployment(url, "other-pool") is None
+        # a user's deployment of the same repository that does not push is not used
+        from prefect.client.schemas.actions import WorkPoolCreate
+
+        from prefect_dvc.flows.experiment import exp_run
+
+        client.create_work_pool(WorkPoolCreate(name="other-pool", type="process"))
+        for name, push in (("no-push", False), ("pushes", True)):
+            exp_run.to_deployment(
+                name=name, work_pool_name="other-pool", parameters={"repo": url, "push": push}
+            ).apply()
+            found = pool_runs.find_deployment(url, "other-pool")
+            assert (found[0] if found else None) == ("pushes" if push else None)
+        for name in ("no-push", "pushes"):
+            client.delete_deployment(client.read_deployment_by_name(f"exp_run/{name}").id)
+        client.delete_work_pool("other-pool")
         assert pool_runs.cancel_if_queued(later.id) is True
         assert pool_runs.cancel_if_queued(finished.id) is False
         assert client.read_flow_run(later.id).state.type.value == "CANCELLED"
