@@ -100,6 +100,7 @@ def check_batch(root: Path, git_remote: str, entries: Sequence[QueuedExp]) -> Po
     """
     url = remote_url(root, git_remote)
     for entry in entries:
+        _check_entry(entry)
         if entry.copy_paths:
             raise ConfigError(
                 f"queued experiment '{entry.name}' copies {', '.join(entry.copy_paths)} (-C) "
@@ -126,6 +127,22 @@ def check_batch(root: Path, git_remote: str, entries: Sequence[QueuedExp]) -> Po
                 "('prefect-dvc queue remove') and queue it under another name; nothing was sent",
             )
     return PoolBatch(git_remote, url, tuple(entries))
+
+
+def _check_entry(entry: QueuedExp) -> None:
+    """A full baseline SHA and a valid name: never an option or a path reaches Git or the API.
+
+    Raises:
+        ConfigError: the entry's file was damaged or edited by hand.
+    """
+    try:
+        ExpRef(entry.baseline, entry.name)
+    except (ValueError, GitError) as exc:
+        raise ConfigError(
+            f"queued experiment '{entry.name}' ({entry.id}) is damaged: {exc}",
+            hint=f"Remove it ('prefect-dvc queue remove {entry.id}') and queue it again; "
+            "nothing was sent",
+        ) from exc
 
 
 def _ls_remote(git: Git, git_remote: str, url: str) -> dict[str, str]:

@@ -293,3 +293,17 @@ def test_uncommitted_files_are_named_only_for_entries_on_the_checked_out_commit(
     _commit(repo, "moved on")
     git(repo, "push", "-q", "origin", "main")
     assert unsent_changes(repo, batch) == []  # its baseline is no longer HEAD
+
+
+@pytest.mark.parametrize(
+    ("baseline", "name"),
+    [("--upload-pack=touch x", "a"), ("HEAD", "a"), (None, "../../heads/main"), (None, "-x")],
+)
+def test_a_damaged_entry_is_refused_before_git_sees_it(
+    pushed: tuple[Path, Path, str], baseline: str | None, name: str
+) -> None:
+    repo, _remote, base = pushed
+    entry = _entry(baseline or base, name)
+    with pytest.raises(ConfigError, match=f"queued experiment '.*' \\({entry.id}\\) is damaged"):
+        check_batch(repo, "origin", [_entry(base, "fine"), entry])
+    assert not (repo / "x").exists()
