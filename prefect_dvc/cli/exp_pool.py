@@ -141,11 +141,9 @@ def _create_deployment(name: str, url: str, pool: str) -> Any:
     """``prefect-dvc deploy``'s deployment (heartbeats on) with ``repo`` and ``push`` only."""
     from uuid import UUID
 
-    from prefect_dvc.cli import deploy
+    from prefect_dvc.cli.deploy import apply_pool_deployment
 
-    params = {"repo": url, "push": True}
-    spec = deploy.DeploymentSpec(name, None, None, "UTC", params, ("prefect-dvc",), False)
-    return UUID(deploy._apply(deploy._deployment(spec, pool)))
+    return UUID(apply_pool_deployment(name, {"repo": url, "push": True}, pool))
 
 
 class _PrefectPool:
