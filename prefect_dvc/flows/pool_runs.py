@@ -173,14 +173,15 @@ def find_deployment(url: str, pool: str) -> tuple[str, UUID, dict[str, Any]] | N
 def heartbeat_job_variables(job_variables: dict[str, Any]) -> dict[str, Any] | None:
     """Job variables for each run so it sends heartbeats; ``None`` if the deployment's do.
 
-    A run's job variables replace the deployment's key by key, so the
-    deployment's ``env`` is kept and the heartbeat added to it.
+    Workers merge a run's ``env`` into the deployment's
+    (``prefect/workers/base.py``, ``_get_configuration``), so only the
+    heartbeat is sent: the deployment's other variables are never copied
+    into runs (they may hold a user's credentials).
     """
     env = job_variables.get("env")
-    env = dict(env) if isinstance(env, dict) else {}
-    if env.get(HEARTBEAT_ENV):
+    if isinstance(env, dict) and env.get(HEARTBEAT_ENV):
         return None
-    return {"env": {**env, HEARTBEAT_ENV: HEARTBEAT_SECONDS}}
+    return {"env": {HEARTBEAT_ENV: HEARTBEAT_SECONDS}}
 
 
 def submit(

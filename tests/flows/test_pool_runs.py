@@ -31,6 +31,6 @@ def test_deployment_names_are_readable_and_apart(url: str, stem: str) -> None:
 def test_heartbeats_are_added_to_a_deployments_env_only_when_missing() -> None:
     assert heartbeat_job_variables({"env": {HEARTBEAT_ENV: "30"}}) is None
     assert heartbeat_job_variables({}) == {"env": {HEARTBEAT_ENV: "60"}}
-    kept = heartbeat_job_variables({"env": {"AWS_REGION": "eu-west-1"}, "image": "x"})
-    # a run's job variables replace the deployment's per key: its env is carried over
-    assert kept == {"env": {"AWS_REGION": "eu-west-1", HEARTBEAT_ENV: "60"}}
+    added = heartbeat_job_variables({"env": {"AWS_SECRET_ACCESS_KEY": "s3cr3t"}, "image": "x"})
+    # workers merge a run's env into the deployment's: nothing of it is copied into runs
+    assert added == {"env": {HEARTBEAT_ENV: "60"}}
