@@ -320,3 +320,18 @@ def server_status() -> None:
     raise PrefectDvcError(
         f"no Prefect server is running ({where})", hint="Start one with 'prefect-dvc server start'"
     )
+
+
+def apply_pool_deployment(name: str, parameters: dict[str, Any], pool: str) -> str:
+    """Create or update ``exp_run/<name>`` on work pool ``pool``, unscheduled; its id.
+
+    What ``prefect-dvc deploy NAME --pool POOL`` registers (module-path
+    entrypoint, heartbeat job variables, tag ``prefect-dvc``), for callers
+    that send runs themselves (``exp run --run-all --pool``). The pool must exist.
+
+    Raises:
+        ConfigError: the deployment is invalid.
+        PrefectDvcError: the server refused it.
+    """
+    spec = DeploymentSpec(name, None, None, "UTC", dict(parameters), ("prefect-dvc",), False)
+    return _apply(_deployment(spec, pool))

@@ -21,6 +21,7 @@ import typer
 from prefect_dvc.checkpoints.resume import find_resume_point, resume_name
 from prefect_dvc.cli import show as show_cmds
 from prefect_dvc.cli.exp_list_text import describe, exp_list_lines
+from prefect_dvc.cli.exp_pool import check_pool_name, run_queue_on_pool
 from prefect_dvc.cli.output import console, err_console, print_json, print_run
 from prefect_dvc.cli.pipeline import scoped_stages
 from prefect_dvc.errors import ConfigError, MissingObjectError, StageError
@@ -61,6 +62,12 @@ SET_PARAM = typer.Option(
     None, "-S", "--set-param", help="[file:]key=value, Hydra grammar; sweeps need --queue."
 )
 LOG_TAIL = 15
+POOL = typer.Option(
+    None, "--pool", help="Run queued experiments as flow runs on this Prefect work pool."
+)
+GIT_REMOTE = typer.Option(
+    "origin", "--git-remote", help="With --pool: the Git remote workers clone and push to."
+)
 
 
 def _say(text: str) -> None:
@@ -104,6 +111,8 @@ def run(
     temp: bool = typer.Option(
         False, "--temp", help="Run in a temporary clone (.dvc/tmp/exps); workspace untouched."
     ),
+    pool: str = POOL,
+    git_remote: str = GIT_REMOTE,
 ) -> None:
     """Apply -S overrides, reproduce the pipeline on Prefect, and commit an experiment ref.
 
@@ -112,6 +121,13 @@ def run(
     and grows the experiment's chain; --reset starts a new chain.
     """
     root = find_root()
+    if pool is not None and not run_all:
+        raise ConfigError(
+            "--pool sends queued experiments to a work pool: use it with --run-all",
+            hint="Queue with 'exp run --queue -S k=v', then 'prefect-dvc queue start --pool P'",
+        )
+    if pool is not None:
+        check_pool_name(pool)
     targets = exp_targets(root, targets, all_pipelines)
     combos = expand_sweeps(rebase_to_root(set_param or [], root, Path.cwd()), queue=queue)
     if temp and not queue:
@@ -135,6 +151,9 @@ def run(
         if not run_all:
             _say("Run them with 'prefect-dvc queue start -j N' or 'prefect-dvc exp run --run-all'.")
             return
+    if run_all and pool is not None:
+        run_queue_on_pool(root, pool, jobs or 1, git_remote)
+        return
     if run_all:
         _run_queue(root, jobs or 1)
         return
@@ -284,8 +303,13 @@ def queue_logs(name: str) -> None:
 
 
 @queue_app.command("start")
-def queue_start(jobs: int = typer.Option(1, "-j", "--jobs")) -> None:
-    """Run every queued experiment, JOBS at a time."""
+def queue_start(
+    jobs: int = typer.Option(1, "-j", "--jobs"), pool: str = POOL, git_remote: str = GIT_REMOTE
+) -> None:
+    """Run every queued experiment, JOBS at a time (here, or on a work pool with --pool)."""
+    if pool is not None:
+        run_queue_on_pool(find_root(), pool, jobs, git_remote)
+        return
     _run_queue(find_root(), jobs)
 
 

@@ -167,6 +167,10 @@ class Queue:
         for entry in entries:
             self._save(entry)
 
+    def save(self, entry: QueuedExp) -> None:
+        """Record ``entry``'s new state, for runners elsewhere (``experiments/pool.py``)."""
+        self._save(entry)
+
     def find(self, name: str) -> QueuedExp:
         for entry in self.entries():
             if name in (entry.name, entry.id):

@@ -1,0 +1,407 @@
+"""Queued experiments on a work pool (issue #16 section 2), end to end with real parts.
+
+One real ``prefect server`` (``prefect-dvc server start``) on 127.0.0.1, two
+real ``prefect worker start --pool`` processes (process pool, ``--limit 1``
+each, a distinct ``WORKER_MARK`` and the stage's credential ``POOL_TOKEN``
+in their environment only), a bare ``file://`` Git remote and a local-folder
+DVC remote. Five experiments are queued; ``exp run --run-all --pool -j 2``
+sends them, four land and are fetched, one fails on the worker.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from helpers import free_port, gen, git
+
+pytestmark = [pytest.mark.slow, pytest.mark.prefect]
+BIN = Path(sys.executable).parent
+POOL = "exp-pool"
+TOKEN = "pool-token-" + uuid.uuid4().hex
+DRIVER_SECRET = "driver-secret-" + uuid.uuid4().hex
+STAGE = (
+    'test ${lr} -ne 0 && test -n "$POOL_TOKEN" && '
+    'printf \'{"lr": %s, "worker": "%s"}\\n\' ${lr} "$WORKER_MARK" > metrics.json'
+)
+
+
+@dataclass(frozen=True)
+class Pooled:
+    """The finished batch: the driver's result, the repositories and the API."""
+
+    api_url: str
+    env: dict[str, str]
+    repo: Path
+    origin: Path
+    run: subprocess.CompletedProcess[str]
+    base: Path
+
+
+def _child_env(base: Path) -> dict[str, str]:
+    home, user = base / "prefect-home", base / "user-home"
+    home.mkdir()
+    user.mkdir()
+    (user / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "AWS_"))}
+    env.update(
+        HOME=str(user),
+        PREFECT_HOME=str(home),
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_LOGGING_LEVEL="INFO",
+        GIT_CONFIG_NOSYSTEM="1",
+        GIT_AUTHOR_NAME="Test User",
+        GIT_AUTHOR_EMAIL="test@example.com",
+        GIT_COMMITTER_NAME="Test User",
+        GIT_COMMITTER_EMAIL="test@example.com",
+    )
+    return env
+
+
+@contextmanager
+def _server(base: Path) -> Iterator[tuple[str, dict[str, str]]]:
+    env = _child_env(base)
+    port = free_port()
+    start = subprocess.run(
+        [str(BIN / "prefect-dvc"), "server", "start", "--port", str(port)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    assert start.returncode == 0, start.stdout + start.stderr
+    api_url = f"http://127.0.0.1:{port}/api"
+    try:
+        yield api_url, {**env, "PREFECT_API_URL": api_url}
+    finally:
+        subprocess.run([str(BIN / "prefect-dvc"), "server", "stop"], env=env, timeout=120)
+
+
+@contextmanager
+def _worker(env: dict[str, str], mark: str, folder: Path) -> Iterator[None]:
+    folder.mkdir()
+    env = {**env, "WORKER_MARK": mark, "POOL_TOKEN": TOKEN}
+    env.update(PREFECT_WORKER_QUERY_SECONDS="1", PREFECT_WORKER_PREFETCH_SECONDS="1")
+    with (folder / "worker.log").open("w") as out:
+        proc = subprocess.Popen(
+            [str(BIN / "prefect"), "worker", "start", "--pool", POOL, "--limit", "1"],
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            cwd=folder,
+        )
+    try:
+        yield
+    finally:
+        proc.terminate()
+        proc.wait(timeout=60)
+
+
+def _project(base: Path) -> tuple[Path, Path]:
+    """A DVC project pushed to a bare ``file://`` remote; ``(work tree, bare origin)``."""
+    origin, repo = base / "origin.git", base / "repo"
+    git(base, "init", "-q", "--bare", "-b", "main", str(origin))
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    config = f"[core]\n    remote = store\n['remote \"store\"']\n    url = {base / 'store'}\n"
+    dvc_yaml = (
+        f"stages:\n  train:\n    cmd: {json.dumps(STAGE)}\n    params: [lr]\n"
+        "    metrics:\n    - metrics.json:\n        cache: false\n"
+    )
+    gen(
+        repo,
+        {
+            ".dvc/config": config,
+            ".dvc/.gitignore": "/config.local\n/tmp\n/cache\n",
+            "params.yaml": "lr: 1\n",
+            "dvc.yaml": dvc_yaml,
+        },
+    )
+    git(repo, "add", "-A")
+    git(repo, "commit", "-q", "-m", "pipeline")
+    git(repo, "remote", "add", "origin", origin.as_uri())
+    git(repo, "push", "-q", "origin", "main")
+    return repo, origin
+
+
+def _cli(repo: Path, env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(BIN / "prefect-dvc"), *args],
+        cwd=repo,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+@pytest.fixture(scope="module")
+def pooled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pooled]:
+    """Queue 5 experiments (one fails), run them on the pool with two workers, -j 2."""
+    base = tmp_path_factory.mktemp("pool")
+    repo, origin = _project(base)
+    with ExitStack() as stack:
+        api_url, env = stack.enter_context(_server(base))
+        create = subprocess.run(
+            [str(BIN / "prefect"), "work-pool", "create", POOL, "--type", "process"],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert create.returncode == 0, create.stdout + create.stderr
+        stack.enter_context(_worker(env, "w1", base / "w1"))
+        stack.enter_context(_worker(env, "w2", base / "w2"))
+        driver = {**env, "AWS_SECRET_ACCESS_KEY": DRIVER_SECRET}
+        queued = _cli(repo, driver, "exp", "run", "--queue", "-S", "lr=2,3,4,5", "-n", "p")
+        assert queued.returncode == 0, queued.stderr
+        boom = _cli(repo, driver, "exp", "run", "--queue", "-S", "lr=0", "-n", "boom")
+        assert boom.returncode == 0, boom.stderr
+        run = _cli(repo, driver, "exp", "run", "--run-all", "--pool", POOL, "-j", "2")
+        yield Pooled(api_url, env, repo, origin, run, base)
+
+
+def _exp_refs(repo: Path) -> dict[str, str]:
+    lines = git(repo, "for-each-ref", "--format=%(refname) %(objectname)", "refs/exps").split("\n")
+    return {ref.rsplit("/", 1)[-1]: sha for ref, sha in (ln.split() for ln in lines if ln)}
+
+
+def test_four_refs_come_back_from_both_workers(pooled: Pooled) -> None:
+    refs = _exp_refs(pooled.repo)
+    assert sorted(refs) == ["p-1", "p-2", "p-3", "p-4"], pooled.run.stdout + pooled.run.stderr
+    # the same refs (same commits) are on the Git remote: the workers pushed them
+    assert _exp_refs(pooled.origin) == refs
+    metrics = [json.loads(git(pooled.repo, "show", f"{sha}:metrics.json")) for sha in refs.values()]
+    assert sorted(m["lr"] for m in metrics) == [2, 3, 4, 5]
+    assert {m["worker"] for m in metrics} == {"w1", "w2"}
+    shown = _cli(pooled.repo, pooled.env, "exp", "show", "--json")
+    assert shown.returncode == 0, shown.stderr
+    for name in refs:
+        assert f'"{name}"' in shown.stdout
+
+
+def test_progress_lines_and_the_failed_run(pooled: Pooled) -> None:
+    out, err = pooled.run.stdout, pooled.run.stderr
+    assert pooled.run.returncode != 0
+    ui = pooled.api_url.removesuffix("/api") + "/runs/flow-run/"
+    for name in ("p-1", "p-2", "p-3", "p-4"):
+        assert f"{name}: queued ({ui}" in out
+        assert f"{name}: done ({ui}" in out
+    failed = [ln for ln in out.splitlines() if ln.startswith("boom: failed")]
+    assert len(failed) == 1 and ui in failed[0]
+    assert "1 of 5 experiment(s) failed on the pool: boom" in err
+    # the loopback server: one line saying remote workers need a reachable API
+    assert sum("reachable PREFECT_API_URL" in ln for ln in err.splitlines()) == 1
+    states = {e["name"]: e["state"] for e in _queue(pooled)}
+    assert states == {"p-1": "success", "p-2": "success", "p-3": "success", "p-4": "success"} | {
+        "boom": "failed"
+    }
+
+
+def _queue(pooled: Pooled) -> list[dict[str, Any]]:
+    status = _cli(pooled.repo, pooled.env, "queue", "status", "--json")
+    assert status.returncode == 0, status.stderr
+    return list(json.loads(status.stdout))
+
+
+@contextmanager
+def _api(api_url: str) -> Iterator[Any]:
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with (
+        temporary_settings(updates={PREFECT_API_URL: api_url}),
+        get_client(sync_client=True) as client,
+    ):
+        yield client
+
+
+def test_runs_carry_only_baseline_overrides_and_name(pooled: Pooled) -> None:
+    baseline = git(pooled.repo, "rev-parse", "HEAD")
+    with _api(pooled.api_url) as client:
+        runs = [r for r in client.read_flow_runs() if r.name != "cancel-me"]
+        (deployment,) = client.read_deployments()
+    assert len(runs) == 5
+    for run in runs:
+        # Prefect merges the deployment's defaults (repo, push) into each run's
+        assert set(run.parameters) == {"rev", "set_params", "name", "repo", "push"}
+        assert run.parameters["rev"] == baseline and run.work_pool_name == POOL
+        assert run.parameters["repo"] == pooled.origin.as_uri()
+    assert deployment.parameters == {"repo": pooled.origin.as_uri(), "push": True}
+    # heartbeats on for pool runs, so Prefect can mark a dead worker's run crashed
+    assert deployment.job_variables["env"]["PREFECT_FLOWS_HEARTBEAT_FREQUENCY"]
+
+
+def test_no_secret_in_the_api(pooled: Pooled) -> None:
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=30)
+    with _api(pooled.api_url) as client:
+        runs = client.read_flow_runs()
+        parts: list[Any] = [*runs, *client.read_task_runs(), *client.read_artifacts()]
+        parts += [*client.read_logs(), *client.read_variables(), *client.read_deployments()]
+        parts += [*client.read_work_pools(), *client.read_block_documents(include_secrets=False)]
+        for run in runs:
+            parts += client.read_flow_run_states(run.id)
+    seen = "\n".join(p.model_dump_json() for p in parts)
+    assert "p-1" in seen and "lr=2" in seen  # the search sees the runs and their parameters
+    assert TOKEN not in seen and DRIVER_SECRET not in seen
+
+
+def test_unpushed_baseline_and_unknown_pool_send_nothing(pooled: Pooled) -> None:
+    clone = pooled.base / "second"
+    git(pooled.base, "clone", "-q", pooled.origin.as_uri(), str(clone))
+    with _api(pooled.api_url) as client:
+        before = len(client.read_flow_runs())
+    queued = _cli(clone, pooled.env, "exp", "run", "--queue", "-S", "lr=7", "-n", "at-a")
+    assert queued.returncode == 0, queued.stderr
+    nopool = _cli(clone, pooled.env, "queue", "start", "--pool", "nope")
+    assert nopool.returncode != 0
+    (line,) = nopool.stderr.strip().splitlines()
+    assert "no work pool 'nope'" in line and POOL in line and "work-pool create" in line
+    gen(clone, {"params.yaml": "lr: 8\n"})
+    git(clone, "commit", "-q", "-am", "not pushed")
+    head = git(clone, "rev-parse", "HEAD")
+    queued = _cli(clone, pooled.env, "exp", "run", "--queue", "-S", "lr=9", "-n", "at-b")
+    assert queued.returncode == 0, queued.stderr
+    refused = _cli(clone, pooled.env, "exp", "run", "--run-all", "--pool", POOL)
+    assert refused.returncode != 0
+    (line,) = refused.stderr.strip().splitlines()
+    assert f"baseline {head[:7]} is not on Git remote 'origin'" in line
+    assert "git push origin" in line and "nothing was sent" in line
+    with _api(pooled.api_url) as client:
+        assert len(client.read_flow_runs()) == before
+    status = _cli(clone, pooled.env, "queue", "status", "--json")
+    assert {e["name"]: e["state"] for e in json.loads(status.stdout)} == {
+        "at-a": "queued",
+        "at-b": "queued",
+    }
+    assert _exp_refs(clone) == {}
+
+
+def test_a_run_no_worker_took_is_cancelled_and_the_deployment_is_found_again(
+    pooled: Pooled,
+) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from prefect.states import Scheduled
+
+    from prefect_dvc.flows import pool_runs
+
+    url = pooled.origin.as_uri()
+    with _api(pooled.api_url) as client:
+        (deployment,) = client.read_deployments()
+        # due tomorrow: no worker takes it meanwhile
+        tomorrow = datetime.now(timezone.utc) + timedelta(days=1)
+        later = client.create_flow_run_from_deployment(
+            deployment.id,
+            parameters={"rev": "0" * 40, "set_params": [], "name": "cancel-me"},
+            name="cancel-me",
+            state=Scheduled(scheduled_time=tomorrow),
+        )
+        finished = next(r for r in client.read_flow_runs() if r.name == "p-1")
+        assert pool_runs.find_deployment(url, POOL) == (
+            pool_runs.deployment_name(url, POOL),
+            deployment.id,
+            deployment.job_variables,
+        )
+        assert pool_runs.find_deployment(url, "other-pool") is None
+        # a user's deployment of the same repository that does not push is not used
+        from prefect.client.schemas.actions import WorkPoolCreate
+
+        from prefect_dvc.flows.experiment import exp_run
+
+        client.create_work_pool(WorkPoolCreate(name="other-pool", type="process"))
+        for name, push in (("no-push", False), ("pushes", True)):
+            exp_run.to_deployment(
+                name=name, work_pool_name="other-pool", parameters={"repo": url, "push": push}
+            ).apply()
+            found = pool_runs.find_deployment(url, "other-pool")
+            assert (found[0] if found else None) == ("pushes" if push else None)
+        for name in ("no-push", "pushes"):
+            client.delete_deployment(client.read_deployment_by_name(f"exp_run/{name}").id)
+        client.delete_work_pool("other-pool")
+        assert pool_runs.cancel_if_queued(later.id) is True
+        assert pool_runs.cancel_if_queued(finished.id) is False
+        assert client.read_flow_run(later.id).state.type.value == "CANCELLED"
+        assert client.read_flow_run(finished.id).state.is_completed()
+
+
+@pytest.fixture
+def small(git_repo: Path, tmp_path: Path) -> tuple[Path, dict[str, str]]:
+    """A pushed one-stage project and an environment whose Prefect API is not there."""
+    origin = tmp_path / "o.git"
+    git(tmp_path, "init", "-q", "--bare", "-b", "main", str(origin))
+    gen(git_repo, {"params.yaml": "lr: 1\n", "dvc.yaml": "stages:\n  t:\n    cmd: echo ${lr}\n"})
+    git(git_repo, "add", "-A")
+    git(git_repo, "commit", "-q", "-m", "p")
+    git(git_repo, "remote", "add", "origin", origin.as_uri())
+    git(git_repo, "push", "-q", "origin", "main")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_API_URL=f"http://127.0.0.1:{free_port()}/api", PREFECT_DVC_SERVER="off")
+    return git_repo, env
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["exp", "run", "--queue", "-S", "lr=5", "--run-all", "--pool", ""], "--pool ''"),
+        (["exp", "run", "--queue", "-S", "lr=5", "--run-all", "--pool", "a/b"], "--pool 'a/b'"),
+        (["exp", "run", "-S", "lr=5", "--pool", "p"], "use it with --run-all"),
+        (["queue", "start", "--pool", "../x"], "--pool '../x' is not a work pool name"),
+    ],
+)
+def test_bad_pool_options_are_one_line_and_queue_nothing(
+    small: tuple[Path, dict[str, str]], args: list[str], said: str
+) -> None:
+    repo, env = small
+    run = _cli(repo, env, *args)
+    assert run.returncode != 0
+    (line,) = run.stderr.strip().splitlines()
+    assert said in line
+    assert not (repo / ".dvc" / "tmp" / "prefect-dvc" / "queue").exists() or not list(
+        (repo / ".dvc" / "tmp" / "prefect-dvc" / "queue").glob("*.json")
+    )
+    assert git(repo, "status", "--porcelain") == ""  # params.yaml untouched
+
+
+def test_an_unreachable_api_is_one_line_and_the_entry_stays_queued(
+    small: tuple[Path, dict[str, str]],
+) -> None:
+    repo, env = small
+    assert _cli(repo, env, "exp", "run", "--queue", "-S", "lr=3", "-n", "q").returncode == 0
+    run = _cli(repo, env, "queue", "start", "--pool", "p")
+    assert run.returncode != 0
+    (line,) = run.stderr.strip().splitlines()
+    assert f"the Prefect API at {env['PREFECT_API_URL']} cannot be used" in line
+    status = json.loads(_cli(repo, env, "queue", "status", "--json").stdout)
+    assert [(e["name"], e["state"]) for e in status] == [("q", "queued")]
+
+
+def test_the_documented_zombie_automation_is_accepted_by_the_server(pooled: Pooled) -> None:
+    spec = Path(__file__).resolve().parents[2] / "deploy" / "zombie-automation.yaml"
+    made = subprocess.run(
+        [str(BIN / "prefect"), "automation", "create", "--from-file", str(spec)],
+        env=pooled.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert made.returncode == 0, made.stdout + made.stderr
+    with _api(pooled.api_url) as client:
+        (automation,) = client.read_automations_by_name("prefect-dvc crash zombie flow runs")
+    trigger = automation.trigger
+    assert trigger.posture == "Proactive" and trigger.within.total_seconds() == 180
+    assert trigger.after == {"prefect.flow-run.heartbeat"}
+    assert [(a.type, a.state.value) for a in automation.actions] == [
+        ("change-flow-run-state", "CRASHED")
+    ]
