@@ -22,7 +22,8 @@ from prefect_dvc.checkpoints.resume import find_resume_point, resume_name
 from prefect_dvc.cli import show as show_cmds
 from prefect_dvc.cli.exp_list_text import describe, exp_list_lines
 from prefect_dvc.cli.output import console, err_console, print_json
-from prefect_dvc.cli.pipeline import scoped_stages
+from prefect_dvc.cli.pipeline import CLUSTER, CLUSTER_WORKERS, RETRIES, scoped_stages
+from prefect_dvc.cluster.spec import check_cluster, cluster_parameters
 from prefect_dvc.errors import ConfigError, MissingObjectError, StageError
 from prefect_dvc.experiments import manage, sync
 from prefect_dvc.experiments.git import Git
@@ -104,6 +105,9 @@ def run(
     temp: bool = typer.Option(
         False, "--temp", help="Run in a temporary clone (.dvc/tmp/exps); workspace untouched."
     ),
+    cluster: str = CLUSTER,
+    cluster_workers: int = CLUSTER_WORKERS,
+    retries: int = RETRIES,
 ) -> None:
     """Apply -S overrides, reproduce the pipeline on Prefect, and commit an experiment ref.
 
@@ -112,6 +116,7 @@ def run(
     and grows the experiment's chain; --reset starts a new chain.
     """
     root = find_root()
+    check_cluster(root, cluster, cluster_workers)
     targets = exp_targets(root, targets, all_pipelines)
     combos = expand_sweeps(rebase_to_root(set_param or [], root, Path.cwd()), queue=queue)
     if temp and not queue:
@@ -164,6 +169,7 @@ def run(
             resume=rev,
             reset=reset,
             plots=plots,
+            **cluster_parameters(cluster, cluster_workers, retries),
         )
         if failed is not None:
             show_cmds.print_run(failed)

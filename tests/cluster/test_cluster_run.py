@@ -1,0 +1,120 @@
+"""Stages on a real Dask cluster with S3 (moto_server) as the only shared storage.
+
+One module-scoped cluster (2 worker processes, each with its own folders)
+and one driver repository serve the tests in order: a fan-out run compared
+with a local twin and real DVC, a rerun from the remote run-cache, and a run
+in which a stage kills its own worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import s3fs
+from cluster_project import FAN, make_project, outputs, s3_config
+from helpers import git, run_dvc
+
+from prefect_dvc.execution import Outcome
+from prefect_dvc.flows.local import run_repro_locally
+
+pytestmark = pytest.mark.slow
+
+
+def _records(folder: Path) -> list[dict[str, object]]:
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+def _clear(folder: Path) -> None:
+    for item in folder.iterdir():
+        item.unlink()
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory, remote_bucket: str, s3_endpoint: str) -> Path:
+    root = tmp_path_factory.mktemp("driver") / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    make_project(root, s3_config(remote_bucket, s3_endpoint))
+    return root
+
+
+@pytest.fixture(scope="module")
+def local_twin(tmp_path_factory, prefect_api: None) -> dict[str, bytes]:
+    """What a local ``repro`` of the same project writes (no remote)."""
+    root = tmp_path_factory.mktemp("twin") / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    make_project(root)
+    run = run_repro_locally(root)
+    assert run.ok, run.summary()
+    return outputs(root)
+
+
+def test_fan_out_runs_on_workers_and_ends_as_a_local_run(
+    driver: Path, local_twin: dict[str, bytes], dask_cluster, tmp_path: Path
+) -> None:
+    run = run_repro_locally(driver, cluster=dask_cluster.address)
+
+    assert run.ok, run.summary()
+    assert {r.outcome for r in run.results.values()} == {Outcome.RAN}
+    assert outputs(driver) == local_twin
+    notes = _records(dask_cluster.records)
+    assert sorted(n["stage"] for n in notes) == sorted([*FAN, "join"])
+    for note in notes:
+        # NOTE: no stage ran in, or read from, the driver's workspace.
+        assert not Path(note["cwd"]).is_relative_to(driver)
+        assert not Path(note["dep"]).is_relative_to(driver)
+        assert Path(note["dep"]).is_relative_to(Path(note["root"]))
+        assert any(Path(note["cwd"]).is_relative_to(d) for d in dask_cluster.worker_dirs)
+    # every scratch folder is gone again
+    assert not [p for d in dask_cluster.worker_dirs for p in d.glob("prefect-dvc-stage-*")]
+    # real DVC writes the same dvc.lock for the same project
+    dvc_twin = tmp_path / "dvc"
+    shutil.copytree(
+        driver,
+        dvc_twin,
+        ignore=shutil.ignore_patterns("out", "final.txt", "dvc.lock", ".gitignore", "tmp", "cache"),
+    )
+    (dvc_twin / ".dvc" / "config").write_text("")
+    done = run_dvc(dvc_twin, "repro")
+    assert done.returncode == 0, done.stderr
+    assert (dvc_twin / "dvc.lock").read_bytes() == local_twin["dvc.lock"]
+
+
+def test_rerun_restores_from_the_remote_run_cache_without_running(
+    driver: Path, local_twin: dict[str, bytes], dask_cluster
+) -> None:
+    for name in [*(f"out/{n}.txt" for n in FAN), "final.txt", "dvc.lock"]:
+        (driver / name).unlink()
+    shutil.rmtree(driver / ".dvc" / "cache")
+    _clear(dask_cluster.records)
+
+    run = run_repro_locally(driver, cluster=dask_cluster.address)
+
+    assert run.ok, run.summary()
+    assert {r.outcome for r in run.results.values()} == {Outcome.RESTORED}
+    assert _records(dask_cluster.records) == []
+    assert outputs(driver) == local_twin
+
+
+def test_a_killed_worker_is_retried_and_leaves_no_partial_object(
+    driver: Path, local_twin: dict[str, bytes], dask_cluster, remote_bucket: str, s3_endpoint: str
+) -> None:
+    _clear(dask_cluster.records)
+    (dask_cluster.records / "kill-once").write_text("")
+
+    run = run_repro_locally(driver, cluster=dask_cluster.address, force=True, retries=2)
+
+    assert run.ok, run.summary()
+    assert (dask_cluster.records / "kill-once.fired").exists()
+    assert outputs(driver) == local_twin
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint})
+    objects = fs.find(f"{remote_bucket}/remote/files/md5")
+    assert objects
+    for key in objects:
+        name = "".join(key.split("/")[-2:]).removesuffix(".dir")
+        assert hashlib.md5(fs.cat_file(key)).hexdigest() == name, key
