@@ -55,7 +55,7 @@ def parse_cluster(text: str, workers: int | None = None) -> ClusterSpec:
     value = text.strip()
     local = _LOCAL.fullmatch(value)
     if local:
-        count = int(local["n"]) if local["n"] else (workers or DEFAULT_WORKERS)
+        count = int(local["n"]) if local["n"] else (DEFAULT_WORKERS if workers is None else workers)
         if local["n"] and workers is not None and workers != count:
             raise ConfigError(
                 f"--cluster '{value}' and --cluster-workers {workers} disagree",

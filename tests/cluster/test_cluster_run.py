@@ -111,6 +111,10 @@ def test_a_killed_worker_is_retried_and_leaves_no_partial_object(
 
     assert run.ok, run.summary()
     assert (dask_cluster.records / "kill-once.fired").exists()
+    notes = _records(dask_cluster.records)
+    assert len(notes) == len(FAN) + 2  # every stage once, the killed one twice
+    (killed,) = {n["stage"] for n in notes if [m["stage"] for m in notes].count(n["stage"]) == 2}
+    assert len({n["pid"] for n in notes if n["stage"] == killed}) == 2
     assert outputs(driver) == local_twin
     fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint})
     objects = fs.find(f"{remote_bucket}/remote/files/md5")
