@@ -29,7 +29,7 @@ from prefect_dvc.cluster.snapshot import take_snapshot
 from prefect_dvc.cluster.spec import ClusterSpec, require_remote
 from prefect_dvc.cluster.worker import JobResult, StageJob
 from prefect_dvc.config import RemoteConfig
-from prefect_dvc.errors import ConfigError, PrefectDvcError
+from prefect_dvc.errors import ConfigError, PrefectDvcError, StageError
 from prefect_dvc.execution import Outcome, PlannedRun, RunOptions, StageExecutor, StageResult
 from prefect_dvc.interrupt import stop_requested
 from prefect_dvc.progress import StageEvent, emit
@@ -38,7 +38,7 @@ from prefect_dvc.storage.leases import LeaseKeeper
 from prefect_dvc.storage.remotes import open_remote
 from prefect_dvc.tasks.remote_stage import run_stage_on_worker
 from prefect_dvc.translators.flow import PipelineRun, _failure_message, _ready, _skip_blocked
-from prefect_dvc.translators.pipeline import Pipeline
+from prefect_dvc.translators.pipeline import Pipeline, StageSpec
 
 try:
     from prefect_dask import DaskTaskRunner
@@ -64,7 +64,7 @@ def dask_task_runner(spec: ClusterSpec, api_url: str) -> Any:
             "n_workers": spec.workers,
             "threads_per_worker": 1,
             "processes": True,
-            "dashboard_address": None,
+            "dashboard_address": ":0",  # NOTE: None still binds 8787; :0 takes a free port
             # NOTE: each worker runs Prefect's task engine and reports to the API itself.
             "env": {"PREFECT_API_URL": api_url},
         }
@@ -185,6 +185,11 @@ class _Loop:
             self.run.results[name] = planned
             emit(StageEvent(name, planned.outcome.value, seconds=planned.seconds))
             return None
+        refusal = _cannot_ship(planned.stage)
+        if refusal is not None:
+            self.run.failed[name] = _failure_message(name, _Failed(refusal))
+            emit(StageEvent(name, "failed", line=self.run.failed[name]))
+            return None
         job = self._job(name, planned)
         emit(StageEvent(name, "running"))
         task = run_stage_on_worker.with_options(task_run_name=name, retries=self.retries)
@@ -241,6 +246,27 @@ class _Loop:
                 stores.checkout(info, self.executor.root / out.repo_path)
         self.produced[name] = tuple((o.repo_path, i) for o, i in pairs if i is not None)
         self.executor.adopt(name, result.entry)
+
+
+def _cannot_ship(stage: StageSpec) -> StageError | None:
+    """Why ``stage`` cannot run on a worker that shares no disk, or ``None``.
+
+    A checkpoint stage needs the driver to watch its signal file, and an out
+    outside the repository would be written on the worker's own disk.
+    """
+    if stage.checkpoint_outs:
+        why = "a checkpoint stage cannot run on a cluster"
+    elif any(out.is_external for out in stage.outs):
+        why = "a stage with an out outside the repository cannot run on a cluster"
+    else:
+        return None
+    return StageError(
+        why,
+        path=stage.dvcfile,
+        line=stage.line,
+        stage=stage.name,
+        hint="Run it without --cluster",
+    )
 
 
 class _Failed:

@@ -76,7 +76,7 @@ def dask_cluster(prefect_api: None, tmp_path_factory: pytest.TempPathFactory) ->
         "PYTHONPATH": os.environ.get("PYTHONPATH", ""),
     }
     dask = str(Path(sys.executable).with_name("dask"))
-    cluster = LocalCluster(n_workers=0, processes=True, dashboard_address=None)
+    cluster = LocalCluster(n_workers=0, processes=True, dashboard_address=":0")
     procs: list[subprocess.Popen[bytes]] = []
     dirs = []
     logs = []

@@ -19,7 +19,7 @@ from cluster_project import FAN, make_project, outputs, s3_config
 from helpers import git, run_dvc
 
 from prefect_dvc.execution import Outcome
-from prefect_dvc.flows.local import run_repro_locally
+from prefect_dvc.flows.local import run_experiment_locally, run_repro_locally
 
 pytestmark = pytest.mark.slow
 
@@ -122,3 +122,27 @@ def test_a_killed_worker_is_retried_and_leaves_no_partial_object(
     for key in objects:
         name = "".join(key.split("/")[-2:]).removesuffix(".dir")
         assert hashlib.md5(fs.cat_file(key)).hexdigest() == name, key
+
+
+def test_exp_run_on_a_new_local_cluster_commits_the_experiment(driver: Path) -> None:
+    """``exp run --cluster dask:2``: the exp_run flow's parameter starts its own LocalCluster."""
+    (driver / "data" / "in.txt").write_text("changed input\n")
+
+    failed, result, _message = run_experiment_locally(
+        driver,
+        name="on-dask",
+        set_params=[],
+        targets=[],
+        force=False,
+        jobs=None,
+        run_cache=True,
+        message=None,
+        cluster="dask:2",
+    )
+
+    assert failed is None and result is not None
+    assert result.name == "on-dask"
+    final = git(driver, "show", f"{result.commit}:dvc.lock")
+    assert "final.txt" in final
+    assert (driver / "final.txt").read_text().startswith("s1:CHANGED INPUT")
+    assert git(driver, "rev-parse", result.ref) == result.commit
