@@ -104,12 +104,12 @@ def take_snapshot(
         RemoteError / StorageError: an upload failed (one line).
     """
     rels = snapshot_paths(root, pipeline)
-    entries = []
-    for rel in rels:
-        path = root / rel
-        info = hasher.hash_file(path)
-        mode = path.stat().st_mode
-        entries.append(DirEntry(rel, info.md5, info.size, isexec=bool(mode & 0o111)))
+    # NOTE: one batch: one state-DB lookup and one thread pool for all files.
+    hashed = hasher.hash_many([root / rel for rel in rels])
+    entries = [
+        DirEntry(rel, info.md5, info.size, isexec=bool((root / rel).stat().st_mode & 0o111))
+        for rel, (info, _tree) in zip(rels, hashed)
+    ]
     tree = Tree.from_entries(entries)
     have = remote.existing({e.md5 for e in entries})
     todo = {e.md5: root / e.relpath for e in entries if e.md5 not in have}

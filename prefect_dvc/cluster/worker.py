@@ -141,11 +141,22 @@ def _remote_hit(job: StageJob, stage: StageSpec, remote: Remote) -> Entry | None
     return None
 
 
-def worker_cache() -> ObjectStore:
-    """This host's object cache for cluster stages (``<tmp>/prefect-dvc-worker-cache``)."""
+def worker_cache() -> tuple[ObjectStore, Hasher]:
+    """This host's object cache for cluster stages (``<tmp>/prefect-dvc-worker-cache``).
+
+    Objects are verified before each use through a state DB beside them (a
+    ``stat`` per unchanged object instead of re-reading it), so a command that
+    wrote through a hardlink into an object is caught, not propagated.
+    Close the returned hasher after use.
+    """
     root = Path(tempfile.gettempdir()) / CACHE_FOLDER
     root.mkdir(parents=True, exist_ok=True)
-    return ObjectStore.from_url(str(root))
+    hasher = Hasher(StateDB(root / "state.db"))
+
+    def verify(path: Path) -> str:
+        return hasher.hash_file(path).md5
+
+    return ObjectStore.from_url(str(root), verify=verify, state=hasher.state), hasher
 
 
 def _materialise(ws: Path, job: StageJob, remote: Remote, cache: ObjectStore) -> None:
@@ -179,8 +190,17 @@ def _executor(ws: Path, pipeline: Pipeline, cache: ObjectStore) -> StageExecutor
 
 
 def _run_in(ws: Path, job: StageJob, stage: StageSpec, remote: Remote, log: LogFn) -> Entry:
-    cache = worker_cache()
-    _materialise(ws, job, remote, cache)
+    cache, cache_hasher = worker_cache()
+    try:
+        _materialise(ws, job, remote, cache)
+        return _execute_in(ws, job, stage, remote, cache, log)
+    finally:
+        cache_hasher.close()
+
+
+def _execute_in(
+    ws: Path, job: StageJob, stage: StageSpec, remote: Remote, cache: ObjectStore, log: LogFn
+) -> Entry:
     options = RunOptions(force=True, use_run_cache=False, env=dict(job.env))
     with _executor(ws, job.pipeline, cache) as executor:
         planned = executor.plan(job.name, options, log)
