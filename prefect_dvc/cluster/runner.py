@@ -31,6 +31,7 @@ from prefect_dvc.cluster.worker import JobResult, StageJob
 from prefect_dvc.config import RemoteConfig
 from prefect_dvc.errors import ConfigError, PrefectDvcError, StageError
 from prefect_dvc.execution import Outcome, PlannedRun, RunOptions, StageExecutor, StageResult
+from prefect_dvc.external import is_external, is_url
 from prefect_dvc.interrupt import stop_requested
 from prefect_dvc.progress import StageEvent, emit
 from prefect_dvc.storage.hashinfo import HashInfo
@@ -251,13 +252,17 @@ class _Loop:
 def _cannot_ship(stage: StageSpec) -> StageError | None:
     """Why ``stage`` cannot run on a worker that shares no disk, or ``None``.
 
-    A checkpoint stage needs the driver to watch its signal file, and an out
-    outside the repository would be written on the worker's own disk.
+    A checkpoint stage needs the driver to watch its signal file, an out
+    outside the repository would be written on the worker's own disk, and a
+    local dep outside it is not in the snapshot (URL deps are fine).
     """
+    local_outside = [p for p in stage.dep_repo_paths if is_external(p) and not is_url(p)]
     if stage.checkpoint_outs:
         why = "a checkpoint stage cannot run on a cluster"
     elif any(out.is_external for out in stage.outs):
         why = "a stage with an out outside the repository cannot run on a cluster"
+    elif local_outside:
+        why = f"dep '{local_outside[0]}' is outside the repository, which workers do not have"
     else:
         return None
     return StageError(

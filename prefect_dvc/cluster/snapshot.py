@@ -8,10 +8,11 @@ Provides:
 
 The input set is a queue clone's (``experiments/inputs.py``): the files Git
 tracks, as they are in the workspace, and the untracked files Git does not
-ignore; plus whatever the workspace holds at the path of any stage out or
-``.dvc``-tracked data (outs of stages this plan does not run, and data the
-stages read). Never ``.git``, DVC's ``.dvc/tmp`` and ``.dvc/cache``, nor
-``.dvc/config.local`` (per-machine credentials stay on this machine).
+ignore; plus whatever the workspace holds at the path of any stage out, dep
+or params file, or of ``.dvc``-tracked data (outs of stages this plan does
+not run, data the stages read, inputs Git ignores). Never ``.git``, DVC's
+``.dvc/tmp`` and ``.dvc/cache``, nor ``.dvc/config.local`` (per-machine
+credentials stay on this machine).
 
 The manifest records each file's execute bit (``isexec``, which DVC's manifest
 reader honours), so a ``./run.sh`` stays runnable on the worker. Symlinks
@@ -28,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from prefect_dvc.errors import GitError, PrefectDvcError
+from prefect_dvc.external import is_external
 from prefect_dvc.storage.hashinfo import DirEntry, HashInfo, Tree
 from prefect_dvc.storage.hashing import Hasher
 from prefect_dvc.storage.objects import ObjectStore
@@ -58,8 +60,15 @@ def _git_files(root: Path) -> list[str]:
     return [p for p in out.decode("utf-8", "surrogateescape").split("\0") if p]
 
 
-def _out_paths(root: Path, pipeline: Pipeline) -> list[str]:
+def _declared_paths(root: Path, pipeline: Pipeline) -> list[str]:
+    """Outs and deps inside the repository: a dep Git ignores is still an input."""
     paths = [o.repo_path for st in pipeline.stages.values() for o in st.outs if not o.is_external]
+    paths += [
+        p
+        for st in pipeline.stages.values()
+        for p in (*st.dep_repo_paths, *(q.repo_path for q in st.params))
+        if not is_external(p)
+    ]
     # NOTE: a broken .dvc file is reported by the stage that reads it
     with contextlib.suppress(PrefectDvcError):
         paths += [o.repo_path for o in data_outs(root)]
@@ -83,7 +92,7 @@ def snapshot_paths(root: Path, pipeline: Pipeline) -> list[str]:
         GitError: ``root`` is not a Git work tree.
     """
     found: set[str] = set()
-    for rel in [*_git_files(root), *_out_paths(root, pipeline)]:
+    for rel in [*_git_files(root), *_declared_paths(root, pipeline)]:
         found.update(p for p in _walk(root, rel) if not _excluded(p))
     return sorted(found)
 

@@ -14,7 +14,7 @@ import json, os, pathlib, sys
 
 name = sys.argv[1]
 src = pathlib.Path("data/in.txt")
-text = src.read_text()
+text = src.read_text() + pathlib.Path("data/settings.txt").read_text()
 records = os.environ.get("CLUSTER_RECORDS")
 if records:
     note = {"stage": name, "pid": os.getpid(), "cwd": os.getcwd(),
@@ -40,6 +40,10 @@ import os, pathlib, sys
 
 parts = [pathlib.Path("out", f"{n}.txt").read_text() for n in sys.argv[1:]]
 pathlib.Path("final.txt").write_text("|".join(parts))
+report = pathlib.Path("report")
+report.mkdir(exist_ok=True)
+(report / "count.txt").write_text(str(len(parts)))
+(report / "first.txt").write_text(parts[0])
 records = os.environ.get("CLUSTER_RECORDS")
 if records:
     note = pathlib.Path(records) / f"join-{os.getpid()}.json"
@@ -55,14 +59,14 @@ def dvc_yaml() -> str:
         lines += [
             f"  {name}:",
             f"    cmd: {py} record.py {name}",
-            "    deps: [record.py, data/in.txt]",
+            "    deps: [record.py, data/in.txt, data/settings.txt]",
             f"    outs: [out/{name}.txt]",
         ]
     lines += [
         "  join:",
         f"    cmd: {py} join.py {' '.join(FAN)}",
         "    deps: [join.py, " + ", ".join(f"out/{n}.txt" for n in FAN) + "]",
-        "    outs: [final.txt]",
+        "    outs: [final.txt, report]",
     ]
     return "\n".join(lines) + "\n"
 
@@ -76,6 +80,9 @@ def make_project(root: Path, remote_config: str = "") -> None:
             "record.py": RECORD,
             "join.py": JOIN,
             "data/in.txt": "hello cluster\n",
+            # NOTE: a dep Git ignores (not committed): it must still reach the workers.
+            "data/settings.txt": "mode=fast\n",
+            "data/.gitignore": "/settings.txt\n",
             ".dvc/config": remote_config,
         },
     )

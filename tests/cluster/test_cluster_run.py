@@ -55,7 +55,12 @@ def local_twin(tmp_path_factory, prefect_api: None) -> dict[str, bytes]:
 
 
 def test_fan_out_runs_on_workers_and_ends_as_a_local_run(
-    driver: Path, local_twin: dict[str, bytes], dask_cluster, tmp_path: Path
+    driver: Path,
+    local_twin: dict[str, bytes],
+    dask_cluster,
+    tmp_path: Path,
+    remote_bucket: str,
+    s3_endpoint: str,
 ) -> None:
     run = run_repro_locally(driver, cluster=dask_cluster.address)
 
@@ -70,6 +75,11 @@ def test_fan_out_runs_on_workers_and_ends_as_a_local_run(
         assert not Path(note["dep"]).is_relative_to(driver)
         assert Path(note["dep"]).is_relative_to(Path(note["root"]))
         assert any(Path(note["cwd"]).is_relative_to(d) for d in dask_cluster.worker_dirs)
+    # the run's lease is dropped at its end
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint})
+    assert not fs.exists(f"{remote_bucket}/remote/prefect-dvc/leases") or not fs.ls(
+        f"{remote_bucket}/remote/prefect-dvc/leases", refresh=True
+    )
     # every scratch folder is gone again
     assert not [p for d in dask_cluster.worker_dirs for p in d.glob("prefect-dvc-stage-*")]
     # real DVC writes the same dvc.lock for the same project
@@ -90,6 +100,7 @@ def test_rerun_restores_from_the_remote_run_cache_without_running(
 ) -> None:
     for name in [*(f"out/{n}.txt" for n in FAN), "final.txt", "dvc.lock"]:
         (driver / name).unlink()
+    shutil.rmtree(driver / "report")
     shutil.rmtree(driver / ".dvc" / "cache")
     _clear(dask_cluster.records)
 
@@ -146,3 +157,27 @@ def test_exp_run_on_a_new_local_cluster_commits_the_experiment(driver: Path) -> 
     assert "final.txt" in final
     assert (driver / "final.txt").read_text().startswith("s1:CHANGED INPUT")
     assert git(driver, "rev-parse", result.ref) == result.commit
+
+
+def test_a_dep_outside_the_repository_is_refused_in_one_line(
+    tmp_path: Path, dask_cluster, remote_bucket: str, s3_endpoint: str
+) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (tmp_path / "outside.txt").write_text("not on any worker\n")
+    make_project(root, s3_config(remote_bucket, s3_endpoint))
+    (root / "dvc.yaml").write_text(
+        "stages:\n  peek:\n    cmd: cat ../outside.txt > seen.txt\n"
+        "    deps: [../outside.txt]\n    outs: [seen.txt]\n"
+    )
+
+    run = run_repro_locally(root, cluster=dask_cluster.address)
+
+    assert not run.ok
+    assert run.failed == {
+        "peek": "dvc.yaml:2: stage 'peek': dep '../outside.txt' is outside the repository, "
+        "which workers do not have. Run it without --cluster."
+    }
+    assert not (root / "seen.txt").exists()
+    assert not (root / "dvc.lock").exists()
