@@ -119,6 +119,12 @@ def run(
     check_cluster(root, cluster, cluster_workers)
     targets = exp_targets(root, targets, all_pipelines)
     combos = expand_sweeps(rebase_to_root(set_param or [], root, Path.cwd()), queue=queue)
+    if cluster and (queue or run_all or temp or len(combos) > 1):
+        raise ConfigError(
+            "--cluster runs one experiment in the workspace, not --queue, --run-all, "
+            "--temp or a sweep",
+            hint="Run the experiments one at a time with --cluster",
+        )
     if temp and not queue:
         _run_temp(root, combos[0], name, targets, force, no_run_cache, copy_paths)
         return

@@ -8,7 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cluster_project import make_project
+from cluster_project import make_project, s3_config
 
 from prefect_dvc.cluster.spec import ClusterSpec, parse_cluster
 from prefect_dvc.errors import ConfigError
@@ -76,12 +76,16 @@ def _state(repo: Path) -> dict[str, bytes]:
         (("exp", "run", "--cluster", "dask:2"), "remote add -d"),
         (("repro", "--cluster", "dask:zero"), "--cluster 'dask:zero'"),
         (("repro", "--cluster-workers", "2"), "needs --cluster dask"),
+        (("exp", "run", "--cluster", "dask", "--queue"), "not --queue"),
+        (("exp", "run", "--cluster", "dask", "--temp"), "not --queue, --run-all, --temp"),
     ],
 )
 def test_cli_refuses_before_anything_changes(
     git_repo: Path, args: tuple[str, ...], says: str
 ) -> None:
-    make_project(git_repo)
+    # NOTE: with a default remote when the refusal is not about the remote.
+    remote = "" if says == "remote add -d" else s3_config("bucket", "http://127.0.0.1:9")
+    make_project(git_repo, remote)
     before = _state(git_repo)
     head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=git_repo, capture_output=True)
 
