@@ -181,3 +181,29 @@ def test_a_dep_outside_the_repository_is_refused_in_one_line(
     }
     assert not (root / "seen.txt").exists()
     assert not (root / "dvc.lock").exists()
+
+
+def test_a_failing_command_is_retried_then_reported_in_one_line(
+    tmp_path: Path, dask_cluster, remote_bucket: str, s3_endpoint: str
+) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    make_project(root, s3_config(remote_bucket, s3_endpoint))
+    (root / "dvc.yaml").write_text(
+        "stages:\n  bad:\n    cmd: touch $CLUSTER_RECORDS/bad-$$.try && exit 3\n"
+        "    deps: [data/in.txt]\n    outs: [never.txt]\n"
+    )
+    _clear(dask_cluster.records)
+
+    run = run_repro_locally(root, cluster=dask_cluster.address, retries=1)
+
+    assert not run.ok
+    assert run.failed["bad"].startswith(
+        "dvc.yaml:2: stage 'bad': command 'touch $CLUSTER_RECORDS/bad-$$.try && exit 3' "
+        "failed with exit code 3"
+    )
+    assert "\n" not in run.failed["bad"]
+    assert len(list(dask_cluster.records.glob("bad-*.try"))) == 2  # --retries 1: two tries
+    assert not (root / "dvc.lock").exists()
+    assert not (root / "never.txt").exists()
