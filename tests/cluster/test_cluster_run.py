@@ -207,3 +207,31 @@ def test_a_failing_command_is_retried_then_reported_in_one_line(
     assert len(list(dask_cluster.records.glob("bad-*.try"))) == 2  # --retries 1: two tries
     assert not (root / "dvc.lock").exists()
     assert not (root / "never.txt").exists()
+
+
+def test_the_cli_runs_changed_stages_on_the_cluster(driver: Path, dask_cluster) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from prefect.settings import PREFECT_API_URL
+
+    (driver / "data" / "settings.txt").write_text("mode=slow\n")
+    _clear(dask_cluster.records)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
+    cli = str(Path(sys.executable).with_name("prefect-dvc"))
+
+    done = subprocess.run(
+        [cli, "repro", "--cluster", dask_cluster.address, "--retries", "1"],
+        cwd=driver,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert sorted(n["stage"] for n in _records(dask_cluster.records)) == sorted([*FAN, "join"])
+    assert "MODE=SLOW" in (driver / "final.txt").read_text()
+    assert hashlib.md5(b"mode=slow\n").hexdigest() in (driver / "dvc.lock").read_text()
