@@ -105,6 +105,22 @@ class StageResult:
     reasons: tuple[str, ...] = ()
 
 
+@dataclass(frozen=True)
+class PlannedRun:
+    """A stage :meth:`StageExecutor.plan` found changed: its status and run-cache key entry.
+
+    ``key_entry`` is the lock entry without out hashes (cmd, deps, params,
+    out paths): the run-cache key a worker looks up; ``start`` is
+    ``time.monotonic()`` when planning began.
+    """
+
+    stage: StageSpec
+    status: StageStatus
+    key_entry: Entry
+    reasons: tuple[str, ...]
+    start: float
+
+
 class StageExecutor:
     """Runs stages of one pipeline in one workspace; safe to share between threads."""
 
@@ -162,6 +178,34 @@ class StageExecutor:
             return self._run(name, options, log)
 
     def _run(self, name: str, options: RunOptions, log: LogFn) -> StageResult:
+        planned = self.plan(name, options, log)
+        if isinstance(planned, StageResult):
+            return planned
+        stage, status, key_entry = planned.stage, planned.status, planned.key_entry
+        start, reasons = planned.start, planned.reasons
+        # NOTE: a forced stage runs its command; the run-cache serves unforced
+        # runs only, as DVC's maintainers state for `repro -f`.
+        if options.use_run_cache and not options.force and stage.uncacheable_reason() is None:
+            restored = self._restore_from_run_cache(stage, key_entry, log)
+            if restored is not None:
+                self._finish(stage, restored)
+                return StageResult(
+                    name, Outcome.RESTORED, restored, time.monotonic() - start, reasons
+                )
+        entry = self._execute(stage, status, options, log)
+        return StageResult(name, Outcome.RAN, entry, time.monotonic() - start, reasons)
+
+    def plan(self, name: str, options: RunOptions, log: LogFn) -> StageResult | PlannedRun:
+        """Decide stage ``name`` without running it: a final result, or what must run.
+
+        Returns a :class:`StageResult` when nothing is left to do (up to date,
+        frozen, or ``--pull`` restored its outs), else a :class:`PlannedRun`
+        with the status and the run-cache key entry (DVC's order of checks).
+        The caller holds the stage's locks (:meth:`run` does).
+
+        Raises:
+            StageError: a missing dep or param, as :meth:`run` raises it.
+        """
         start = time.monotonic()
         stage = self.pipeline.stages[name]
         status = self.status(name)
@@ -196,17 +240,7 @@ class StageExecutor:
             entry = self._restore_from_lock(stage, log)
             return StageResult(name, Outcome.RESTORED, entry, time.monotonic() - start, reasons)
         key_entry = build_entry(stage, status.deps, status.params, _out_paths(stage))
-        # NOTE: a forced stage runs its command; the run-cache serves unforced
-        # runs only, as DVC's maintainers state for `repro -f`.
-        if options.use_run_cache and not options.force and stage.uncacheable_reason() is None:
-            restored = self._restore_from_run_cache(stage, key_entry, log)
-            if restored is not None:
-                self._finish(stage, restored)
-                return StageResult(
-                    name, Outcome.RESTORED, restored, time.monotonic() - start, reasons
-                )
-        entry = self._execute(stage, status, options, log)
-        return StageResult(name, Outcome.RAN, entry, time.monotonic() - start, reasons)
+        return PlannedRun(stage, status, key_entry, reasons, start)
 
     def _frozen(self, stage: StageSpec, status: StageStatus, start: float) -> StageResult:
         missing = [path for path, info in status.outs.items() if info is None]
@@ -409,6 +443,21 @@ class StageExecutor:
         status = status or self.status(name)
         gone = [o.path for o in stage.outs if not (self.root / o.repo_path).exists()]
         return [*status.missing_deps, *gone]
+
+    def execute(self, planned: PlannedRun, options: RunOptions, log: LogFn) -> Entry:
+        """Run a planned stage's command here and commit its outs (no run-cache lookup).
+
+        The cluster worker calls this in its scratch copy of the workspace
+        (``cluster/worker.py``); :meth:`run` does the same after its lookup.
+        """
+        return self._execute(planned.stage, planned.status, options, log)
+
+    def adopt(self, name: str, entry: Entry) -> None:
+        """Record ``entry`` as stage ``name``'s result: ``.gitignore`` lines and ``dvc.lock``.
+
+        The cluster driver calls this after checking the stage's outs out of the store.
+        """
+        self._finish(self.pipeline.stages[name], entry)
 
 
 def open_executor(

@@ -23,7 +23,8 @@ from prefect_dvc.cli import show as show_cmds
 from prefect_dvc.cli.exp_list_text import describe, exp_list_lines
 from prefect_dvc.cli.exp_pool import check_pool_name, run_queue_on_pool
 from prefect_dvc.cli.output import console, err_console, print_json, print_run
-from prefect_dvc.cli.pipeline import scoped_stages
+from prefect_dvc.cli.pipeline import CLUSTER, CLUSTER_WORKERS, RETRIES, scoped_stages
+from prefect_dvc.cluster.spec import check_cluster, cluster_parameters
 from prefect_dvc.errors import ConfigError, MissingObjectError, StageError
 from prefect_dvc.experiments import manage, sync
 from prefect_dvc.experiments.git import Git
@@ -113,6 +114,9 @@ def run(
     ),
     pool: str = POOL,
     git_remote: str = GIT_REMOTE,
+    cluster: str = CLUSTER,
+    cluster_workers: int = CLUSTER_WORKERS,
+    retries: int = RETRIES,
 ) -> None:
     """Apply -S overrides, reproduce the pipeline on Prefect, and commit an experiment ref.
 
@@ -128,8 +132,15 @@ def run(
         )
     if pool is not None:
         check_pool_name(pool)
+    check_cluster(root, cluster, cluster_workers)
     targets = exp_targets(root, targets, all_pipelines)
     combos = expand_sweeps(rebase_to_root(set_param or [], root, Path.cwd()), queue=queue)
+    if cluster and (queue or run_all or temp or len(combos) > 1):
+        raise ConfigError(
+            "--cluster runs one experiment in the workspace, not --queue, --run-all, "
+            "--temp or a sweep",
+            hint="Run the experiments one at a time with --cluster",
+        )
     if temp and not queue:
         _run_temp(root, combos[0], name, targets, force, no_run_cache, copy_paths)
         return
@@ -183,6 +194,7 @@ def run(
             resume=rev,
             reset=reset,
             plots=plots,
+            **cluster_parameters(cluster, cluster_workers, retries),
         )
         if failed is not None:
             print_run(failed)

@@ -18,6 +18,7 @@ from prefect_dvc.cli.status_text import (
     frozen_warnings,
     status_lines,
 )
+from prefect_dvc.cluster.spec import check_cluster, cluster_parameters
 from prefect_dvc.errors import StageError
 from prefect_dvc.execution import open_executor
 from prefect_dvc.locks import cache_reader, locked_workspace
@@ -33,6 +34,15 @@ from prefect_dvc.translators.targets import Scope
 
 TARGETS = typer.Argument(None, help="Stages or foreach/matrix groups (default: all).")
 JOBS = typer.Option(None, "-j", "--jobs", help="Stages to run at once (default: CPU count).")
+CLUSTER = typer.Option(
+    None,
+    "--cluster",
+    help="Run stages on Dask: 'dask', 'dask:N' (local workers) or tcp://host:8786.",
+)
+CLUSTER_WORKERS = typer.Option(
+    None, "--cluster-workers", help="Worker processes of '--cluster dask' (default 2)."
+)
+RETRIES = typer.Option(0, "--retries", help="With --cluster: retries of a failed stage task.")
 ALL_PIPELINES = typer.Option(
     False, "-P", "--all-pipelines", help="Every pipeline of the project, not this folder's."
 )
@@ -90,6 +100,9 @@ def repro(
     ),
     all_pipelines: bool = ALL_PIPELINES,
     recursive: bool = RECURSIVE,
+    cluster: str = CLUSTER,
+    cluster_workers: int = CLUSTER_WORKERS,
+    retries: int = RETRIES,
 ) -> None:
     """Bring the pipeline up to date, running stages as Prefect tasks.
 
@@ -97,6 +110,7 @@ def repro(
     any pipeline they depend on (DVC's scope); -P takes every pipeline.
     """
     root = find_root()
+    check_cluster(root, cluster, cluster_workers)
     scope = Scope.here(root)
     pipeline = load_index(root)
     seeds = scoped_stages(scope, pipeline, targets, all_pipelines, recursive)
@@ -132,6 +146,7 @@ def repro(
             single_item=single_item,
             run_cache=not no_run_cache,
             pull=pull,
+            **cluster_parameters(cluster, cluster_workers, retries),
         )
     if not shown:
         print_run(run)

@@ -24,6 +24,7 @@ from prefect.runtime import flow_run
 from prefect.states import Completed, State
 
 from prefect_dvc.checkpoints.resume import find_resume_point, resume_name
+from prefect_dvc.cluster.spec import parse_cluster
 from prefect_dvc.errors import ExperimentExistsError, GitError
 from prefect_dvc.experiments.git import Git, check_remote
 from prefect_dvc.experiments.names import new_name_for
@@ -133,6 +134,9 @@ def exp_run(
     resume: str | None = None,
     reset: bool = False,
     plots: bool = True,
+    cluster: str | None = None,
+    cluster_workers: int | None = None,
+    retries: int = 0,
 ) -> State:
     """Run a DVC experiment: apply params overrides, reproduce the pipeline, commit a Git ref.
 
@@ -210,6 +214,8 @@ def exp_run(
             extra_tags=(f"exp:{plan.name}",),
             remote=remote,
             checkpoints=ckpt.recorder,
+            cluster=parse_cluster(cluster, cluster_workers) if cluster else None,
+            retries=retries,
         )
         signum = stop_requested()
         if signum is not None:

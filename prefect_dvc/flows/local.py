@@ -103,6 +103,7 @@ def run_experiment_locally(
     resume: str | None = None,
     reset: bool = False,
     plots: bool = False,
+    **cluster: Any,
 ) -> tuple[PipelineRun | None, ExperimentResult | None, str]:
     """Run the ``exp_run`` flow; returns (failed run, experiment, state message).
 
@@ -123,6 +124,7 @@ def run_experiment_locally(
             resume=resume,
             reset=reset,
             plots=plots,
+            **cluster,  # NOTE: cluster, cluster_workers, retries (cluster/spec.py)
             return_state=True,
         )
     data = state.result(raise_on_failure=False)

@@ -20,6 +20,7 @@ from prefect import flow
 from prefect.runtime import flow_run
 from prefect.states import Completed, State
 
+from prefect_dvc.cluster.spec import ClusterSpec, parse_cluster
 from prefect_dvc.errors import PrefectDvcError
 from prefect_dvc.execution import CheckpointHook, RunOptions, open_executor
 from prefect_dvc.flows.failures import one_line_failures
@@ -50,6 +51,8 @@ def run_repro(
     extra_tags: Sequence[str] = (),
     remote: str | None = None,
     checkpoints: CheckpointHook | None = None,
+    cluster: ClusterSpec | None = None,
+    retries: int = 0,
 ) -> PipelineRun:
     """Load the index of ``root`` and run the selected stages in the current flow.
 
@@ -57,6 +60,8 @@ def run_repro(
     ``sub/dvc.yaml:train``); without them, the stages of ``dvcfile`` and
     those they need from other pipelines run, as ``dvc repro`` in its folder.
     With ``pull``, ``.dvc``-tracked data the stages read comes first.
+    With ``cluster``, changed stages run on Dask workers (``cluster/runner.py``),
+    each retried up to ``retries`` times.
     """
     pipeline = load_index(root)
     if pull:  # .dvc-tracked data the stages read (data.xml.dvc), before the first stage
@@ -74,6 +79,21 @@ def run_repro(
         force=force, use_run_cache=run_cache, pull=pull, env=env or {}, checkpoints=checkpoints
     )
     try:
+        if cluster is not None:
+            # NOTE: imported here so that only --cluster pays for importing Dask.
+            from prefect_dvc.cluster.runner import run_on_cluster
+
+            return run_on_cluster(
+                pipeline,
+                names,
+                executor,
+                options,
+                spec=cluster,
+                jobs=jobs or 10_000,  # NOTE: the cluster's workers bound it by default
+                keep_going=keep_going,
+                extra_tags=extra_tags,
+                retries=retries,
+            )
         return run_pipeline(
             pipeline,
             names,
@@ -121,6 +141,9 @@ def repro(
     single_item: bool = False,
     run_cache: bool = True,
     pull: bool = False,
+    cluster: str | None = None,
+    cluster_workers: int | None = None,
+    retries: int = 0,
 ) -> State:
     """Reproduce a DVC pipeline: every stage of dvc.yaml whose deps, params or cmd changed.
 
@@ -142,6 +165,11 @@ def repro(
         single_item: run only the targets, not the stages they depend on.
         run_cache: look up the run-cache before running a stage.
         pull: fetch missing inputs and run-cache entries from the default remote first.
+        cluster: run changed stages on Dask: ``dask``/``dask:N`` (a local cluster of
+            N worker processes) or a scheduler address ``tcp://host:8786``; needs
+            a default remote (README "Stages on a Dask cluster").
+        cluster_workers: worker processes of a local cluster (``dask`` only).
+        retries: with ``cluster``, how often a failed stage task is retried.
     """
     protect_secrets()
     root = find_root(Path(repo))
@@ -158,6 +186,8 @@ def repro(
             single_item=single_item,
             run_cache=run_cache,
             pull=pull,
+            cluster=parse_cluster(cluster, cluster_workers) if cluster else None,
+            retries=retries,
         )
         signum = stop_requested()
     if signum is not None:

@@ -28,6 +28,7 @@ from prefect_dvc.lockschema import parse_lock
 from prefect_dvc.safety import check_write_target
 from prefect_dvc.storage.hashinfo import HashInfo, is_exec
 from prefect_dvc.storage.hashing import Hasher
+from prefect_dvc.storage.leases import leased_oids
 from prefect_dvc.storage.links import set_exec
 from prefect_dvc.storage.objects import ObjectStore
 from prefect_dvc.storage.remote_errors import missing_folder
@@ -351,7 +352,8 @@ def gc(store: ObjectStore, used: set[str], *, dry: bool) -> list[str]:
     On a local cache, temporary files that dead local writers left anywhere
     in it are removed too (``tmpnames``; never another host's).
     """
-    keep = expand_dirs(store, used)
+    # NOTE: a running cluster snapshot is named by no dvc.lock, only by its lease.
+    keep = expand_dirs(store, used | leased_oids(store.location))
     doomed = sorted(store.all_objects() - keep)
     if not dry:
         remove_unused(store, doomed)

@@ -1,0 +1,281 @@
+"""Flow-side of ``--cluster``: Dask task runner, snapshot, lease, submit, adopt (imports Prefect).
+
+Provides:
+    dask_task_runner(spec, api_url): prefect-dask's ``DaskTaskRunner`` for ``spec``.
+    run_on_cluster(...): the stages of one plan on Dask; returns a ``PipelineRun``.
+
+This module is flow-side (like ``translators/flow.py``): it imports Prefect
+and prefect-dask, and is imported only when ``--cluster`` is given. Per
+stage, in plan order as upstream stages finish: the driver plans the stage
+in its workspace (:meth:`StageExecutor.plan`: up to date -> done here, no
+task), else submits a :class:`StageJob` to a worker, then checks the
+returned outs out of the store into the workspace and writes ``dvc.lock``
+and ``.gitignore`` through :meth:`StageExecutor.adopt`, so they end as a
+local ``repro`` leaves them.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Sequence
+from typing import Any
+
+from prefect import tags
+from prefect.client.orchestration import get_client
+from prefect.futures import PrefectFuture, as_completed
+from prefect.settings import PREFECT_API_URL
+
+from prefect_dvc.cluster.snapshot import take_snapshot
+from prefect_dvc.cluster.spec import ClusterSpec, require_remote
+from prefect_dvc.cluster.worker import JobResult, StageJob
+from prefect_dvc.config import RemoteConfig
+from prefect_dvc.errors import ConfigError, PrefectDvcError, StageError
+from prefect_dvc.execution import Outcome, PlannedRun, RunOptions, StageExecutor, StageResult
+from prefect_dvc.external import is_external, is_url
+from prefect_dvc.interrupt import stop_requested
+from prefect_dvc.progress import StageEvent, emit
+from prefect_dvc.storage.hashinfo import HashInfo
+from prefect_dvc.storage.leases import LeaseKeeper
+from prefect_dvc.storage.remotes import open_remote
+from prefect_dvc.tasks.remote_stage import run_stage_on_worker
+from prefect_dvc.translators.flow import PipelineRun, _failure_message, _ready, _skip_blocked
+from prefect_dvc.translators.pipeline import Pipeline, StageSpec
+
+try:
+    from prefect_dask import DaskTaskRunner
+except ImportError:  # NOTE: the optional extra; said in one line when --cluster is used
+    DaskTaskRunner = None
+
+
+def dask_task_runner(spec: ClusterSpec, api_url: str) -> Any:
+    """A ``DaskTaskRunner`` for ``spec``; new local workers get ``PREFECT_API_URL``.
+
+    Raises:
+        ConfigError: prefect-dask is not installed (names the extra).
+    """
+    if DaskTaskRunner is None:
+        raise ConfigError(
+            "--cluster needs prefect-dask, which is not installed",
+            hint="Install the extra: pip install 'prefect-dvc[dask]'",
+        )
+    if spec.address:
+        return DaskTaskRunner(address=spec.address)
+    return DaskTaskRunner(
+        cluster_kwargs={
+            "n_workers": spec.workers,
+            "threads_per_worker": 1,
+            "processes": True,
+            "dashboard_address": ":0",  # NOTE: None still binds 8787; :0 takes a free port
+            # NOTE: each worker runs Prefect's task engine and reports to the API itself.
+            "env": {"PREFECT_API_URL": api_url},
+        }
+    )
+
+
+def _api_url() -> str:
+    configured = PREFECT_API_URL.value()
+    if configured:
+        return str(configured)
+    with get_client(sync_client=True) as client:  # the temporary server's URL
+        return str(client.api_url)
+
+
+def _ancestors(pipeline: Pipeline, name: str) -> list[str]:
+    seen: list[str] = []
+    todo = list(pipeline.upstream[name])
+    while todo:
+        up = todo.pop()
+        if up not in seen:
+            seen.append(up)
+            todo.extend(pipeline.upstream[up])
+    return seen
+
+
+def run_on_cluster(
+    pipeline: Pipeline,
+    names: Sequence[str],
+    executor: StageExecutor,
+    options: RunOptions,
+    *,
+    spec: ClusterSpec,
+    jobs: int,
+    keep_going: bool = False,
+    extra_tags: Sequence[str] = (),
+    retries: int = 0,
+) -> PipelineRun:
+    """Run stages ``names`` (topologically ordered) on ``spec``'s Dask cluster.
+
+    Raises:
+        ConfigError: no default remote, or prefect-dask missing (before anything runs).
+        RemoteError / StorageError: the snapshot could not be uploaded.
+    """
+    rc = require_remote(executor.root)
+    runner = dask_task_runner(spec, _api_url())
+    remote = open_remote(rc)
+    snapshot = take_snapshot(executor.root, pipeline, executor.hasher, remote.objects)
+    lease = LeaseKeeper(remote.objects.location, f"run-{uuid.uuid4().hex}", (snapshot.oid,))
+    with lease, runner:
+        loop = _Loop(pipeline, executor, options, rc, snapshot, lease, retries)
+        return loop.drive(names, runner, jobs, keep_going, extra_tags)
+
+
+class _Loop:
+    """The scheduling loop of one cluster run (state shared by its steps)."""
+
+    def __init__(
+        self,
+        pipeline: Pipeline,
+        executor: StageExecutor,
+        options: RunOptions,
+        rc: RemoteConfig,
+        snapshot: HashInfo,
+        lease: LeaseKeeper,
+        retries: int,
+    ) -> None:
+        self.pipeline, self.executor, self.options = pipeline, executor, options
+        self.rc, self.snapshot, self.lease, self.retries = rc, snapshot, lease, retries
+        self.produced: dict[str, tuple[tuple[str, HashInfo], ...]] = {}
+        self.run = PipelineRun()
+        # NOTE: DVC_ROOT must be the worker's scratch copy, as stage_env sets it there.
+        self.env = tuple((k, v) for k, v in options.env.items() if k != "DVC_ROOT")
+
+    def drive(
+        self, names: Sequence[str], runner: Any, jobs: int, keep_going: bool, extra: Sequence[str]
+    ) -> PipelineRun:
+        selected, waiting = set(names), list(names)
+        running: dict[PrefectFuture[JobResult], str] = {}
+        futures: dict[str, Any] = {}
+        stopped = False
+        for name in names:
+            emit(StageEvent(name, "queued"))
+        while waiting or running:
+            stopped = stopped or stop_requested() is not None
+            started = []
+            if not stopped:
+                slots = jobs - len(running)
+                started = _ready(self.pipeline, waiting, selected, self.run, futures, slots)
+                for name in started:
+                    waiting.remove(name)
+                    future = self._start(name, runner, extra)
+                    futures[name] = future
+                    if future is not None:
+                        running[future] = name
+                    stopped = stopped or (name in self.run.failed and not keep_going)
+            _skip_blocked(self.pipeline, waiting, self.run)
+            if not running:
+                if waiting and started and not stopped:
+                    continue  # NOTE: stages done here (up to date) may unblock others
+                break
+            done = next(as_completed(list(running)))
+            failed = self._finish(running.pop(done), done)
+            stopped = stopped or (failed and not keep_going)
+        why = "the run was interrupted" if stop_requested() else "an earlier stage failed"
+        for name in waiting:
+            self.run.not_run.setdefault(name, f"stage '{name}' not run: {why}")
+        return self.run
+
+    def _start(self, name: str, runner: Any, extra: Sequence[str]) -> Any:
+        """Plan ``name`` here; submit it unless it is already done (or failed to plan)."""
+        try:
+            planned = self.executor.plan(name, self.options, lambda line: None)
+        except PrefectDvcError as exc:
+            self.run.failed[name] = _failure_message(name, _Failed(exc))
+            emit(StageEvent(name, "failed", line=self.run.failed[name]))
+            return None
+        if isinstance(planned, StageResult):
+            self.run.results[name] = planned
+            emit(StageEvent(name, planned.outcome.value, seconds=planned.seconds))
+            return None
+        refusal = _cannot_ship(planned.stage)
+        if refusal is not None:
+            self.run.failed[name] = _failure_message(name, _Failed(refusal))
+            emit(StageEvent(name, "failed", line=self.run.failed[name]))
+            return None
+        job = self._job(name, planned)
+        emit(StageEvent(name, "running"))
+        task = run_stage_on_worker.with_options(task_run_name=name, retries=self.retries)
+        with tags("prefect-dvc", *extra):
+            return runner.submit(task, parameters={"job": job})
+
+    def _job(self, name: str, planned: PlannedRun) -> StageJob:
+        upstream = [
+            pair for up in _ancestors(self.pipeline, name) for pair in self.produced.get(up, ())
+        ]
+        return StageJob(
+            name=name,
+            pipeline=self.pipeline,
+            key_entry=planned.key_entry,
+            snapshot=self.snapshot,
+            upstream=tuple(upstream),
+            remote=self.rc,
+            env=self.env,
+            force=self.options.force,
+            use_run_cache=self.options.use_run_cache,
+        )
+
+    def _finish(self, name: str, future: Any) -> bool:
+        """Adopt a finished stage; ``True`` when it failed."""
+        future.wait()
+        state = future.state
+        if not state.is_completed():
+            self.run.failed[name] = _failure_message(name, state)
+            emit(StageEvent(name, "failed", line=self.run.failed[name]))
+            return True
+        result: JobResult = state.result()
+        try:
+            self._adopt(name, result)
+        except PrefectDvcError as exc:
+            self.run.failed[name] = _failure_message(name, _Failed(exc))
+            emit(StageEvent(name, "failed", line=self.run.failed[name]))
+            return True
+        outcome = Outcome.RESTORED if result.restored else Outcome.RAN
+        self.run.results[name] = StageResult(name, outcome, result.entry, result.seconds)
+        emit(StageEvent(name, outcome.value, seconds=result.seconds))
+        return False
+
+    def _adopt(self, name: str, result: JobResult) -> None:
+        """Outs from the store into the workspace, then ``.gitignore`` and ``dvc.lock``."""
+        stage = self.pipeline.stages[name]
+        by_path = {o["path"]: HashInfo.from_lock(o) for o in result.entry.get("outs") or []}
+        pairs = [(o, by_path.get(o.path)) for o in stage.outs if not o.is_external]
+        infos = [info for _, info in pairs if info is not None]
+        self.lease.add(info.oid for info in infos)
+        stores = self.executor.stores
+        stores.ensure_local(infos)
+        for out, info in pairs:
+            if info is not None:
+                stores.checkout(info, self.executor.root / out.repo_path)
+        self.produced[name] = tuple((o.repo_path, i) for o, i in pairs if i is not None)
+        self.executor.adopt(name, result.entry)
+
+
+def _cannot_ship(stage: StageSpec) -> StageError | None:
+    """Why ``stage`` cannot run on a worker that shares no disk, or ``None``.
+
+    A checkpoint stage needs the driver to watch its signal file, an out
+    outside the repository would be written on the worker's own disk, and a
+    local dep outside it is not in the snapshot (URL deps are fine).
+    """
+    local_outside = [p for p in stage.dep_repo_paths if is_external(p) and not is_url(p)]
+    if stage.checkpoint_outs:
+        why = "a checkpoint stage cannot run on a cluster"
+    elif any(out.is_external for out in stage.outs):
+        why = "a stage with an out outside the repository cannot run on a cluster"
+    elif local_outside:
+        why = f"dep '{local_outside[0]}' is outside the repository, which workers do not have"
+    else:
+        return None
+    return StageError(
+        why,
+        path=stage.dvcfile,
+        line=stage.line,
+        stage=stage.name,
+        hint="Run it without --cluster",
+    )
+
+
+class _Failed:
+    """A stand-in state carrying a driver-side error, for ``_failure_message``."""
+
+    def __init__(self, exc: PrefectDvcError) -> None:
+        self.data = exc

@@ -1,0 +1,118 @@
+"""``--cluster`` parsed: a new local Dask cluster or an existing scheduler's address.
+
+Provides:
+    ClusterSpec: where stage tasks run (frozen, picklable; a flow parameter's value).
+    parse_cluster(text, workers): ``dask``, ``dask:N`` or ``tcp://host:port``.
+    require_remote(root): the default remote's config, or one line naming ``remote add -d``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect_dvc.config import RemoteConfig, load_config
+from prefect_dvc.errors import ConfigError
+
+DEFAULT_WORKERS = 2
+_LOCAL = re.compile(r"dask(?::(?P<n>\d+))?")
+_ADDRESS = re.compile(r"(?:tcp|tls|ws|wss|inproc|ucx)://[^\s/]+")
+
+
+@dataclass(frozen=True)
+class ClusterSpec:
+    """A Dask cluster for stage tasks.
+
+    ``address`` is an existing scheduler (``tcp://host:8786``), or ``None``
+    for a new ``LocalCluster`` of ``workers`` worker processes (one thread each,
+    so one stage at a time per worker) started and stopped with the run.
+    """
+
+    address: str | None = None
+    workers: int = DEFAULT_WORKERS
+
+    def describe(self) -> str:
+        """``Dask scheduler tcp://…`` or ``a local Dask cluster of N workers``, for messages."""
+        if self.address:
+            return f"Dask scheduler {self.address}"
+        return f"a local Dask cluster of {self.workers} worker(s)"
+
+
+def parse_cluster(text: str, workers: int | None = None) -> ClusterSpec:
+    """Parse ``--cluster`` (and ``--cluster-workers``).
+
+    Args:
+        text: ``dask`` (a LocalCluster of ``workers`` or 2 processes),
+            ``dask:N`` (N processes), or a scheduler address such as
+            ``tcp://scheduler:8786``.
+        workers: ``--cluster-workers``; only with a local cluster.
+
+    Raises:
+        ConfigError: any other text, a worker count below 1, or
+            ``--cluster-workers`` with a scheduler address (one line each).
+    """
+    value = text.strip()
+    local = _LOCAL.fullmatch(value)
+    if local:
+        count = int(local["n"]) if local["n"] else (DEFAULT_WORKERS if workers is None else workers)
+        if local["n"] and workers is not None and workers != count:
+            raise ConfigError(
+                f"--cluster '{value}' and --cluster-workers {workers} disagree",
+                hint="Give the number of workers once",
+            )
+        if count < 1:
+            raise ConfigError(
+                f"--cluster '{value}' needs at least 1 worker", hint="Use e.g. --cluster dask:4"
+            )
+        return ClusterSpec(None, count)
+    if _ADDRESS.fullmatch(value):
+        if workers is not None:
+            raise ConfigError(
+                "--cluster-workers only applies to a local cluster ('--cluster dask')",
+                hint=f"The scheduler at {value} decides its own workers",
+            )
+        return ClusterSpec(value, DEFAULT_WORKERS)
+    raise ConfigError(
+        f"--cluster '{value}' is neither 'dask', 'dask:N' nor a scheduler address",
+        hint="Use --cluster dask, --cluster dask:4 or --cluster tcp://host:8786",
+    )
+
+
+def require_remote(root: Path) -> RemoteConfig:
+    """The default remote, the only storage driver and workers share.
+
+    Raises:
+        ConfigError: no default remote (names ``remote add -d``), or an unknown one.
+    """
+    config = load_config(root)
+    if not config.default_remote:
+        raise ConfigError(
+            "--cluster needs a default remote: workers share no disk with this machine",
+            path=".dvc/config",
+            hint="Add one with 'prefect-dvc remote add -d <name> <url>' (e.g. s3://bucket/path)",
+        )
+    return config.remote(None)
+
+
+def check_cluster(root: Path, text: str | None, workers: int | None) -> ClusterSpec | None:
+    """Validate ``--cluster``/``--cluster-workers`` before anything runs (no Prefect import).
+
+    Raises:
+        ConfigError: a bad ``--cluster`` value, ``--cluster-workers`` without
+            ``--cluster``, or no default remote.
+    """
+    if not text:
+        if workers is not None:
+            raise ConfigError("--cluster-workers needs --cluster dask", hint="Add --cluster dask")
+        return None
+    spec = parse_cluster(text, workers)
+    require_remote(root)
+    return spec
+
+
+def cluster_parameters(text: str | None, workers: int | None, retries: int) -> dict[str, object]:
+    """The ``repro``/``exp_run`` flow parameters for these options (empty without ``--cluster``)."""
+    if not text:
+        return {}
+    return {"cluster": text, "cluster_workers": workers, "retries": retries}

@@ -1,0 +1,239 @@
+"""One stage on a Dask worker that shares no disk with the driver; only the remote.
+
+Provides:
+    StageJob: everything a worker needs (picklable): the pipeline, the stage's
+        run-cache key entry computed by the driver, the snapshot's ``.dir``
+        hash, the outs upstream stages produced in this run, the remote's config.
+    JobResult: the lock entry, whether it came from the run-cache, and where it ran.
+    run_job(job, log): the worker's side, in DVC's order.
+
+The order (issue #16 §1): ask the remote run-cache first (a hit returns the
+entry; nothing is downloaded or run); else fetch the snapshot and the
+upstream outs into a per-host object cache (``<tmp>/prefect-dvc-worker-cache``),
+link them into a fresh scratch folder (one per task, under the worker's
+temp dir), check that the stage's inputs there hash to the driver's key,
+run the command through :meth:`StageExecutor.execute` (same shell, env and
+out rules as a local run), upload the outs and write the run-cache entry
+last. The scratch folder is removed whatever happens.
+
+A worker killed mid-stage leaves nothing visible on the remote: objects are
+uploaded whole (one PUT or a multipart upload completed only at the end;
+``storage/uploads.py``) and the run-cache entry is written only after all
+of them. Its scratch folder and cache temp files are left in its temp dir.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from prefect_dvc.config import RemoteConfig
+from prefect_dvc.errors import MissingObjectError, StageError
+from prefect_dvc.execution import PlannedRun, RunOptions, StageExecutor
+from prefect_dvc.gitignore import IgnoreWriter
+from prefect_dvc.lockfile import Entry
+from prefect_dvc.lockset import LockSet
+from prefect_dvc.repo import RepoPaths
+from prefect_dvc.storage.hashinfo import HashInfo
+from prefect_dvc.storage.hashing import Hasher
+from prefect_dvc.storage.objects import ObjectStore
+from prefect_dvc.storage.remote_gate import Remote
+from prefect_dvc.storage.remotes import open_remote
+from prefect_dvc.storage.runcache import RunCache, entry_matches, runcache_key, runcache_value
+from prefect_dvc.storage.state import StateDB
+from prefect_dvc.storage.stores import Stores
+from prefect_dvc.translators.pipeline import Pipeline, StageSpec
+
+LogFn = Callable[[str], None]
+LINK_TYPES = ("reflink", "hardlink", "copy")
+CACHE_FOLDER = "prefect-dvc-worker-cache"
+
+
+@dataclass(frozen=True)
+class StageJob:
+    """One stage for a worker; plain data, pickled to the worker by Dask.
+
+    Args:
+        name: the stage's key in ``pipeline``.
+        pipeline: the loaded pipeline (the worker does not parse ``dvc.yaml``).
+        key_entry: the driver's run-cache key entry (``PlannedRun.key_entry``).
+        snapshot: the ``.dir`` hash of the driver's input set on the remote.
+        upstream: ``(repo path, hash)`` of every out the stage's ancestors
+            produced in this run, laid over the snapshot.
+        remote: the default remote's config (URL and options; credentials
+            should come from the worker's environment).
+        env: extra environment for the command (``exp run``'s variables).
+        force, use_run_cache: ``repro -f`` / ``--no-run-cache``.
+    """
+
+    name: str
+    pipeline: Pipeline
+    key_entry: Entry
+    snapshot: HashInfo
+    upstream: tuple[tuple[str, HashInfo], ...]
+    remote: RemoteConfig
+    env: tuple[tuple[str, str], ...] = ()
+    force: bool = False
+    use_run_cache: bool = True
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """``entry`` is the stage's lock entry; ``restored`` if from the run-cache; where it ran."""
+
+    entry: Entry
+    restored: bool
+    host: str
+    pid: int
+    seconds: float
+
+
+def run_job(job: StageJob, log: LogFn) -> JobResult:
+    """Bring ``job``'s stage up to date on this worker and publish it to the remote.
+
+    Raises:
+        StageFailedError / MissingOutputError: as a local run raises them.
+        StageError: the inputs here do not hash to the driver's key.
+        MissingObjectError: the snapshot or an upstream out is gone from the remote.
+        RemoteError: the remote cannot be used (one line).
+    """
+    start = time.monotonic()
+    remote = open_remote(job.remote)
+    stage = job.pipeline.stages[job.name]
+    hit = _remote_hit(job, stage, remote)
+    if hit is not None:
+        log(f"Stage '{job.name}' restored from run-cache (remote '{remote.name}'), command not run")
+        return _result(hit, True, start)
+    scratch = Path(tempfile.mkdtemp(prefix="prefect-dvc-stage-"))
+    try:
+        entry = _run_in(scratch / "ws", job, stage, remote, log)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return _result(entry, False, start)
+
+
+def _result(entry: Entry, restored: bool, start: float) -> JobResult:
+    return JobResult(entry, restored, socket.gethostname(), os.getpid(), time.monotonic() - start)
+
+
+def _out_infos(entry: Entry) -> list[HashInfo]:
+    infos = [HashInfo.from_lock(out) for out in entry.get("outs") or []]
+    return [info for info in infos if info is not None]
+
+
+def _remote_hit(job: StageJob, stage: StageSpec, remote: Remote) -> Entry | None:
+    """The newest remote run-cache entry for this key whose objects are all on the remote."""
+    if job.force or not job.use_run_cache or stage.uncacheable_reason() is not None:
+        return None
+    for entry in remote.runs.lookup_all(job.key_entry):
+        infos = _out_infos(entry)
+        if not entry_matches(entry, job.key_entry) or len(infos) != len(stage.outs):
+            continue
+        oids = {info.oid for info in infos}
+        if remote.objects.existing(oids) == oids:
+            return entry
+    return None
+
+
+def worker_cache() -> tuple[ObjectStore, Hasher]:
+    """This host's object cache for cluster stages (``<tmp>/prefect-dvc-worker-cache``).
+
+    Objects are verified before each use through a state DB beside them (a
+    ``stat`` per unchanged object instead of re-reading it), so a command that
+    wrote through a hardlink into an object is caught, not propagated.
+    Close the returned hasher after use.
+    """
+    root = Path(tempfile.gettempdir()) / CACHE_FOLDER
+    root.mkdir(parents=True, exist_ok=True)
+    hasher = Hasher(StateDB(root / "state.db"))
+
+    def verify(path: Path) -> str:
+        return hasher.hash_file(path).md5
+
+    return ObjectStore.from_url(str(root), verify=verify, state=hasher.state), hasher
+
+
+def _materialise(ws: Path, job: StageJob, remote: Remote, cache: ObjectStore) -> None:
+    """Snapshot, then upstream outs over it, from ``cache`` (filled from the remote)."""
+    wanted = [job.snapshot.oid, *(info.oid for _, info in job.upstream)]
+    moved = remote.objects.transfer(wanted, cache)
+    if moved.missing:
+        raise MissingObjectError(
+            f"object {moved.missing[0]} of the cluster run is gone from remote '{remote.name}'",
+            stage=job.name,
+            hint="Run again: the driver uploads a fresh snapshot",
+        )
+    cache.checkout(job.snapshot, ws, LINK_TYPES)
+    for repo_path, info in job.upstream:
+        cache.checkout(info, ws / repo_path, LINK_TYPES, root=ws)
+
+
+def _executor(ws: Path, pipeline: Pipeline, cache: ObjectStore) -> StageExecutor:
+    paths = RepoPaths(ws)
+    order = pipeline.order()
+    hasher = Hasher(StateDB(paths.state_db), root=ws)
+    stores = Stores(cache, RunCache(cache.location), link_types=LINK_TYPES, workspace=ws)
+    return StageExecutor(
+        paths,
+        pipeline,
+        hasher=hasher,
+        stores=stores,
+        lock=LockSet(paths, pipeline, order),
+        ignores=IgnoreWriter(ws, order),
+    )
+
+
+def _run_in(ws: Path, job: StageJob, stage: StageSpec, remote: Remote, log: LogFn) -> Entry:
+    cache, cache_hasher = worker_cache()
+    try:
+        _materialise(ws, job, remote, cache)
+        return _execute_in(ws, job, stage, remote, cache, log)
+    finally:
+        cache_hasher.close()
+
+
+def _execute_in(
+    ws: Path, job: StageJob, stage: StageSpec, remote: Remote, cache: ObjectStore, log: LogFn
+) -> Entry:
+    options = RunOptions(force=True, use_run_cache=False, env=dict(job.env))
+    with _executor(ws, job.pipeline, cache) as executor:
+        planned = executor.plan(job.name, options, log)
+        if not isinstance(planned, PlannedRun) or not entry_matches(
+            planned.key_entry, job.key_entry
+        ):
+            raise StageError(
+                "the worker's copy of the inputs does not hash as the driver's workspace",
+                path=stage.dvcfile,
+                line=stage.line,
+                stage=job.name,
+                hint="Do not edit deps while a cluster run starts; run again",
+            )
+        entry = executor.execute(planned, options, log)
+        _publish(executor, stage, entry, remote)
+    return entry
+
+
+def _publish(executor: StageExecutor, stage: StageSpec, entry: Entry, remote: Remote) -> None:
+    """Upload every out (the driver checks them out), then the run-cache entry, last."""
+    cache = executor.stores.local
+    infos = _out_infos(entry)
+    for out, info in zip(stage.outs, infos):
+        if not cache.existing([info.oid]):  # NOTE: uncached outs of an uncacheable stage
+            _, tree = executor.hasher.hash_path(executor.root / out.repo_path)
+            executor.stores.save(executor.root / out.repo_path, info, tree)
+    moved = cache.transfer([info.oid for info in infos], remote.objects)
+    if moved.missing:
+        raise MissingObjectError(
+            f"out object {moved.missing[0]} could not be uploaded",
+            stage=stage.name,
+            hint="Run again",
+        )
+    # NOTE: written locally only when the inputs did not change under the command.
+    if executor.stores.local_runs.read_entry(runcache_key(entry), runcache_value(entry)):
+        remote.runs.save(entry)

@@ -1,0 +1,108 @@
+"""The fan-out project of the cluster tests: 6 stages over one input, and a join."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from helpers import gen, git
+
+FAN = ("s1", "s2", "s3", "s4", "s5", "s6")
+
+RECORD = """\
+import json, os, pathlib, sys
+
+name = sys.argv[1]
+src = pathlib.Path("data/in.txt")
+text = src.read_text() + pathlib.Path("data/settings.txt").read_text()
+records = os.environ.get("CLUSTER_RECORDS")
+if records:
+    note = {"stage": name, "pid": os.getpid(), "cwd": os.getcwd(),
+            "dep": os.path.realpath(src), "root": os.environ.get("DVC_ROOT")}
+    (pathlib.Path(records) / f"{name}-{os.getpid()}.json").write_text(json.dumps(note))
+    arm = pathlib.Path(records) / "kill-once"
+    try:
+        arm.rename(arm.with_suffix(".fired"))
+    except FileNotFoundError:
+        pass
+    else:
+        import psutil
+        # NOTE: the first python ancestor is the Dask worker process (its nanny restarts it).
+        worker = next(p for p in psutil.Process().parents() if "python" in p.name())
+        worker.kill()
+out = pathlib.Path("out")
+out.mkdir(exist_ok=True)
+(out / f"{name}.txt").write_text(f"{name}:{text.upper()}")
+"""
+
+JOIN = """\
+import os, pathlib, sys
+
+parts = [pathlib.Path("out", f"{n}.txt").read_text() for n in sys.argv[1:]]
+pathlib.Path("final.txt").write_text("|".join(parts))
+report = pathlib.Path("report")
+report.mkdir(exist_ok=True)
+(report / "count.txt").write_text(str(len(parts)))
+(report / "first.txt").write_text(parts[0])
+records = os.environ.get("CLUSTER_RECORDS")
+if records:
+    note = pathlib.Path(records) / f"join-{os.getpid()}.json"
+    note.write_text('{"stage": "join", "pid": %d, "cwd": "%s", "dep": "%s", "root": "%s"}' % (
+        os.getpid(), os.getcwd(), os.path.realpath("out/s1.txt"), os.environ.get("DVC_ROOT")))
+"""
+
+
+def dvc_yaml() -> str:
+    py = sys.executable
+    lines = ["stages:"]
+    for name in FAN:
+        lines += [
+            f"  {name}:",
+            f"    cmd: {py} record.py {name}",
+            "    deps: [record.py, data/in.txt, data/settings.txt]",
+            f"    outs: [out/{name}.txt]",
+        ]
+    lines += [
+        "  join:",
+        f"    cmd: {py} join.py {' '.join(FAN)}",
+        "    deps: [join.py, " + ", ".join(f"out/{n}.txt" for n in FAN) + "]",
+        "    outs: [final.txt, report]",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def make_project(root: Path, remote_config: str = "") -> None:
+    """Write and commit the project into the Git repository ``root``."""
+    gen(
+        root,
+        {
+            "dvc.yaml": dvc_yaml(),
+            "record.py": RECORD,
+            "join.py": JOIN,
+            "data/in.txt": "hello cluster\n",
+            # NOTE: a dep Git ignores (not committed): it must still reach the workers.
+            "data/settings.txt": "mode=fast\n",
+            "data/.gitignore": "/settings.txt\n",
+            ".dvc/config": remote_config,
+        },
+    )
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "fan-out project")
+
+
+def s3_config(bucket: str, endpoint: str) -> str:
+    return (
+        "[core]\n    remote = store\n"
+        f"['remote \"store\"']\n    url = s3://{bucket}/remote\n    endpointurl = {endpoint}\n"
+    )
+
+
+def outputs(root: Path) -> dict[str, bytes]:
+    """Every file a run writes: outs, dvc.lock, .gitignore files."""
+    names = [f"out/{n}.txt" for n in FAN] + [
+        "final.txt",
+        "dvc.lock",
+        ".gitignore",
+        "out/.gitignore",
+    ]
+    return {n: (root / n).read_bytes() for n in names if (root / n).exists()}

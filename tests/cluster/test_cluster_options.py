@@ -1,0 +1,99 @@
+"""``--cluster`` values and refusals: one line, before anything runs or changes."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cluster_project import make_project, s3_config
+
+from prefect_dvc.cluster.spec import ClusterSpec, parse_cluster
+from prefect_dvc.errors import ConfigError
+
+CLI = str(Path(sys.executable).with_name("prefect-dvc"))
+
+
+@pytest.mark.parametrize(
+    ("text", "workers", "spec"),
+    [
+        ("dask", None, ClusterSpec(None, 2)),
+        ("dask", 3, ClusterSpec(None, 3)),
+        ("dask:4", None, ClusterSpec(None, 4)),
+        (" dask:4 ", 4, ClusterSpec(None, 4)),
+        ("tcp://scheduler:8786", None, ClusterSpec("tcp://scheduler:8786", 2)),
+        ("tls://10.0.0.1:8786", None, ClusterSpec("tls://10.0.0.1:8786", 2)),
+    ],
+)
+def test_parse_cluster_accepts(text: str, workers: int | None, spec: ClusterSpec) -> None:
+    assert parse_cluster(text, workers) == spec
+
+
+@pytest.mark.parametrize(
+    ("text", "workers", "says"),
+    [
+        ("dask:0", None, "at least 1 worker"),
+        ("dask", 0, "at least 1 worker"),
+        ("dask:2", 3, "disagree"),
+        ("dask:x", None, "neither"),
+        ("http://host:8786", None, "neither"),
+        ("tcp://", None, "neither"),
+        ("tcp://host:8786/path", None, "neither"),
+        ("", None, "neither"),
+        ("tcp://host:8786", 2, "only applies to a local cluster"),
+    ],
+)
+def test_parse_cluster_refuses_in_one_line(text: str, workers: int | None, says: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        parse_cluster(text, workers)
+    assert says in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def _cli(repo: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    return subprocess.run([CLI, *args], cwd=repo, capture_output=True, text=True, env=env)
+
+
+def _state(repo: Path) -> dict[str, bytes]:
+    # NOTE: .dvc/tmp holds DVC's lock files, which any command may create.
+    files = [
+        p
+        for p in repo.rglob("*")
+        if p.is_file()
+        and ".git" not in p.parts
+        and not p.relative_to(repo).as_posix().startswith(".dvc/tmp/")
+    ]
+    return {p.relative_to(repo).as_posix(): p.read_bytes() for p in files}
+
+
+@pytest.mark.parametrize(
+    ("args", "says"),
+    [
+        (("repro", "--cluster", "dask"), "remote add -d"),
+        (("exp", "run", "--cluster", "dask:2"), "remote add -d"),
+        (("repro", "--cluster", "dask:zero"), "--cluster 'dask:zero'"),
+        (("repro", "--cluster-workers", "2"), "needs --cluster dask"),
+        (("exp", "run", "--cluster", "dask", "--queue"), "not --queue"),
+        (("exp", "run", "--cluster", "dask", "--temp"), "not --queue, --run-all, --temp"),
+    ],
+)
+def test_cli_refuses_before_anything_changes(
+    git_repo: Path, args: tuple[str, ...], says: str
+) -> None:
+    # NOTE: with a default remote when the refusal is not about the remote.
+    remote = "" if says == "remote add -d" else s3_config("bucket", "http://127.0.0.1:9")
+    make_project(git_repo, remote)
+    before = _state(git_repo)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=git_repo, capture_output=True)
+
+    done = _cli(git_repo, *args)
+
+    assert done.returncode != 0
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and says in lines[0], done.stderr
+    assert _state(git_repo) == before
+    after = subprocess.run(["git", "rev-parse", "HEAD"], cwd=git_repo, capture_output=True)
+    assert after.stdout == head.stdout

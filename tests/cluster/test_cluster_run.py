@@ -1,0 +1,237 @@
+"""Stages on a real Dask cluster with S3 (moto_server) as the only shared storage.
+
+One module-scoped cluster (2 worker processes, each with its own folders)
+and one driver repository serve the tests in order: a fan-out run compared
+with a local twin and real DVC, a rerun from the remote run-cache, and a run
+in which a stage kills its own worker.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import s3fs
+from cluster_project import FAN, make_project, outputs, s3_config
+from helpers import git, run_dvc
+
+from prefect_dvc.execution import Outcome
+from prefect_dvc.flows.local import run_experiment_locally, run_repro_locally
+
+pytestmark = pytest.mark.slow
+
+
+def _records(folder: Path) -> list[dict[str, object]]:
+    return [json.loads(p.read_text()) for p in sorted(folder.glob("*.json"))]
+
+
+def _clear(folder: Path) -> None:
+    for item in folder.iterdir():
+        item.unlink()
+
+
+@pytest.fixture(scope="module")
+def driver(tmp_path_factory, remote_bucket: str, s3_endpoint: str) -> Path:
+    root = tmp_path_factory.mktemp("driver") / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    make_project(root, s3_config(remote_bucket, s3_endpoint))
+    return root
+
+
+@pytest.fixture(scope="module")
+def local_twin(tmp_path_factory, prefect_api: None) -> dict[str, bytes]:
+    """What a local ``repro`` of the same project writes (no remote)."""
+    root = tmp_path_factory.mktemp("twin") / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    make_project(root)
+    run = run_repro_locally(root)
+    assert run.ok, run.summary()
+    return outputs(root)
+
+
+def test_fan_out_runs_on_workers_and_ends_as_a_local_run(
+    driver: Path,
+    local_twin: dict[str, bytes],
+    dask_cluster,
+    tmp_path: Path,
+    remote_bucket: str,
+    s3_endpoint: str,
+) -> None:
+    run = run_repro_locally(driver, cluster=dask_cluster.address)
+
+    assert run.ok, run.summary()
+    assert {r.outcome for r in run.results.values()} == {Outcome.RAN}
+    assert outputs(driver) == local_twin
+    notes = _records(dask_cluster.records)
+    assert sorted(n["stage"] for n in notes) == sorted([*FAN, "join"])
+    for note in notes:
+        # NOTE: no stage ran in, or read from, the driver's workspace.
+        assert not Path(note["cwd"]).is_relative_to(driver)
+        assert not Path(note["dep"]).is_relative_to(driver)
+        assert Path(note["dep"]).is_relative_to(Path(note["root"]))
+        assert any(Path(note["cwd"]).is_relative_to(d) for d in dask_cluster.worker_dirs)
+    # the run's lease is dropped at its end
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint})
+    assert not fs.exists(f"{remote_bucket}/remote/prefect-dvc/leases") or not fs.ls(
+        f"{remote_bucket}/remote/prefect-dvc/leases", refresh=True
+    )
+    # every scratch folder is gone again
+    assert not [p for d in dask_cluster.worker_dirs for p in d.glob("prefect-dvc-stage-*")]
+    # real DVC writes the same dvc.lock for the same project
+    dvc_twin = tmp_path / "dvc"
+    shutil.copytree(
+        driver,
+        dvc_twin,
+        ignore=shutil.ignore_patterns("out", "final.txt", "dvc.lock", ".gitignore", "tmp", "cache"),
+    )
+    (dvc_twin / ".dvc" / "config").write_text("")
+    done = run_dvc(dvc_twin, "repro")
+    assert done.returncode == 0, done.stderr
+    assert (dvc_twin / "dvc.lock").read_bytes() == local_twin["dvc.lock"]
+
+
+def test_rerun_restores_from_the_remote_run_cache_without_running(
+    driver: Path, local_twin: dict[str, bytes], dask_cluster
+) -> None:
+    for name in [*(f"out/{n}.txt" for n in FAN), "final.txt", "dvc.lock"]:
+        (driver / name).unlink()
+    shutil.rmtree(driver / "report")
+    shutil.rmtree(driver / ".dvc" / "cache")
+    _clear(dask_cluster.records)
+
+    run = run_repro_locally(driver, cluster=dask_cluster.address)
+
+    assert run.ok, run.summary()
+    assert {r.outcome for r in run.results.values()} == {Outcome.RESTORED}
+    assert _records(dask_cluster.records) == []
+    assert outputs(driver) == local_twin
+
+
+def test_a_killed_worker_is_retried_and_leaves_no_partial_object(
+    driver: Path, local_twin: dict[str, bytes], dask_cluster, remote_bucket: str, s3_endpoint: str
+) -> None:
+    _clear(dask_cluster.records)
+    (dask_cluster.records / "kill-once").write_text("")
+
+    run = run_repro_locally(driver, cluster=dask_cluster.address, force=True, retries=2)
+
+    assert run.ok, run.summary()
+    assert (dask_cluster.records / "kill-once.fired").exists()
+    notes = _records(dask_cluster.records)
+    assert len(notes) == len(FAN) + 2  # every stage once, the killed one twice
+    (killed,) = {n["stage"] for n in notes if [m["stage"] for m in notes].count(n["stage"]) == 2}
+    assert len({n["pid"] for n in notes if n["stage"] == killed}) == 2
+    assert outputs(driver) == local_twin
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint})
+    objects = fs.find(f"{remote_bucket}/remote/files/md5")
+    assert objects
+    for key in objects:
+        name = "".join(key.split("/")[-2:]).removesuffix(".dir")
+        assert hashlib.md5(fs.cat_file(key)).hexdigest() == name, key
+
+
+def test_exp_run_on_a_new_local_cluster_commits_the_experiment(driver: Path) -> None:
+    """``exp run --cluster dask:2``: the exp_run flow's parameter starts its own LocalCluster."""
+    (driver / "data" / "in.txt").write_text("changed input\n")
+
+    failed, result, _message = run_experiment_locally(
+        driver,
+        name="on-dask",
+        set_params=[],
+        targets=[],
+        force=False,
+        jobs=None,
+        run_cache=True,
+        message=None,
+        cluster="dask:2",
+    )
+
+    assert failed is None and result is not None
+    assert result.name == "on-dask"
+    final = git(driver, "show", f"{result.commit}:dvc.lock")
+    assert "final.txt" in final
+    assert (driver / "final.txt").read_text().startswith("s1:CHANGED INPUT")
+    assert git(driver, "rev-parse", result.ref) == result.commit
+
+
+def test_a_dep_outside_the_repository_is_refused_in_one_line(
+    tmp_path: Path, dask_cluster, remote_bucket: str, s3_endpoint: str
+) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    (tmp_path / "outside.txt").write_text("not on any worker\n")
+    make_project(root, s3_config(remote_bucket, s3_endpoint))
+    (root / "dvc.yaml").write_text(
+        "stages:\n  peek:\n    cmd: cat ../outside.txt > seen.txt\n"
+        "    deps: [../outside.txt]\n    outs: [seen.txt]\n"
+    )
+
+    run = run_repro_locally(root, cluster=dask_cluster.address)
+
+    assert not run.ok
+    assert run.failed == {
+        "peek": "dvc.yaml:2: stage 'peek': dep '../outside.txt' is outside the repository, "
+        "which workers do not have. Run it without --cluster."
+    }
+    assert not (root / "seen.txt").exists()
+    assert not (root / "dvc.lock").exists()
+
+
+def test_a_failing_command_is_retried_then_reported_in_one_line(
+    tmp_path: Path, dask_cluster, remote_bucket: str, s3_endpoint: str
+) -> None:
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    make_project(root, s3_config(remote_bucket, s3_endpoint))
+    (root / "dvc.yaml").write_text(
+        "stages:\n  bad:\n    cmd: touch $CLUSTER_RECORDS/bad-$$.try && exit 3\n"
+        "    deps: [data/in.txt]\n    outs: [never.txt]\n"
+    )
+    _clear(dask_cluster.records)
+
+    run = run_repro_locally(root, cluster=dask_cluster.address, retries=1)
+
+    assert not run.ok
+    assert run.failed["bad"].startswith(
+        "dvc.yaml:2: stage 'bad': command 'touch $CLUSTER_RECORDS/bad-$$.try && exit 3' "
+        "failed with exit code 3"
+    )
+    assert "\n" not in run.failed["bad"]
+    assert len(list(dask_cluster.records.glob("bad-*.try"))) == 2  # --retries 1: two tries
+    assert not (root / "dvc.lock").exists()
+    assert not (root / "never.txt").exists()
+
+
+def test_the_cli_runs_changed_stages_on_the_cluster(driver: Path, dask_cluster) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from prefect.settings import PREFECT_API_URL
+
+    (driver / "data" / "settings.txt").write_text("mode=slow\n")
+    _clear(dask_cluster.records)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
+    cli = str(Path(sys.executable).with_name("prefect-dvc"))
+
+    done = subprocess.run(
+        [cli, "repro", "--cluster", dask_cluster.address, "--retries", "1"],
+        cwd=driver,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert sorted(n["stage"] for n in _records(dask_cluster.records)) == sorted([*FAN, "join"])
+    assert "MODE=SLOW" in (driver / "final.txt").read_text()
+    assert hashlib.md5(b"mode=slow\n").hexdigest() in (driver / "dvc.lock").read_text()
