@@ -135,6 +135,7 @@ _CLASSES: Mapping[str, Problem] = {
             "ReadTimeout",
             "PoolTimeout",
             "RemoteProtocolError",
+            "ConnectionError",  # builtin; requests (webhdfs): refused, reset, no route
             "gaierror",  # an unknown host name
             "ConnectionLost",  # asyncssh
         ),
@@ -165,11 +166,13 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def _status(item: BaseException) -> int | None:
-    """The HTTP status of a failed response (gcsfs ``code``, webdav4/azure ``status_code``...)."""
-    for name in ("status_code", "status", "code"):
-        value = getattr(item, name, None)
-        if isinstance(value, int) and 100 <= value < 600:
-            return value
+    """The HTTP status of a failed response (gcsfs ``code``, webdav4 ``status_code``,
+    aiohttp ``status``, requests ``response.status_code``)."""
+    for holder in (item, getattr(item, "response", None)):
+        for name in ("status_code", "status", "code"):
+            value = getattr(holder, name, None)
+            if isinstance(value, int) and 100 <= value < 600:
+                return value
     return None
 
 
@@ -216,6 +219,7 @@ def classify(exc: BaseException) -> tuple[Problem, str] | None:
             "webdav4",
             "aiohttp",
             "httpx",
+            "requests",
         ):
             found.append((Problem.REJECTED if status == 401 else Problem.DENIED, str(status)))
     if not found:
