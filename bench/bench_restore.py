@@ -21,7 +21,9 @@ Figures:
   through every other remote kind's real local server, started as the
   conformance suite starts them (``tests/storage/conformance/servers.py``):
   SFTP (asyncssh), WebDAV (wsgidav), HTTP (``http.server`` with PUT), GCS
-  (gcp-storage-emulator) and Azure (Azurite, ``make test`` installs it).
+  (gcp-storage-emulator), Azure (Azurite, ``make test`` installs it) and
+  WebHDFS (the tests' WebHDFS REST server). A failed round is reported,
+  diagnosed and retried once, and never hides the other kinds.
 - ``no-op repro``: the ``prefect-dvc repro`` command on a stage whose dep is the
   ``big`` file, with a warm state DB (it never imports Prefect).
 - ``add``: ``prefect-dvc add`` (moves the data into the cache and links it
@@ -242,7 +244,7 @@ def kind_remotes(work: Path) -> Iterator[dict[str, tuple[str, dict[str, str]]]]:
     from gcsfs.core import GCSFileSystem
 
     stops = []
-    for folder in ("sftp", "webdav", "http", "gcs", "azurite"):
+    for folder in ("sftp", "webdav", "http", "gcs", "azurite", "webhdfs"):
         (work / folder).mkdir()
     try:
         port, stop = servers.start_sftp(work / "sftp")
@@ -259,12 +261,15 @@ def kind_remotes(work: Path) -> Iterator[dict[str, tuple[str, dict[str, str]]]]:
         conn, stop = servers.start_azurite(work / "azurite")
         stops.append(stop)
         adlfs.AzureBlobFileSystem(connection_string=conn, skip_instance_cache=True).mkdir("bench")
+        hdfs, stop = servers.start_webhdfs(work / "webhdfs")
+        stops.append(stop)
         yield {
             "ssh": ssh,
             "webdav": (dav.replace("http://", "webdav://") + "/bench", {}),
             "http": (f"{http}/bench", {"method": "PUT"}),
             "gs": ("gs://bench/store", {"endpointurl": gcs, "allow_anonymous_login": "true"}),
             "azure": ("azure://bench/store", {"connection_string": conn}),
+            "webhdfs": (f"webhdfs://{hdfs}/bench", {}),
         }
     finally:
         for stop in reversed(stops):

@@ -398,10 +398,36 @@ def webhdfs_kwargs(split: SplitResult, opts: Options) -> dict[str, Any]:
     return kwargs
 
 
+@functools.cache
+def _checked_rename(cls: type[Any]) -> type[Any]:
+    """fsspec's ``WebHDFS`` whose ``mv`` raises when the namenode refuses the rename.
+
+    HDFS answers a RENAME onto an existing path (or into a missing folder)
+    with ``{"boolean": false}``, which fsspec ignores: a write would look
+    done while its temporary file stayed behind under its temporary name.
+    """
+
+    def mv(self: Any, path1: str, path2: str, **kwargs: Any) -> None:
+        out = self._call("RENAME", method="put", path=path1, destination=path2)
+        if out.json().get("boolean") is not True:
+            raise OSError(f"the namenode refused to rename '{path1}' to '{path2}'")
+
+    return type("CheckedRenameWebHDFS", (cls,), {"mv": mv})
+
+
 def _webhdfs(rc: RemoteConfig, split: SplitResult, opts: Options) -> Built:
     from fsspec.implementations.webhdfs import WebHDFS
 
-    fs = WebHDFS(skip_instance_cache=True, **webhdfs_kwargs(split, opts))
+    # NOTE: a WebHDFS CREATE shows an empty file that APPENDs then fill, and
+    # fsspec's exists() answers False for any error: writes go through a
+    # temporary name, and only "no such path" is "missing".
+    cls = kind_fs.strict_exists(kind_fs.atomic_writes(_checked_rename(WebHDFS)))
+    fs: Any = cls(skip_instance_cache=True, **webhdfs_kwargs(split, opts))
+    # NOTE: requests waits forever without a timeout; DVC's webhdfs schema has
+    # no timeout option, so every request gets the defaults (connect, read).
+    fs.session.request = functools.partial(
+        fs.session.request, timeout=(DEFAULT_CONNECT_TIMEOUT, DEFAULT_READ_TIMEOUT)
+    )
     return fs, split.path.rstrip("/") or "/"
 
 

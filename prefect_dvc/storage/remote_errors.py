@@ -10,12 +10,12 @@ Provides:
         one remote, naming its bucket or container and the kind's own options.
     missing_container(fs, scheme, root): the line for a bucket/container
         that does not exist (``gs``, ``azure``, ``oss``), else ``None``.
-    missing_folder(fs, root): the line for a remote folder that does not
-        exist (``ssh``, ``webdav``, a local path), else ``None``.
+    missing_folder(fs, root): whether a remote's root folder does not exist
+        (``ssh``, ``webdav``, ``webhdfs``, a local path).
 
 Signals are read by class name and status/error code along the exception
 chain, so no client library (botocore, gcsfs, azure-core, asyncssh,
-webdav4, aiohttp, httpx) is imported here; each is an optional extra:
+webdav4, aiohttp, httpx, requests) is imported here; most are optional extras:
 
 - s3: botocore's error codes (``NoSuchBucket``, ``AccessDenied``,
   ``InvalidAccessKeyId``, ``PermanentRedirect``...) and ``NoCredentialsError``.
@@ -27,8 +27,8 @@ webdav4, aiohttp, httpx) is imported here; each is an optional extra:
   azure-identity's ``CredentialUnavailableError``.
 - ssh: asyncssh's ``PermissionDenied`` (login refused), ``HostKeyNotVerifiable``
   and ``SFTPPermissionDenied``.
-- webdav/http: the response status (401, 403) of webdav4's ``HTTPError`` or
-  aiohttp's ``ClientResponseError``.
+- webdav/http/webhdfs: the response status (401, 403) of webdav4's
+  ``HTTPError``, aiohttp's ``ClientResponseError`` or requests' ``HTTPError``.
 - every kind: connection refused/reset, timeouts and TLS verification failures.
 """
 
@@ -135,6 +135,7 @@ _CLASSES: Mapping[str, Problem] = {
             "ReadTimeout",
             "PoolTimeout",
             "RemoteProtocolError",
+            "ConnectionError",  # builtin; requests (webhdfs): refused, reset, no route
             "gaierror",  # an unknown host name
             "ConnectionLost",  # asyncssh
         ),
@@ -165,11 +166,13 @@ def _chain(exc: BaseException) -> Iterator[BaseException]:
 
 
 def _status(item: BaseException) -> int | None:
-    """The HTTP status of a failed response (gcsfs ``code``, webdav4/azure ``status_code``...)."""
-    for name in ("status_code", "status", "code"):
-        value = getattr(item, name, None)
-        if isinstance(value, int) and 100 <= value < 600:
-            return value
+    """The HTTP status of a failed response (gcsfs ``code``, webdav4 ``status_code``,
+    aiohttp ``status``, requests ``response.status_code``)."""
+    for holder in (item, getattr(item, "response", None)):
+        for name in ("status_code", "status", "code"):
+            value = getattr(holder, name, None)
+            if isinstance(value, int) and 100 <= value < 600:
+                return value
     return None
 
 
@@ -216,6 +219,7 @@ def classify(exc: BaseException) -> tuple[Problem, str] | None:
             "webdav4",
             "aiohttp",
             "httpx",
+            "requests",
         ):
             found.append((Problem.REJECTED if status == 401 else Problem.DENIED, str(status)))
     if not found:

@@ -1,11 +1,11 @@
 """hdfs, webhdfs and oss remotes: DVC's options become the fsspec arguments DVC's plugins build.
 
-No HDFS namenode, WebHDFS gateway or OSS endpoint runs here (pyarrow and
-ossfs are optional extras, not installed for the suite), so these kinds are
-checked where they can be: every option of real DVC's ``REMOTE_SCHEMAS``
-for the kind reaches the filesystem's arguments (none is dropped), each as
-dvc-hdfs / dvc-webhdfs / dvc-oss 3 map it, and the fsspec ``WebHDFS`` the
-remote opens really carries them.
+No HDFS namenode or OSS endpoint runs in the suite (pyarrow and ossfs are
+optional extras, not installed for it); webhdfs also runs the conformance
+suite against a WebHDFS REST server (``conformance/servers.py``). Checked
+here: every option of real DVC's ``REMOTE_SCHEMAS`` for the kind reaches the
+filesystem's arguments (none is dropped), each as dvc-hdfs / dvc-webhdfs /
+dvc-oss 3 map it, and the fsspec ``WebHDFS`` the remote opens carries them.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import subprocess
 from urllib.parse import urlsplit
 
 import pytest
+from fsspec.implementations.webhdfs import WebHDFS
 from helpers import dvc_python
 
 from prefect_dvc.config import RemoteConfig
@@ -101,7 +102,7 @@ def test_the_opened_webhdfs_filesystem_carries_the_options() -> None:
     )
     location = open_remote_location(RemoteConfig("h", "webhdfs://nn:9870/store", opts))
     fs = location.fs
-    assert type(fs).__name__ == "WebHDFS" and location.root == "/store"
+    assert isinstance(fs, WebHDFS) and location.root == "/store"
     assert fs.url == "https://nn:9870/webhdfs/v1"
     assert fs.pars == {"delegation": "tok-1234"}
     assert fs.session.verify is False

@@ -220,6 +220,7 @@ def test_an_endpoint_that_never_answers_is_given_up_on_every_kind() -> None:
             _remote(f"webdav://127.0.0.1:{port}/p", password="dav-pass-1", user="me"),
             _remote(f"http://127.0.0.1:{port}/p"),
             _remote(f"ssh://me@127.0.0.1:{port}/p", password="ssh-pass-1"),
+            _remote(f"webhdfs://127.0.0.1:{port}/p", password="hdfs-pass-1", user="me"),
         ]
 
         def attempt(rc: RemoteConfig) -> str:

@@ -96,6 +96,24 @@ def _azure_identity() -> BaseException:
     )
 
 
+def _requests(status: int) -> BaseException:
+    import requests
+
+    response = requests.Response()
+    response.status_code, response.url = status, "http://nn:9870/webhdfs/v1/p"
+    try:
+        response.raise_for_status()
+    except requests.HTTPError as exc:
+        return exc
+    raise AssertionError(status)
+
+
+def _requests_refused() -> BaseException:
+    import requests
+
+    return requests.exceptions.ConnectionError("Max retries exceeded: Connection refused")
+
+
 def _aiohttp(status: int) -> BaseException:
     from aiohttp import ClientResponseError, RequestInfo
     from multidict import CIMultiDict, CIMultiDictProxy
@@ -184,6 +202,9 @@ KIND_CASES = [
     ("https", "/", lambda: _aiohttp(401), "the credentials for the server are rejected (401)"),
     ("https", "/", lambda: _aiohttp(403), "access to the server is denied (403)"),
     ("webdav", "/", lambda: ConnectionRefusedError(111, "refused"), "does not answer"),
+    ("webhdfs", "/", lambda: _requests(401), "the credentials for the server are rejected (401)"),
+    ("webhdfs", "/", lambda: _requests(403), "access to the server is denied (403)"),
+    ("webhdfs", "/", lambda: _requests_refused(), "does not answer"),
 ]
 
 

@@ -36,7 +36,7 @@ class Store:
         return RemoteConfig(name, self.url, tuple(self.options.items()))
 
 
-KINDS = ("local", "memory", "s3", "gs", "azure", "ssh", "webdav", "http")
+KINDS = ("local", "memory", "s3", "gs", "azure", "ssh", "webdav", "http", "webhdfs")
 
 
 @pytest.fixture(scope="session")
@@ -73,6 +73,13 @@ def sftp_root(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, P
 def webdav_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     url, stop = servers.start_webdav(tmp_path_factory.mktemp("webdav"))
     yield url
+    stop()
+
+
+@pytest.fixture(scope="session")
+def webhdfs_address(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    address, stop = servers.start_webhdfs(tmp_path_factory.mktemp("webhdfs"))
+    yield address
     stop()
 
 
@@ -126,6 +133,9 @@ def _make(request: pytest.FixtureRequest, kind: str, tmp_path: Path) -> Store:
     if kind == "webdav":
         base = request.getfixturevalue("webdav_url").replace("http://", "webdav://")
         return Store(kind, f"{base}/{prefix}")
+    if kind == "webhdfs":
+        address = request.getfixturevalue("webhdfs_address")
+        return Store(kind, f"webhdfs://{address}/{prefix}")
     assert kind == "http"
     base = request.getfixturevalue("http_url")
     return Store(kind, f"{base}/{prefix}", {"method": "PUT"}, can_list=False)

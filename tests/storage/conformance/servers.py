@@ -3,8 +3,10 @@
 Each ``start_*`` returns ``(base_url_or_info, stop)``. None is mocked: moto
 is AWS's S3 protocol, gcp-storage-emulator GCS's JSON API, Azurite Azure's
 blob API (from the npm registry, under ``.tools/azurite``), asyncssh a real
-SFTP server, wsgidav a real WebDAV server, and a ``http.server`` that also
-accepts PUT stands for a plain HTTP remote.
+SFTP server, wsgidav a real WebDAV server, a ``http.server`` that also
+accepts PUT stands for a plain HTTP remote, and a small ``http.server``
+speaking the WebHDFS REST calls (two-step CREATE/APPEND through a 307, OPEN,
+LISTSTATUS, GETFILESTATUS, MKDIRS, RENAME, DELETE) stands for a namenode.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import asyncio
 import contextlib
 import functools
 import http.server
+import json
 import os
 import shutil
 import socket
@@ -20,6 +23,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
@@ -279,3 +283,140 @@ def http_ok(url: str) -> bool:
 
 def rmtree(path: Path) -> None:
     shutil.rmtree(path, ignore_errors=True)
+
+
+class _WebHdfsHandler(http.server.BaseHTTPRequestHandler):
+    """The WebHDFS REST calls fsspec's ``WebHDFS`` makes, over a local folder.
+
+    As a namenode does: ``CREATE``/``APPEND`` answer 307 with the datanode
+    URL to send the bytes to (here ``?op=...&data=true`` on this server),
+    ``OPEN`` is served directly, errors are ``RemoteException`` JSON, and
+    ``RENAME`` onto an existing path answers ``{"boolean": false}``.
+    """
+
+    root: Path
+
+    def log_message(self, *args: object) -> None:
+        pass
+
+    def _json(self, status: int, body: object) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _missing(self, path: str) -> None:
+        self._json(
+            404, {"RemoteException": {"exception": "FileNotFoundException", "message": path}}
+        )
+
+    def _target(self) -> tuple[str, Path, dict[str, str]]:
+        split = urllib.parse.urlsplit(self.path)
+        hdfs_path = urllib.parse.unquote(split.path.removeprefix("/webhdfs/v1")) or "/"
+        query = dict(urllib.parse.parse_qsl(split.query))
+        return hdfs_path, self.root / hdfs_path.lstrip("/"), query
+
+    def _status(self, path: Path) -> dict[str, object]:
+        stat = path.stat()
+        kind = "DIRECTORY" if path.is_dir() else "FILE"
+        return {
+            "pathSuffix": path.name,
+            "type": kind,
+            "length": 0 if path.is_dir() else stat.st_size,
+            "modificationTime": int(stat.st_mtime * 1000),
+            "permission": "755",
+            "replication": 1,
+            "blockSize": 134217728,
+        }
+
+    def _body(self) -> bytes:
+        return self.rfile.read(int(self.headers.get("Content-Length") or 0))
+
+    def do_GET(self) -> None:
+        hdfs_path, path, query = self._target()
+        if not path.exists():
+            return self._missing(hdfs_path)
+        op = query.get("op")
+        if op == "GETFILESTATUS":
+            return self._json(200, {"FileStatus": self._status(path)})
+        if op == "LISTSTATUS":
+            entries = [self._status(p) for p in sorted(path.iterdir())] if path.is_dir() else []
+            return self._json(200, {"FileStatuses": {"FileStatus": entries}})
+        assert op == "OPEN", op
+        data = path.read_bytes()
+        offset = int(query.get("offset", 0))
+        length = int(query.get("length", len(data)))
+        chunk = data[offset : offset + length]
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(chunk)))
+        self.end_headers()
+        self.wfile.write(chunk)
+
+    def _redirect(self) -> None:
+        location = f"http://127.0.0.1:{self.server.server_address[1]}{self.path}&data=true"
+        self.send_response(307)
+        self.send_header("Location", location)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def do_PUT(self) -> None:
+        _, path, query = self._target()
+        op = query.get("op")
+        if op == "CREATE":
+            if "data" not in query:
+                return self._redirect()
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(self._body())
+            return self._json(201, {})
+        if op == "MKDIRS":
+            path.mkdir(parents=True, exist_ok=True)
+            return self._json(200, {"boolean": True})
+        assert op == "RENAME", op
+        dest = self.root / urllib.parse.unquote(query["destination"]).lstrip("/")
+        if not path.exists() or dest.exists() or not dest.parent.is_dir():
+            return self._json(200, {"boolean": False})
+        os.rename(path, dest)
+        return self._json(200, {"boolean": True})
+
+    def do_POST(self) -> None:
+        hdfs_path, path, query = self._target()
+        assert query.get("op") == "APPEND", query
+        if not path.is_file():
+            return self._missing(hdfs_path)
+        if "data" not in query:
+            return self._redirect()
+        with open(path, "ab") as fobj:
+            fobj.write(self._body())
+        return self._json(200, {})
+
+    def do_DELETE(self) -> None:
+        _, path, query = self._target()
+        if not path.exists():
+            return self._json(200, {"boolean": False})
+        if path.is_dir():
+            if query.get("recursive") != "true" and any(path.iterdir()):
+                return self._json(
+                    403, {"RemoteException": {"exception": "IOException", "message": "not empty"}}
+                )
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+        return self._json(200, {"boolean": True})
+
+
+def start_webhdfs(data: Path) -> tuple[str, Stop]:
+    """A WebHDFS namenode+datanode over ``data``; returns ``host:port``."""
+    port = free_port()
+    handler = type("Handler", (_WebHdfsHandler,), {"root": data})
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        server.shutdown()
+        server.server_close()
+        thread.join(10)
+
+    return f"127.0.0.1:{port}", stop

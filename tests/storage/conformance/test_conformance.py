@@ -112,6 +112,25 @@ def test_atomic_visibility_of_objects(store: Store, tmp_path: Path) -> None:
     assert bytes(fs.cat_file(path)) == b"half of it"
 
 
+def test_writing_an_existing_object_again_leaves_nothing_behind(store: Store) -> None:
+    """A second writer of the same object (same bytes) ends with one object, no temporary."""
+    remote = open_remote(store.config())
+    data = b"written twice"
+    md5 = hashlib.md5(data).hexdigest()
+    remote.objects.add_bytes(data, md5)
+    # NOTE: a second writer that looked before the first one finished.
+    remote.objects.fs.pipe_file(remote.objects.oid_path(md5), data)
+    assert remote.objects.read_bytes(md5) == data
+    if store.can_list:
+        folder = remote.objects.oid_path(md5).rsplit("/", 1)[0]
+        assert [p.rsplit("/", 1)[1] for p in remote.objects.fs.ls(folder, detail=False)] == [
+            md5[2:]
+        ]
+    else:
+        with pytest.raises(RemoteError, match="cannot list"):
+            remote.objects.all_objects()
+
+
 ENTRY = {
     "cmd": "echo hi > out",
     "deps": [{"path": "in", "hash": "md5", "md5": "a" * 32, "size": 3}],

@@ -2,9 +2,10 @@
 
 Every row is a problem the kind's local server really produces (Azurite: a
 missing container, a wrong account key; the GCS emulator and moto: a missing
-bucket; SFTP and WebDAV: a wrong password, a missing folder; HTTP: 401, 403,
-404). ``pull`` into a repository whose cache and data were removed must fail
-with exactly the row's line, and leave every file of the repository as it was.
+bucket; SFTP and WebDAV: a wrong password, a missing folder; WebHDFS and a
+local path: a missing folder; HTTP: 401, 403, 404). ``pull`` into a
+repository whose cache and data were removed must fail with exactly the
+row's line, and leave every file of the repository as it was.
 """
 
 from __future__ import annotations
@@ -75,6 +76,10 @@ def _webdav(folder: str, password: str) -> Callable[..., tuple[str, dict[str, st
         return f"{base}/{folder}", {"user": DAV_USER, "password": password}
 
     return make
+
+
+def _webhdfs(request: pytest.FixtureRequest) -> tuple[str, dict[str, str]]:
+    return f"webhdfs://{request.getfixturevalue('webhdfs_address')}/no-such-folder", {}
 
 
 def _local(request: pytest.FixtureRequest) -> tuple[str, dict[str, str]]:
@@ -154,6 +159,15 @@ CASES = {
         _webdav("no-such-folder", DAV_PASSWORD),
         (
             "ERROR: remote 'webdav://HOST/no-such-folder' has no folder '/no-such-folder': "
+            "nothing was ever pushed there. Check the remote's url, or push from the machine "
+            "that produced the data."
+        ),
+    ),
+    "webhdfs-missing-folder": Case(
+        "webhdfs",
+        _webhdfs,
+        (
+            "ERROR: remote 'webhdfs://HOST/no-such-folder' has no folder '/no-such-folder': "
             "nothing was ever pushed there. Check the remote's url, or push from the machine "
             "that produced the data."
         ),
