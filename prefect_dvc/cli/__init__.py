@@ -92,7 +92,7 @@ tracked_cmds.register(app)
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     try:
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except PrefectDvcError as exc:
         if _state["verbose"]:
             raise
@@ -124,6 +124,11 @@ def main(argv: list[str] | None = None) -> int:
     except click.ClickException as exc:
         exc.show()
         return exc.exit_code
+    # NOTE: typer (core.py, _main) turns Ctrl+C into Exit(130) and, without
+    # standalone mode, returns that code instead of raising: it would exit 0.
+    if code == 130:
+        err_console.print("Interrupted.")
+        return 130
     return 0
 
 
