@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 from prefect_dvc.cli.output import console, err_console
 from prefect_dvc.errors import ConfigError, StageError
 from prefect_dvc.experiments.pool import PoolBatch, check_batch, unsent_changes
-from prefect_dvc.experiments.pool_driver import Progress, run_batch
+from prefect_dvc.experiments.pool_driver import PoolApi, Progress, run_batch
 from prefect_dvc.experiments.queue import Queue, QueuedExp
 from prefect_dvc.flows.background import api_for_command
 from prefect_dvc.redact import redact
@@ -69,7 +69,7 @@ def run_queue_on_pool(root: Path, pool: str, jobs: int, git_remote: str) -> None
             hint="Set PREFECT_API_URL, or start one with 'prefect-dvc server start'",
         )
     with temporary_settings(updates={PREFECT_API_URL: str(url)}):
-        api = _ready_pool(batch, pool)
+        api = ready_pool(batch, pool)
         _warn_if_loopback(str(url))
         results = run_batch(queue, batch, api, jobs=jobs, report=_progress)
     _summarise(results)
@@ -113,8 +113,15 @@ def _warn_if_loopback(url: str) -> None:
         )
 
 
-def _ready_pool(batch: PoolBatch, pool: str) -> Any:
-    """Check the pool, find or create the deployment; the :class:`PoolApi` to send with."""
+def ready_pool(batch: PoolBatch, pool: str) -> PoolApi:
+    """Check the pool, find or create the deployment; the :class:`PoolApi` to send with.
+
+    Talks to the API ``PREFECT_API_URL`` names (the caller sets it) and says in
+    one line when the pool is paused or has no online worker.
+
+    Raises:
+        ConfigError: no such pool, or the API cannot be used (one line).
+    """
     from prefect_dvc.flows import pool_runs
 
     info = pool_runs.read_pool(pool)
