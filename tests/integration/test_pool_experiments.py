@@ -645,3 +645,27 @@ def test_an_api_that_stays_away_ends_the_batch_in_one_line_recording_its_run(
     assert gone.state == "failed" and gone.message.endswith(f"/runs/flow-run/{run.id}")
     assert gone.message.startswith("interrupted while on the pool: ")
     assert not queue.claims.running()
+
+
+def test_a_ctrl_c_while_a_sent_run_is_reported_cancels_it(
+    pooled: Pooled, idle: str, tmp_path: Path
+) -> None:
+    from prefect_dvc.cli.exp_pool import ready_pool
+
+    repo, _origin, entries = _own_project(pooled, tmp_path, ["c1", "c2"])
+    queue = Queue(repo)
+    batch = check_batch(repo, "origin", entries)
+
+    def ctrl_c(step: Progress) -> None:  # as if it came while the line was printed
+        raise KeyboardInterrupt
+
+    with _driver_api(pooled.api_url):
+        api = ready_pool(batch, idle)
+        with pytest.raises(KeyboardInterrupt):
+            run_batch(queue, batch, api, jobs=2, report=ctrl_c, poll_seconds=0)
+    (run,) = [r for r in _runs_on(pooled.api_url, idle) if r.name in ("c1", "c2")]
+    assert run.name == "c1" and run.state.is_cancelled()
+    c1, c2 = queue.find("c1"), queue.find("c2")
+    assert c1.state == "queued" and c1.message.endswith(f"/runs/flow-run/{run.id} was cancelled")
+    assert (c2.state, c2.message) == ("queued", "")
+    assert not queue.claims.running()
