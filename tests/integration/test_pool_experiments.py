@@ -238,11 +238,17 @@ def _api(api_url: str) -> Iterator[Any]:
         yield client
 
 
+def _on(parts: list[Any], pool: str = POOL) -> list[Any]:
+    """The flow runs or deployments of work pool ``pool``."""
+    return [p for p in parts if p.work_pool_name == pool]
+
+
 def test_runs_carry_only_baseline_overrides_and_name(pooled: Pooled) -> None:
     baseline = git(pooled.repo, "rev-parse", "HEAD")
     with _api(pooled.api_url) as client:
-        runs = [r for r in client.read_flow_runs() if r.name != "cancel-me"]
-        (deployment,) = client.read_deployments()
+        # NOTE: on POOL only: the driver tests below use a second pool
+        runs = [r for r in _on(client.read_flow_runs()) if r.name != "cancel-me"]
+        (deployment,) = _on(client.read_deployments())
     assert len(runs) == 5
     for run in runs:
         # Prefect merges the deployment's defaults (repo, push) into each run's
@@ -312,7 +318,7 @@ def test_a_run_no_worker_took_is_cancelled_and_the_deployment_is_found_again(
 
     url = pooled.origin.as_uri()
     with _api(pooled.api_url) as client:
-        (deployment,) = client.read_deployments()
+        (deployment,) = _on(client.read_deployments())
         # due tomorrow: no worker takes it meanwhile
         tomorrow = datetime.now(timezone.utc) + timedelta(days=1)
         later = client.create_flow_run_from_deployment(
