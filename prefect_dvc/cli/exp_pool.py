@@ -71,7 +71,10 @@ def run_queue_on_pool(root: Path, pool: str, jobs: int, git_remote: str) -> None
     with temporary_settings(updates={PREFECT_API_URL: str(url)}):
         api = ready_pool(batch, pool)
         _warn_if_loopback(str(url))
-        results = run_batch(queue, batch, api, jobs=jobs, report=_progress)
+        try:
+            results = run_batch(queue, batch, api, jobs=jobs, report=_progress)
+        except KeyboardInterrupt:
+            raise _interrupted(queue, batch) from None
     _summarise(results)
 
 
@@ -197,3 +200,29 @@ def _summarise(results: list[QueuedExp]) -> None:
             "('prefect-dvc queue status')",
         )
     _say(f"{len(results)} experiment(s) ran on the pool and were fetched ('prefect-dvc exp show').")
+
+
+def _interrupted(queue: Queue, batch: PoolBatch) -> Exception:
+    """Ctrl+C as one line: which runs were cancelled and which go on (exit 130, as a shell's).
+
+    Reads the entries as the driver left them (``pool_driver._abandon``):
+    ``queued`` again with a cancelled run, or ``failed`` with a run that goes on.
+    """
+    import signal
+
+    from prefect_dvc.flows.lifecycle import RunInterruptedError
+
+    sent = {e.id for e in batch.entries}
+    cancelled, going = [], []
+    for entry in queue.entries():
+        if entry.id in sent and entry.message.startswith("interrupted "):
+            (cancelled if entry.state == "queued" else going).append(entry.name)
+    said = [f"cancelled the runs of {', '.join(cancelled)} (queued again)"] if cancelled else []
+    if going:
+        said.append(f"the runs of {', '.join(going)} go on (recorded failed here)")
+    hint = f"'prefect-dvc exp pull {batch.git_remote}' fetches their experiments once pushed"
+    return RunInterruptedError(
+        "interrupted: " + ("; ".join(said) or "nothing was on the pool yet"),
+        signum=signal.SIGINT,
+        hint=hint if going else None,
+    )
