@@ -553,7 +553,7 @@ def test_an_interrupt_cancels_untaken_runs_and_records_taken_ones_as_failed(
 
 @contextmanager
 def _driver_api(api_url: str) -> Iterator[None]:
-    """This process's Prefect client on ``api_url`` (the relay)."""
+    """This process's Prefect client on ``api_url`` (the real server, or a relay to it)."""
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     with temporary_settings(updates={PREFECT_API_URL: api_url}):
@@ -598,7 +598,7 @@ def test_failed_calls_are_retried_or_recorded_and_a_landed_run_is_fetched(
     with relay_to(pooled.api_url) as relay, _driver_api(relay.url):
         api = ready_pool(batch, idle)
 
-        def worker(step: Progress) -> None:
+        def meanwhile(step: Progress) -> None:
             lines.append(step)
             if step.name == "s1":  # the API fails r1's submission
                 relay.fail_next(1)
@@ -608,7 +608,7 @@ def test_failed_calls_are_retried_or_recorded_and_a_landed_run_is_fetched(
                 _land_as_a_worker(pooled.api_url, origin, entries[0], run_id)
 
         results = run_batch(
-            queue, batch, api, jobs=2, report=worker, poll_seconds=0, poll_failures=3
+            queue, batch, api, jobs=2, report=meanwhile, poll_seconds=0, poll_failures=3
         )
         assert relay.failed == 3
     assert {r.name: r.state for r in results} == {"s1": "success", "r1": "failed"}
