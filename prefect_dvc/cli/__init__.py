@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the exit code."""
     try:
         register_commands(argv)
-        app(args=argv, standalone_mode=False)
+        code = app(args=argv, standalone_mode=False)
     except PrefectDvcError as exc:
         if _state["verbose"]:
             raise
@@ -277,6 +277,11 @@ def main(argv: list[str] | None = None) -> int:
     except ClickException as exc:
         exc.show()  # type: ignore[attr-defined]
         return exc.exit_code  # type: ignore[attr-defined]
+    # NOTE: typer (core.py, _main) turns Ctrl+C into Exit(130) and, without
+    # standalone mode, returns that code instead of raising: it would exit 0.
+    if code == 130:
+        err_console.print("Interrupted.")
+        return 130
     return 0
 
 

@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 from prefect_dvc.cli.output import console, err_console
 from prefect_dvc.errors import ConfigError, StageError
 from prefect_dvc.experiments.pool import PoolBatch, check_batch, unsent_changes
-from prefect_dvc.experiments.pool_driver import Progress, run_batch
+from prefect_dvc.experiments.pool_driver import PoolApi, Progress, run_batch
 from prefect_dvc.experiments.queue import Queue, QueuedExp
 from prefect_dvc.flows.background import api_for_command
 from prefect_dvc.redact import redact
@@ -69,9 +69,12 @@ def run_queue_on_pool(root: Path, pool: str, jobs: int, git_remote: str) -> None
             hint="Set PREFECT_API_URL, or start one with 'prefect-dvc server start'",
         )
     with temporary_settings(updates={PREFECT_API_URL: str(url)}):
-        api = _ready_pool(batch, pool)
+        api = ready_pool(batch, pool)
         _warn_if_loopback(str(url))
-        results = run_batch(queue, batch, api, jobs=jobs, report=_progress)
+        try:
+            results = run_batch(queue, batch, api, jobs=jobs, report=_progress)
+        except KeyboardInterrupt:
+            raise _interrupted(queue, batch) from None
     _summarise(results)
 
 
@@ -113,8 +116,15 @@ def _warn_if_loopback(url: str) -> None:
         )
 
 
-def _ready_pool(batch: PoolBatch, pool: str) -> Any:
-    """Check the pool, find or create the deployment; the :class:`PoolApi` to send with."""
+def ready_pool(batch: PoolBatch, pool: str) -> PoolApi:
+    """Check the pool, find or create the deployment; the :class:`PoolApi` to send with.
+
+    Talks to the API ``PREFECT_API_URL`` names (the caller sets it) and says in
+    one line when the pool is paused or has no online worker.
+
+    Raises:
+        ConfigError: no such pool, or the API cannot be used (one line).
+    """
     from prefect_dvc.flows import pool_runs
 
     info = pool_runs.read_pool(pool)
@@ -190,3 +200,29 @@ def _summarise(results: list[QueuedExp]) -> None:
             "('prefect-dvc queue status')",
         )
     _say(f"{len(results)} experiment(s) ran on the pool and were fetched ('prefect-dvc exp show').")
+
+
+def _interrupted(queue: Queue, batch: PoolBatch) -> Exception:
+    """Ctrl+C as one line: which runs were cancelled and which go on (exit 130, as a shell's).
+
+    Reads the entries as the driver left them (``pool_driver._abandon``):
+    ``queued`` again with a cancelled run, or ``failed`` with a run that goes on.
+    """
+    import signal
+
+    from prefect_dvc.flows.lifecycle import RunInterruptedError
+
+    sent = {e.id for e in batch.entries}
+    cancelled, going = [], []
+    for entry in queue.entries():
+        if entry.id in sent and entry.message.startswith("interrupted "):
+            (cancelled if entry.state == "queued" else going).append(entry.name)
+    said = [f"cancelled the runs of {', '.join(cancelled)} (queued again)"] if cancelled else []
+    if going:
+        said.append(f"the runs of {', '.join(going)} go on (recorded failed here)")
+    hint = f"'prefect-dvc exp pull {batch.git_remote}' fetches their experiments once pushed"
+    return RunInterruptedError(
+        "interrupted: " + ("; ".join(said) or "nothing was on the pool yet"),
+        signum=signal.SIGINT,
+        hint=hint if going else None,
+    )

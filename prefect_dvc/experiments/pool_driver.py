@@ -105,7 +105,11 @@ def run_batch(
             while pending and len(flying) < max(1, jobs):
                 flight = _send(queue, api, pending.pop(0), report)
                 if isinstance(flight, _Flight):
+                    # NOTE: in flight before anything slow (a disk write, a line to
+                    # a terminal): a Ctrl+C from here on cancels or records its run.
                     flying.append(flight)
+                    queue.save(replace(flight.entry, message=f"flow run {flight.url}"))
+                    report(Progress(flight.entry.name, "queued", flight.url))
                 elif flight is not None:
                     done.append(flight)
             try:
@@ -168,7 +172,10 @@ def _abandon(queue: Queue, api: PoolApi, flying: list[_Flight]) -> None:
 def _send(
     queue: Queue, api: PoolApi, seen: QueuedExp, report: Callable[[Progress], None]
 ) -> _Flight | QueuedExp | None:
-    """Claim ``seen`` and create its flow run; the flight, a failed entry, or None (taken)."""
+    """Claim ``seen`` and create its flow run; the flight, a failed entry, or None (taken).
+
+    The caller records the flight at once (then its URL and progress line).
+    """
     running = replace(seen, state="running", message="sending to the work pool")
     if not queue.claims.claim(seen, lambda: queue.save(running)):
         return None
@@ -178,10 +185,7 @@ def _send(
         failed = _record(queue, running, "failed", f"not sent: {_one_line(str(exc))}")
         report(Progress(seen.name, "failed", "", failed.message))
         return failed
-    url = api.run_url(run_id)
-    queue.save(replace(running, message=f"flow run {url}"))
-    report(Progress(seen.name, "queued", url))
-    return _Flight(running, run_id, url, "queued")
+    return _Flight(running, run_id, api.run_url(run_id), "queued")
 
 
 def _finish(

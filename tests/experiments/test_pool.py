@@ -1,15 +1,13 @@
-"""Checks before queued experiments go to a work pool, and the driver loop.
+"""Checks before queued experiments go to a work pool.
 
-Real Git repositories and bare ``file://`` remotes; the orchestrator is a
-recording fake of the :class:`PoolApi` seam that "runs" an experiment by
-committing it on the remote as a worker's push would (the real worker path
-is ``tests/integration/test_pool_experiments.py``).
+Real Git repositories and bare ``file://`` remotes. The driver loop itself
+(the ``-j`` bound, Ctrl+C, failing API calls) is tested against a real
+Prefect server and workers in ``tests/integration/test_pool_experiments.py``.
 """
 
 from __future__ import annotations
 
 import uuid
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -18,14 +16,12 @@ from helpers import git
 
 from prefect_dvc.errors import ConfigError, ExperimentExistsError, GitError
 from prefect_dvc.experiments.pool import (
-    PoolBatch,
     check_batch,
     remote_url,
     run_parameters,
     unsent_changes,
 )
-from prefect_dvc.experiments.pool_driver import Progress, run_batch
-from prefect_dvc.experiments.queue import Queue, QueuedExp
+from prefect_dvc.experiments.queue import QueuedExp
 from prefect_dvc.experiments.refs import ExpRef
 
 
@@ -156,129 +152,6 @@ def test_run_parameters_hold_baseline_overrides_name_and_only_set_options() -> N
     }
     full = run_parameters(_entry(base, "y", targets=("train",), force=True, run_cache=False))
     assert full["targets"] == ["train"] and full["force"] is True and full["run_cache"] is False
-
-
-class FakePool:
-    """Runs advance one phase per poll; ``done`` runs commit their experiment on the remote."""
-
-    def __init__(self, remote: Path, fail: set[str] = frozenset(), refuse: set[str] = frozenset()):
-        self.remote, self.fail, self.refuse = remote, set(fail), set(refuse)
-        self.runs: dict[int, tuple[QueuedExp, str]] = {}
-        self.params: list[dict[str, Any]] = []
-        self.most_in_flight = 0
-        self.interrupt_at_poll: int | None = None
-        self.polls = 0
-        self.cancellable: set[int] = set()
-        self.broken_polls: set[int] = set()
-
-    def submit(self, entry: QueuedExp, parameters: dict[str, Any]) -> int:
-        if entry.name in self.refuse:
-            raise RuntimeError("the server\nsaid no")
-        self.params.append(parameters)
-        run_id = len(self.runs) + 1
-        self.runs[run_id] = (entry, "queued")
-        live = sum(1 for _, phase in self.runs.values() if phase not in ("done", "failed"))
-        self.most_in_flight = max(self.most_in_flight, live)
-        return run_id
-
-    def poll(self, run_ids: list[int]) -> dict[int, tuple[str, str]]:
-        self.polls += 1
-        if self.polls == self.interrupt_at_poll:
-            raise KeyboardInterrupt
-        if self.polls in self.broken_polls:
-            raise RuntimeError("503 Service Unavailable")
-        out = {}
-        for run_id in run_ids:
-            entry, phase = self.runs[run_id]
-            phase = {"queued": "running", "running": "done"}.get(phase, phase)
-            if phase == "done" and entry.name in self.fail:
-                phase = "failed"
-            if phase == "done":
-                self._push(entry)
-            self.runs[run_id] = (entry, phase)
-            out[run_id] = (phase, "stage 'train'\n  failed" if phase == "failed" else "")
-        return out
-
-    def run_url(self, run_id: int) -> str:
-        return f"http://ui/runs/flow-run/{run_id}"
-
-    def cancel(self, run_id: int) -> bool:
-        return run_id in self.cancellable
-
-    def _push(self, entry: QueuedExp) -> None:
-        tree = git(self.remote, "rev-parse", f"{entry.baseline}^{{tree}}")
-        sha = git(self.remote, "commit-tree", tree, "-p", entry.baseline, "-m", entry.name)
-        git(self.remote, "update-ref", ExpRef(entry.baseline, entry.name).ref, sha)
-
-
-def _queued(repo: Path, base: str, names: list[str]) -> tuple[Queue, PoolBatch]:
-    queue = Queue(repo)
-    entries = [replace(_entry(base, n), created=i) for i, n in enumerate(names)]
-    queue.add(entries)
-    return queue, check_batch(repo, "origin", entries)
-
-
-def test_the_driver_bounds_runs_in_flight_and_fetches_each_result(
-    pushed: tuple[Path, Path, str],
-) -> None:
-    repo, remote, base = pushed
-    queue, batch = _queued(repo, base, ["e1", "e2", "e3", "e4", "e5"])
-    fake, lines = FakePool(remote, fail={"e3"}, refuse={"e5"}), []
-    results = run_batch(queue, batch, fake, jobs=2, report=lines.append, poll_seconds=0)
-    assert fake.most_in_flight == 2
-    states = {e.name: e.state for e in queue.entries()}
-    assert states == {"e1": "success", "e2": "success", "e3": "failed", "e4": "success"} | {
-        "e5": "failed"
-    }
-    assert sorted(r.name for r in results) == ["e1", "e2", "e3", "e4", "e5"]
-    for name in ("e1", "e2", "e4"):  # fetched into the repository, as exp pull would
-        ref = ExpRef(base, name).ref
-        assert git(repo, "rev-parse", ref) == git(remote, "rev-parse", ref)
-    assert {p["name"] for p in fake.params} == {"e1", "e2", "e3", "e4"}
-    failed = queue.find("e3")
-    assert failed.message == "stage 'train' failed" and not queue.claims.running()
-    assert "not sent: the server said no" in queue.find("e5").message
-    phases = [(p.name, p.phase) for p in lines if p.name == "e1"]
-    assert phases == [("e1", "queued"), ("e1", "running"), ("e1", "done")]
-    assert all(p.url.startswith("http://ui/runs/flow-run/") for p in lines if p.name != "e5")
-
-
-def test_an_interrupt_cancels_untaken_runs_and_records_taken_ones_as_failed(
-    pushed: tuple[Path, Path, str],
-) -> None:
-    repo, remote, base = pushed
-    queue, batch = _queued(repo, base, ["i1", "i2", "i3"])
-    fake = FakePool(remote)
-    fake.interrupt_at_poll, fake.cancellable = 1, {1}  # a worker already took run 2
-    lines: list[Progress] = []
-    with pytest.raises(KeyboardInterrupt):
-        run_batch(queue, batch, fake, jobs=2, report=lines.append, poll_seconds=0)
-    states = {e.name: (e.state, e.message) for e in queue.entries()}
-    assert states["i1"][0] == "queued" and "flow-run/1 was cancelled" in states["i1"][1]
-    assert states["i2"] == ("failed", "interrupted while on the pool: http://ui/runs/flow-run/2")
-    assert states["i3"] == ("queued", "")
-    assert not queue.claims.running()  # a later queue start may send them again
-    assert git(repo, "for-each-ref", "refs/exps") == ""
-
-
-def test_failed_polls_are_retried_then_end_the_batch_recording_its_runs(
-    pushed: tuple[Path, Path, str],
-) -> None:
-    repo, remote, base = pushed
-    queue, batch = _queued(repo, base, ["r1"])
-    flaky = FakePool(remote)
-    flaky.broken_polls = {1, 2}  # the API restarting: two rounds lost, then it answers
-    run_batch(queue, batch, flaky, jobs=1, report=lambda p: None, poll_seconds=0)
-    assert queue.find("r1").state == "success"
-    queue2, batch2 = _queued(repo, base, ["r2"])
-    down = FakePool(remote)
-    down.broken_polls = set(range(1, 100))
-    with pytest.raises(RuntimeError, match="503"):
-        run_batch(queue2, batch2, down, jobs=1, report=print, poll_seconds=0, poll_failures=3)
-    assert down.polls == 3
-    r2 = queue2.find("r2")
-    assert r2.state == "failed" and r2.message.endswith("flow-run/1")
-    assert not queue2.claims.running()
 
 
 def test_uncommitted_files_are_named_only_for_entries_on_the_checked_out_commit(

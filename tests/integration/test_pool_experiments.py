@@ -6,6 +6,11 @@ each, a distinct ``WORKER_MARK`` and the stage's credential ``POOL_TOKEN``
 in their environment only), a bare ``file://`` Git remote and a local-folder
 DVC remote. Five experiments are queued; ``exp run --run-all --pool -j 2``
 sends them, four land and are fetched, one fails on the worker.
+
+The driver's own behaviours use the same server: the ``-j`` bound read back
+from the runs' times, Ctrl+C on a second pool no worker serves (the test
+moves a run to Running as a worker would), and an API that fails or goes
+away, through a loopback relay (``tests/tcp_relay.py``) in front of it.
 """
 
 from __future__ import annotations
@@ -20,9 +25,17 @@ from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 import pytest
 from helpers import free_port, gen, git
+from tcp_relay import relay_to
+
+from prefect_dvc.errors import ConfigError
+from prefect_dvc.experiments.pool import check_batch
+from prefect_dvc.experiments.pool_driver import Progress, run_batch
+from prefect_dvc.experiments.queue import Queue, QueuedExp
+from prefect_dvc.experiments.refs import ExpRef
 
 pytestmark = [pytest.mark.slow, pytest.mark.prefect]
 BIN = Path(sys.executable).parent
@@ -225,11 +238,17 @@ def _api(api_url: str) -> Iterator[Any]:
         yield client
 
 
+def _on(parts: list[Any], pool: str = POOL) -> list[Any]:
+    """The flow runs or deployments of work pool ``pool``."""
+    return [p for p in parts if p.work_pool_name == pool]
+
+
 def test_runs_carry_only_baseline_overrides_and_name(pooled: Pooled) -> None:
     baseline = git(pooled.repo, "rev-parse", "HEAD")
     with _api(pooled.api_url) as client:
-        runs = [r for r in client.read_flow_runs() if r.name != "cancel-me"]
-        (deployment,) = client.read_deployments()
+        # NOTE: on POOL only: the driver tests below use a second pool
+        runs = [r for r in _on(client.read_flow_runs()) if r.name != "cancel-me"]
+        (deployment,) = _on(client.read_deployments())
     assert len(runs) == 5
     for run in runs:
         # Prefect merges the deployment's defaults (repo, push) into each run's
@@ -299,7 +318,7 @@ def test_a_run_no_worker_took_is_cancelled_and_the_deployment_is_found_again(
 
     url = pooled.origin.as_uri()
     with _api(pooled.api_url) as client:
-        (deployment,) = client.read_deployments()
+        (deployment,) = _on(client.read_deployments())
         # due tomorrow: no worker takes it meanwhile
         tomorrow = datetime.now(timezone.utc) + timedelta(days=1)
         later = client.create_flow_run_from_deployment(
@@ -405,3 +424,258 @@ def test_the_documented_zombie_automation_is_accepted_by_the_server(pooled: Pool
     assert [(a.type, a.state.value) for a in automation.actions] == [
         ("change-flow-run-state", "CRASHED")
     ]
+
+
+# The driver's bound, Ctrl+C and a failing API, against the same real server.
+# IDLE is a second pool with no worker: its runs stay Scheduled until the test
+# (acting as a worker, through the real API) moves them.
+IDLE = "idle-pool"
+
+
+@pytest.fixture(scope="module")
+def idle(pooled: Pooled) -> str:
+    """The no-worker pool ``IDLE`` on the pooled server."""
+    from prefect.client.schemas.actions import WorkPoolCreate
+
+    with _api(pooled.api_url) as client:
+        client.create_work_pool(WorkPoolCreate(name=IDLE, type="process"))
+    return IDLE
+
+
+def _runs_on(api_url: str, pool: str) -> list[Any]:
+    from prefect.client.schemas.filters import WorkPoolFilter, WorkPoolFilterName
+
+    with _api(api_url) as client:
+        return client.read_flow_runs(
+            work_pool_filter=WorkPoolFilter(name=WorkPoolFilterName(any_=[pool]))
+        )
+
+
+def test_at_most_j_runs_were_in_flight_and_each_result_was_fetched(pooled: Pooled) -> None:
+    names = ["boom", "p-1", "p-2", "p-3", "p-4"]
+    runs = [r for r in _runs_on(pooled.api_url, POOL) if r.name in names]
+    assert sorted(r.name for r in runs) == names and all(r.end_time for r in runs)
+    # A run is in flight from its creation (the driver sent it) to its end; the
+    # driver sends the next one only after a poll saw one end, so ends go first.
+    edges = sorted([(r.created, 1) for r in runs] + [(r.end_time, -1) for r in runs])
+    flying = [sum(step for _, step in edges[: i + 1]) for i in range(len(edges))]
+    assert max(flying) == 2, [(r.name, r.created, r.end_time) for r in runs]
+    baseline = git(pooled.origin, "rev-parse", "main")
+    for entry in Queue(pooled.repo).entries():
+        if entry.name != "boom":  # each landed result was fetched, as exp pull would
+            ref = ExpRef(baseline, entry.name).ref
+            assert entry.commit == git(pooled.repo, "rev-parse", ref)
+            assert entry.commit == git(pooled.origin, "rev-parse", ref)
+    lines = pooled.run.stdout.splitlines()
+    for name in names[1:]:  # per experiment: queued, maybe running, then done
+        said = [ln.split(" ")[1] for ln in lines if ln.startswith(f"{name}: ")]
+        assert said in (["queued", "running", "done"], ["queued", "done"]), lines
+
+
+def _wait_for(check: Any, what: str, seconds: float = 120) -> Any:
+    """Poll ``check()`` until it returns something true; fail naming ``what`` after ``seconds``."""
+    import time
+
+    deadline = time.monotonic() + seconds
+    while not (found := check()):
+        assert time.monotonic() < deadline, f"still waiting for {what}"
+        time.sleep(0.2)
+    return found
+
+
+def test_an_interrupt_cancels_untaken_runs_and_records_taken_ones_as_failed(
+    pooled: Pooled, idle: str
+) -> None:
+    import signal
+
+    from prefect.states import Running
+
+    clone = pooled.base / "interrupt"
+    git(pooled.base, "clone", "-q", pooled.origin.as_uri(), str(clone))
+    queued = _cli(clone, pooled.env, "exp", "run", "--queue", "-S", "lr=11,12,13", "-n", "int")
+    assert queued.returncode == 0, queued.stderr
+    out = pooled.base / "interrupt.out"
+    env = {**pooled.env, "PYTHONUNBUFFERED": "1"}
+    args = [str(BIN / "prefect-dvc"), "exp", "run", "--run-all", "--pool", idle, "-j", "2"]
+    with out.open("w") as sink:
+        # as in a terminal, whatever SIGINT disposition the test runner inherited
+        proc = subprocess.Popen(
+            args,
+            cwd=clone,
+            env=env,
+            stdout=sink,
+            stderr=subprocess.PIPE,
+            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+        )
+    try:
+
+        def sent() -> list[Any]:
+            runs = [r for r in _runs_on(pooled.api_url, idle) if r.name.startswith("int-")]
+            said = out.read_text().count(": queued (")
+            ready = len(runs) == 2 and said == 2 and all(r.state.is_scheduled() for r in runs)
+            return sorted(runs, key=lambda r: r.name) if ready else []
+
+        taken, untaken = _wait_for(sent, "two Scheduled runs on the idle pool")
+        with _api(pooled.api_url) as client:  # a worker takes one of them
+            client.set_flow_run_state(taken.id, Running(), force=True)
+        proc.send_signal(signal.SIGINT)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 130, (err, out.read_text())
+    warned = ("No worker is online", "is on this machine only")
+    said = [ln for ln in err.decode().splitlines() if not any(w in ln for w in warned)]
+    assert said == [
+        f"ERROR: interrupted: cancelled the runs of {untaken.name} (queued again); the runs of "
+        f"{taken.name} go on (recorded failed here). 'prefect-dvc exp pull origin' fetches "
+        "their experiments once pushed."
+    ]
+    with _api(pooled.api_url) as client:
+        assert client.read_flow_run(untaken.id).state.is_cancelled()
+        assert client.read_flow_run(taken.id).state.is_running()  # it goes on
+    entries = {
+        e["name"]: e
+        for e in json.loads(_cli(clone, pooled.env, "queue", "status", "--json").stdout)
+    }
+    assert sorted(entries) == ["int-1", "int-2", "int-3"]
+    ui = pooled.api_url.removesuffix("/api") + "/runs/flow-run/"
+    assert entries[untaken.name]["state"] == "queued"
+    assert f"{ui}{untaken.id} was cancelled" in entries[untaken.name]["message"]
+    assert entries[taken.name]["state"] == "failed"
+    assert entries[taken.name]["message"] == f"interrupted while on the pool: {ui}{taken.id}"
+    (unsent,) = set(entries) - {taken.name, untaken.name}
+    assert (entries[unsent]["state"], entries[unsent]["message"]) == ("queued", "")
+    assert not Queue(clone).claims.running()  # a later queue start sends them again
+    assert _exp_refs(clone) == {}
+
+
+@contextmanager
+def _driver_api(api_url: str) -> Iterator[None]:
+    """This process's Prefect client on ``api_url`` (the real server, or a relay to it)."""
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with temporary_settings(updates={PREFECT_API_URL: api_url}):
+        yield
+
+
+def _own_project(
+    pooled: Pooled, folder: Path, names: list[str]
+) -> tuple[Path, Path, list[QueuedExp]]:
+    """A clone with its own bare origin (so refs pushed there touch no other test) and entries."""
+    origin, repo = folder / "origin.git", folder / "repo"
+    git(pooled.base, "clone", "-q", "--bare", pooled.origin.as_uri(), str(origin))
+    git(folder, "clone", "-q", origin.as_uri(), str(repo))
+    base = git(repo, "rev-parse", "HEAD")
+    entries = [
+        QueuedExp(id=f"{n}-{i}", name=n, baseline=base, created=i) for i, n in enumerate(names)
+    ]
+    Queue(repo).add(entries)
+    return repo, origin, entries
+
+
+def _land_as_a_worker(api_url: str, origin: Path, entry: QueuedExp, run_id: Any) -> None:
+    """What a worker's run does, through real parts: push the experiment ref, end Completed."""
+    from prefect.states import Completed
+
+    tree = git(origin, "rev-parse", f"{entry.baseline}^{{tree}}")
+    sha = git(origin, "commit-tree", tree, "-p", entry.baseline, "-m", entry.name)
+    git(origin, "update-ref", ExpRef(entry.baseline, entry.name).ref, sha)
+    with _api(api_url) as client:
+        client.set_flow_run_state(run_id, Completed(), force=True)
+
+
+def test_failed_calls_are_retried_or_recorded_and_a_landed_run_is_fetched(
+    pooled: Pooled, idle: str, tmp_path: Path
+) -> None:
+    from prefect_dvc.cli.exp_pool import ready_pool
+
+    repo, origin, entries = _own_project(pooled, tmp_path, ["s1", "r1"])
+    queue = Queue(repo)
+    batch = check_batch(repo, "origin", entries)
+    lines: list[Progress] = []
+    with relay_to(pooled.api_url) as relay, _driver_api(relay.url):
+        api = ready_pool(batch, idle)
+
+        def meanwhile(step: Progress) -> None:
+            lines.append(step)
+            if step.name == "s1":  # the API fails r1's submission
+                relay.fail_next(1)
+            else:  # then two polls, while s1 lands
+                relay.fail_next(2)
+                run_id = UUID(queue.find("s1").message.rsplit("/", 1)[-1])
+                _land_as_a_worker(pooled.api_url, origin, entries[0], run_id)
+
+        results = run_batch(
+            queue, batch, api, jobs=2, report=meanwhile, poll_seconds=0, poll_failures=3
+        )
+        assert relay.failed == 3
+    assert {r.name: r.state for r in results} == {"s1": "success", "r1": "failed"}
+    ref = ExpRef(entries[0].baseline, "s1").ref
+    assert queue.find("s1").commit == git(repo, "rev-parse", ref) == git(origin, "rev-parse", ref)
+    r1 = queue.find("r1").message
+    assert (
+        r1.startswith(f"not sent: the Prefect API at {relay.url} cannot be used") and "\n" not in r1
+    )
+    assert [(p.name, p.phase) for p in lines] == [
+        ("s1", "queued"),
+        ("r1", "failed"),
+        ("s1", "done"),
+    ]
+    assert not queue.claims.running()
+    assert [r.name for r in _runs_on(pooled.api_url, idle) if r.name in ("s1", "r1")] == ["s1"]
+
+
+def test_an_api_that_stays_away_ends_the_batch_in_one_line_recording_its_run(
+    pooled: Pooled, idle: str, tmp_path: Path
+) -> None:
+    from prefect_dvc.cli.exp_pool import ready_pool
+
+    repo, _origin, entries = _own_project(pooled, tmp_path, ["gone"])
+    queue = Queue(repo)
+    batch = check_batch(repo, "origin", entries)
+    with relay_to(pooled.api_url) as relay, _driver_api(relay.url):
+        api = ready_pool(batch, idle)
+        with pytest.raises(ConfigError) as err:
+            run_batch(
+                queue,
+                batch,
+                api,
+                jobs=1,
+                report=lambda p: relay.refuse(),
+                poll_failures=3,
+                poll_seconds=0,
+            )
+    assert f"the Prefect API at {relay.url} cannot be used" in str(err.value)
+    assert "\n" not in str(err.value)
+    (run,) = [r for r in _runs_on(pooled.api_url, idle) if r.name == "gone"]
+    assert run.state.is_scheduled()  # the driver could not reach it to cancel it
+    gone = queue.find("gone")
+    assert gone.state == "failed" and gone.message.endswith(f"/runs/flow-run/{run.id}")
+    assert gone.message.startswith("interrupted while on the pool: ")
+    assert not queue.claims.running()
+
+
+def test_a_ctrl_c_while_a_sent_run_is_reported_cancels_it(
+    pooled: Pooled, idle: str, tmp_path: Path
+) -> None:
+    from prefect_dvc.cli.exp_pool import ready_pool
+
+    repo, _origin, entries = _own_project(pooled, tmp_path, ["c1", "c2"])
+    queue = Queue(repo)
+    batch = check_batch(repo, "origin", entries)
+
+    def ctrl_c(step: Progress) -> None:  # as if it came while the line was printed
+        raise KeyboardInterrupt
+
+    with _driver_api(pooled.api_url):
+        api = ready_pool(batch, idle)
+        with pytest.raises(KeyboardInterrupt):
+            run_batch(queue, batch, api, jobs=2, report=ctrl_c, poll_seconds=0)
+    (run,) = [r for r in _runs_on(pooled.api_url, idle) if r.name in ("c1", "c2")]
+    assert run.name == "c1" and run.state.is_cancelled()
+    c1, c2 = queue.find("c1"), queue.find("c2")
+    assert c1.state == "queued" and c1.message.endswith(f"/runs/flow-run/{run.id} was cancelled")
+    assert (c2.state, c2.message) == ("queued", "")
+    assert not queue.claims.running()
