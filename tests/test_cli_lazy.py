@@ -22,6 +22,7 @@ CLI = str(Path(sys.executable).with_name("prefect-dvc"))
 #: Packages (top-level names) and our modules a no-op must never load.
 FORBIDDEN = (
     "prefect",
+    "pydantic",  # typer coerces options through it; unset ones need nothing (cli/lazy_coercion.py)
     "s3fs",
     "aiohttp",
     "hydra",
