@@ -22,6 +22,7 @@ CLI = str(Path(sys.executable).with_name("prefect-dvc"))
 #: Packages (top-level names) and our modules a no-op must never load.
 FORBIDDEN = (
     "prefect",
+    "pydantic",  # typer coerces options through it; unset ones need nothing (cli/lazy_coercion.py)
     "s3fs",
     "aiohttp",
     "hydra",
@@ -148,3 +149,15 @@ def test_each_step_adds_only_the_names_it_claims() -> None:
         assert index in claimed.get(name, set()), (name, index)
     registered = {i.name for i in by_id.values()}
     assert registered == set(claimed)
+
+
+def test_given_option_values_still_go_through_typers_coercion(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from prefect_dvc.cli import main
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["repro", "-j", "abc"]) == 254
+    err = capsys.readouterr().err
+    assert "Invalid value for '-j' / '--jobs'" in err
+    assert "valid integer" in err

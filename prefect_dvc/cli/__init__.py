@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from prefect_dvc.cli import lazy_coercion
 from prefect_dvc.cli.output import err_console
 from prefect_dvc.cli.reconcile import reconcile
 from prefect_dvc.cli.usage import USAGE_EXIT_CODE, UsageError, usage_error_line
@@ -35,6 +36,7 @@ if TYPE_CHECKING:
 ClickException: type[Exception] = next(
     cls for cls in typer.BadParameter.__mro__ if cls.__name__ == "ClickException"
 )
+lazy_coercion.install()
 
 
 def _print_version(value: bool) -> None:
