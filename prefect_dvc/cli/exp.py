@@ -116,7 +116,7 @@ def run(
     git_remote: str = GIT_REMOTE,
     cluster: str = CLUSTER,
     cluster_workers: int = CLUSTER_WORKERS,
-    retries: int = RETRIES,
+    retries: int | None = RETRIES,
 ) -> None:
     """Apply -S overrides, reproduce the pipeline on Prefect, and commit an experiment ref.
 

@@ -42,7 +42,10 @@ CLUSTER = typer.Option(
 CLUSTER_WORKERS = typer.Option(
     None, "--cluster-workers", help="Worker processes of '--cluster dask' (default 2)."
 )
-RETRIES = typer.Option(0, "--retries", help="With --cluster: retries of a failed stage task.")
+# NOTE: None, not 0: an option left unset costs no pydantic import (cli/lazy_coercion.py).
+RETRIES = typer.Option(
+    None, "--retries", help="With --cluster: retries of a failed stage task (default 0)."
+)
 ALL_PIPELINES = typer.Option(
     False, "-P", "--all-pipelines", help="Every pipeline of the project, not this folder's."
 )
@@ -102,7 +105,7 @@ def repro(
     recursive: bool = RECURSIVE,
     cluster: str = CLUSTER,
     cluster_workers: int = CLUSTER_WORKERS,
-    retries: int = RETRIES,
+    retries: int | None = RETRIES,
 ) -> None:
     """Bring the pipeline up to date, running stages as Prefect tasks.
 

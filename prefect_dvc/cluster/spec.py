@@ -111,8 +111,10 @@ def check_cluster(root: Path, text: str | None, workers: int | None) -> ClusterS
     return spec
 
 
-def cluster_parameters(text: str | None, workers: int | None, retries: int) -> dict[str, object]:
+def cluster_parameters(
+    text: str | None, workers: int | None, retries: int | None
+) -> dict[str, object]:
     """The ``repro``/``exp_run`` flow parameters for these options (empty without ``--cluster``)."""
     if not text:
         return {}
-    return {"cluster": text, "cluster_workers": workers, "retries": retries}
+    return {"cluster": text, "cluster_workers": workers, "retries": retries or 0}
