@@ -112,11 +112,15 @@ def run_on_cluster(
     rc = require_remote(executor.root)
     runner = dask_task_runner(spec, _api_url())
     remote = open_remote(rc)
-    snapshot = take_snapshot(executor.root, pipeline, executor.hasher, remote.objects)
-    lease = LeaseKeeper(remote.objects.location, f"run-{uuid.uuid4().hex}", (snapshot.oid,))
-    with lease, runner:
-        loop = _Loop(pipeline, executor, options, rc, snapshot, lease, retries)
-        return loop.drive(names, runner, jobs, keep_going, extra_tags)
+    lease = LeaseKeeper(remote.objects.location, f"run-{uuid.uuid4().hex}", ())
+    with lease:
+        snapshot = take_snapshot(
+            executor.root, pipeline, executor.hasher, remote.objects, before_upload=lease.add
+        )
+        with runner:
+            return _Loop(pipeline, executor, options, rc, snapshot, lease, retries).drive(
+                names, runner, jobs, keep_going, extra_tags
+            )
 
 
 class _Loop:
@@ -211,6 +215,8 @@ class _Loop:
             env=self.env,
             force=self.options.force,
             use_run_cache=self.options.use_run_cache,
+            lease=self.lease.run_id,
+            lease_ttl=self.lease.ttl,
         )
 
     def _finish(self, name: str, future: Any) -> bool:

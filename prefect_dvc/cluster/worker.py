@@ -42,6 +42,7 @@ from prefect_dvc.lockset import LockSet
 from prefect_dvc.repo import RepoPaths
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.hashing import Hasher
+from prefect_dvc.storage.leases import DEFAULT_TTL, hold_task_lease
 from prefect_dvc.storage.objects import ObjectStore
 from prefect_dvc.storage.remote_gate import Remote
 from prefect_dvc.storage.remotes import open_remote
@@ -70,6 +71,9 @@ class StageJob:
             should come from the worker's environment).
         env: extra environment for the command (``exp run``'s variables).
         force, use_run_cache: ``repro -f`` / ``--no-run-cache``.
+        lease: the run's lease id; the worker leases what it uploads or
+            returns under ``<lease>.<stage>`` first (``storage/leases.py``).
+        lease_ttl: seconds that record lives (the driver's lease takes over).
     """
 
     name: str
@@ -81,6 +85,8 @@ class StageJob:
     env: tuple[tuple[str, str], ...] = ()
     force: bool = False
     use_run_cache: bool = True
+    lease: str = ""
+    lease_ttl: float = DEFAULT_TTL
 
 
 @dataclass(frozen=True)
@@ -136,9 +142,29 @@ def _remote_hit(job: StageJob, stage: StageSpec, remote: Remote) -> Entry | None
         if not entry_matches(entry, job.key_entry) or len(infos) != len(stage.outs):
             continue
         oids = {info.oid for info in infos}
-        if remote.objects.existing(oids) == oids:
+        if remote.objects.existing(oids) != oids:
+            continue
+        # NOTE: leased before it is returned, then checked again: a gc -c
+        # between the check and the lease would otherwise go unnoticed.
+        every = _with_files(remote.objects, infos)
+        _lease(job, remote, every)
+        if remote.objects.existing(every) == every:
             return entry
     return None
+
+
+def _with_files(store: ObjectStore, infos: list[HashInfo]) -> set[str]:
+    """The ids of ``infos`` plus the files of each directory among them, read from ``store``."""
+    oids = {info.oid for info in infos}
+    for info in infos:
+        if info.is_dir:
+            oids |= {e.oid for e in store.read_tree(info.oid).entries}
+    return oids
+
+
+def _lease(job: StageJob, remote: Remote, oids: set[str]) -> None:
+    if job.lease:
+        hold_task_lease(remote.objects.location, job.lease, job.name, sorted(oids), job.lease_ttl)
 
 
 def worker_cache() -> tuple[ObjectStore, Hasher]:
@@ -215,18 +241,20 @@ def _execute_in(
                 hint="Do not edit deps while a cluster run starts; run again",
             )
         entry = executor.execute(planned, options, log)
-        _publish(executor, stage, entry, remote)
+        _publish(executor, job, entry, remote)
     return entry
 
 
-def _publish(executor: StageExecutor, stage: StageSpec, entry: Entry, remote: Remote) -> None:
-    """Upload every out (the driver checks them out), then the run-cache entry, last."""
+def _publish(executor: StageExecutor, job: StageJob, entry: Entry, remote: Remote) -> None:
+    """Lease, then upload every out (the driver checks them out), then the run-cache entry."""
+    stage = job.pipeline.stages[job.name]
     cache = executor.stores.local
     infos = _out_infos(entry)
     for out, info in zip(stage.outs, infos):
         if not cache.existing([info.oid]):  # NOTE: uncached outs of an uncacheable stage
             _, tree = executor.hasher.hash_path(executor.root / out.repo_path)
             executor.stores.save(executor.root / out.repo_path, info, tree)
+    _lease(job, remote, _with_files(cache, infos))
     moved = cache.transfer([info.oid for info in infos], remote.objects)
     if moved.missing:
         raise MissingObjectError(
