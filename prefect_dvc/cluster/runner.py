@@ -12,12 +12,21 @@ task), else submits a :class:`StageJob` to a worker, then checks the
 returned outs out of the store into the workspace and writes ``dvc.lock``
 and ``.gitignore`` through :meth:`StageExecutor.adopt`, so they end as a
 local ``repro`` leaves them.
+
+Locks: each stage holds the locks a local run's stage holds
+(``locks.stage_guard``: the repository lock ``.dvc/tmp/lock`` for its own
+work, read/write locks on its deps and outs in ``.dvc/tmp/rwlock``) from
+its plan until its adoption; the repository lock is let go while the stage
+is on a worker, as DVC lets it go while a command runs. So a ``dvc repro``
+or ``prefect-dvc repro`` touching the same paths is refused as it is
+during a local run.
 """
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Sequence
+from contextlib import ExitStack
 from typing import Any
 
 from prefect import tags
@@ -30,9 +39,17 @@ from prefect_dvc.cluster.spec import ClusterSpec, require_remote
 from prefect_dvc.cluster.worker import JobResult, StageJob
 from prefect_dvc.config import RemoteConfig
 from prefect_dvc.errors import ConfigError, PrefectDvcError, StageError
-from prefect_dvc.execution import Outcome, PlannedRun, RunOptions, StageExecutor, StageResult
+from prefect_dvc.execution import (
+    Outcome,
+    PlannedRun,
+    RunOptions,
+    StageExecutor,
+    StageResult,
+    _guarded_paths,
+)
 from prefect_dvc.external import is_external, is_url
 from prefect_dvc.interrupt import stop_requested
+from prefect_dvc.locks import command_running, stage_guard
 from prefect_dvc.progress import StageEvent, emit
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.leases import LeaseKeeper
@@ -140,10 +157,23 @@ class _Loop:
         self.rc, self.snapshot, self.lease, self.retries = rc, snapshot, lease, retries
         self.produced: dict[str, tuple[tuple[str, HashInfo], ...]] = {}
         self.run = PipelineRun()
+        # NOTE: per stage on a worker: (its stage_guard, the lock let go while it runs)
+        self.guards: dict[str, tuple[ExitStack, ExitStack]] = {}
         # NOTE: DVC_ROOT must be the worker's scratch copy, as stage_env sets it there.
         self.env = tuple((k, v) for k, v in options.env.items() if k != "DVC_ROOT")
 
     def drive(
+        self, names: Sequence[str], runner: Any, jobs: int, keep_going: bool, extra: Sequence[str]
+    ) -> PipelineRun:
+        """Run ``names`` as their upstream stages finish; the locks go whatever happens."""
+        try:
+            return self._drive(names, runner, jobs, keep_going, extra)
+        finally:
+            for outer, inner in self.guards.values():
+                inner.close()
+                outer.close()
+
+    def _drive(
         self, names: Sequence[str], runner: Any, jobs: int, keep_going: bool, extra: Sequence[str]
     ) -> PipelineRun:
         selected, waiting = set(names), list(names)
@@ -179,25 +209,34 @@ class _Loop:
         return self.run
 
     def _start(self, name: str, runner: Any, extra: Sequence[str]) -> Any:
-        """Plan ``name`` here; submit it unless it is already done (or failed to plan)."""
+        """Plan ``name`` here under its locks; submit it unless already done (or failed)."""
+        stage = self.pipeline.stages[name]
+        outer, inner = ExitStack(), ExitStack()
         try:
+            guard = stage_guard(
+                self.executor.root, name, *_guarded_paths(self.executor.root, stage)
+            )
+            outer.enter_context(guard)
             planned = self.executor.plan(name, self.options, lambda line: None)
+            refusal = None if isinstance(planned, StageResult) else _cannot_ship(planned.stage)
+            if refusal is not None:
+                raise refusal
         except PrefectDvcError as exc:
+            outer.close()
             self.run.failed[name] = _failure_message(name, _Failed(exc))
             emit(StageEvent(name, "failed", line=self.run.failed[name]))
             return None
         if isinstance(planned, StageResult):
+            outer.close()
             self.run.results[name] = planned
             emit(StageEvent(name, planned.outcome.value, seconds=planned.seconds))
-            return None
-        refusal = _cannot_ship(planned.stage)
-        if refusal is not None:
-            self.run.failed[name] = _failure_message(name, _Failed(refusal))
-            emit(StageEvent(name, "failed", line=self.run.failed[name]))
             return None
         job = self._job(name, planned)
         emit(StageEvent(name, "running"))
         task = run_stage_on_worker.with_options(task_run_name=name, retries=self.retries)
+        # NOTE: as DVC's unlocked_repo around a command: paths stay rw-locked.
+        inner.enter_context(command_running(self.executor.root))
+        self.guards[name] = (outer, inner)
         with tags("prefect-dvc", *extra):
             return runner.submit(task, parameters={"job": job})
 
@@ -220,8 +259,14 @@ class _Loop:
         )
 
     def _finish(self, name: str, future: Any) -> bool:
-        """Adopt a finished stage; ``True`` when it failed."""
+        """Adopt a finished stage under its locks, then let them go; ``True`` when it failed."""
         future.wait()
+        outer, inner = self.guards.pop(name)
+        with outer:
+            inner.close()  # NOTE: takes the repository lock back for the adoption
+            return self._settle(name, future)
+
+    def _settle(self, name: str, future: Any) -> bool:
         state = future.state
         if not state.is_completed():
             self.run.failed[name] = _failure_message(name, state)

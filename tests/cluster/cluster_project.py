@@ -106,3 +106,32 @@ def outputs(root: Path) -> dict[str, bytes]:
         "out/.gitignore",
     ]
     return {n: (root / n).read_bytes() for n in names if (root / n).exists()}
+
+
+HOLD = """\
+import os, pathlib, sys, time
+
+records = pathlib.Path(os.environ["CLUSTER_RECORDS"])
+(records / f"{sys.argv[1]}.started").write_text(str(os.getpid()))
+while not (records / f"{sys.argv[1]}.go").exists():
+    time.sleep(0.05)
+pathlib.Path(sys.argv[2]).write_text("held " + pathlib.Path("data/in.txt").read_text())
+"""
+
+
+def make_hold_project(root: Path, remote_config: str, name: str) -> None:
+    """One stage that notes it started, then waits for ``$CLUSTER_RECORDS/<name>.go``."""
+    gen(
+        root,
+        {
+            "dvc.yaml": (
+                f"stages:\n  {name}:\n    cmd: {sys.executable} hold.py {name} held.txt\n"
+                "    deps: [hold.py, data/in.txt]\n    outs: [held.txt]\n"
+            ),
+            "hold.py": HOLD,
+            "data/in.txt": "hello\n",
+            ".dvc/config": remote_config,
+        },
+    )
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "hold project")

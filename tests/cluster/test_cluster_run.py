@@ -10,12 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import subprocess
+import sys
+import threading
 from pathlib import Path
 
 import pytest
 import s3fs
-from cluster_project import FAN, make_project, outputs, s3_config
+from cluster_project import FAN, make_hold_project, make_project, outputs, s3_config
 from helpers import git, run_dvc
 
 from prefect_dvc.execution import Outcome
@@ -235,3 +239,59 @@ def test_the_cli_runs_changed_stages_on_the_cluster(driver: Path, dask_cluster) 
     assert sorted(n["stage"] for n in _records(dask_cluster.records)) == sorted([*FAN, "join"])
     assert "MODE=SLOW" in (driver / "final.txt").read_text()
     assert hashlib.md5(b"mode=slow\n").hexdigest() in (driver / "dvc.lock").read_text()
+
+
+def _wait_for(path: Path, worker: threading.Thread) -> None:
+    """Until ``path`` exists; fails at once if the run ended first (no timing asserted)."""
+    for _ in range(2400):
+        if path.exists():
+            return
+        assert worker.is_alive(), "the cluster run ended before its stage started"
+        worker.join(0.05)
+    pytest.fail(f"{path.name} never appeared")
+
+
+def _in_thread(target, *args, **kwargs) -> tuple[threading.Thread, list[object]]:
+    box: list[object] = []
+    worker = threading.Thread(target=lambda: box.append(target(*args, **kwargs)), daemon=True)
+    worker.start()
+    return worker, box
+
+
+def test_a_cluster_run_holds_the_repository_locks_of_a_local_run(
+    tmp_path: Path, dask_cluster, remote_bucket: str, s3_endpoint: str
+) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    make_hold_project(root, s3_config(remote_bucket, s3_endpoint), "held")
+    worker, box = _in_thread(run_repro_locally, root, cluster=dask_cluster.address)
+    _wait_for(dask_cluster.records / "held.started", worker)
+    try:
+        by_dvc = run_dvc(root, "repro")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
+        ours = subprocess.run(
+            [str(Path(sys.executable).with_name("prefect-dvc")), "repro"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+    finally:
+        (dask_cluster.records / "held.go").write_text("")
+        worker.join(300)
+
+    # real DVC is refused on the stage's paths, as during a local run ...
+    assert by_dvc.returncode != 0
+    assert "is busy, it is being blocked by" in by_dvc.stderr + by_dvc.stdout
+    # ... and so is a second prefect-dvc repro, in one line naming the stage
+    assert ours.returncode != 0
+    assert "stage 'held' cannot run" in ours.stderr, ours.stderr
+    assert "Traceback" not in ours.stderr
+    assert [r.ok for r in box] == [True]  # type: ignore[attr-defined]
+    assert (root / "held.txt").read_text() == "held hello\n"
+    assert "held.txt" in (root / "dvc.lock").read_text()
