@@ -31,11 +31,12 @@ from typing import Any
 
 from prefect import tags
 from prefect.client.orchestration import get_client
-from prefect.futures import PrefectFuture, as_completed
+from prefect.futures import PrefectFuture
 from prefect.settings import PREFECT_API_URL
 
 from prefect_dvc.cluster.snapshot import take_snapshot
 from prefect_dvc.cluster.spec import ClusterSpec, require_remote
+from prefect_dvc.cluster.stopwatch import POLL_SECONDS, stop_event_name
 from prefect_dvc.cluster.worker import JobResult, StageJob
 from prefect_dvc.config import RemoteConfig
 from prefect_dvc.errors import ConfigError, PrefectDvcError, StageError
@@ -159,6 +160,7 @@ class _Loop:
         self.run = PipelineRun()
         # NOTE: per stage on a worker: (its stage_guard, the lock let go while it runs)
         self.guards: dict[str, tuple[ExitStack, ExitStack]] = {}
+        self.stop_sent = False
         # NOTE: DVC_ROOT must be the worker's scratch copy, as stage_env sets it there.
         self.env = tuple((k, v) for k, v in options.env.items() if k != "DVC_ROOT")
 
@@ -200,13 +202,36 @@ class _Loop:
                 if waiting and started and not stopped:
                     continue  # NOTE: stages done here (up to date) may unblock others
                 break
-            done = next(as_completed(list(running)))
+            done = self._next_done(running, runner)
             failed = self._finish(running.pop(done), done)
             stopped = stopped or (failed and not keep_going)
         why = "the run was interrupted" if stop_requested() else "an earlier stage failed"
         for name in waiting:
             self.run.not_run.setdefault(name, f"stage '{name}' not run: {why}")
         return self.run
+
+    def _next_done(self, running: dict[Any, str], runner: Any) -> Any:
+        """The next finished future; meanwhile a stop request is passed on to the workers.
+
+        Dask cannot cancel a task already running in a worker thread, so the
+        driver sets the run's stop ``Event`` and each worker kills its own
+        command (``cluster/stopwatch.py``); tasks not started yet stop at once.
+        """
+        import distributed
+
+        wrapped = {future.wrapped_future: future for future in running}
+        while True:
+            if stop_requested() is not None and not self.stop_sent:
+                self.stop_sent = True
+                distributed.Event(stop_event_name(self.lease.run_id), client=runner.client).set()
+            try:
+                with runner.client.as_current():  # NOTE: wait() looks for a current client
+                    done, _ = distributed.wait(
+                        list(wrapped), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED"
+                    )
+            except TimeoutError:
+                continue
+            return wrapped[next(iter(done))]
 
     def _start(self, name: str, runner: Any, extra: Sequence[str]) -> Any:
         """Plan ``name`` here under its locks; submit it unless already done (or failed)."""

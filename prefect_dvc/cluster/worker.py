@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 import tempfile
 import time
@@ -33,8 +34,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from prefect_dvc.cluster.stopwatch import StopWatch
 from prefect_dvc.config import RemoteConfig
-from prefect_dvc.errors import MissingObjectError, StageError
+from prefect_dvc.errors import MissingObjectError, StageError, StageFailedError, StageStoppedError
 from prefect_dvc.execution import PlannedRun, RunOptions, StageExecutor
 from prefect_dvc.gitignore import IgnoreWriter
 from prefect_dvc.lockfile import Entry
@@ -52,6 +54,7 @@ from prefect_dvc.storage.stores import Stores
 from prefect_dvc.translators.pipeline import Pipeline, StageSpec
 
 LogFn = Callable[[str], None]
+StopFn = Callable[[], bool]
 LINK_TYPES = ("reflink", "hardlink", "copy")
 CACHE_FOLDER = "prefect-dvc-worker-cache"
 
@@ -100,28 +103,52 @@ class JobResult:
     seconds: float
 
 
-def run_job(job: StageJob, log: LogFn) -> JobResult:
+def run_job(job: StageJob, log: LogFn, should_stop: Callable[[], bool] | None = None) -> JobResult:
     """Bring ``job``'s stage up to date on this worker and publish it to the remote.
+
+    ``should_stop`` is the driver's stop request (``cluster/stopwatch.py``):
+    asked before anything starts, then polled while the stage runs; once it
+    is true the command's process group is killed and nothing is uploaded.
 
     Raises:
         StageFailedError / MissingOutputError: as a local run raises them.
+        StageStoppedError: the driver asked the run to stop.
         StageError: the inputs here do not hash to the driver's key.
         MissingObjectError: the snapshot or an upstream out is gone from the remote.
         RemoteError: the remote cannot be used (one line).
     """
     start = time.monotonic()
-    remote = open_remote(job.remote)
+    stop = should_stop or (lambda: False)
     stage = job.pipeline.stages[job.name]
+    if stop():
+        raise _stopped(stage, "before it started")
+    remote = open_remote(job.remote)
     hit = _remote_hit(job, stage, remote)
     if hit is not None:
         log(f"Stage '{job.name}' restored from run-cache (remote '{remote.name}'), command not run")
         return _result(hit, True, start)
     scratch = Path(tempfile.mkdtemp(prefix="prefect-dvc-stage-"))
     try:
-        entry = _run_in(scratch / "ws", job, stage, remote, log)
+        with StopWatch(stop, scratch) as watch:
+            try:
+                entry = _run_in(scratch / "ws", job, stage, remote, log, lambda: watch.fired)
+            except StageFailedError:
+                if watch.fired:
+                    raise _stopped(stage, "while its command was running") from None
+                raise
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return _result(entry, False, start)
+
+
+def _stopped(stage: StageSpec, when: str) -> StageStoppedError:
+    return StageStoppedError(
+        f"stopped by the driver's stop request {when} on {socket.gethostname()}",
+        returncode=-signal.SIGTERM,
+        path=stage.dvcfile,
+        line=stage.line,
+        stage=stage.name,
+    )
 
 
 def _result(entry: Entry, restored: bool, start: float) -> JobResult:
@@ -167,6 +194,11 @@ def _lease(job: StageJob, remote: Remote, oids: set[str]) -> None:
         hold_task_lease(remote.objects.location, job.lease, job.name, sorted(oids), job.lease_ttl)
 
 
+def cache_root() -> Path:
+    """``$TMPDIR/prefect-dvc-worker-cache``: this host's object cache for cluster stages."""
+    return Path(tempfile.gettempdir()) / CACHE_FOLDER
+
+
 def worker_cache() -> tuple[ObjectStore, Hasher]:
     """This host's object cache for cluster stages (``<tmp>/prefect-dvc-worker-cache``).
 
@@ -175,7 +207,7 @@ def worker_cache() -> tuple[ObjectStore, Hasher]:
     wrote through a hardlink into an object is caught, not propagated.
     Close the returned hasher after use.
     """
-    root = Path(tempfile.gettempdir()) / CACHE_FOLDER
+    root = cache_root()
     root.mkdir(parents=True, exist_ok=True)
     hasher = Hasher(StateDB(root / "state.db"))
 
@@ -215,17 +247,25 @@ def _executor(ws: Path, pipeline: Pipeline, cache: ObjectStore) -> StageExecutor
     )
 
 
-def _run_in(ws: Path, job: StageJob, stage: StageSpec, remote: Remote, log: LogFn) -> Entry:
+def _run_in(
+    ws: Path, job: StageJob, stage: StageSpec, remote: Remote, log: LogFn, stopped: StopFn
+) -> Entry:
     cache, cache_hasher = worker_cache()
     try:
         _materialise(ws, job, remote, cache)
-        return _execute_in(ws, job, stage, remote, cache, log)
+        return _execute_in(ws, job, stage, remote, cache, log, stopped)
     finally:
         cache_hasher.close()
 
 
 def _execute_in(
-    ws: Path, job: StageJob, stage: StageSpec, remote: Remote, cache: ObjectStore, log: LogFn
+    ws: Path,
+    job: StageJob,
+    stage: StageSpec,
+    remote: Remote,
+    cache: ObjectStore,
+    log: LogFn,
+    stopped: StopFn,
 ) -> Entry:
     options = RunOptions(force=True, use_run_cache=False, env=dict(job.env))
     with _executor(ws, job.pipeline, cache) as executor:
@@ -241,6 +281,8 @@ def _execute_in(
                 hint="Do not edit deps while a cluster run starts; run again",
             )
         entry = executor.execute(planned, options, log)
+        if stopped():  # NOTE: a stop asked for now: outs of a finished command stay here
+            raise _stopped(stage, "before its outs were uploaded")
         _publish(executor, job, entry, remote)
     return entry
 

@@ -12,11 +12,14 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 import s3fs
 from cluster_project import FAN, make_hold_project, make_project, outputs, s3_config
@@ -295,3 +298,72 @@ def test_a_cluster_run_holds_the_repository_locks_of_a_local_run(
     assert [r.ok for r in box] == [True]  # type: ignore[attr-defined]
     assert (root / "held.txt").read_text() == "held hello\n"
     assert "held.txt" in (root / "dvc.lock").read_text()
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and not {".git", "tmp", "cache"} & set(p.relative_to(root).parts)
+    }
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM])
+def test_a_stop_signal_to_the_driver_kills_the_command_on_its_worker(
+    sig: int, tmp_path: Path, dask_cluster, remote_bucket: str, s3_endpoint: str
+) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    make_hold_project(root, s3_config(remote_bucket, s3_endpoint), "stopme")
+    before = _tree(root)
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint})
+    runs = f"{remote_bucket}/remote/runs"
+    entries = set(fs.find(runs)) if fs.exists(runs) else set()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
+    started = dask_cluster.records / "stopme.started"
+    driver = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("prefect-dvc")),
+            "repro",
+            "--cluster",
+            dask_cluster.address,
+            "--retries",
+            "2",
+        ],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        for _ in range(2400):
+            if started.exists() or driver.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert started.exists(), driver.communicate()[1]
+        command = int(started.read_text())
+        assert psutil.pid_exists(command)  # running on a worker, not here
+        driver.send_signal(sig)
+        _out, err = driver.communicate(timeout=120)
+    finally:
+        (dask_cluster.records / "stopme.go").write_text("")  # never needed when it works
+        driver.kill()
+
+    assert driver.returncode == 128 + sig, err
+    assert f"interrupted by {signal.Signals(sig).name}" in err and "'stopme'" in err, err
+    assert "Traceback" not in err
+    # the command on the worker was killed, not left running; not retried
+    assert not psutil.pid_exists(command) or psutil.Process(command).status() == "zombie"
+    assert len(list(dask_cluster.records.glob("stopme.started"))) == 1
+    # nothing recorded: workspace as it was, no run-cache entry, no partial object
+    assert _tree(root) == before
+    fs.invalidate_cache()
+    assert (set(fs.find(runs)) if fs.exists(runs) else set()) == entries
+    for key in fs.find(f"{remote_bucket}/remote/files/md5"):
+        name = "".join(key.split("/")[-2:]).removesuffix(".dir")
+        assert hashlib.md5(fs.cat_file(key)).hexdigest() == name, key
