@@ -19,13 +19,14 @@ last. The scratch folder is removed whatever happens.
 A worker killed mid-stage leaves nothing visible on the remote: objects are
 uploaded whole (one PUT or a multipart upload completed only at the end;
 ``storage/uploads.py``) and the run-cache entry is written only after all
-of them. Its scratch folder and cache temp files are left in its temp dir.
+of them. Its scratch folder and cache temp files stay in its temp dir
+until the next task on that host removes them (``cluster/housekeeping.py``,
+which also keeps the cache under ``PREFECT_DVC_WORKER_CACHE_SIZE``).
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import socket
 import tempfile
@@ -34,6 +35,15 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from prefect_dvc.cluster.housekeeping import (
+    SCRATCH_BASE,
+    cache_limit,
+    cache_trimmer,
+    cache_user,
+    sweep_scratch,
+    touch,
+    trim_cache,
+)
 from prefect_dvc.cluster.stopwatch import StopWatch
 from prefect_dvc.config import RemoteConfig
 from prefect_dvc.errors import MissingObjectError, StageError, StageFailedError, StageStoppedError
@@ -51,6 +61,7 @@ from prefect_dvc.storage.remotes import open_remote
 from prefect_dvc.storage.runcache import RunCache, entry_matches, runcache_key, runcache_value
 from prefect_dvc.storage.state import StateDB
 from prefect_dvc.storage.stores import Stores
+from prefect_dvc.tmpnames import sweep_after_crash, temp_dir
 from prefect_dvc.translators.pipeline import Pipeline, StageSpec
 
 LogFn = Callable[[str], None]
@@ -127,17 +138,15 @@ def run_job(job: StageJob, log: LogFn, should_stop: Callable[[], bool] | None = 
     if hit is not None:
         log(f"Stage '{job.name}' restored from run-cache (remote '{remote.name}'), command not run")
         return _result(hit, True, start)
-    scratch = Path(tempfile.mkdtemp(prefix="prefect-dvc-stage-"))
-    try:
-        with StopWatch(stop, scratch) as watch:
-            try:
-                entry = _run_in(scratch / "ws", job, stage, remote, log, lambda: watch.fired)
-            except StageFailedError:
-                if watch.fired:
-                    raise _stopped(stage, "while its command was running") from None
-                raise
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
+    tmp = Path(tempfile.gettempdir())
+    sweep_scratch(tmp)  # NOTE: what killed workers left (the worker never gets to clean up)
+    with temp_dir(tmp, SCRATCH_BASE) as scratch, StopWatch(stop, scratch) as watch:
+        try:
+            entry = _run_in(scratch / "ws", job, stage, remote, log, lambda: watch.fired)
+        except StageFailedError:
+            if watch.fired:
+                raise _stopped(stage, "while its command was running") from None
+            raise
     return _result(entry, False, start)
 
 
@@ -227,6 +236,11 @@ def _materialise(ws: Path, job: StageJob, remote: Remote, cache: ObjectStore) ->
             stage=job.name,
             hint="Run again: the driver uploads a fresh snapshot",
         )
+    used = {
+        *wanted,
+        *(e.oid for o in wanted if o.endswith(".dir") for e in cache.read_tree(o).entries),
+    }
+    touch(cache.oid_path(oid) for oid in used)
     cache.checkout(job.snapshot, ws, LINK_TYPES)
     for repo_path, info in job.upstream:
         cache.checkout(info, ws / repo_path, LINK_TYPES, root=ws)
@@ -250,10 +264,17 @@ def _executor(ws: Path, pipeline: Pipeline, cache: ObjectStore) -> StageExecutor
 def _run_in(
     ws: Path, job: StageJob, stage: StageSpec, remote: Remote, log: LogFn, stopped: StopFn
 ) -> Entry:
+    root = cache_root()
+    limit = cache_limit()
+    with cache_trimmer(root) as alone:
+        if alone:  # NOTE: only while no other task of this host uses the cache
+            trim_cache(root, limit)
+            sweep_after_crash(root)
     cache, cache_hasher = worker_cache()
     try:
-        _materialise(ws, job, remote, cache)
-        return _execute_in(ws, job, stage, remote, cache, log, stopped)
+        with cache_user(root):
+            _materialise(ws, job, remote, cache)
+            return _execute_in(ws, job, stage, remote, cache, log, stopped)
     finally:
         cache_hasher.close()
 

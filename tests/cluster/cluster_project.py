@@ -7,6 +7,13 @@ from pathlib import Path
 
 from helpers import gen, git
 
+from prefect_dvc.cluster.snapshot import take_snapshot
+from prefect_dvc.cluster.worker import StageJob
+from prefect_dvc.config import load_config
+from prefect_dvc.execution import PlannedRun, RunOptions, open_executor
+from prefect_dvc.storage.remotes import open_remote
+from prefect_dvc.translators.index import load_index
+
 FAN = ("s1", "s2", "s3", "s4", "s5", "s6")
 
 RECORD = """\
@@ -135,3 +142,15 @@ def make_hold_project(root: Path, remote_config: str, name: str) -> None:
     )
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "hold project")
+
+
+def worker_job(root: Path, name: str, lease: str = "") -> StageJob:
+    """Plan ``name`` and snapshot ``root`` as the driver does; the job a worker would get."""
+    pipeline = load_index(root)
+    rc = load_config(root).remote(None)
+    remote = open_remote(rc)
+    with open_executor(root, pipeline, use_remote=False) as executor:
+        planned = executor.plan(name, RunOptions(), lambda line: None)
+        assert isinstance(planned, PlannedRun)
+        snap = take_snapshot(root, pipeline, executor.hasher, remote.objects)
+    return StageJob(name, pipeline, planned.key_entry, snap, (), rc, lease=lease, lease_ttl=600)

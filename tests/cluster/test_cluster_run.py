@@ -88,7 +88,7 @@ def test_fan_out_runs_on_workers_and_ends_as_a_local_run(
         f"{remote_bucket}/remote/prefect-dvc/leases", refresh=True
     )
     # every scratch folder is gone again
-    assert not [p for d in dask_cluster.worker_dirs for p in d.glob("prefect-dvc-stage-*")]
+    assert not [p for d in dask_cluster.worker_dirs for p in d.glob("prefect-dvc-stage*")]
     # real DVC writes the same dvc.lock for the same project
     dvc_twin = tmp_path / "dvc"
     shutil.copytree(

@@ -14,13 +14,12 @@ import tempfile
 import time
 from pathlib import Path
 
-from cluster_project import make_project, s3_config
+from cluster_project import make_project, s3_config, worker_job
 from helpers import git
 
 from prefect_dvc.cluster.snapshot import take_snapshot
-from prefect_dvc.cluster.worker import StageJob, run_job
+from prefect_dvc.cluster.worker import run_job
 from prefect_dvc.config import load_config
-from prefect_dvc.execution import PlannedRun, RunOptions, open_executor
 from prefect_dvc.project import open_stores_for
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.leases import (
@@ -97,23 +96,15 @@ WORKER_STAGE = (
 
 
 def _worker_run(root: Path, monkeypatch, tmp_path: Path, lease: str) -> set[str]:
-    """Plan ``make`` as the driver does, then run the worker's side in-process (no adoption)."""
+    """The worker's side of ``make`` in-process (no adoption); its outs' object ids."""
     monkeypatch.setattr(tempfile, "tempdir", str(tmp_path / "worker-tmp"))
     (tmp_path / "worker-tmp").mkdir()
-    pipeline = load_index(root)
-    rc = load_config(root).remote(None)
-    remote = open_remote(rc)
-    with open_executor(root, pipeline, use_remote=False) as executor:
-        planned = executor.plan("make", RunOptions(), lambda line: None)
-        assert isinstance(planned, PlannedRun)
-        snap = take_snapshot(root, pipeline, executor.hasher, remote.objects)
-    job = StageJob("make", pipeline, planned.key_entry, snap, (), rc, lease=lease, lease_ttl=600)
-    result = run_job(job, lambda line: None)
+    result = run_job(worker_job(root, "make", lease), lambda line: None)
+    remote = open_remote(load_config(root).remote(None))
     infos = [HashInfo.from_lock(o) for o in result.entry["outs"]]
-    oids = {i.oid for i in infos} | {
+    return {i.oid for i in infos} | {
         e.oid for i in infos if i.is_dir for e in remote.objects.read_tree(i.oid).entries
     }
-    return oids
 
 
 def test_outs_a_worker_uploaded_survive_gc_before_the_driver_adopts_them(
