@@ -154,3 +154,61 @@ def worker_job(root: Path, name: str, lease: str = "") -> StageJob:
         assert isinstance(planned, PlannedRun)
         snap = take_snapshot(root, pipeline, executor.hasher, remote.objects)
     return StageJob(name, pipeline, planned.key_entry, snap, (), rc, lease=lease, lease_ttl=600)
+
+
+SHAPES = {
+    "sub/prep.py": (
+        "import os, pathlib\n"
+        "pathlib.Path('out.txt').write_text(pathlib.Path('in.txt').read_text().upper())\n"
+        "rec = os.environ.get('CLUSTER_RECORDS')\n"
+        "if rec:\n"
+        "    pathlib.Path(rec, f'prep-{os.getpid()}.json').write_text(\n"
+        '        \'{"stage": "prep", "cwd": "%s"}\' % os.getcwd())\n'
+    ),
+    "sub/in.txt": "shapes\n",
+    "item.py": (
+        "import os, pathlib, sys\n"
+        "item = sys.argv[1]\n"
+        "pathlib.Path('res').mkdir(exist_ok=True)\n"
+        "text = pathlib.Path('sub/out.txt').read_text()\n"
+        "pathlib.Path('res', item + '.txt').write_text(item + ':' + text)\n"
+        "rec = os.environ.get('CLUSTER_RECORDS')\n"
+        "if rec:\n"
+        "    pathlib.Path(rec, f'{item}-{os.getpid()}.json').write_text(\n"
+        '        \'{"stage": "%s", "cwd": "%s"}\' % (os.environ[\'DVC_STAGE\'], os.getcwd()))\n'
+    ),
+}
+
+
+def make_shapes_project(root: Path, remote_config: str = "") -> None:
+    """A ``wdir:`` stage and a ``foreach`` stage over its out, committed in ``root``."""
+    py = sys.executable
+    gen(
+        root,
+        {
+            **SHAPES,
+            "dvc.yaml": (
+                "stages:\n"
+                f"  prep:\n    wdir: sub\n    cmd: {py} prep.py\n"
+                "    deps: [prep.py, in.txt]\n    outs: [out.txt]\n"
+                "  loop:\n    foreach: [a, b]\n    do:\n"
+                f"      cmd: {py} item.py ${{item}}\n"
+                "      deps: [item.py, sub/out.txt]\n      outs:\n      - res/${item}.txt\n"
+            ),
+            ".dvc/config": remote_config,
+        },
+    )
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "shapes project")
+
+
+def shape_outputs(root: Path) -> dict[str, bytes]:
+    names = [
+        "sub/out.txt",
+        "res/a.txt",
+        "res/b.txt",
+        "dvc.lock",
+        "sub/.gitignore",
+        "res/.gitignore",
+    ]
+    return {n: (root / n).read_bytes() for n in names if (root / n).exists()}

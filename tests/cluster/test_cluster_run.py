@@ -22,7 +22,15 @@ from pathlib import Path
 import psutil
 import pytest
 import s3fs
-from cluster_project import FAN, make_hold_project, make_project, outputs, s3_config
+from cluster_project import (
+    FAN,
+    make_hold_project,
+    make_project,
+    make_shapes_project,
+    outputs,
+    s3_config,
+    shape_outputs,
+)
 from helpers import git, run_dvc
 
 from prefect_dvc.execution import Outcome
@@ -367,3 +375,46 @@ def test_a_stop_signal_to_the_driver_kills_the_command_on_its_worker(
     for key in fs.find(f"{remote_bucket}/remote/files/md5"):
         name = "".join(key.split("/")[-2:]).removesuffix(".dir")
         assert hashlib.md5(fs.cat_file(key)).hexdigest() == name, key
+
+
+def test_wdir_and_foreach_stages_end_as_a_local_run_and_pull_restores_them(
+    tmp_path: Path, dask_cluster, remote_bucket: str, s3_endpoint: str
+) -> None:
+    twin = tmp_path / "twin"
+    twin.mkdir()
+    git(twin, "init", "-q", "-b", "main")
+    make_shapes_project(twin)
+    assert run_repro_locally(twin).ok
+    expected = shape_outputs(twin)
+    assert len(expected) == 6
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    make_shapes_project(root, s3_config(remote_bucket, s3_endpoint))
+    _clear(dask_cluster.records)
+
+    run = run_repro_locally(root, cluster=dask_cluster.address)
+
+    assert run.ok, run.summary()
+    assert {n: r.outcome for n, r in run.results.items()} == dict.fromkeys(
+        ["prep", "loop@a", "loop@b"], Outcome.RAN
+    )
+    assert shape_outputs(root) == expected
+    notes = {n["stage"]: Path(n["cwd"]) for n in _records(dask_cluster.records)}
+    assert sorted(notes) == ["loop@a", "loop@b", "prep"]
+    assert notes["prep"].name == "sub"  # ran in its wdir, in a scratch copy on a worker
+    assert all(not cwd.is_relative_to(root) for cwd in notes.values())
+
+    # --pull on the cluster: a fresh clone gets every out from the remote, running nothing
+    git(root, "add", "dvc.lock", "sub/.gitignore", "res/.gitignore")
+    git(root, "commit", "-q", "-m", "ran on the cluster")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(root), str(clone))
+    _clear(dask_cluster.records)
+
+    pulled = run_repro_locally(clone, cluster=dask_cluster.address, pull=True)
+
+    assert pulled.ok, pulled.summary()
+    assert Outcome.RAN not in {r.outcome for r in pulled.results.values()}
+    assert _records(dask_cluster.records) == []
+    assert shape_outputs(clone) == expected
