@@ -36,6 +36,7 @@ ends, and a dead run's records expire ``ttl`` seconds after their last write.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import threading
@@ -99,9 +100,14 @@ def drop_lease(location: Location, run_id: str) -> None:
 
 
 def task_lease_id(run_id: str, stage: str) -> str:
-    """``<run_id>.<stage>`` with path separators and odd characters replaced (``foreach`` keys)."""
-    safe = "".join(c if c.isalnum() or c in "-_@" else "_" for c in stage)
-    return f"{run_id}.{safe}"
+    """``<run_id>.<stage>-<8 hex>``: odd characters replaced, the hash keeps names apart.
+
+    ``sub/dvc.yaml:train@a`` and ``sub_dvc.yaml_train@a`` must not share a
+    record: one task's write would drop the other's lease.
+    """
+    safe = "".join(c if c.isalnum() or c in "-_@" else "_" for c in stage)[:100]
+    digest = hashlib.md5(stage.encode("utf-8")).hexdigest()[:8]
+    return f"{run_id}.{safe}-{digest}"
 
 
 def hold_task_lease(

@@ -165,3 +165,12 @@ def test_the_snapshot_is_leased_before_its_first_object_is_uploaded(
     assert leased == {snap.oid, *files}  # ... and every object was already leased
     assert remote.objects.existing(leased) == leased
     assert leased_oids(location) == set()  # dropped at the end
+
+
+def test_task_lease_ids_are_file_names_and_never_shared_between_stages() -> None:
+    names = ["train", "sub/dvc.yaml:train@a", "sub_dvc.yaml_train@a", "loop@{'x': 1}", "é/../x"]
+
+    ids = [task_lease_id("run-1", name) for name in names]
+
+    assert len(set(ids)) == len(names)
+    assert all(i.startswith("run-1.") and "/" not in i and ".." not in i[6:] for i in ids)
