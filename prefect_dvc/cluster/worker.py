@@ -301,6 +301,8 @@ def _execute_in(
                 stage=job.name,
                 hint="Do not edit deps while a cluster run starts; run again",
             )
+        if stopped():
+            raise _stopped(stage, "before its command started")
         entry = executor.execute(planned, options, log)
         if stopped():  # NOTE: a stop asked for now: outs of a finished command stay here
             raise _stopped(stage, "before its outs were uploaded")
