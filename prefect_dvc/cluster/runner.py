@@ -24,6 +24,7 @@ during a local run.
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
 from contextlib import ExitStack
@@ -39,7 +40,7 @@ from prefect_dvc.cluster.spec import ClusterSpec, require_remote
 from prefect_dvc.cluster.stopwatch import POLL_SECONDS, stop_event_name
 from prefect_dvc.cluster.worker import JobResult, StageJob
 from prefect_dvc.config import RemoteConfig
-from prefect_dvc.errors import ConfigError, PrefectDvcError, StageError
+from prefect_dvc.errors import ConfigError, PrefectDvcError, StageError, StageStoppedError
 from prefect_dvc.execution import (
     Outcome,
     PlannedRun,
@@ -58,6 +59,10 @@ from prefect_dvc.storage.remotes import open_remote
 from prefect_dvc.tasks.remote_stage import run_stage_on_worker
 from prefect_dvc.translators.flow import PipelineRun, _failure_message, _ready, _skip_blocked
 from prefect_dvc.translators.pipeline import Pipeline, StageSpec
+
+# NOTE: a worker kills its command within POLL_SECONDS and escalates to SIGKILL
+# after 5 s; 30 s leaves room for the upload of a stage that had just finished.
+STOP_WAIT = 30.0
 
 try:
     from prefect_dask import DaskTaskRunner
@@ -160,7 +165,7 @@ class _Loop:
         self.run = PipelineRun()
         # NOTE: per stage on a worker: (its stage_guard, the lock let go while it runs)
         self.guards: dict[str, tuple[ExitStack, ExitStack]] = {}
-        self.stop_sent = False
+        self.stop_sent: float | None = None  # NOTE: when the stop went to the workers
         # NOTE: DVC_ROOT must be the worker's scratch copy, as stage_env sets it there.
         self.env = tuple((k, v) for k, v in options.env.items() if k != "DVC_ROOT")
 
@@ -203,6 +208,9 @@ class _Loop:
                     continue  # NOTE: stages done here (up to date) may unblock others
                 break
             done = self._next_done(running, runner)
+            if done is None:
+                self._abandon(running)
+                break
             failed = self._finish(running.pop(done), done)
             stopped = stopped or (failed and not keep_going)
         why = "the run was interrupted" if stop_requested() else "an earlier stage failed"
@@ -210,20 +218,25 @@ class _Loop:
             self.run.not_run.setdefault(name, f"stage '{name}' not run: {why}")
         return self.run
 
-    def _next_done(self, running: dict[Any, str], runner: Any) -> Any:
-        """The next finished future; meanwhile a stop request is passed on to the workers.
+    def _next_done(self, running: dict[Any, str], runner: Any) -> Any | None:
+        """The next finished future, or ``None`` once a stop has gone unanswered.
 
-        Dask cannot cancel a task already running in a worker thread, so the
-        driver sets the run's stop ``Event`` and each worker kills its own
-        command (``cluster/stopwatch.py``); tasks not started yet stop at once.
+        Dask cannot cancel a task already running in a worker thread, so on a
+        stop request the driver sets the run's stop ``Event`` and each worker
+        kills its own command (``cluster/stopwatch.py``); tasks not started
+        yet stop at once. Workers that cannot answer (Ctrl-C reaches a new
+        LocalCluster's worker processes too, which then exit) are given up on
+        when none is left, or :data:`STOP_WAIT` seconds after the stop.
         """
         import distributed
 
         wrapped = {future.wrapped_future: future for future in running}
         while True:
-            if stop_requested() is not None and not self.stop_sent:
-                self.stop_sent = True
+            if stop_requested() is not None and self.stop_sent is None:
+                self.stop_sent = time.monotonic()
                 distributed.Event(stop_event_name(self.lease.run_id), client=runner.client).set()
+            if self.stop_sent is not None and _unanswered(runner, self.stop_sent):
+                return None
             try:
                 with runner.client.as_current():  # NOTE: wait() looks for a current client
                     done, _ = distributed.wait(
@@ -232,6 +245,23 @@ class _Loop:
             except TimeoutError:
                 continue
             return wrapped[next(iter(done))]
+
+    def _abandon(self, running: dict[Any, str]) -> None:
+        """Stages whose workers did not answer a stop: failed as stopped, nothing adopted."""
+        for name in running.values():
+            outer, inner = self.guards.pop(name)
+            inner.close()
+            outer.close()
+            error = StageStoppedError(
+                "stopped; its worker did not report back",
+                returncode=-1,
+                path=self.pipeline.stages[name].dvcfile,
+                line=self.pipeline.stages[name].line,
+                stage=name,
+            )
+            self.run.failed[name] = _failure_message(name, _Failed(error))
+            emit(StageEvent(name, "failed", line=self.run.failed[name]))
+        running.clear()
 
     def _start(self, name: str, runner: Any, extra: Sequence[str]) -> Any:
         """Plan ``name`` here under its locks; submit it unless already done (or failed)."""
@@ -348,6 +378,16 @@ def _cannot_ship(stage: StageSpec) -> StageError | None:
         stage=stage.name,
         hint="Run it without --cluster",
     )
+
+
+def _unanswered(runner: Any, since: float) -> bool:
+    """No worker left to answer a stop, or :data:`STOP_WAIT` seconds passed since it."""
+    if time.monotonic() - since > STOP_WAIT:
+        return True
+    try:
+        return not runner.client.scheduler_info().get("workers")
+    except Exception:  # NOTE: a scheduler gone is no one to wait for
+        return True
 
 
 class _Failed:

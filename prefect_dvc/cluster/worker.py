@@ -143,11 +143,27 @@ def run_job(job: StageJob, log: LogFn, should_stop: Callable[[], bool] | None = 
     with temp_dir(tmp, SCRATCH_BASE) as scratch, StopWatch(stop, scratch) as watch:
         try:
             entry = _run_in(scratch / "ws", job, stage, remote, log, lambda: watch.fired)
-        except StageFailedError:
-            if watch.fired:
+        except StageFailedError as exc:
+            if watch.fired or (exc.returncode < 0 and _stop_arrives(stop)):
                 raise _stopped(stage, "while its command was running") from None
             raise
     return _result(entry, False, start)
+
+
+def _stop_arrives(stop: StopFn, within: float = 2.0) -> bool:
+    """Whether a stop request shows up within ``within`` seconds.
+
+    A command killed by a signal may have been killed by the driver's own
+    interrupt handler (Ctrl-C reaches a new LocalCluster's processes and
+    their commands) a moment before the driver's stop event is set; it must
+    read as stopped, not as a failure to retry.
+    """
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        if stop():
+            return True
+        time.sleep(0.1)
+    return stop()
 
 
 def _stopped(stage: StageSpec, when: str) -> StageStoppedError:

@@ -420,3 +420,50 @@ def test_wdir_and_foreach_stages_end_as_a_local_run_and_pull_restores_them(
     assert Outcome.RAN not in {r.outcome for r in pulled.results.values()}
     assert _records(dask_cluster.records) == []
     assert shape_outputs(clone) == expected
+
+
+def test_ctrl_c_with_a_new_local_cluster_ends_in_one_line_without_hanging(
+    tmp_path: Path, remote_bucket: str, s3_endpoint: str, prefect_api: None
+) -> None:
+    """Ctrl-C reaches the whole foreground group: the driver and its LocalCluster's workers."""
+    from prefect.settings import PREFECT_API_URL
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    make_hold_project(root, s3_config(remote_bucket, s3_endpoint), "ctrlc")
+    before = _tree(root)
+    records = tmp_path / "records"
+    records.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_API_URL=str(PREFECT_API_URL.value()), CLUSTER_RECORDS=str(records))
+    driver = subprocess.Popen(
+        [str(Path(sys.executable).with_name("prefect-dvc")), "repro", "--cluster", "dask:1"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,  # NOTE: its own group, as a terminal's foreground job
+    )
+    try:
+        for _ in range(2400):
+            if (records / "ctrlc.started").exists() or driver.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert (records / "ctrlc.started").exists(), driver.communicate()[1]
+        command = int((records / "ctrlc.started").read_text())
+        os.killpg(driver.pid, signal.SIGINT)
+        _out, err = driver.communicate(timeout=120)
+    finally:
+        (records / "ctrlc.go").write_text("")
+        driver.kill()
+
+    assert driver.returncode == 128 + signal.SIGINT, err
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith("ERROR: interrupted by SIGINT; stage(s) stopped while running: 'ctrlc'")
+    ), err
+    assert not psutil.pid_exists(command) or psutil.Process(command).status() == "zombie"
+    assert _tree(root) == before
