@@ -46,6 +46,29 @@ def _dead_writer_folder(tmp: Path) -> Path:
     return folder
 
 
+KILLED_WRITER = """\
+import os, sys
+from pathlib import Path
+from prefect_dvc.tmpnames import register_writer, tmp_name
+root = Path(sys.argv[1])
+register_writer(root)
+part = root / "files" / "md5" / "ee" / tmp_name("e" * 30)
+part.parent.mkdir(parents=True, exist_ok=True)
+part.write_bytes(b"half an object")
+print(part)
+os._exit(0)  # NOTE: as a killed worker: no atexit, its marker stays
+"""
+
+
+def _killed_writers_part(cache: Path) -> Path:
+    """A partial object a killed worker left in the cache (with its writer marker)."""
+    done = subprocess.run(
+        [sys.executable, "-c", KILLED_WRITER, str(cache)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    return Path(done.stdout.strip())
+
+
 def _aged(path: Path, seconds: float) -> Path:
     then = time.time() - seconds
     os.utime(path, (then, then))
@@ -127,6 +150,8 @@ def test_a_worker_task_cleans_its_temp_dir_before_it_runs(
     folders = _scratch_layout(tmp)
     cache = tmp / CACHE_FOLDER
     stale = _object(cache, "d" * 32, 3000, 5 * DAY)
+    part = _killed_writers_part(cache)
+    assert part.exists()
     monkeypatch.setattr(tempfile, "tempdir", str(tmp))
     monkeypatch.setenv(CACHE_SIZE_ENV, "2K")
 
@@ -134,6 +159,7 @@ def test_a_worker_task_cleans_its_temp_dir_before_it_runs(
 
     assert [o["path"] for o in result.entry["outs"]] == ["made.txt"]
     assert not stale.exists()  # over the limit and least recently used
+    assert not part.exists()  # a dead writer's temp file
     assert {k for k, p in folders.items() if p.exists()} == {"live_old", "legacy_new", "other_old"}
     # the task's own scratch folder is gone too; the cache holds what it used
     assert sorted(p.name for p in tmp.iterdir() if p.name.startswith(SCRATCH_BASE)) == sorted(
