@@ -32,8 +32,10 @@ import socket
 import tempfile
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from prefect_dvc.cluster.housekeeping import (
     SCRATCH_BASE,
@@ -54,7 +56,7 @@ from prefect_dvc.lockset import LockSet
 from prefect_dvc.repo import RepoPaths
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.hashing import Hasher
-from prefect_dvc.storage.leases import DEFAULT_TTL, hold_task_lease
+from prefect_dvc.storage.leases import DEFAULT_TTL, LeaseKeeper, hold_task_lease, task_lease_id
 from prefect_dvc.storage.objects import ObjectStore
 from prefect_dvc.storage.remote_gate import Remote
 from prefect_dvc.storage.remotes import open_remote
@@ -219,6 +221,16 @@ def _lease(job: StageJob, remote: Remote, oids: set[str]) -> None:
         hold_task_lease(remote.objects.location, job.lease, job.name, sorted(oids), job.lease_ttl)
 
 
+def _renewed_lease(job: StageJob, remote: Remote, oids: set[str]) -> AbstractContextManager[Any]:
+    """The task's lease on ``oids``, written now and renewed until the block ends (not dropped)."""
+    if not job.lease:
+        return nullcontext()
+    name = task_lease_id(job.lease, job.name)
+    return LeaseKeeper(
+        remote.objects.location, name, tuple(sorted(oids)), job.lease_ttl, drop=False
+    )
+
+
 def cache_root() -> Path:
     """``$TMPDIR/prefect-dvc-worker-cache``: this host's object cache for cluster stages."""
     return Path(tempfile.gettempdir()) / CACHE_FOLDER
@@ -335,8 +347,9 @@ def _publish(executor: StageExecutor, job: StageJob, entry: Entry, remote: Remot
         if not cache.existing([info.oid]):  # NOTE: uncached outs of an uncacheable stage
             _, tree = executor.hasher.hash_path(executor.root / out.repo_path)
             executor.stores.save(executor.root / out.repo_path, info, tree)
-    _lease(job, remote, _with_files(cache, infos))
-    moved = cache.transfer([info.oid for info in infos], remote.objects)
+    # NOTE: renewed while the upload lasts (a large out may take longer than the ttl)
+    with _renewed_lease(job, remote, _with_files(cache, infos)):
+        moved = cache.transfer([info.oid for info in infos], remote.objects)
     if moved.missing:
         raise MissingObjectError(
             f"out object {moved.missing[0]} could not be uploaded",

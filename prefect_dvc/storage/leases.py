@@ -179,12 +179,16 @@ class LeaseKeeper:
         run_id: names the record (the flow run id, or a random one).
         oids: what to keep; :meth:`add` extends it (stage outs as they land).
         ttl: seconds a lease outlives its last renewal.
+        drop: remove the run's records on exit; ``False`` for a worker's record,
+            which must outlive the upload until the driver's lease takes over
+            (it then expires ``ttl`` after its last renewal, or goes with the run).
     """
 
     location: Location
     run_id: str
     oids: tuple[str, ...]
     ttl: float = DEFAULT_TTL
+    drop: bool = True
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
@@ -219,6 +223,8 @@ class LeaseKeeper:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        if not self.drop:
+            return
         try:
             drop_run_leases(self.location, self.run_id)
         except Exception as err:  # NOTE: it expires by itself; the run's result matters more

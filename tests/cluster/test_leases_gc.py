@@ -174,3 +174,21 @@ def test_task_lease_ids_are_file_names_and_never_shared_between_stages() -> None
 
     assert len(set(ids)) == len(names)
     assert all(i.startswith("run-1.") and "/" not in i and ".." not in i[6:] for i in ids)
+
+
+def test_a_workers_lease_outlives_its_upload_until_the_run_drops_it(
+    s3_bucket: str, s3_endpoint: str
+) -> None:
+    from prefect_dvc.config import RemoteConfig
+
+    rc = RemoteConfig("store", f"s3://{s3_bucket}/r", (("endpointurl", s3_endpoint),))
+    location = open_remote(rc).objects.location
+    oid = "0cc175b9c0f1b6a831c399e269772661"
+
+    with LeaseKeeper(location, task_lease_id("run-b", "make"), (oid,), ttl=60, drop=False):
+        assert leased_oids(location) == {oid}
+
+    assert leased_oids(location) == {oid}  # the driver's lease has not taken over yet
+    with LeaseKeeper(location, "run-b", (), ttl=60):
+        pass  # the run ends: its records and its tasks' go
+    assert leased_oids(location) == set()
