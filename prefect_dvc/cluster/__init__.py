@@ -7,8 +7,11 @@ Modules:
         that keep a running snapshot's objects from ``gc -c``.)
     worker: what a stage task does on a worker (run-cache lookup, scratch
         folder, run, publish outs, run-cache entry last).
-    runner: flow-side: the ``DaskTaskRunner`` and the scheduling loop (imports
-        Prefect; loaded only when ``--cluster`` is given).
+    stopwatch: on a worker, kills the task's command when the driver is interrupted.
+    housekeeping: on a worker, removes dead tasks' scratch folders and trims
+        the per-host object cache (LRU, ``PREFECT_DVC_WORKER_CACHE_SIZE``).
+    runner: flow-side: the ``DaskTaskRunner``, the scheduling loop and the
+        per-stage repository locks (imports Prefect; loaded only with ``--cluster``).
 
 Only ``runner`` imports Prefect or Dask (``tasks/remote_stage.py`` holds
 the task); the rest is plain storage and execution code, usable and

@@ -12,27 +12,46 @@ task), else submits a :class:`StageJob` to a worker, then checks the
 returned outs out of the store into the workspace and writes ``dvc.lock``
 and ``.gitignore`` through :meth:`StageExecutor.adopt`, so they end as a
 local ``repro`` leaves them.
+
+Locks: each stage holds the locks a local run's stage holds
+(``locks.stage_guard``: the repository lock ``.dvc/tmp/lock`` for its own
+work, read/write locks on its deps and outs in ``.dvc/tmp/rwlock``) from
+its plan until its adoption; the repository lock is let go while the stage
+is on a worker, as DVC lets it go while a command runs. So a ``dvc repro``
+or ``prefect-dvc repro`` touching the same paths is refused as it is
+during a local run.
 """
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections.abc import Sequence
+from contextlib import ExitStack
 from typing import Any
 
 from prefect import tags
 from prefect.client.orchestration import get_client
-from prefect.futures import PrefectFuture, as_completed
+from prefect.futures import PrefectFuture
 from prefect.settings import PREFECT_API_URL
 
 from prefect_dvc.cluster.snapshot import take_snapshot
 from prefect_dvc.cluster.spec import ClusterSpec, require_remote
+from prefect_dvc.cluster.stopwatch import POLL_SECONDS, stop_event_name
 from prefect_dvc.cluster.worker import JobResult, StageJob
 from prefect_dvc.config import RemoteConfig
-from prefect_dvc.errors import ConfigError, PrefectDvcError, StageError
-from prefect_dvc.execution import Outcome, PlannedRun, RunOptions, StageExecutor, StageResult
+from prefect_dvc.errors import ConfigError, PrefectDvcError, StageError, StageStoppedError
+from prefect_dvc.execution import (
+    Outcome,
+    PlannedRun,
+    RunOptions,
+    StageExecutor,
+    StageResult,
+    _guarded_paths,
+)
 from prefect_dvc.external import is_external, is_url
 from prefect_dvc.interrupt import stop_requested
+from prefect_dvc.locks import command_running, stage_guard
 from prefect_dvc.progress import StageEvent, emit
 from prefect_dvc.storage.hashinfo import HashInfo
 from prefect_dvc.storage.leases import LeaseKeeper
@@ -40,6 +59,10 @@ from prefect_dvc.storage.remotes import open_remote
 from prefect_dvc.tasks.remote_stage import run_stage_on_worker
 from prefect_dvc.translators.flow import PipelineRun, _failure_message, _ready, _skip_blocked
 from prefect_dvc.translators.pipeline import Pipeline, StageSpec
+
+# NOTE: a worker kills its command within POLL_SECONDS and escalates to SIGKILL
+# after 5 s; 30 s leaves room for the upload of a stage that had just finished.
+STOP_WAIT = 30.0
 
 try:
     from prefect_dask import DaskTaskRunner
@@ -112,11 +135,15 @@ def run_on_cluster(
     rc = require_remote(executor.root)
     runner = dask_task_runner(spec, _api_url())
     remote = open_remote(rc)
-    snapshot = take_snapshot(executor.root, pipeline, executor.hasher, remote.objects)
-    lease = LeaseKeeper(remote.objects.location, f"run-{uuid.uuid4().hex}", (snapshot.oid,))
-    with lease, runner:
-        loop = _Loop(pipeline, executor, options, rc, snapshot, lease, retries)
-        return loop.drive(names, runner, jobs, keep_going, extra_tags)
+    lease = LeaseKeeper(remote.objects.location, f"run-{uuid.uuid4().hex}", ())
+    with lease:
+        snapshot = take_snapshot(
+            executor.root, pipeline, executor.hasher, remote.objects, before_upload=lease.add
+        )
+        with runner:
+            return _Loop(pipeline, executor, options, rc, snapshot, lease, retries).drive(
+                names, runner, jobs, keep_going, extra_tags
+            )
 
 
 class _Loop:
@@ -136,10 +163,24 @@ class _Loop:
         self.rc, self.snapshot, self.lease, self.retries = rc, snapshot, lease, retries
         self.produced: dict[str, tuple[tuple[str, HashInfo], ...]] = {}
         self.run = PipelineRun()
+        # NOTE: per stage on a worker: (its stage_guard, the lock let go while it runs)
+        self.guards: dict[str, tuple[ExitStack, ExitStack]] = {}
+        self.stop_sent: float | None = None  # NOTE: when the stop went to the workers
         # NOTE: DVC_ROOT must be the worker's scratch copy, as stage_env sets it there.
         self.env = tuple((k, v) for k, v in options.env.items() if k != "DVC_ROOT")
 
     def drive(
+        self, names: Sequence[str], runner: Any, jobs: int, keep_going: bool, extra: Sequence[str]
+    ) -> PipelineRun:
+        """Run ``names`` as their upstream stages finish; the locks go whatever happens."""
+        try:
+            return self._drive(names, runner, jobs, keep_going, extra)
+        finally:
+            for outer, inner in self.guards.values():
+                inner.close()
+                outer.close()
+
+    def _drive(
         self, names: Sequence[str], runner: Any, jobs: int, keep_going: bool, extra: Sequence[str]
     ) -> PipelineRun:
         selected, waiting = set(names), list(names)
@@ -166,7 +207,10 @@ class _Loop:
                 if waiting and started and not stopped:
                     continue  # NOTE: stages done here (up to date) may unblock others
                 break
-            done = next(as_completed(list(running)))
+            done = self._next_done(running, runner)
+            if done is None:
+                self._abandon(running)
+                break
             failed = self._finish(running.pop(done), done)
             stopped = stopped or (failed and not keep_going)
         why = "the run was interrupted" if stop_requested() else "an earlier stage failed"
@@ -174,26 +218,80 @@ class _Loop:
             self.run.not_run.setdefault(name, f"stage '{name}' not run: {why}")
         return self.run
 
+    def _next_done(self, running: dict[Any, str], runner: Any) -> Any | None:
+        """The next finished future, or ``None`` once a stop has gone unanswered.
+
+        Dask cannot cancel a task already running in a worker thread, so on a
+        stop request the driver sets the run's stop ``Event`` and each worker
+        kills its own command (``cluster/stopwatch.py``); tasks not started
+        yet stop at once. Workers that cannot answer (Ctrl-C reaches a new
+        LocalCluster's worker processes too, which then exit) are given up on
+        when none is left, or :data:`STOP_WAIT` seconds after the stop.
+        """
+        import distributed
+
+        wrapped = {future.wrapped_future: future for future in running}
+        while True:
+            if stop_requested() is not None and self.stop_sent is None:
+                self.stop_sent = time.monotonic()
+                distributed.Event(stop_event_name(self.lease.run_id), client=runner.client).set()
+            if self.stop_sent is not None and _unanswered(runner, self.stop_sent):
+                return None
+            try:
+                with runner.client.as_current():  # NOTE: wait() looks for a current client
+                    done, _ = distributed.wait(
+                        list(wrapped), timeout=POLL_SECONDS, return_when="FIRST_COMPLETED"
+                    )
+            except TimeoutError:
+                continue
+            return wrapped[next(iter(done))]
+
+    def _abandon(self, running: dict[Any, str]) -> None:
+        """Stages whose workers did not answer a stop: failed as stopped, nothing adopted."""
+        for name in running.values():
+            outer, inner = self.guards.pop(name)
+            inner.close()
+            outer.close()
+            error = StageStoppedError(
+                "stopped; its worker did not report back",
+                returncode=-1,
+                path=self.pipeline.stages[name].dvcfile,
+                line=self.pipeline.stages[name].line,
+                stage=name,
+            )
+            self.run.failed[name] = _failure_message(name, _Failed(error))
+            emit(StageEvent(name, "failed", line=self.run.failed[name]))
+        running.clear()
+
     def _start(self, name: str, runner: Any, extra: Sequence[str]) -> Any:
-        """Plan ``name`` here; submit it unless it is already done (or failed to plan)."""
+        """Plan ``name`` here under its locks; submit it unless already done (or failed)."""
+        stage = self.pipeline.stages[name]
+        outer, inner = ExitStack(), ExitStack()
         try:
+            guard = stage_guard(
+                self.executor.root, name, *_guarded_paths(self.executor.root, stage)
+            )
+            outer.enter_context(guard)
             planned = self.executor.plan(name, self.options, lambda line: None)
+            refusal = None if isinstance(planned, StageResult) else _cannot_ship(planned.stage)
+            if refusal is not None:
+                raise refusal
         except PrefectDvcError as exc:
+            outer.close()
             self.run.failed[name] = _failure_message(name, _Failed(exc))
             emit(StageEvent(name, "failed", line=self.run.failed[name]))
             return None
         if isinstance(planned, StageResult):
+            outer.close()
             self.run.results[name] = planned
             emit(StageEvent(name, planned.outcome.value, seconds=planned.seconds))
-            return None
-        refusal = _cannot_ship(planned.stage)
-        if refusal is not None:
-            self.run.failed[name] = _failure_message(name, _Failed(refusal))
-            emit(StageEvent(name, "failed", line=self.run.failed[name]))
             return None
         job = self._job(name, planned)
         emit(StageEvent(name, "running"))
         task = run_stage_on_worker.with_options(task_run_name=name, retries=self.retries)
+        # NOTE: as DVC's unlocked_repo around a command: paths stay rw-locked.
+        inner.enter_context(command_running(self.executor.root))
+        self.guards[name] = (outer, inner)
         with tags("prefect-dvc", *extra):
             return runner.submit(task, parameters={"job": job})
 
@@ -211,11 +309,19 @@ class _Loop:
             env=self.env,
             force=self.options.force,
             use_run_cache=self.options.use_run_cache,
+            lease=self.lease.run_id,
+            lease_ttl=self.lease.ttl,
         )
 
     def _finish(self, name: str, future: Any) -> bool:
-        """Adopt a finished stage; ``True`` when it failed."""
+        """Adopt a finished stage under its locks, then let them go; ``True`` when it failed."""
         future.wait()
+        outer, inner = self.guards.pop(name)
+        with outer:
+            inner.close()  # NOTE: takes the repository lock back for the adoption
+            return self._settle(name, future)
+
+    def _settle(self, name: str, future: Any) -> bool:
         state = future.state
         if not state.is_completed():
             self.run.failed[name] = _failure_message(name, state)
@@ -272,6 +378,16 @@ def _cannot_ship(stage: StageSpec) -> StageError | None:
         stage=stage.name,
         hint="Run it without --cluster",
     )
+
+
+def _unanswered(runner: Any, since: float) -> bool:
+    """No worker left to answer a stop, or :data:`STOP_WAIT` seconds passed since it."""
+    if time.monotonic() - since > STOP_WAIT:
+        return True
+    try:
+        return not runner.client.scheduler_info().get("workers")
+    except Exception:  # NOTE: a scheduler gone is no one to wait for
+        return True
 
 
 class _Failed:

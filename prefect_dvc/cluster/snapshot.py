@@ -24,7 +24,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -98,7 +98,12 @@ def snapshot_paths(root: Path, pipeline: Pipeline) -> list[str]:
 
 
 def take_snapshot(
-    root: Path, pipeline: Pipeline, hasher: Hasher, remote: ObjectStore, jobs: int = 8
+    root: Path,
+    pipeline: Pipeline,
+    hasher: Hasher,
+    remote: ObjectStore,
+    jobs: int = 8,
+    before_upload: Callable[[list[str]], None] | None = None,
 ) -> HashInfo:
     """Put the workspace's input set on ``remote`` as one ``.dir`` object; return its hash.
 
@@ -106,7 +111,10 @@ def take_snapshot(
     workspace cost a ``stat`` per file), one listing asks the remote which
     objects it has, only the missing ones are uploaded (each verified while
     read, put whole), and the manifest goes last, so the remote never holds
-    a snapshot manifest naming an absent object.
+    a snapshot manifest naming an absent object. ``before_upload`` gets
+    every object id of the snapshot (manifest last) before the existence
+    check and the first upload: the run's lease (``storage/leases.py``), so
+    a ``gc -c`` elsewhere cannot take an object between its upload and the lease.
 
     Raises:
         GitError: ``root`` is not a Git work tree.
@@ -120,11 +128,13 @@ def take_snapshot(
         for rel, (info, _tree) in zip(rels, hashed)
     ]
     tree = Tree.from_entries(entries)
+    info = tree.hash_info()
+    if before_upload is not None:
+        before_upload([*dict.fromkeys(e.md5 for e in entries), info.md5])
     have = remote.existing({e.md5 for e in entries})
     todo = {e.md5: root / e.relpath for e in entries if e.md5 not in have}
     with ThreadPoolExecutor(max_workers=jobs) as pool:
         list(pool.map(lambda item: remote.add_file(item[1], item[0]), todo.items()))
-    info = tree.hash_info()
     if not remote.existing([info.md5]):
         remote.add_bytes(tree.manifest_bytes(), info.md5)
     return info

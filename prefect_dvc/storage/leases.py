@@ -4,6 +4,10 @@ Provides:
     Lease: one run's lease (run id, object ids, expiry in Unix seconds).
     LEASE_DIR: ``prefect-dvc/leases``, beside the remote's ``files/``.
     write_lease(location, lease) / drop_lease(location, run_id): put or remove one record.
+    task_lease_id(run_id, stage): the record a worker writes for one stage of a run.
+    hold_task_lease(location, run_id, stage, oids, ttl): a worker's record,
+        written before its first upload.
+    drop_run_leases(location, run_id): the run's record and its tasks' records.
     leased_oids(location, now=None): every object id named by an unexpired lease.
     LeaseKeeper: a context manager that writes a lease, renews it from a
         background thread every ``ttl / 3`` seconds, and drops it on exit.
@@ -19,11 +23,20 @@ so a driver that died stops protecting its snapshot after that; the next
 Records are one small JSON object each, written whole (one PUT, or temp file
 and rename on disk), so a reader never sees half of one; an unreadable record
 is treated as unexpired and naming nothing (it cannot be trusted to expire).
+
+No window between upload and lease: the driver's record names every file of
+the snapshot before the first of them is uploaded, and a worker writes its
+own record (``<run_id>.<stage>``) naming the outs it is about to upload, or
+the run-cache hit it is about to return, before the upload (or after the hit
+is found, then checks the objects are still there). The driver's record takes
+over when it adopts the stage; all of the run's records are removed when it
+ends, and a dead run's records expire ``ttl`` seconds after their last write.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import logging
 import threading
@@ -86,6 +99,45 @@ def drop_lease(location: Location, run_id: str) -> None:
         location.fs.rm_file(path)
 
 
+def task_lease_id(run_id: str, stage: str) -> str:
+    """``<run_id>.<stage>-<8 hex>``: odd characters replaced, the hash keeps names apart.
+
+    ``sub/dvc.yaml:train@a`` and ``sub_dvc.yaml_train@a`` must not share a
+    record: one task's write would drop the other's lease.
+    """
+    safe = "".join(c if c.isalnum() or c in "-_@" else "_" for c in stage)[:100]
+    digest = hashlib.md5(stage.encode("utf-8")).hexdigest()[:8]
+    return f"{run_id}.{safe}-{digest}"
+
+
+def hold_task_lease(
+    location: Location, run_id: str, stage: str, oids: Iterable[str], ttl: float = DEFAULT_TTL
+) -> None:
+    """A worker's lease on ``oids`` (``.dir`` ids and their files), ``ttl`` seconds from now.
+
+    Raises:
+        RemoteError / StorageError: the remote refused the write (one line).
+    """
+    lease = Lease(task_lease_id(run_id, stage), tuple(dict.fromkeys(oids)), time.time() + ttl)
+    write_lease(location, lease)
+
+
+def drop_run_leases(location: Location, run_id: str) -> None:
+    """Remove the record of ``run_id`` and those its tasks wrote (``<run_id>.*``)."""
+    folder = location.join(*LEASE_DIR)
+    with storage_errors(location, f"remove leases of {run_id}"):
+        location.fs.invalidate_cache(folder)
+        try:
+            names = location.fs.ls(folder, detail=False)
+        except FileNotFoundError:
+            return
+        for name in names:
+            base = str(name).rsplit("/", 1)[-1]
+            if base.startswith(f"{run_id}.") and base.endswith(".json"):
+                with contextlib.suppress(FileNotFoundError):
+                    location.fs.rm_file(name)
+
+
 def leased_oids(location: Location, now: float | None = None) -> set[str]:
     """Object ids named by the unexpired leases under ``location`` (``gc`` keeps them).
 
@@ -127,12 +179,16 @@ class LeaseKeeper:
         run_id: names the record (the flow run id, or a random one).
         oids: what to keep; :meth:`add` extends it (stage outs as they land).
         ttl: seconds a lease outlives its last renewal.
+        drop: remove the run's records on exit; ``False`` for a worker's record,
+            which must outlive the upload until the driver's lease takes over
+            (it then expires ``ttl`` after its last renewal, or goes with the run).
     """
 
     location: Location
     run_id: str
     oids: tuple[str, ...]
     ttl: float = DEFAULT_TTL
+    drop: bool = True
     _stop: threading.Event = field(default_factory=threading.Event, repr=False)
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
     _thread: threading.Thread | None = field(default=None, repr=False)
@@ -167,7 +223,9 @@ class LeaseKeeper:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        if not self.drop:
+            return
         try:
-            drop_lease(self.location, self.run_id)
+            drop_run_leases(self.location, self.run_id)
         except Exception as err:  # NOTE: it expires by itself; the run's result matters more
             logger.warning("lease %s not removed (it expires by itself): %s", self.run_id, err)

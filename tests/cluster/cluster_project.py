@@ -7,6 +7,13 @@ from pathlib import Path
 
 from helpers import gen, git
 
+from prefect_dvc.cluster.snapshot import take_snapshot
+from prefect_dvc.cluster.worker import StageJob
+from prefect_dvc.config import load_config
+from prefect_dvc.execution import PlannedRun, RunOptions, open_executor
+from prefect_dvc.storage.remotes import open_remote
+from prefect_dvc.translators.index import load_index
+
 FAN = ("s1", "s2", "s3", "s4", "s5", "s6")
 
 RECORD = """\
@@ -104,5 +111,104 @@ def outputs(root: Path) -> dict[str, bytes]:
         "dvc.lock",
         ".gitignore",
         "out/.gitignore",
+    ]
+    return {n: (root / n).read_bytes() for n in names if (root / n).exists()}
+
+
+HOLD = """\
+import os, pathlib, sys, time
+
+records = pathlib.Path(os.environ["CLUSTER_RECORDS"])
+(records / f"{sys.argv[1]}.started").write_text(str(os.getpid()))
+while not (records / f"{sys.argv[1]}.go").exists():
+    time.sleep(0.05)
+pathlib.Path(sys.argv[2]).write_text("held " + pathlib.Path("data/in.txt").read_text())
+"""
+
+
+def make_hold_project(root: Path, remote_config: str, name: str) -> None:
+    """One stage that notes it started, then waits for ``$CLUSTER_RECORDS/<name>.go``."""
+    gen(
+        root,
+        {
+            "dvc.yaml": (
+                f"stages:\n  {name}:\n    cmd: {sys.executable} hold.py {name} held.txt\n"
+                "    deps: [hold.py, data/in.txt]\n    outs: [held.txt]\n"
+            ),
+            "hold.py": HOLD,
+            "data/in.txt": "hello\n",
+            ".dvc/config": remote_config,
+        },
+    )
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "hold project")
+
+
+def worker_job(root: Path, name: str, lease: str = "") -> StageJob:
+    """Plan ``name`` and snapshot ``root`` as the driver does; the job a worker would get."""
+    pipeline = load_index(root)
+    rc = load_config(root).remote(None)
+    remote = open_remote(rc)
+    with open_executor(root, pipeline, use_remote=False) as executor:
+        planned = executor.plan(name, RunOptions(), lambda line: None)
+        assert isinstance(planned, PlannedRun)
+        snap = take_snapshot(root, pipeline, executor.hasher, remote.objects)
+    return StageJob(name, pipeline, planned.key_entry, snap, (), rc, lease=lease, lease_ttl=600)
+
+
+SHAPES = {
+    "sub/prep.py": (
+        "import os, pathlib\n"
+        "pathlib.Path('out.txt').write_text(pathlib.Path('in.txt').read_text().upper())\n"
+        "rec = os.environ.get('CLUSTER_RECORDS')\n"
+        "if rec:\n"
+        "    pathlib.Path(rec, f'prep-{os.getpid()}.json').write_text(\n"
+        '        \'{"stage": "prep", "cwd": "%s"}\' % os.getcwd())\n'
+    ),
+    "sub/in.txt": "shapes\n",
+    "item.py": (
+        "import os, pathlib, sys\n"
+        "item = sys.argv[1]\n"
+        "pathlib.Path('res').mkdir(exist_ok=True)\n"
+        "text = pathlib.Path('sub/out.txt').read_text()\n"
+        "pathlib.Path('res', item + '.txt').write_text(item + ':' + text)\n"
+        "rec = os.environ.get('CLUSTER_RECORDS')\n"
+        "if rec:\n"
+        "    pathlib.Path(rec, f'{item}-{os.getpid()}.json').write_text(\n"
+        '        \'{"stage": "%s", "cwd": "%s"}\' % (os.environ[\'DVC_STAGE\'], os.getcwd()))\n'
+    ),
+}
+
+
+def make_shapes_project(root: Path, remote_config: str = "") -> None:
+    """A ``wdir:`` stage and a ``foreach`` stage over its out, committed in ``root``."""
+    py = sys.executable
+    gen(
+        root,
+        {
+            **SHAPES,
+            "dvc.yaml": (
+                "stages:\n"
+                f"  prep:\n    wdir: sub\n    cmd: {py} prep.py\n"
+                "    deps: [prep.py, in.txt]\n    outs: [out.txt]\n"
+                "  loop:\n    foreach: [a, b]\n    do:\n"
+                f"      cmd: {py} item.py ${{item}}\n"
+                "      deps: [item.py, sub/out.txt]\n      outs:\n      - res/${item}.txt\n"
+            ),
+            ".dvc/config": remote_config,
+        },
+    )
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "shapes project")
+
+
+def shape_outputs(root: Path) -> dict[str, bytes]:
+    names = [
+        "sub/out.txt",
+        "res/a.txt",
+        "res/b.txt",
+        "dvc.lock",
+        "sub/.gitignore",
+        "res/.gitignore",
     ]
     return {n: (root / n).read_bytes() for n in names if (root / n).exists()}

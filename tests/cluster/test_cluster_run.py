@@ -10,12 +10,27 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
 from pathlib import Path
 
+import psutil
 import pytest
 import s3fs
-from cluster_project import FAN, make_project, outputs, s3_config
+from cluster_project import (
+    FAN,
+    make_hold_project,
+    make_project,
+    make_shapes_project,
+    outputs,
+    s3_config,
+    shape_outputs,
+)
 from helpers import git, run_dvc
 
 from prefect_dvc.execution import Outcome
@@ -81,7 +96,7 @@ def test_fan_out_runs_on_workers_and_ends_as_a_local_run(
         f"{remote_bucket}/remote/prefect-dvc/leases", refresh=True
     )
     # every scratch folder is gone again
-    assert not [p for d in dask_cluster.worker_dirs for p in d.glob("prefect-dvc-stage-*")]
+    assert not [p for d in dask_cluster.worker_dirs for p in d.glob("prefect-dvc-stage*")]
     # real DVC writes the same dvc.lock for the same project
     dvc_twin = tmp_path / "dvc"
     shutil.copytree(
@@ -112,13 +127,15 @@ def test_rerun_restores_from_the_remote_run_cache_without_running(
     assert outputs(driver) == local_twin
 
 
-def test_a_killed_worker_is_retried_and_leaves_no_partial_object(
+def test_a_killed_worker_is_rerun_by_dask_and_leaves_no_partial_object(
     driver: Path, local_twin: dict[str, bytes], dask_cluster, remote_bucket: str, s3_endpoint: str
 ) -> None:
     _clear(dask_cluster.records)
     (dask_cluster.records / "kill-once").write_text("")
 
-    run = run_repro_locally(driver, cluster=dask_cluster.address, force=True, retries=2)
+    # NOTE: Prefect retries off: the rerun below can only be Dask's scheduler
+    # rescheduling the lost worker's task (distributed.scheduler.allowed-failures).
+    run = run_repro_locally(driver, cluster=dask_cluster.address, force=True, retries=0)
 
     assert run.ok, run.summary()
     assert (dask_cluster.records / "kill-once.fired").exists()
@@ -235,3 +252,218 @@ def test_the_cli_runs_changed_stages_on_the_cluster(driver: Path, dask_cluster) 
     assert sorted(n["stage"] for n in _records(dask_cluster.records)) == sorted([*FAN, "join"])
     assert "MODE=SLOW" in (driver / "final.txt").read_text()
     assert hashlib.md5(b"mode=slow\n").hexdigest() in (driver / "dvc.lock").read_text()
+
+
+def _wait_for(path: Path, worker: threading.Thread) -> None:
+    """Until ``path`` exists; fails at once if the run ended first (no timing asserted)."""
+    for _ in range(2400):
+        if path.exists():
+            return
+        assert worker.is_alive(), "the cluster run ended before its stage started"
+        worker.join(0.05)
+    pytest.fail(f"{path.name} never appeared")
+
+
+def _in_thread(target, *args, **kwargs) -> tuple[threading.Thread, list[object]]:
+    box: list[object] = []
+    worker = threading.Thread(target=lambda: box.append(target(*args, **kwargs)), daemon=True)
+    worker.start()
+    return worker, box
+
+
+def test_a_cluster_run_holds_the_repository_locks_of_a_local_run(
+    tmp_path: Path, dask_cluster, remote_bucket: str, s3_endpoint: str
+) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    make_hold_project(root, s3_config(remote_bucket, s3_endpoint), "held")
+    worker, box = _in_thread(run_repro_locally, root, cluster=dask_cluster.address)
+    _wait_for(dask_cluster.records / "held.started", worker)
+    try:
+        by_dvc = run_dvc(root, "repro")
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
+        ours = subprocess.run(
+            [str(Path(sys.executable).with_name("prefect-dvc")), "repro"],
+            cwd=root,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=300,
+        )
+    finally:
+        (dask_cluster.records / "held.go").write_text("")
+        worker.join(300)
+
+    # real DVC is refused on the stage's paths, as during a local run ...
+    assert by_dvc.returncode != 0
+    assert "is busy, it is being blocked by" in by_dvc.stderr + by_dvc.stdout
+    # ... and so is a second prefect-dvc repro, in one line naming the stage
+    assert ours.returncode != 0
+    assert "stage 'held' cannot run" in ours.stderr, ours.stderr
+    assert "Traceback" not in ours.stderr
+    assert [r.ok for r in box] == [True]  # type: ignore[attr-defined]
+    assert (root / "held.txt").read_text() == "held hello\n"
+    assert "held.txt" in (root / "dvc.lock").read_text()
+
+
+def _tree(root: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in root.rglob("*")
+        if p.is_file() and not {".git", "tmp", "cache"} & set(p.relative_to(root).parts)
+    }
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM])
+def test_a_stop_signal_to_the_driver_kills_the_command_on_its_worker(
+    sig: int, tmp_path: Path, dask_cluster, remote_bucket: str, s3_endpoint: str
+) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    make_hold_project(root, s3_config(remote_bucket, s3_endpoint), "stopme")
+    before = _tree(root)
+    fs = s3fs.S3FileSystem(client_kwargs={"endpoint_url": s3_endpoint})
+    runs = f"{remote_bucket}/remote/runs"
+    entries = set(fs.find(runs)) if fs.exists(runs) else set()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
+    started = dask_cluster.records / "stopme.started"
+    driver = subprocess.Popen(
+        [
+            str(Path(sys.executable).with_name("prefect-dvc")),
+            "repro",
+            "--cluster",
+            dask_cluster.address,
+            "--retries",
+            "2",
+        ],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )
+    try:
+        for _ in range(2400):
+            if started.exists() or driver.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert started.exists(), driver.communicate()[1]
+        command = int(started.read_text())
+        assert psutil.pid_exists(command)  # running on a worker, not here
+        driver.send_signal(sig)
+        _out, err = driver.communicate(timeout=120)
+    finally:
+        (dask_cluster.records / "stopme.go").write_text("")  # never needed when it works
+        driver.kill()
+
+    assert driver.returncode == 128 + sig, err
+    assert f"interrupted by {signal.Signals(sig).name}" in err and "'stopme'" in err, err
+    assert "Traceback" not in err
+    # the command on the worker was killed, not left running; not retried
+    assert not psutil.pid_exists(command) or psutil.Process(command).status() == "zombie"
+    assert len(list(dask_cluster.records.glob("stopme.started"))) == 1
+    # nothing recorded: workspace as it was, no run-cache entry, no partial object
+    assert _tree(root) == before
+    fs.invalidate_cache()
+    assert (set(fs.find(runs)) if fs.exists(runs) else set()) == entries
+    for key in fs.find(f"{remote_bucket}/remote/files/md5"):
+        name = "".join(key.split("/")[-2:]).removesuffix(".dir")
+        assert hashlib.md5(fs.cat_file(key)).hexdigest() == name, key
+
+
+def test_wdir_and_foreach_stages_end_as_a_local_run_and_pull_restores_them(
+    tmp_path: Path, dask_cluster, remote_bucket: str, s3_endpoint: str
+) -> None:
+    twin = tmp_path / "twin"
+    twin.mkdir()
+    git(twin, "init", "-q", "-b", "main")
+    make_shapes_project(twin)
+    assert run_repro_locally(twin).ok
+    expected = shape_outputs(twin)
+    assert len(expected) == 6
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    make_shapes_project(root, s3_config(remote_bucket, s3_endpoint))
+    _clear(dask_cluster.records)
+
+    run = run_repro_locally(root, cluster=dask_cluster.address)
+
+    assert run.ok, run.summary()
+    assert {n: r.outcome for n, r in run.results.items()} == dict.fromkeys(
+        ["prep", "loop@a", "loop@b"], Outcome.RAN
+    )
+    assert shape_outputs(root) == expected
+    notes = {n["stage"]: Path(n["cwd"]) for n in _records(dask_cluster.records)}
+    assert sorted(notes) == ["loop@a", "loop@b", "prep"]
+    assert notes["prep"].name == "sub"  # ran in its wdir, in a scratch copy on a worker
+    assert all(not cwd.is_relative_to(root) for cwd in notes.values())
+
+    # --pull on the cluster: a fresh clone gets every out from the remote, running nothing
+    git(root, "add", "dvc.lock", "sub/.gitignore", "res/.gitignore")
+    git(root, "commit", "-q", "-m", "ran on the cluster")
+    clone = tmp_path / "clone"
+    git(tmp_path, "clone", "-q", str(root), str(clone))
+    _clear(dask_cluster.records)
+
+    pulled = run_repro_locally(clone, cluster=dask_cluster.address, pull=True)
+
+    assert pulled.ok, pulled.summary()
+    assert Outcome.RAN not in {r.outcome for r in pulled.results.values()}
+    assert _records(dask_cluster.records) == []
+    assert shape_outputs(clone) == expected
+
+
+def test_ctrl_c_with_a_new_local_cluster_ends_in_one_line_without_hanging(
+    tmp_path: Path, remote_bucket: str, s3_endpoint: str, prefect_api: None
+) -> None:
+    """Ctrl-C reaches the whole foreground group: the driver and its LocalCluster's workers."""
+    from prefect.settings import PREFECT_API_URL
+
+    root = tmp_path / "repo"
+    root.mkdir()
+    git(root, "init", "-q", "-b", "main")
+    make_hold_project(root, s3_config(remote_bucket, s3_endpoint), "ctrlc")
+    before = _tree(root)
+    records = tmp_path / "records"
+    records.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env.update(PREFECT_API_URL=str(PREFECT_API_URL.value()), CLUSTER_RECORDS=str(records))
+    driver = subprocess.Popen(
+        [str(Path(sys.executable).with_name("prefect-dvc")), "repro", "--cluster", "dask:1"],
+        cwd=root,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+        start_new_session=True,  # NOTE: its own group, as a terminal's foreground job
+    )
+    try:
+        for _ in range(2400):
+            if (records / "ctrlc.started").exists() or driver.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert (records / "ctrlc.started").exists(), driver.communicate()[1]
+        command = int((records / "ctrlc.started").read_text())
+        os.killpg(driver.pid, signal.SIGINT)
+        _out, err = driver.communicate(timeout=120)
+    finally:
+        (records / "ctrlc.go").write_text("")
+        driver.kill()
+
+    assert driver.returncode == 128 + signal.SIGINT, err
+    assert (
+        err.strip()
+        .splitlines()[-1]
+        .startswith("ERROR: interrupted by SIGINT; stage(s) stopped while running: 'ctrlc'")
+    ), err
+    assert not psutil.pid_exists(command) or psutil.Process(command).status() == "zombie"
+    assert _tree(root) == before
