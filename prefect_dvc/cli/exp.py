@@ -35,7 +35,7 @@ from prefect_dvc.experiments.refs import (
     list_remote_exp_refs,
     resolve_exp,
 )
-from prefect_dvc.flows.background import api_for_command
+from prefect_dvc.flows.background import api_for_command, start_early
 from prefect_dvc.locks import (
     cache_reader,
     locked,
@@ -141,6 +141,7 @@ def run(
     # NOTE: DVC's @locked exp run, plus the workspace claim held for the whole
     # run: a second exp run here is refused before it changes anything.
     with repo_lock(root).hold(), workspace_experiment(root), cache_reader(root):
+        start_early()  # NOTE: the server starts up while Prefect is imported below
         from prefect_dvc.flows.experiment import prepare_experiment
 
         point = find_resume_point(root, resume=rev, reset=reset)
