@@ -186,6 +186,7 @@ def _children_api() -> Iterator[dict[str, str]]:
     the local (background) server is used, or with
     ``PREFECT_DVC_SERVER=temporary`` one temporary server for the batch.
     """
+    start_early()  # NOTE: the server starts up while Prefect's settings are imported
     from prefect.settings import PREFECT_API_URL
 
     url = PREFECT_API_URL.value() or api_for_command(_say_err)

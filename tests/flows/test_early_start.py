@@ -44,6 +44,14 @@ print("AT_IMPORT=" + json.dumps(seen[0] if seen else "not imported"))
 sys.exit(code)
 """
 
+# A command's path: spawn early, import Prefect, then ask for the API.
+_RACER = """
+from prefect_dvc.flows.background import api_for_command, start_early
+start_early()
+import prefect
+print(api_for_command(print))
+"""
+
 _ABANDON = """
 from prefect_dvc.flows import background
 background.start_early()
@@ -133,6 +141,19 @@ def test_early_server_is_the_one_used_and_a_no_op_spawns_nothing(
     assert _servers(home) == [info.pid] and info.watcher is not None
     assert _flow_runs(info.api_url) == ["COMPLETED", "COMPLETED"]
     assert (git_repo / "a.txt").read_text() == "b\n"
+
+    # Four first commands at once: one server, which all of them use.
+    server_lib.stop_server(home)
+    racers = [
+        subprocess.Popen([sys.executable, "-c", _RACER], stdout=subprocess.PIPE, text=True)
+        for _ in range(4)
+    ]
+    outputs = [proc.communicate(timeout=300)[0] for proc in racers]
+    assert all(proc.returncode == 0 for proc in racers), outputs
+    info = server_lib.read_info(home)
+    assert info is not None and _servers(home) == [info.pid]
+    assert {out.strip().splitlines()[-1] for out in outputs} == {info.api_url}
+    assert sum(out.count("Started a local Prefect server") for out in outputs) == 1
 
     # Spawned early, never used (the command ended first): stopped and forgotten at exit.
     server_lib.stop_server(home)
