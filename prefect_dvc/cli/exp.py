@@ -37,7 +37,7 @@ from prefect_dvc.experiments.refs import (
     list_remote_exp_refs,
     resolve_exp,
 )
-from prefect_dvc.flows.background import api_for_command
+from prefect_dvc.flows.background import api_for_command, start_early
 from prefect_dvc.locks import (
     cache_reader,
     locked,
@@ -171,6 +171,7 @@ def run(
     # NOTE: DVC's @locked exp run, plus the workspace claim held for the whole
     # run: a second exp run here is refused before it changes anything.
     with repo_lock(root).hold(), workspace_experiment(root), cache_reader(root):
+        start_early()  # NOTE: the server starts up while Prefect is imported below
         from prefect_dvc.flows.experiment import prepare_experiment
 
         point = find_resume_point(root, resume=rev, reset=reset)
@@ -216,6 +217,7 @@ def _children_api() -> Iterator[dict[str, str]]:
     the local (background) server is used, or with
     ``PREFECT_DVC_SERVER=temporary`` one temporary server for the batch.
     """
+    start_early()  # NOTE: the server starts up while Prefect's settings are imported
     from prefect.settings import PREFECT_API_URL
 
     url = PREFECT_API_URL.value() or api_for_command(_say_err)

@@ -134,6 +134,9 @@ def repro(
         return
     chosen = seeds if targets or all_pipelines else []
     _check_params(stale, statuses)
+    from prefect_dvc.flows.background import start_early
+
+    start_early()  # NOTE: the server starts up while Prefect is imported below
     # NOTE: Prefect is imported only from here on: a no-op repro never pays for it.
     from prefect_dvc.flows.local import run_repro_locally
 

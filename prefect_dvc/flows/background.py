@@ -7,6 +7,7 @@ Provides:
     ensure_background_server(home): the API URL of the shared server, starting
         it (once, whatever the number of commands racing) when none answers.
     mark_used(home): note that a command used the server now.
+    start_early(): spawn that server without waiting, before Prefect is imported.
 
 Why: without ``PREFECT_API_URL`` Prefect starts a temporary server in every
 process (4-5 s, migrations, lost task runs: ``prefect-notes.md`` 0.2, 2),
@@ -25,6 +26,7 @@ as it is and never reaches this module. Nothing here imports Prefect.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import dataclasses
 import fcntl
@@ -131,29 +133,157 @@ def ensure_background_server(home: Path | None = None) -> tuple[server_lib.Serve
     record whose process is gone or which does not answer is replaced. The
     default port (``PREFECT_SERVER_API_PORT``, 4200) is used when free, else
     any free loopback port, so a user's own server elsewhere is never disturbed.
+    A server :func:`start_early` spawned in this process is waited for here.
 
     Raises:
         PrefectDvcError: the server did not become healthy (its log is named).
     """
     home = home or server_lib.prefect_home()
+    pending = _pending.pop(home, None)
+    if pending is not None:
+        return _finish(home, pending), True
     home.mkdir(parents=True, exist_ok=True)
     with _locked(home / LOCK_FILE):
         info, up = server_lib.server_status(home)
         if info is not None and up:
             mark_used(home)
             return info, False
-        if info is not None:
-            server_lib.stop_server(home, timeout=5)
-        port = int(os.environ.get("PREFECT_SERVER_API_PORT") or server_lib.DEFAULT_PORT)
-        if not server_lib._port_free(server_lib.DEFAULT_HOST, port):
-            port = _free_port()
-        idle = idle_seconds()
-        info, _ = server_lib.start_server(home, port=port, idle=idle or None)
+        proc, info = _spawn(home, stale=info is not None)
+        return _finish(home, _Pending(proc, info, None)), True
+
+
+@dataclasses.dataclass(frozen=True)
+class _Pending:
+    """A server spawned under the start lock (``lock``: its held handle, or ``None``
+    when the caller's ``with`` holds it), not yet known to be healthy."""
+
+    proc: subprocess.Popen[bytes]
+    info: server_lib.ServerInfo
+    lock: IO[str] | None
+
+
+_pending: dict[Path, _Pending] = {}  # PREFECT_HOME -> the server start_early spawned
+
+
+def _spawn(home: Path, *, stale: bool) -> tuple[subprocess.Popen[bytes], server_lib.ServerInfo]:
+    """Replace a stale record and spawn the server (start lock held); no wait."""
+    if stale:
+        server_lib.stop_server(home, timeout=5)
+    port = int(os.environ.get("PREFECT_SERVER_API_PORT") or server_lib.DEFAULT_PORT)
+    if not server_lib._port_free(server_lib.DEFAULT_HOST, port):
+        port = _free_port()
+    return server_lib.spawn_server(home, port=port, idle=idle_seconds() or None)
+
+
+def _finish(home: Path, pending: _Pending) -> server_lib.ServerInfo:
+    """Wait for a spawned server, mark it used, start its idle watcher, release the lock."""
+    try:
+        info = pending.info
+        server_lib.wait_healthy(pending.proc, info, home)
         mark_used(home)
-        if idle:
-            info = dataclasses.replace(info, watcher=_start_watcher(home, info, idle))
+        if info.idle:
+            info = dataclasses.replace(info, watcher=_start_watcher(home, info, info.idle))
             server_lib.record(home, info)
-        return info, True
+        return info
+    finally:
+        if pending.lock is not None:
+            pending.lock.close()  # NOTE: closing the handle releases its flock
+
+
+def start_early() -> None:
+    """Spawn the shared server now, without waiting, when a command will surely need it.
+
+    Called by ``repro``/``exp run`` once they know a stage will run and
+    before they import Prefect (~1.7 s): the server's own start-up (imports,
+    migrations check, uvicorn: several seconds on 2 cores) then runs in
+    parallel, and :func:`api_for_command` waits for it later. Does nothing
+    unless the ``background`` mode would start a server anyway: no server
+    answers, Prefect's SQLite database already exists (a first start runs
+    migrations, which are not cut short), no API, profile or database is
+    configured anywhere this module can see cheaply, and no other command
+    holds the start lock (that one starts the server; we wait for it later).
+    A spawned server this process never uses is stopped at exit.
+
+    Raises:
+        ConfigError: a bad ``PREFECT_DVC_SERVER`` / ``PREFECT_DVC_SERVER_IDLE``.
+    """
+    home = server_lib.prefect_home()
+    if server_mode() != "background" or home in _pending or _maybe_configured(home):
+        return
+    if not (home / "prefect.db").exists() or server_lib.find_local_server(home):
+        return
+    lock = _try_lock(home / LOCK_FILE)
+    if lock is None:
+        return
+    try:
+        info, up = server_lib.server_status(home)
+        if info is not None and up:
+            lock.close()
+            return
+        proc, info = _spawn(home, stale=info is not None)
+    except BaseException:
+        lock.close()
+        raise
+    _pending[home] = _Pending(proc, info, lock)
+    atexit.register(_abandon, home)
+
+
+# Where Prefect may read an API URL, a profile or a database from besides the
+# environment (Prefect 3 settings sources): any mention and we do not guess.
+_ENV_KEYS = (
+    "PREFECT_API_URL",
+    "PREFECT_API_DATABASE_CONNECTION_URL",
+    "PREFECT_SERVER_DATABASE_CONNECTION_URL",
+)
+_PROFILE_WORDS = ("PREFECT_API_URL", "PREFECT_HOME", "DATABASE", "PREFECT_SERVER_API_PORT")
+
+
+def _maybe_configured(home: Path) -> bool:
+    """Whether an API URL, home or database may be set outside ``os.environ``."""
+    if any(os.environ.get(key) for key in _ENV_KEYS):
+        return True
+    profiles = Path(os.environ.get("PREFECT_PROFILES_PATH") or home / "profiles.toml")
+    cwd = Path.cwd()
+    if (cwd / "prefect.toml").exists():
+        return True
+    for path, words in (
+        (profiles, _PROFILE_WORDS),
+        (cwd / ".env", ("PREFECT_",)),
+        (cwd / "pyproject.toml", ("tool.prefect",)),
+    ):
+        try:
+            text = path.read_text(errors="replace")
+        except OSError:
+            continue
+        if any(word in text for word in words):
+            return True
+    return False
+
+
+def _try_lock(path: Path) -> IO[str] | None:
+    """The start lock's handle, held; ``None`` when another process holds it."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = path.open("a")
+    except OSError:
+        return None
+    try:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.close()
+        return None
+    return handle
+
+
+def _abandon(home: Path) -> None:
+    """At exit: stop a server :func:`start_early` spawned that this process never used."""
+    pending = _pending.pop(home, None)
+    if pending is None:
+        return
+    server_lib._terminate(pending.info.pid, 5.0)
+    server_lib._forget(home)
+    if pending.lock is not None:
+        pending.lock.close()
 
 
 @contextlib.contextmanager
@@ -213,7 +343,7 @@ def api_for_command(announce: Callable[[str], None]) -> str | None:
     if mode == "temporary":
         return None  # NOTE: asked for by name: not even a server someone else runs
     home = server_lib.prefect_home()
-    url = server_lib.find_local_server(home)
+    url = None if home in _pending else server_lib.find_local_server(home)
     if url:
         mark_used(home)
         return url

@@ -7,6 +7,7 @@ Provides:
     healthy(api_url): one ``GET /api/health`` with a short timeout.
     find_local_server(): the API URL of a running local server, or ``None``.
     start_server(...), stop_server(...), server_status(...): the CLI's library side.
+    spawn_server(...), wait_healthy(...): the two halves of ``start_server``.
 
 Why: without ``PREFECT_API_URL`` every process that runs a flow spawns a
 temporary server (4-5 s, migrations included) and loses task runs when it
@@ -167,6 +168,26 @@ def start_server(
     info, up = server_status(home)
     if info is not None and up:
         return info, False
+    proc, info = spawn_server(home, host=host, port=port, idle=idle)
+    wait_healthy(proc, info, home, timeout)
+    return info, True
+
+
+def spawn_server(
+    home: Path, *, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, idle: float | None = None
+) -> tuple[subprocess.Popen[bytes], ServerInfo]:
+    """Start ``prefect server start`` in its own session and record it, without waiting.
+
+    The caller waits with :func:`wait_healthy` when it needs the API, so its
+    own work (importing Prefect, building the flow) overlaps the server's
+    start-up (imports, migrations check, uvicorn: several seconds).
+
+    Returns:
+        The server process and its record (``idle`` as in :class:`ServerInfo`).
+
+    Raises:
+        ConfigError: the port is taken by something else.
+    """
     if not _port_free(host, port):
         raise ConfigError(
             f"port {port} on {host} is already in use",
@@ -193,13 +214,18 @@ def start_server(
     info = ServerInfo(f"http://{host}:{port}/api", proc.pid, str(log), idle)
     record(home, info)
     (home / PREFECT_PID_FILE).write_text(str(proc.pid))
-    _wait_healthy(proc, info, home, timeout)
-    return info, True
+    return proc, info
 
 
-def _wait_healthy(
-    proc: subprocess.Popen[bytes], info: ServerInfo, home: Path, timeout: float
+def wait_healthy(
+    proc: subprocess.Popen[bytes], info: ServerInfo, home: Path, timeout: float = START_TIMEOUT
 ) -> None:
+    """Wait until the server :func:`spawn_server` started answers ``/api/health``.
+
+    Raises:
+        PrefectDvcError: it exited or did not answer within ``timeout`` seconds;
+            it is stopped and its record removed, the error names its log.
+    """
     deadline = time.monotonic() + timeout
     while not healthy(info.api_url, timeout=1):
         if proc.poll() is not None or time.monotonic() > deadline:
@@ -211,7 +237,7 @@ def _wait_healthy(
                 path=info.log,
                 hint="Read the log for the reason; 'prefect server start' shows it in the terminal",
             )
-        time.sleep(0.2)
+        time.sleep(0.05)  # NOTE: each poll is one loopback request; a late answer costs the command
 
 
 def record(home: Path, info: ServerInfo) -> None:
