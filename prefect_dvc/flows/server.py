@@ -105,13 +105,54 @@ def find_local_server(home: Path | None = None, timeout: float = 0.3) -> str | N
 
     One health request: the recorded server's URL if ``server start`` left a
     record, otherwise ``127.0.0.1:$PREFECT_SERVER_API_PORT`` (4200), where
-    ``prefect server start`` listens by default. A refused loopback
+    ``prefect server start`` listens by default, if that server keeps its
+    database under ``home`` (:func:`_serves_home`). A refused loopback
     connection fails at once, so the common "no server" case costs ~1 ms.
     """
-    info = read_info(home or prefect_home())
-    port = os.environ.get("PREFECT_SERVER_API_PORT") or str(DEFAULT_PORT)
-    url = info.api_url if info else f"http://{DEFAULT_HOST}:{port}/api"
-    return url if healthy(url, timeout) else None
+    home = home or prefect_home()
+    info = read_info(home)
+    if info:
+        return info.api_url if healthy(info.api_url, timeout) else None
+    port = int(os.environ.get("PREFECT_SERVER_API_PORT") or DEFAULT_PORT)
+    url = f"http://{DEFAULT_HOST}:{port}/api"
+    if not healthy(url, timeout) or not _serves_home(port, home):
+        return None
+    return url
+
+
+def _serves_home(port: int, home: Path) -> bool:
+    """Whether the unrecorded server on loopback ``port`` keeps its database under ``home``.
+
+    A server someone started by hand with ``prefect server start`` is ours to
+    use only if it is this ``PREFECT_HOME``'s: with another home its flow
+    runs, logs and artifacts would land in a stranger's database, unseen in
+    the UI the user expects. The listening process's environment says its
+    home; when it cannot be read (another user's process), only the default
+    home (``~/.prefect``, where a plain ``prefect server start`` keeps its
+    database) is taken to match.
+    """
+    import psutil  # NOTE: only on this rare path: a healthy server nobody recorded
+
+    ours = home.expanduser().resolve()
+    default = Path("~/.prefect").expanduser().resolve()
+    try:
+        listeners = [
+            c.pid
+            for c in psutil.net_connections(kind="tcp")
+            if c.status == psutil.CONN_LISTEN and c.laddr and c.laddr.port == port
+        ]
+    except (psutil.Error, OSError):
+        listeners = []
+    for pid in listeners:
+        if pid is None:
+            continue
+        try:
+            env = psutil.Process(pid).environ()
+        except (psutil.Error, OSError):
+            continue
+        theirs = env.get("PREFECT_HOME") or str(Path(env.get("HOME", "~")) / ".prefect")
+        return Path(theirs).expanduser().resolve() == ours
+    return ours == default
 
 
 def _pid_alive(pid: int) -> bool:

@@ -190,3 +190,41 @@ def test_off_through_the_cli_is_one_line_and_runs_nothing(home: Path, git_repo: 
         " or start a server with 'prefect-dvc server start'."
     ]
     assert not (git_repo / "a.txt").exists() and not (git_repo / "dvc.lock").exists()
+
+
+HEALTH = (
+    "import http.server, sys\n"
+    "class H(http.server.BaseHTTPRequestHandler):\n"
+    "    def do_GET(self):\n"
+    "        self.send_response(200); self.end_headers(); self.wfile.write(b'true')\n"
+    "    def log_message(self, *a): pass\n"
+    "http.server.HTTPServer(('127.0.0.1', int(sys.argv[1])), H).serve_forever()\n"
+)
+
+
+def test_an_unrecorded_server_of_another_prefect_home_is_not_used(
+    home: Path, tmp_path: Path
+) -> None:
+    """A hand-started server on the default port serves whichever home started it.
+
+    Before: any healthy server on ``PREFECT_SERVER_API_PORT`` was used, so a
+    user with their own ``PREFECT_HOME`` sent runs into a stranger's database
+    without a word. The stand-in answers ``/api/health`` like a Prefect server;
+    what is under test is whose home the listening process has.
+    """
+    port = int(os.environ["PREFECT_SERVER_API_PORT"])
+    other = tmp_path / "someone-elses-home"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", HEALTH, str(port)], env=_env(PREFECT_HOME=str(other))
+    )
+    try:
+        url = f"http://127.0.0.1:{port}/api"
+        deadline = time.monotonic() + 30
+        while not server_lib.healthy(url) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert server_lib.healthy(url)
+        assert server_lib.find_local_server(home) is None
+        assert server_lib.find_local_server(other) == url
+    finally:
+        proc.kill()
+        proc.wait()
