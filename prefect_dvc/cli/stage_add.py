@@ -124,4 +124,11 @@ def _run_stage(name: str) -> None:
         single_item=True,
         no_run_cache=False,
         pull=False,
+        # NOTE: every parameter, always: one left out keeps typer's OptionInfo
+        # default, which is truthy (and not a value) when called as a function.
+        all_pipelines=False,
+        recursive=False,
+        cluster=None,
+        cluster_workers=None,
+        retries=None,
     )
