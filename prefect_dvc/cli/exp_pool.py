@@ -49,7 +49,8 @@ def run_queue_on_pool(root: Path, pool: str, jobs: int, git_remote: str) -> None
 
     check_pool_name(pool)
     queue = Queue(root)
-    entries = [e for e in queue.entries() if queue.claims.runnable(e)]
+    # NOTE: only queued entries go: a failed or left-running one may have a worker still pushing
+    entries = [e for e in queue.entries() if e.state == "queued" and queue.claims.runnable(e)]
     if not entries:
         busy = queue.claims.running()
         _say(

@@ -11,7 +11,8 @@ failed, each group newest first. A queue entry's row shows its baseline's
 params with its ``-S`` overrides applied (what its run will use), no
 metrics (DVC blanks the metrics of queued rows), and an ``executor``
 ``{"state", "name", "local"}`` as DVC's JSON has. Succeeded entries are
-experiments (refs) already and get no extra row.
+experiments (refs) already and get no extra row; nor does a failed entry
+whose experiment ref exists (a pool worker that finished after Ctrl-C).
 """
 
 from __future__ import annotations
@@ -112,13 +113,27 @@ def with_queue_rows(
     result: list[ExpRow] = []
     for head, exps in segments:
         result.append(head)
-        extra = [_entry_row(e, head) for e in shown if e.baseline == head.rev]
+        landed = {r.name for r in exps if r.executor is None}
+        extra = [
+            _entry_row(e, head)
+            for e in shown
+            if e.baseline == head.rev and not _superseded(e, landed)
+        ]
         merged = sorted([*exps, *extra], key=_rank)
         result.extend(
             replace(r, typ="branch_base" if i == len(merged) - 1 else "branch_commit")
             for i, r in enumerate(merged)
         )
     return result
+
+
+def _superseded(entry: QueuedExp, landed: set[str | None]) -> bool:
+    """A failed entry whose experiment exists (its worker pushed it after all, then ``exp pull``).
+
+    DVC's queue records a run as failed only when it left no experiment; a run
+    whose ref exists is shown once, as that experiment (not also as Failed).
+    """
+    return entry.state == "failed" and entry.name in landed
 
 
 def _rank(row: ExpRow) -> tuple[int, float]:
