@@ -261,7 +261,9 @@ def _run_queue(root: Path, jobs: int) -> None:
 def _nothing_to_run(q: Queue) -> str:
     running = q.claims.running()
     if not running:
-        return "The queue is empty."
+        from prefect_dvc.experiments.queue_rows import nothing_queued
+
+        return nothing_queued(q.entries())
     return (
         f"Every queued experiment is already being run by another process "
         f"(PID {running[0]['pid']}: {running[0]['cmd']}); see 'prefect-dvc queue status'."

@@ -24,6 +24,7 @@ from prefect_dvc.errors import ConfigError, StageError
 from prefect_dvc.experiments.pool import PoolBatch, check_batch, unsent_changes
 from prefect_dvc.experiments.pool_driver import PoolApi, Progress, run_batch
 from prefect_dvc.experiments.queue import Queue, QueuedExp
+from prefect_dvc.experiments.queue_rows import nothing_queued
 from prefect_dvc.flows.background import api_for_command
 from prefect_dvc.redact import redact
 
@@ -54,7 +55,7 @@ def run_queue_on_pool(root: Path, pool: str, jobs: int, git_remote: str) -> None
     if not entries:
         busy = queue.claims.running()
         _say(
-            "The queue is empty."
+            nothing_queued(queue.entries())
             if not busy
             else "Every queued experiment is done or being run by another process "
             f"(PID {busy[0]['pid']}); see 'prefect-dvc queue status'."

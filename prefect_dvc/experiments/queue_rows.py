@@ -4,6 +4,8 @@ Provides:
     EXECUTOR: the executor name shown for queue entries (DVC's ``dvc-task``).
     with_queue_rows(rows, entries, hide_queued, hide_failed): ``exp show``'s rows
         with one row per queue entry under its baseline, in DVC's group order.
+    nothing_queued(entries): the line ``queue start``/``--run-all`` print when no
+        entry is queued, naming the failed ones by their state.
 
 Follows ``dvc/repo/experiments/collect.py::collect``: under each baseline,
 running experiments first, then the finished ones (refs), then queued, then
@@ -140,3 +142,18 @@ def _rank(row: ExpRow) -> tuple[int, float]:
     state = row.executor["state"] if row.executor else "success"
     when = row.data.timestamp.timestamp() if row.data.timestamp else 0.0
     return _ORDER.get(state, 1), -when
+
+
+def nothing_queued(entries: Sequence[QueuedExp]) -> str:
+    """``"The queue is empty."``, or which entries are left and in what state.
+
+    A failed entry is never run again by ``queue start`` (as in DVC), so it
+    is named as failed with what to do, never counted as queued.
+    """
+    failed = [e.name for e in entries if e.state == "failed"]
+    if not failed:
+        return "The queue is empty."
+    return (
+        f"No experiment is queued; failed: {', '.join(failed)} (see 'prefect-dvc queue logs "
+        "<name>'; remove them with 'prefect-dvc queue remove --failed' and queue them again)."
+    )
