@@ -95,5 +95,4 @@ def default(
             # NOTE: not typer.Exit: main() runs click without standalone mode, which returns it as 0
             raise SystemExit(1)
         return
-    config.set_default_remote(root, name)
-    console.print(f"Default remote is now '{name}'")
+    config.set_default_remote(root, name)  # NOTE: silent, as DVC
