@@ -509,6 +509,22 @@ def set_default_remote(root: Path, name: str) -> None:
     _edit(root, CONFIG, change)
 
 
+def unset_default_remote(root: Path) -> None:
+    """Remove ``core.remote`` from ``.dvc/config`` (``dvc remote default --unset``).
+
+    As DVC, an emptied ``[core]`` section goes too, and nothing is said when
+    no default was set.
+    """
+
+    def change(sections: Sections) -> None:
+        core = sections.get("core", {})
+        core.pop("remote", None)
+        if "core" in sections and not core:
+            del sections["core"]
+
+    _edit(root, CONFIG, change)
+
+
 def is_secret_option(key: str) -> bool:
     """True for options whose values must never be printed."""
     return key in CREDENTIAL_KEYS or bool(_SECRET_HINT.search(key))

@@ -210,6 +210,9 @@ def test_a_queue_entry_is_claimed_once_and_a_dead_claim_is_stale(tmp_path: Path)
     dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], stdout=-1)
     (folder / "e1.claim").write_text(json.dumps({"pid": int(dead.stdout), "cmd": "x"}))
     Seen.state, Seen.message = "failed", "x"
+    assert not second.runnable(Seen()), "a failed entry stays failed, as in DVC"
+    path.write_text(json.dumps({"id": "e1", "state": "running", "message": "x", "commit": ""}))
+    Seen.state = "running"
     assert second.runnable(Seen()) and second.claim(Seen(), lambda: marked.append("second"))
     assert marked == ["first", "second"]
 

@@ -263,7 +263,9 @@ def _run_queue(root: Path, jobs: int) -> None:
 def _nothing_to_run(q: Queue) -> str:
     running = q.claims.running()
     if not running:
-        return "The queue is empty."
+        from prefect_dvc.experiments.queue_rows import nothing_queued
+
+        return nothing_queued(q.entries())
     return (
         f"Every queued experiment is already being run by another process "
         f"(PID {running[0]['pid']}: {running[0]['cmd']}); see 'prefect-dvc queue status'."
@@ -306,8 +308,18 @@ def queue_remove(
 ) -> None:
     """Remove queued experiments (and their logs)."""
     states = [s for s, on in (("queued", queued), ("success", success), ("failed", failed)) if on]
+    if bool(names) == bool(all_ or states):
+        # NOTE: DVC's words (dvc/commands/queue/remove.py::check_arguments)
+        raise ConfigError(
+            "Either provide an `tasks` argument, or use the "
+            "`--all`, `--queued`, `--failed`, `--success` flag."
+        )
     removed = Queue(find_root()).remove(names or [], all_=all_, states=states)
-    _say(f"Removed {len(removed)} queued experiment(s): {', '.join(removed)}")
+    # NOTE: DVC's lines for either case, whatever state the removed entries were in
+    if removed:
+        print(f"Removed tasks in queue: {', '.join(removed)}")
+    else:
+        print(f"No tasks found named {list(names or [])}")
 
 
 @queue_app.command("logs")

@@ -24,6 +24,7 @@ from prefect_dvc.errors import ConfigError, StageError
 from prefect_dvc.experiments.pool import PoolBatch, check_batch, unsent_changes
 from prefect_dvc.experiments.pool_driver import PoolApi, Progress, run_batch
 from prefect_dvc.experiments.queue import Queue, QueuedExp
+from prefect_dvc.experiments.queue_rows import nothing_queued
 from prefect_dvc.flows.background import api_for_command
 from prefect_dvc.redact import redact
 
@@ -49,11 +50,12 @@ def run_queue_on_pool(root: Path, pool: str, jobs: int, git_remote: str) -> None
 
     check_pool_name(pool)
     queue = Queue(root)
-    entries = [e for e in queue.entries() if queue.claims.runnable(e)]
+    # NOTE: only queued entries go: a failed or left-running one may have a worker still pushing
+    entries = [e for e in queue.entries() if e.state == "queued" and queue.claims.runnable(e)]
     if not entries:
         busy = queue.claims.running()
         _say(
-            "The queue is empty."
+            nothing_queued(queue.entries())
             if not busy
             else "Every queued experiment is done or being run by another process "
             f"(PID {busy[0]['pid']}); see 'prefect-dvc queue status'."

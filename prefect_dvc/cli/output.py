@@ -3,6 +3,7 @@
 Provides:
     console, err_console: rich consoles on stdout and stderr.
     print_json(data): machine output.
+    print_block(text, markdown): a rendered table, with DVC's trailing blank lines.
     print_run(run): the per-stage outcome table of a pipeline run (here, not in
         ``show.py``, so ``repro`` does not import the ``exp show`` stack).
 """
@@ -10,6 +11,7 @@ Provides:
 from __future__ import annotations
 
 import json
+import sys
 from typing import Any
 
 from rich.console import Console
@@ -19,8 +21,21 @@ err_console = Console(stderr=True, highlight=False)
 
 
 def print_json(data: Any) -> None:
-    """Machine output: plain JSON on stdout, no colours, no wrapping."""
-    print(json.dumps(data, indent=2, default=str))
+    """Machine output: plain JSON on stdout, no colours, no wrapping.
+
+    Compact on one line when stdout is not a terminal and indented by 2 on a
+    terminal, as DVC's ``ui.write_json`` (``dvc/ui/__init__.py``) writes it.
+    """
+    print(json.dumps(data, indent=2 if sys.stdout.isatty() else None, default=str))
+
+
+def print_block(text: str, *, markdown: bool = False) -> None:
+    """A rendered table (``text`` ends with a newline) as DVC writes it.
+
+    DVC's ``ui.table`` leaves no blank line after a plain table and one after
+    a Markdown table (``dvc/ui/table.py``).
+    """
+    print(text, end="\n" if markdown else "")
 
 
 def print_run(run: object) -> None:

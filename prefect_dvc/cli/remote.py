@@ -74,7 +74,25 @@ def remove(name: str) -> None:
 
 
 @app.command("default")
-def default(name: str) -> None:
-    """Make NAME the default remote."""
-    config.set_default_remote(find_root(), name)
-    console.print(f"Default remote is now '{name}'")
+def default(
+    name: str = typer.Argument(None),
+    unset: bool = typer.Option(False, "-u", "--unset", help="Unset default remote."),
+) -> None:
+    """Set/unset the default data remote; with no NAME, print it (as 'dvc remote default').
+
+    Follows ``dvc/commands/remote.py::CmdRemoteDefault``: ``--unset`` removes
+    ``core.remote`` silently (a NAME with it is ignored); no NAME prints the
+    default, or ``No default remote set`` with exit code 1.
+    """
+    root = find_root()
+    if unset:
+        config.unset_default_remote(root)
+        return
+    if name is None:
+        current = config.load_config(root).default_remote
+        typer.echo(current or "No default remote set")
+        if not current:
+            # NOTE: not typer.Exit: main() runs click without standalone mode, which returns it as 0
+            raise SystemExit(1)
+        return
+    config.set_default_remote(root, name)  # NOTE: silent, as DVC

@@ -40,7 +40,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from prefect_dvc.cli.output import err_console, print_json
+from prefect_dvc.cli.output import err_console, print_block, print_json
 from prefect_dvc.experiments import diff as diffs
 from prefect_dvc.experiments.show import ShowOptions, tabulate_kinds, to_csv, to_json, to_markdown
 from prefect_dvc.experiments.show_select import show_rows
@@ -140,9 +140,11 @@ def exp_diff(
     if as_json:
         print_json(result)
         return
-    for kind, rounding in (("metrics", "significant"), ("params", "none")):
-        if result[kind]:
-            print(
+    for index, (kind, rounding) in enumerate((("metrics", "significant"), ("params", "none"))):
+        if index:
+            print()  # NOTE: DVC writes this separator even when a table is empty
+        if result[kind] or md:
+            print_block(
                 diffs.diff_table(
                     result[kind],
                     kind="Metric" if kind == "metrics" else "Param",
@@ -150,7 +152,8 @@ def exp_diff(
                     rounding=rounding,  # type: ignore[arg-type]
                     unsupported="diff not supported",
                     markdown=md,
-                )
+                ),
+                markdown=md,
             )
 
 
@@ -168,11 +171,12 @@ def params_diff(
     result = paths_from_here(root, result)
     if as_json:
         print_json(result)
-    elif result:
-        print(
+    elif result or md:
+        print_block(
             diffs.diff_table(
                 result, kind="Param", labels=(a, b), rounding="none", change=False, markdown=md
-            )
+            ),
+            markdown=md,
         )
 
 
@@ -190,7 +194,7 @@ def metrics_show(
     if as_json:
         print_json(shown)
     else:
-        print(diffs.metrics_show_table(shown, markdown=md))
+        print_block(diffs.metrics_show_table(shown, markdown=md), markdown=md)
 
 
 @metrics_app.command("diff")
@@ -207,9 +211,10 @@ def metrics_diff(
     result = paths_from_here(root, result)
     if as_json:
         print_json(result)
-    elif result:
-        print(
-            diffs.diff_table(result, kind="Metric", labels=(a, b), rounding="decimal", markdown=md)
+    elif result or md:
+        print_block(
+            diffs.diff_table(result, kind="Metric", labels=(a, b), rounding="decimal", markdown=md),
+            markdown=md,
         )
 
 

@@ -52,7 +52,8 @@ def list_stages(
         (scope.show(key, pipeline), "" if name_only else description(pipeline.stages[key]))
         for key in keys
     ]
-    print(table(rows))
+    if rows:  # NOTE: DVC prints nothing, not an empty line, when no stage matches
+        print(table(rows))
 
 
 def description(stage: StageSpec) -> str:

@@ -27,7 +27,10 @@ from prefect_dvc.errors import LockError
 from prefect_dvc.locks.repo_lock import take_file_lock, this_command
 from prefect_dvc.yamlio import atomic_write
 
-RUNNABLE = ("queued", "failed")
+# NOTE: DVC's queue start / exp run --run-all take only queued entries; a failed one stays
+# failed until removed (dvc/repo/experiments/queue/celery.py: workers take queued messages only;
+# failed runs sit in the failed stash).
+RUNNABLE = ("queued",)
 
 
 class _Entry(Protocol):
@@ -72,7 +75,7 @@ class Claims:
         return info if psutil.pid_exists(pid) else None
 
     def runnable(self, entry: _Entry) -> bool:
-        """Queued, failed, or left ``running`` by a process that is gone."""
+        """Queued, or left ``running`` by a process that is gone (never ``failed``, as in DVC)."""
         if self.holder(entry.id) is not None:
             return False
         return entry.state in RUNNABLE or entry.state == "running"

@@ -210,7 +210,9 @@ class Queue:
         cli: Sequence[str] | None = None,
         env: Mapping[str, str] | None = None,
     ) -> list[QueuedExp]:
-        """Run every queued (or failed) entry, ``jobs`` at a time; returns their final states.
+        """Run every queued entry, ``jobs`` at a time; returns their final states.
+
+        Failed entries stay failed (as in DVC); remove them or queue them again.
 
         ``env`` is added to the children's environment (e.g. ``PREFECT_API_URL``).
         Entries are claimed one by one (``claims.py``), so a second ``run_all``

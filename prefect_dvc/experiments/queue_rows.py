@@ -4,6 +4,8 @@ Provides:
     EXECUTOR: the executor name shown for queue entries (DVC's ``dvc-task``).
     with_queue_rows(rows, entries, hide_queued, hide_failed): ``exp show``'s rows
         with one row per queue entry under its baseline, in DVC's group order.
+    nothing_queued(entries): the line ``queue start``/``--run-all`` print when no
+        entry is queued, naming the failed ones by their state.
 
 Follows ``dvc/repo/experiments/collect.py::collect``: under each baseline,
 running experiments first, then the finished ones (refs), then queued, then
@@ -11,7 +13,8 @@ failed, each group newest first. A queue entry's row shows its baseline's
 params with its ``-S`` overrides applied (what its run will use), no
 metrics (DVC blanks the metrics of queued rows), and an ``executor``
 ``{"state", "name", "local"}`` as DVC's JSON has. Succeeded entries are
-experiments (refs) already and get no extra row.
+experiments (refs) already and get no extra row; nor does a failed entry
+whose experiment ref exists (a pool worker that finished after Ctrl-C).
 """
 
 from __future__ import annotations
@@ -112,7 +115,12 @@ def with_queue_rows(
     result: list[ExpRow] = []
     for head, exps in segments:
         result.append(head)
-        extra = [_entry_row(e, head) for e in shown if e.baseline == head.rev]
+        landed = {r.name for r in exps if r.executor is None}
+        extra = [
+            _entry_row(e, head)
+            for e in shown
+            if e.baseline == head.rev and not _superseded(e, landed)
+        ]
         merged = sorted([*exps, *extra], key=_rank)
         result.extend(
             replace(r, typ="branch_base" if i == len(merged) - 1 else "branch_commit")
@@ -121,7 +129,31 @@ def with_queue_rows(
     return result
 
 
+def _superseded(entry: QueuedExp, landed: set[str | None]) -> bool:
+    """A failed entry whose experiment exists (its worker pushed it after all, then ``exp pull``).
+
+    DVC's queue records a run as failed only when it left no experiment; a run
+    whose ref exists is shown once, as that experiment (not also as Failed).
+    """
+    return entry.state == "failed" and entry.name in landed
+
+
 def _rank(row: ExpRow) -> tuple[int, float]:
     state = row.executor["state"] if row.executor else "success"
     when = row.data.timestamp.timestamp() if row.data.timestamp else 0.0
     return _ORDER.get(state, 1), -when
+
+
+def nothing_queued(entries: Sequence[QueuedExp]) -> str:
+    """``"The queue is empty."``, or which entries are left and in what state.
+
+    A failed entry is never run again by ``queue start`` (as in DVC), so it
+    is named as failed with what to do, never counted as queued.
+    """
+    failed = [e.name for e in entries if e.state == "failed"]
+    if not failed:
+        return "The queue is empty."
+    return (
+        f"No experiment is queued; failed: {', '.join(failed)} (see 'prefect-dvc queue logs "
+        "<name>'; remove them with 'prefect-dvc queue remove --failed' and queue them again)."
+    )

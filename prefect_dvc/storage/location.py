@@ -207,12 +207,14 @@ def storage_errors(location: Location, action: str) -> Iterator[None]:
                 f"cannot {action} in '{location.safe_url}': {detail}", hint=hint
             ) from None
         known = remote_problem(location, exc)
+        scheme = location.url.split("://", 1)[0].lower()
         if known is not None:
             detail, hint = known
         elif isinstance(exc, PermissionError):
-            hint = "Check the remote's credentials (.dvc/config.local) and bucket permissions"
+            hint = "Check the remote's credentials (.dvc/config.local) and its permissions"
         else:
-            hint = "Check the remote's URL and endpointurl, your network, and its credentials"
+            where = remote_errors.address_options(scheme)
+            hint = f"Check the remote's {where}, your network, and its credentials"
         raise RemoteError(
             f"cannot {action} on remote '{location.safe_url}': {detail}", hint=hint
         ) from None

@@ -8,6 +8,7 @@ Provides:
         kind's client library, or ``None`` for a failure we cannot name.
     remote_problem(scheme, root, exc): ``(what is wrong, what to do)`` for
         one remote, naming its bucket or container and the kind's own options.
+    describe(problem, code, scheme, root, detail): the same for a known problem.
     missing_container(fs, scheme, root): the line for a bucket/container
         that does not exist (``gs``, ``azure``, ``oss``), else ``None``.
     missing_folder(fs, root): whether a remote's root folder does not exist
@@ -39,6 +40,13 @@ import enum
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from prefect_dvc.storage.remote_hints import (
+    TIMEOUTS,
+    address_options,
+    credential_hints,
+    untrusted_hint,
+)
+
 
 class Problem(enum.Enum):
     """What is wrong with a remote."""
@@ -53,8 +61,6 @@ class Problem(enum.Enum):
 
 
 _BUCKET_KINDS = {"s3": "bucket", "gs": "bucket", "oss": "bucket", "azure": "container"}
-# NOTE: the kinds whose DVC schema has ssl_verify (config_schema.REMOTE_SCHEMAS).
-_SSL_VERIFY_KINDS = ("s3", "http", "https", "webdav", "webdavs", "webhdfs")
 
 _S3_CODES: Mapping[str, Problem] = {
     # NOTE: not "404": a HEAD on one missing object says that too.
@@ -232,59 +238,6 @@ def _noun(scheme: str, root: str) -> str:
     return f"{kind} '{root.split('/', 1)[0]}'" if kind else "the server"
 
 
-_CREDENTIAL_HINTS: Mapping[str, tuple[str, str]] = {
-    # scheme: (no credentials, rejected credentials)
-    "s3": (
-        "Set access_key_id/secret_access_key with 'prefect-dvc remote modify --local', "
-        "or an AWS profile or environment variables",
-        "Check access_key_id/secret_access_key (.dvc/config.local) or the AWS profile",
-    ),
-    "gs": (
-        "Set credentialpath (a service-account JSON) with 'prefect-dvc remote modify --local', "
-        "or run 'gcloud auth application-default login'",
-        "Check the remote's credentialpath (.dvc/config.local) or your gcloud login",
-    ),
-    "azure": (
-        "Set connection_string, account_key or sas_token with "
-        "'prefect-dvc remote modify --local', or sign in with 'az login'",
-        "Check account_name with account_key, connection_string or sas_token (.dvc/config.local)",
-    ),
-    "ssh": (
-        "Set user with password or keyfile with 'prefect-dvc remote modify --local'",
-        "Check the remote's user, password or keyfile (.dvc/config.local)",
-    ),
-}
-_HTTP_HINTS = (
-    "Set user and password (or custom_auth_header) with 'prefect-dvc remote modify --local'",
-    "Check the remote's user and password, or custom_auth_header (.dvc/config.local)",
-)
-_TIMEOUTS: Mapping[str, str] = {
-    "s3": "connect_timeout/read_timeout",
-    "http": "connect_timeout/read_timeout",
-    "https": "connect_timeout/read_timeout",
-    "azure": "timeout/read_timeout/connection_timeout",
-    "ssh": "timeout",
-    "webdav": "timeout",
-    "webdavs": "timeout",
-}
-
-
-def _hints(scheme: str) -> tuple[str, str]:
-    return _CREDENTIAL_HINTS.get(scheme, _HTTP_HINTS)
-
-
-def _untrusted_hint(scheme: str) -> str:
-    if scheme == "ssh":
-        return "Add the server's host key to ~/.ssh/known_hosts (ssh-keyscan) and run again"
-    if scheme in _SSL_VERIFY_KINDS:
-        return (
-            "Trust its CA with: prefect-dvc remote modify <name> ssl_verify <ca-bundle.pem> "
-            "(or ssl_verify false)"
-        )
-    # NOTE: DVC's azure and gs remotes have no ssl_verify option; OpenSSL reads this.
-    return "Add its CA to the trust store: SSL_CERT_FILE=<ca-bundle.pem> in the environment"
-
-
 def remote_problem(
     scheme: str, root: str, exc: BaseException, detail: str
 ) -> tuple[str, str] | None:
@@ -299,12 +252,20 @@ def remote_problem(
     found = classify(exc)
     if found is None:
         return None
-    problem, code = found
+    return describe(found[0], found[1], scheme, root, detail)
+
+
+def describe(problem: Problem, code: str, scheme: str, root: str, detail: str) -> tuple[str, str]:
+    """``(what is wrong, what to do)`` for ``problem`` on a remote of kind ``scheme``.
+
+    Every option a hint names is one of that kind's options in DVC's
+    ``config_schema.REMOTE_SCHEMAS`` (no endpointurl for HTTP, no region but for s3).
+    """
     noun = _noun(scheme, root)
-    missing_hint, rejected_hint = _hints(scheme)
+    missing_hint, rejected_hint = credential_hints(scheme)
     if problem is Problem.MISSING_CONTAINER:
         return f"{noun} does not exist", "Create it, or fix the remote's url"
-    if code == "PartialCredentialsError":
+    if code == "PartialCredentialsError" and scheme == "s3":
         return (
             f"the credentials for {noun} are incomplete",
             "Set both access_key_id and secret_access_key",
@@ -320,18 +281,20 @@ def remote_problem(
             f"Check that these credentials may list, read and write {what}",
         )
     if problem is Problem.WRONG_REGION:
-        return (
-            f"{noun} is in another region than the one configured ({code})",
-            "Set the bucket's region with: prefect-dvc remote modify <name> region <region>",
+        hint = (
+            "Set the bucket's region with: prefect-dvc remote modify <name> region <region>"
+            if scheme == "s3"
+            else f"Check the remote's {address_options(scheme)}"
         )
+        return f"{noun} is in another region than the one configured ({code})", hint
     if problem is Problem.UNTRUSTED:
         what = "host key" if scheme == "ssh" else "TLS certificate"
-        return f"the server's {what} cannot be verified ({detail})", _untrusted_hint(scheme)
-    timeouts = _TIMEOUTS.get(scheme)
+        return f"the server's {what} cannot be verified ({detail})", untrusted_hint(scheme)
+    timeouts = TIMEOUTS.get(scheme)
     wait = f" (the wait is the remote's {timeouts} option)" if timeouts else ""
     return (
         f"the endpoint does not answer ({detail})",
-        f"Check the remote's URL and endpointurl and your network{wait}",
+        f"Check the remote's {address_options(scheme)} and your network{wait}",
     )
 
 

@@ -180,3 +180,48 @@ def test_a_damaged_entry_is_refused_before_git_sees_it(
     with pytest.raises(ConfigError, match=f"queued experiment '.*' \\({entry.id}\\) is damaged"):
         check_batch(repo, "origin", [_entry(base, "fine"), entry])
     assert not (repo / "x").exists()
+
+
+def test_a_failed_entry_whose_name_is_on_the_remote_blocks_no_run_all(
+    pushed: tuple[Path, Path, str], capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The trial: Ctrl-C left 'grave' failed while its worker pushed it; the next
+    # --run-all --pool refused everything. Only queued entries are sent (DVC's
+    # --run-all), so a failed one is neither run nor checked against the remote.
+    from prefect_dvc.cli.exp_pool import run_queue_on_pool
+    from prefect_dvc.experiments.queue import Queue
+
+    repo, _remote, base = pushed
+    git(repo, "push", "-q", "origin", f"HEAD:{ExpRef(base, 'grave').ref}")
+    queue = Queue(repo)
+    queue.add([_entry(base, "grave", state="failed", message="interrupted while on the pool")])
+    before = {p.name: p.read_bytes() for p in queue.folder.iterdir()}
+    run_queue_on_pool(repo, "pool", 1, "origin")
+    said = capsys.readouterr().out
+    assert "No experiment is queued; failed: grave" in said and "queued experiment" not in said
+    assert {p.name: p.read_bytes() for p in queue.folder.iterdir()} == before
+    assert [e.state for e in queue.entries() if queue.claims.runnable(e)] == []
+
+
+def test_a_failed_entry_whose_experiment_landed_is_shown_once_as_the_experiment(
+    git_repo: Path,
+) -> None:
+    from datetime import datetime
+
+    from prefect_dvc.experiments.collect import ExpData, ExpRow
+    from prefect_dvc.experiments.queue_rows import with_queue_rows
+
+    base = git(git_repo, "rev-parse", "HEAD")
+    data = ExpData(rev=base, name=None, timestamp=datetime.now(), params={}, metrics={})
+    rows = [
+        ExpRow(base, None, "baseline", None, data),
+        ExpRow("e" * 40, "grave", "branch_base", base, data),
+    ]
+    entries = [
+        _entry(base, "grave", state="failed", message="interrupted while on the pool"),
+        _entry(base, "boom", state="failed", message="exit 1"),
+        _entry(base, "next"),
+    ]
+    shown = with_queue_rows(rows, entries)
+    named = [(r.name, r.executor["state"] if r.executor else "done") for r in shown[1:]]
+    assert named == [("grave", "done"), ("next", "queued"), ("boom", "failed")]

@@ -346,6 +346,8 @@ def test_get_started_with_an_https_remote_runs_locally(example_repo: Path, cli) 
     result = cli(example_repo, "repro")
     assert result.code == 0, result.err
     assert "ERROR" not in result.err and "does not support" not in result.err
+    # NOTE: as README says: an HTTP run-cache is not consulted (no listing), without a word
+    assert "example.invalid" not in result.out + result.err
     assert (example_repo / "dvc.lock").is_file()
     result = cli(example_repo, "exp", "run", "-S", "prepare.seed=7")
     assert result.code == 0, result.err
@@ -355,3 +357,6 @@ def test_get_started_with_an_https_remote_runs_locally(example_repo: Path, cli) 
     pushed, _ = run(example_repo, "push")
     assert pushed.code == 1 and "https://" in pushed.err
     assert len(pushed.err.strip().splitlines()) == 1
+    pushed, _ = run(example_repo, "push", "--run-cache")
+    assert pushed.code == 1 and "https://example.invalid/dvc" in pushed.err
+    assert len(pushed.err.strip().splitlines()) == 1 and "endpointurl" not in pushed.err
