@@ -161,3 +161,23 @@ def test_given_option_values_still_go_through_typers_coercion(
     err = capsys.readouterr().err
     assert "Invalid value for '-j' / '--jobs'" in err
     assert "valid integer" in err
+
+
+def test_a_commands_exit_code_is_the_process_exit_code() -> None:
+    """typer, without standalone mode, returns ``typer.Exit(n)``'s code; ``main`` must keep it.
+
+    Before: only 130 was kept, so any other ``typer.Exit(n)`` ended as exit 0.
+    """
+    import typer
+
+    from prefect_dvc.cli import app, main
+
+    def probe(code: int = typer.Argument(...)) -> None:
+        raise typer.Exit(code)
+
+    app.command("exit-probe")(probe)
+    try:
+        assert main(["exit-probe", "3"]) == 3
+        assert main(["exit-probe", "0"]) == 0
+    finally:
+        app.registered_commands[:] = [c for c in app.registered_commands if c.callback is not probe]

@@ -279,11 +279,13 @@ def main(argv: list[str] | None = None) -> int:
     except ClickException as exc:
         exc.show()  # type: ignore[attr-defined]
         return exc.exit_code  # type: ignore[attr-defined]
-    # NOTE: typer (core.py, _main) turns Ctrl+C into Exit(130) and, without
-    # standalone mode, returns that code instead of raising: it would exit 0.
+    # NOTE: without standalone mode typer (core.py, _main) returns the code of
+    # a typer.Exit(n), and of Ctrl+C as Exit(130), instead of raising it: a
+    # command's non-zero exit would otherwise end as 0.
     if code == 130:
         err_console.print("Interrupted.")
-        return 130
+    if isinstance(code, int) and not isinstance(code, bool):
+        return code
     return 0
 
 
