@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -97,3 +98,33 @@ def test_cli_refuses_before_anything_changes(
     assert _state(git_repo) == before
     after = subprocess.run(["git", "rev-parse", "HEAD"], cwd=git_repo, capture_output=True)
     assert after.stdout == head.stdout
+
+
+def test_a_local_repro_refused_by_a_held_path_lock_names_the_stage_once(
+    git_repo: Path, prefect_api: None
+) -> None:
+    from prefect.settings import PREFECT_API_URL
+
+    make_project(git_repo)
+    holder = subprocess.Popen([sys.executable, "-c", "import sys; sys.stdin.read()"], stdin=-1)
+    try:
+        out = (git_repo / "out/s1.txt").as_posix()
+        (git_repo / ".dvc/tmp").mkdir(parents=True, exist_ok=True)
+        (git_repo / ".dvc/tmp/rwlock").write_text(
+            json.dumps({"write": {out: {"pid": holder.pid, "cmd": "dvc repro"}}})
+        )
+        before = _state(git_repo)
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+        env["PREFECT_API_URL"] = str(PREFECT_API_URL.value())
+        done = subprocess.run(
+            [CLI, "repro", "s1"], cwd=git_repo, capture_output=True, text=True, env=env
+        )
+    finally:
+        holder.communicate(b"")
+
+    assert done.returncode != 0
+    assert "stage 's1': cannot run: " in done.stderr, done.stderr
+    assert f"PID {holder.pid}: dvc repro" in done.stderr, done.stderr
+    error = [line for line in done.stderr.splitlines() if line.startswith("ERROR:")]
+    assert len(error) == 1 and error[0].count("stage 's1'") == 1, done.stderr  # not doubled
+    assert _state(git_repo) == before

@@ -303,7 +303,9 @@ def test_a_cluster_run_holds_the_repository_locks_of_a_local_run(
     assert "is busy, it is being blocked by" in by_dvc.stderr + by_dvc.stdout
     # ... and so is a second prefect-dvc repro, in one line naming the stage
     assert ours.returncode != 0
-    assert "stage 'held' cannot run" in ours.stderr, ours.stderr
+    assert "stage 'held': cannot run: " in ours.stderr, ours.stderr
+    error = [line for line in ours.stderr.splitlines() if line.startswith("ERROR:")]
+    assert len(error) == 1 and error[0].count("stage 'held'") == 1, ours.stderr  # not doubled
     assert "Traceback" not in ours.stderr
     assert [r.ok for r in box] == [True]  # type: ignore[attr-defined]
     assert (root / "held.txt").read_text() == "held hello\n"
