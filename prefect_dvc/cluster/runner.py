@@ -24,6 +24,7 @@ during a local run.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -35,6 +36,7 @@ from prefect.client.orchestration import get_client
 from prefect.futures import PrefectFuture
 from prefect.settings import PREFECT_API_URL
 
+from prefect_dvc.cluster.reach import CONNECT_SECONDS, connect, quiet_dask
 from prefect_dvc.cluster.snapshot import take_snapshot
 from prefect_dvc.cluster.spec import ClusterSpec, require_remote
 from prefect_dvc.cluster.stopwatch import POLL_SECONDS, stop_event_name
@@ -82,7 +84,8 @@ def dask_task_runner(spec: ClusterSpec, api_url: str) -> Any:
             hint="Install the extra: pip install 'prefect-dvc[dask]'",
         )
     if spec.address:
-        return DaskTaskRunner(address=spec.address)
+        # NOTE: bounded: distributed's own default retries for 30 s, a traceback each time.
+        return DaskTaskRunner(address=spec.address, client_kwargs={"timeout": CONNECT_SECONDS})
     return DaskTaskRunner(
         cluster_kwargs={
             "n_workers": spec.workers,
@@ -136,11 +139,13 @@ def run_on_cluster(
     runner = dask_task_runner(spec, _api_url())
     remote = open_remote(rc)
     lease = LeaseKeeper(remote.objects.location, f"run-{uuid.uuid4().hex}", ())
-    with lease:
-        snapshot = take_snapshot(
-            executor.root, pipeline, executor.hasher, remote.objects, before_upload=lease.add
-        )
-        with runner:
+    with quiet_dask(logging.getLogger().isEnabledFor(logging.DEBUG)), runner:
+        # NOTE: before the snapshot: a cluster that cannot be had changes nothing
+        connect(runner, spec.address, spec.describe())
+        with lease:
+            snapshot = take_snapshot(
+                executor.root, pipeline, executor.hasher, remote.objects, before_upload=lease.add
+            )
             return _Loop(pipeline, executor, options, rc, snapshot, lease, retries).drive(
                 names, runner, jobs, keep_going, extra_tags
             )

@@ -12,6 +12,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from prefect_dvc.cluster.reach import check_scheduler
 from prefect_dvc.config import RemoteConfig, load_config
 from prefect_dvc.errors import ConfigError
 
@@ -98,9 +99,13 @@ def require_remote(root: Path) -> RemoteConfig:
 def check_cluster(root: Path, text: str | None, workers: int | None) -> ClusterSpec | None:
     """Validate ``--cluster``/``--cluster-workers`` before anything runs (no Prefect import).
 
+    A scheduler address is connected to (TCP, :data:`reach.CONNECT_SECONDS`)
+    so a wrong one is said at once, before the flow starts.
+
     Raises:
         ConfigError: a bad ``--cluster`` value, ``--cluster-workers`` without
-            ``--cluster``, or no default remote.
+            ``--cluster``, no default remote, or a scheduler that cannot be
+            reached (refused, unknown host, no answer; one line each).
     """
     if not text:
         if workers is not None:
@@ -108,6 +113,8 @@ def check_cluster(root: Path, text: str | None, workers: int | None) -> ClusterS
         return None
     spec = parse_cluster(text, workers)
     require_remote(root)
+    if spec.address:
+        check_scheduler(spec.address)
     return spec
 
 
