@@ -39,7 +39,7 @@ from prefect.settings import PREFECT_API_URL
 from prefect_dvc.cluster.reach import CONNECT_SECONDS, connect, quiet_dask
 from prefect_dvc.cluster.snapshot import take_snapshot
 from prefect_dvc.cluster.spec import ClusterSpec, require_remote
-from prefect_dvc.cluster.stopwatch import POLL_SECONDS, stop_event_name
+from prefect_dvc.cluster.stopwatch import POLL_SECONDS, command_started, stop_event_name
 from prefect_dvc.cluster.worker import JobResult, StageJob
 from prefect_dvc.config import RemoteConfig
 from prefect_dvc.errors import ConfigError, PrefectDvcError, StageError, StageStoppedError
@@ -171,6 +171,7 @@ class _Loop:
         # NOTE: per stage on a worker: (its stage_guard, the lock let go while it runs)
         self.guards: dict[str, tuple[ExitStack, ExitStack]] = {}
         self.stop_sent: float | None = None  # NOTE: when the stop went to the workers
+        self.client: Any = None  # NOTE: the Dask client, to read "started" Events
         # NOTE: DVC_ROOT must be the worker's scratch copy, as stage_env sets it there.
         self.env = tuple((k, v) for k, v in options.env.items() if k != "DVC_ROOT")
 
@@ -188,6 +189,7 @@ class _Loop:
     def _drive(
         self, names: Sequence[str], runner: Any, jobs: int, keep_going: bool, extra: Sequence[str]
     ) -> PipelineRun:
+        self.client = runner.client
         selected, waiting = set(names), list(names)
         running: dict[PrefectFuture[JobResult], str] = {}
         futures: dict[str, Any] = {}
@@ -257,6 +259,8 @@ class _Loop:
             outer, inner = self.guards.pop(name)
             inner.close()
             outer.close()
+            if self._never_ran(name):
+                continue
             error = StageStoppedError(
                 "stopped; its worker did not report back",
                 returncode=-1,
@@ -267,6 +271,14 @@ class _Loop:
             self.run.failed[name] = _failure_message(name, _Failed(error))
             emit(StageEvent(name, "failed", line=self.run.failed[name]))
         running.clear()
+
+    def _never_ran(self, name: str) -> bool:
+        """After a stop: ``name``'s command never started, so it is "not run" (as locally)."""
+        if stop_requested() is None or command_started(self.client, self.lease.run_id, name):
+            return False
+        self.run.not_run[name] = f"stage '{name}' not run: the run was interrupted"
+        emit(StageEvent(name, "not run"))
+        return True
 
     def _start(self, name: str, runner: Any, extra: Sequence[str]) -> Any:
         """Plan ``name`` here under its locks; submit it unless already done (or failed)."""
@@ -329,6 +341,8 @@ class _Loop:
     def _settle(self, name: str, future: Any) -> bool:
         state = future.state
         if not state.is_completed():
+            if self._never_ran(name):
+                return True
             self.run.failed[name] = _failure_message(name, state)
             emit(StageEvent(name, "failed", line=self.run.failed[name]))
             return True
