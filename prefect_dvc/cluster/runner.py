@@ -94,6 +94,7 @@ def dask_task_runner(spec: ClusterSpec, api_url: str) -> Any:
             "dashboard_address": ":0",  # NOTE: None still binds 8787; :0 takes a free port
             # NOTE: each worker runs Prefect's task engine and reports to the API itself.
             "env": {"PREFECT_API_URL": api_url},
+            "preload": ["prefect_dvc.cluster.quiet_worker"],  # NOTE: Ctrl-C is the driver's
         }
     )
 

@@ -174,3 +174,23 @@ def test_a_scheduler_that_accepts_but_never_answers_is_one_line_after_the_timeou
     assert str(caught.value).startswith(f"cannot reach the Dask scheduler at {address}: ")
     assert "no answer within" in str(caught.value)
     assert "\n" not in str(caught.value)
+
+
+def test_dask_logs_are_kept_at_warning_unless_verbose_and_restored_after(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import logging
+
+    from prefect_dvc.cluster.reach import quiet_dask
+
+    monkeypatch.delenv("DASK_LOGGING__DISTRIBUTED", raising=False)
+    logging.getLogger("distributed").setLevel(logging.INFO)
+    with quiet_dask(verbose=False):
+        assert logging.getLogger("distributed").getEffectiveLevel() == logging.WARNING
+        # NOTE: what a new LocalCluster worker process reads when it imports distributed
+        assert os.environ["DASK_LOGGING__DISTRIBUTED"] == "warning"
+    assert logging.getLogger("distributed").level == logging.INFO
+    assert "DASK_LOGGING__DISTRIBUTED" not in os.environ
+    with quiet_dask(verbose=True):
+        assert logging.getLogger("distributed").level == logging.INFO
+        assert "DASK_LOGGING__DISTRIBUTED" not in os.environ

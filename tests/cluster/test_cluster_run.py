@@ -476,6 +476,9 @@ def test_ctrl_c_with_a_new_local_cluster_names_only_the_running_stage_in_one_lin
         f"ERROR: interrupted by SIGINT; stage(s) stopped while running: 'hold@{item}'."
     ), err
     assert f"hold@{other}" not in last, err
+    # Dask's INFO logs stay quiet and the workers print no KeyboardInterrupt
+    assert "KeyboardInterrupt" not in err and " - INFO - " not in err, err
+    assert "distributed.scheduler - INFO" not in err and "distributed.nanny" not in err, err
     assert not (records / f"hold-{other}.started").exists()  # its command never started
     assert not psutil.pid_exists(command) or psutil.Process(command).status() == "zombie"
     assert _tree(root) == before
