@@ -38,11 +38,11 @@ from prefect.settings import PREFECT_API_URL
 
 from prefect_dvc.cluster.reach import CONNECT_SECONDS, connect, quiet_dask
 from prefect_dvc.cluster.snapshot import take_snapshot
-from prefect_dvc.cluster.spec import ClusterSpec, require_remote
+from prefect_dvc.cluster.spec import ClusterSpec, cannot_ship, require_remote
 from prefect_dvc.cluster.stopwatch import POLL_SECONDS, command_started, stop_event_name
 from prefect_dvc.cluster.worker import JobResult, StageJob
 from prefect_dvc.config import RemoteConfig
-from prefect_dvc.errors import ConfigError, PrefectDvcError, StageError, StageStoppedError
+from prefect_dvc.errors import ConfigError, PrefectDvcError, StageStoppedError
 from prefect_dvc.execution import (
     Outcome,
     PlannedRun,
@@ -51,7 +51,6 @@ from prefect_dvc.execution import (
     StageResult,
     _guarded_paths,
 )
-from prefect_dvc.external import is_external, is_url
 from prefect_dvc.interrupt import stop_requested
 from prefect_dvc.locks import command_running, stage_guard
 from prefect_dvc.progress import StageEvent, emit
@@ -60,7 +59,7 @@ from prefect_dvc.storage.leases import LeaseKeeper
 from prefect_dvc.storage.remotes import open_remote
 from prefect_dvc.tasks.remote_stage import run_stage_on_worker
 from prefect_dvc.translators.flow import PipelineRun, _failure_message, _ready, _skip_blocked
-from prefect_dvc.translators.pipeline import Pipeline, StageSpec
+from prefect_dvc.translators.pipeline import Pipeline
 
 # NOTE: a worker kills its command within POLL_SECONDS and escalates to SIGKILL
 # after 5 s; 30 s leaves room for the upload of a stage that had just finished.
@@ -291,7 +290,7 @@ class _Loop:
             )
             outer.enter_context(guard)
             planned = self.executor.plan(name, self.options, lambda line: None)
-            refusal = None if isinstance(planned, StageResult) else _cannot_ship(planned.stage)
+            refusal = None if isinstance(planned, StageResult) else cannot_ship(planned.stage)
             if refusal is not None:
                 raise refusal
         except PrefectDvcError as exc:
@@ -373,31 +372,6 @@ class _Loop:
                 stores.checkout(info, self.executor.root / out.repo_path)
         self.produced[name] = tuple((o.repo_path, i) for o, i in pairs if i is not None)
         self.executor.adopt(name, result.entry)
-
-
-def _cannot_ship(stage: StageSpec) -> StageError | None:
-    """Why ``stage`` cannot run on a worker that shares no disk, or ``None``.
-
-    A checkpoint stage needs the driver to watch its signal file, an out
-    outside the repository would be written on the worker's own disk, and a
-    local dep outside it is not in the snapshot (URL deps are fine).
-    """
-    local_outside = [p for p in stage.dep_repo_paths if is_external(p) and not is_url(p)]
-    if stage.checkpoint_outs:
-        why = "a checkpoint stage cannot run on a cluster"
-    elif any(out.is_external for out in stage.outs):
-        why = "a stage with an out outside the repository cannot run on a cluster"
-    elif local_outside:
-        why = f"dep '{local_outside[0]}' is outside the repository, which workers do not have"
-    else:
-        return None
-    return StageError(
-        why,
-        path=stage.dvcfile,
-        line=stage.line,
-        stage=stage.name,
-        hint="Run it without --cluster",
-    )
 
 
 def _unanswered(runner: Any, since: float) -> bool:
