@@ -24,6 +24,7 @@ during a local run.
 
 from __future__ import annotations
 
+import logging
 import time
 import uuid
 from collections.abc import Sequence
@@ -35,12 +36,13 @@ from prefect.client.orchestration import get_client
 from prefect.futures import PrefectFuture
 from prefect.settings import PREFECT_API_URL
 
+from prefect_dvc.cluster.reach import CONNECT_SECONDS, connect, quiet_dask
 from prefect_dvc.cluster.snapshot import take_snapshot
-from prefect_dvc.cluster.spec import ClusterSpec, require_remote
-from prefect_dvc.cluster.stopwatch import POLL_SECONDS, stop_event_name
+from prefect_dvc.cluster.spec import ClusterSpec, cannot_ship, require_remote
+from prefect_dvc.cluster.stopwatch import POLL_SECONDS, command_started, stop_event_name
 from prefect_dvc.cluster.worker import JobResult, StageJob
 from prefect_dvc.config import RemoteConfig
-from prefect_dvc.errors import ConfigError, PrefectDvcError, StageError, StageStoppedError
+from prefect_dvc.errors import ConfigError, PrefectDvcError, StageStoppedError
 from prefect_dvc.execution import (
     Outcome,
     PlannedRun,
@@ -49,7 +51,6 @@ from prefect_dvc.execution import (
     StageResult,
     _guarded_paths,
 )
-from prefect_dvc.external import is_external, is_url
 from prefect_dvc.interrupt import stop_requested
 from prefect_dvc.locks import command_running, stage_guard
 from prefect_dvc.progress import StageEvent, emit
@@ -58,7 +59,7 @@ from prefect_dvc.storage.leases import LeaseKeeper
 from prefect_dvc.storage.remotes import open_remote
 from prefect_dvc.tasks.remote_stage import run_stage_on_worker
 from prefect_dvc.translators.flow import PipelineRun, _failure_message, _ready, _skip_blocked
-from prefect_dvc.translators.pipeline import Pipeline, StageSpec
+from prefect_dvc.translators.pipeline import Pipeline
 
 # NOTE: a worker kills its command within POLL_SECONDS and escalates to SIGKILL
 # after 5 s; 30 s leaves room for the upload of a stage that had just finished.
@@ -82,7 +83,8 @@ def dask_task_runner(spec: ClusterSpec, api_url: str) -> Any:
             hint="Install the extra: pip install 'prefect-dvc[dask]'",
         )
     if spec.address:
-        return DaskTaskRunner(address=spec.address)
+        # NOTE: bounded: distributed's own default retries for 30 s, a traceback each time.
+        return DaskTaskRunner(address=spec.address, client_kwargs={"timeout": CONNECT_SECONDS})
     return DaskTaskRunner(
         cluster_kwargs={
             "n_workers": spec.workers,
@@ -91,6 +93,7 @@ def dask_task_runner(spec: ClusterSpec, api_url: str) -> Any:
             "dashboard_address": ":0",  # NOTE: None still binds 8787; :0 takes a free port
             # NOTE: each worker runs Prefect's task engine and reports to the API itself.
             "env": {"PREFECT_API_URL": api_url},
+            "preload": ["prefect_dvc.cluster.quiet_worker"],  # NOTE: Ctrl-C is the driver's
         }
     )
 
@@ -136,11 +139,13 @@ def run_on_cluster(
     runner = dask_task_runner(spec, _api_url())
     remote = open_remote(rc)
     lease = LeaseKeeper(remote.objects.location, f"run-{uuid.uuid4().hex}", ())
-    with lease:
-        snapshot = take_snapshot(
-            executor.root, pipeline, executor.hasher, remote.objects, before_upload=lease.add
-        )
-        with runner:
+    with quiet_dask(logging.getLogger().isEnabledFor(logging.DEBUG)), runner:
+        # NOTE: before the snapshot: a cluster that cannot be had changes nothing
+        connect(runner, spec.address, spec.describe())
+        with lease:
+            snapshot = take_snapshot(
+                executor.root, pipeline, executor.hasher, remote.objects, before_upload=lease.add
+            )
             return _Loop(pipeline, executor, options, rc, snapshot, lease, retries).drive(
                 names, runner, jobs, keep_going, extra_tags
             )
@@ -166,6 +171,7 @@ class _Loop:
         # NOTE: per stage on a worker: (its stage_guard, the lock let go while it runs)
         self.guards: dict[str, tuple[ExitStack, ExitStack]] = {}
         self.stop_sent: float | None = None  # NOTE: when the stop went to the workers
+        self.client: Any = None  # NOTE: the Dask client, to read "started" Events
         # NOTE: DVC_ROOT must be the worker's scratch copy, as stage_env sets it there.
         self.env = tuple((k, v) for k, v in options.env.items() if k != "DVC_ROOT")
 
@@ -183,6 +189,7 @@ class _Loop:
     def _drive(
         self, names: Sequence[str], runner: Any, jobs: int, keep_going: bool, extra: Sequence[str]
     ) -> PipelineRun:
+        self.client = runner.client
         selected, waiting = set(names), list(names)
         running: dict[PrefectFuture[JobResult], str] = {}
         futures: dict[str, Any] = {}
@@ -252,6 +259,8 @@ class _Loop:
             outer, inner = self.guards.pop(name)
             inner.close()
             outer.close()
+            if self._never_ran(name):
+                continue
             error = StageStoppedError(
                 "stopped; its worker did not report back",
                 returncode=-1,
@@ -263,6 +272,14 @@ class _Loop:
             emit(StageEvent(name, "failed", line=self.run.failed[name]))
         running.clear()
 
+    def _never_ran(self, name: str) -> bool:
+        """After a stop: ``name``'s command never started, so it is "not run" (as locally)."""
+        if stop_requested() is None or command_started(self.client, self.lease.run_id, name):
+            return False
+        self.run.not_run[name] = f"stage '{name}' not run: the run was interrupted"
+        emit(StageEvent(name, "not run"))
+        return True
+
     def _start(self, name: str, runner: Any, extra: Sequence[str]) -> Any:
         """Plan ``name`` here under its locks; submit it unless already done (or failed)."""
         stage = self.pipeline.stages[name]
@@ -273,7 +290,7 @@ class _Loop:
             )
             outer.enter_context(guard)
             planned = self.executor.plan(name, self.options, lambda line: None)
-            refusal = None if isinstance(planned, StageResult) else _cannot_ship(planned.stage)
+            refusal = None if isinstance(planned, StageResult) else cannot_ship(planned.stage)
             if refusal is not None:
                 raise refusal
         except PrefectDvcError as exc:
@@ -324,6 +341,8 @@ class _Loop:
     def _settle(self, name: str, future: Any) -> bool:
         state = future.state
         if not state.is_completed():
+            if self._never_ran(name):
+                return True
             self.run.failed[name] = _failure_message(name, state)
             emit(StageEvent(name, "failed", line=self.run.failed[name]))
             return True
@@ -353,31 +372,6 @@ class _Loop:
                 stores.checkout(info, self.executor.root / out.repo_path)
         self.produced[name] = tuple((o.repo_path, i) for o, i in pairs if i is not None)
         self.executor.adopt(name, result.entry)
-
-
-def _cannot_ship(stage: StageSpec) -> StageError | None:
-    """Why ``stage`` cannot run on a worker that shares no disk, or ``None``.
-
-    A checkpoint stage needs the driver to watch its signal file, an out
-    outside the repository would be written on the worker's own disk, and a
-    local dep outside it is not in the snapshot (URL deps are fine).
-    """
-    local_outside = [p for p in stage.dep_repo_paths if is_external(p) and not is_url(p)]
-    if stage.checkpoint_outs:
-        why = "a checkpoint stage cannot run on a cluster"
-    elif any(out.is_external for out in stage.outs):
-        why = "a stage with an out outside the repository cannot run on a cluster"
-    elif local_outside:
-        why = f"dep '{local_outside[0]}' is outside the repository, which workers do not have"
-    else:
-        return None
-    return StageError(
-        why,
-        path=stage.dvcfile,
-        line=stage.line,
-        stage=stage.name,
-        hint="Run it without --cluster",
-    )
 
 
 def _unanswered(runner: Any, since: float) -> bool:

@@ -4,6 +4,7 @@ Provides:
     ClusterSpec: where stage tasks run (frozen, picklable; a flow parameter's value).
     parse_cluster(text, workers): ``dask``, ``dask:N`` or ``tcp://host:port``.
     require_remote(root): the default remote's config, or one line naming ``remote add -d``.
+    cannot_ship(stage): why a stage cannot run on a worker (a ``StageError``), or ``None``.
 """
 
 from __future__ import annotations
@@ -12,8 +13,11 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from prefect_dvc.cluster.reach import check_scheduler
 from prefect_dvc.config import RemoteConfig, load_config
-from prefect_dvc.errors import ConfigError
+from prefect_dvc.errors import ConfigError, StageError
+from prefect_dvc.external import is_external, is_url
+from prefect_dvc.translators.pipeline import StageSpec
 
 DEFAULT_WORKERS = 2
 _LOCAL = re.compile(r"dask(?::(?P<n>\d+))?")
@@ -98,9 +102,13 @@ def require_remote(root: Path) -> RemoteConfig:
 def check_cluster(root: Path, text: str | None, workers: int | None) -> ClusterSpec | None:
     """Validate ``--cluster``/``--cluster-workers`` before anything runs (no Prefect import).
 
+    A scheduler address is connected to (TCP, :data:`reach.CONNECT_SECONDS`)
+    so a wrong one is said at once, before the flow starts.
+
     Raises:
         ConfigError: a bad ``--cluster`` value, ``--cluster-workers`` without
-            ``--cluster``, or no default remote.
+            ``--cluster``, no default remote, or a scheduler that cannot be
+            reached (refused, unknown host, no answer; one line each).
     """
     if not text:
         if workers is not None:
@@ -108,6 +116,8 @@ def check_cluster(root: Path, text: str | None, workers: int | None) -> ClusterS
         return None
     spec = parse_cluster(text, workers)
     require_remote(root)
+    if spec.address:
+        check_scheduler(spec.address)
     return spec
 
 
@@ -118,3 +128,28 @@ def cluster_parameters(
     if not text:
         return {}
     return {"cluster": text, "cluster_workers": workers, "retries": retries or 0}
+
+
+def cannot_ship(stage: StageSpec) -> StageError | None:
+    """Why ``stage`` cannot run on a worker that shares no disk, or ``None``.
+
+    A checkpoint stage needs the driver to watch its signal file, an out
+    outside the repository would be written on the worker's own disk, and a
+    local dep outside it is not in the snapshot (URL deps are fine).
+    """
+    local_outside = [p for p in stage.dep_repo_paths if is_external(p) and not is_url(p)]
+    if stage.checkpoint_outs:
+        why = "a checkpoint stage cannot run on a cluster"
+    elif any(out.is_external for out in stage.outs):
+        why = "a stage with an out outside the repository cannot run on a cluster"
+    elif local_outside:
+        why = f"dep '{local_outside[0]}' is outside the repository, which workers do not have"
+    else:
+        return None
+    return StageError(
+        why,
+        path=stage.dvcfile,
+        line=stage.line,
+        stage=stage.name,
+        hint="Run it without --cluster",
+    )

@@ -17,6 +17,7 @@ folder), so other tasks on a worker with several threads are left alone.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import signal
 import threading
@@ -24,6 +25,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
+from typing import Any
 
 import psutil
 
@@ -33,6 +35,30 @@ POLL_SECONDS = 0.25
 def stop_event_name(run_id: str) -> str:
     """``prefect-dvc-stop-<run_id>``: one Dask ``Event`` per cluster run."""
     return f"prefect-dvc-stop-{run_id}"
+
+
+def started_event_name(run_id: str, stage: str) -> str:
+    """``prefect-dvc-started-<run_id>-<md5(stage)[:16]>``: set once the stage's command starts.
+
+    The driver reads it after a stop to name only the stages whose command
+    was running; the others are "not run", as a local run says.
+    """
+    digest = hashlib.md5(stage.encode(), usedforsecurity=False).hexdigest()[:16]
+    return f"prefect-dvc-started-{run_id}-{digest}"
+
+
+def command_started(client: Any, run_id: str, stage: str) -> bool:
+    """Whether ``stage``'s command started on a worker in run ``run_id`` (its Event is set).
+
+    ``True`` when the scheduler cannot be asked: a stage that may have run
+    is not called "not run".
+    """
+    import distributed
+
+    try:
+        return bool(distributed.Event(started_event_name(run_id, stage), client=client).is_set())
+    except Exception:  # NOTE: scheduler gone; see above
+        return True
 
 
 def _groups_under(folder: str) -> list[int]:

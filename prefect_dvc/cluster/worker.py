@@ -116,12 +116,19 @@ class JobResult:
     seconds: float
 
 
-def run_job(job: StageJob, log: LogFn, should_stop: Callable[[], bool] | None = None) -> JobResult:
+def run_job(
+    job: StageJob,
+    log: LogFn,
+    should_stop: Callable[[], bool] | None = None,
+    on_start: Callable[[], None] | None = None,
+) -> JobResult:
     """Bring ``job``'s stage up to date on this worker and publish it to the remote.
 
     ``should_stop`` is the driver's stop request (``cluster/stopwatch.py``):
     asked before anything starts, then polled while the stage runs; once it
     is true the command's process group is killed and nothing is uploaded.
+    ``on_start`` is called just before the command starts (the driver's
+    "was it running" when a stop comes).
 
     Raises:
         StageFailedError / MissingOutputError: as a local run raises them.
@@ -144,7 +151,7 @@ def run_job(job: StageJob, log: LogFn, should_stop: Callable[[], bool] | None = 
     sweep_scratch(tmp)  # NOTE: what killed workers left (the worker never gets to clean up)
     with temp_dir(tmp, SCRATCH_BASE) as scratch, StopWatch(stop, scratch) as watch:
         try:
-            entry = _run_in(scratch / "ws", job, stage, remote, log, lambda: watch.fired)
+            entry = _run_in(scratch / "ws", job, stage, remote, log, lambda: watch.fired, on_start)
         except StageFailedError as exc:
             if watch.fired or (exc.returncode < 0 and _stop_arrives(stop)):
                 raise _stopped(stage, "while its command was running") from None
@@ -290,7 +297,13 @@ def _executor(ws: Path, pipeline: Pipeline, cache: ObjectStore) -> StageExecutor
 
 
 def _run_in(
-    ws: Path, job: StageJob, stage: StageSpec, remote: Remote, log: LogFn, stopped: StopFn
+    ws: Path,
+    job: StageJob,
+    stage: StageSpec,
+    remote: Remote,
+    log: LogFn,
+    stopped: StopFn,
+    on_start: Callable[[], None] | None = None,
 ) -> Entry:
     root = cache_root()
     limit = cache_limit()
@@ -302,7 +315,7 @@ def _run_in(
     try:
         with cache_user(root):
             _materialise(ws, job, remote, cache)
-            return _execute_in(ws, job, stage, remote, cache, log, stopped)
+            return _execute_in(ws, job, stage, remote, cache, log, stopped, on_start)
     finally:
         cache_hasher.close()
 
@@ -315,6 +328,7 @@ def _execute_in(
     cache: ObjectStore,
     log: LogFn,
     stopped: StopFn,
+    on_start: Callable[[], None] | None = None,
 ) -> Entry:
     options = RunOptions(force=True, use_run_cache=False, env=dict(job.env))
     with _executor(ws, job.pipeline, cache) as executor:
@@ -331,6 +345,8 @@ def _execute_in(
             )
         if stopped():
             raise _stopped(stage, "before its command started")
+        if on_start is not None:
+            on_start()
         entry = executor.execute(planned, options, log)
         if stopped():  # NOTE: a stop asked for now: outs of a finished command stay here
             raise _stopped(stage, "before its outs were uploaded")

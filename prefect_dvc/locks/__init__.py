@@ -129,7 +129,8 @@ def stage_guard(
             root,
             read=[p.as_posix() for p in [*reads, *writes]],
             write=[p.as_posix() for p in writes],
-            what=f"stage '{name}' cannot run",
+            what="cannot run",
+            stage=name,
         ),
     ):
         yield

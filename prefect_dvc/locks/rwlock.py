@@ -116,7 +116,13 @@ def _blockers(data: dict[str, Any], mode: str, wanted: Sequence[str], pid: int) 
 
 
 def _acquire(
-    tmp_dir: Path, root: Path, read: Sequence[str], write: Sequence[str], what: str, hint: str
+    tmp_dir: Path,
+    root: Path,
+    read: Sequence[str],
+    write: Sequence[str],
+    what: str,
+    hint: str,
+    stage: str | None = None,
 ) -> list[tuple[str, str, str]]:
     info = {"pid": psutil.Process().pid, "cmd": this_command()}
     taken: list[tuple[str, str, str]] = []
@@ -129,6 +135,7 @@ def _acquire(
                 f"{what}: {blockers[0]}",
                 holder=blockers[0].split(" by ", 1)[-1],
                 hint=hint,
+                stage=stage,
             )
         with _COUNTS_MUTEX:
             for mode, paths in (("read", read), ("write", write)):
@@ -172,6 +179,7 @@ def rwlock(
     write: Sequence[str] = (),
     what: str = "a path is in use",
     hint: str = _WAIT_HINT,
+    stage: str | None = None,
 ) -> Iterator[None]:
     """Hold read locks on ``read`` and write locks on ``write`` while the block runs.
 
@@ -182,12 +190,13 @@ def rwlock(
         read, write: absolute POSIX paths (or DVC's tokens such as ``workspace``).
         what: the message's start (``stage 'train' cannot run``).
         hint: what the user should do, after the holder is named.
+        stage: the stage these locks are for; set on the error (its line leads with it).
 
     Raises:
         LockError: another live process writes a path that overlaps one of
             ours, or reads one we want to write; names it (pid, command).
     """
-    taken = _acquire(tmp_dir, root, read, write, what, hint)
+    taken = _acquire(tmp_dir, root, read, write, what, hint, stage)
     try:
         yield
     finally:

@@ -15,6 +15,7 @@ client. Caching is off: the remote run-cache decides what to skip
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from typing import Any
 
@@ -22,7 +23,7 @@ from prefect import task
 from prefect.cache_policies import NO_CACHE
 from prefect.logging import get_run_logger
 
-from prefect_dvc.cluster.stopwatch import stop_event_name
+from prefect_dvc.cluster.stopwatch import started_event_name, stop_event_name
 from prefect_dvc.cluster.worker import JobResult, StageJob, run_job
 from prefect_dvc.errors import StageStoppedError
 from prefect_dvc.redact import redact
@@ -49,6 +50,19 @@ def _stop_flag(job: StageJob) -> Callable[[], bool]:
     return lambda: bool(event.is_set())
 
 
+def _start_mark(job: StageJob) -> Callable[[], None]:
+    """Sets the run's ``started`` Event of this stage (read by the driver after a stop)."""
+    if not job.lease:
+        return lambda: None
+    import distributed
+
+    def mark() -> None:
+        with contextlib.suppress(ValueError):  # NOTE: not on a Dask worker: no driver to tell
+            distributed.Event(started_event_name(job.lease, job.name)).set()
+
+    return mark
+
+
 @task(
     name="stage-on-dask",
     cache_policy=NO_CACHE,
@@ -62,4 +76,4 @@ def run_stage_on_worker(job: StageJob) -> JobResult:
     def log(line: str) -> None:
         logger.info("%s", redact(line))
 
-    return run_job(job, log, _stop_flag(job))
+    return run_job(job, log, _stop_flag(job), _start_mark(job))

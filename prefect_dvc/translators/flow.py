@@ -185,9 +185,9 @@ def _failure_message(name: str, state: object) -> str:
     if isinstance(exc, PrefectDvcError):
         return _naming_stage(name, exc)
     if isinstance(exc, BaseException):
-        return f"stage '{name}': {exc}"
+        return _led_by_stage(name, str(exc))
     message = getattr(state, "message", None) or "failed"
-    return f"stage '{name}': {message}"
+    return _led_by_stage(name, str(message))
 
 
 def _naming_stage(name: str, exc: PrefectDvcError) -> str:
@@ -195,6 +195,14 @@ def _naming_stage(name: str, exc: PrefectDvcError) -> str:
 
     Errors raised while a stage runs (a ``.gitignore`` or ``dvc.lock`` that
     cannot be written, a cache that cannot be read) know the file, not the
-    stage; the user needs both.
+    stage; the user needs both. A line that already leads with a stage
+    (``exc.stage`` set, or text starting ``stage '<name>'``) is kept as is.
     """
-    return str(exc) if exc.stage else f"stage '{name}': {exc}"
+    return _led_by_stage(name, str(exc), named=bool(exc.stage))
+
+
+def _led_by_stage(name: str, text: str, *, named: bool = False) -> str:
+    """``text`` led by ``stage '<name>': `` unless it already starts with that stage."""
+    if named or text.startswith(f"stage '{name}'"):
+        return text
+    return f"stage '{name}': {text}"

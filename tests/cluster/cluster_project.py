@@ -144,6 +144,25 @@ def make_hold_project(root: Path, remote_config: str, name: str) -> None:
     git(root, "commit", "-q", "-m", "hold project")
 
 
+def make_hold_foreach(root: Path, remote_config: str, items: tuple[str, ...]) -> None:
+    """Foreach stage ``hold@<item>`` per item; each notes ``hold-<item>.started`` and waits."""
+    gen(
+        root,
+        {
+            "dvc.yaml": (
+                f"stages:\n  hold:\n    foreach: [{', '.join(items)}]\n    do:\n"
+                f"      cmd: {sys.executable} hold.py hold-${{item}} held-${{item}}.txt\n"
+                "      deps: [hold.py, data/in.txt]\n      outs:\n        - held-${item}.txt\n"
+            ),
+            "hold.py": HOLD,
+            "data/in.txt": "hello\n",
+            ".dvc/config": remote_config,
+        },
+    )
+    git(root, "add", "-A")
+    git(root, "commit", "-q", "-m", "hold foreach project")
+
+
 def worker_job(root: Path, name: str, lease: str = "") -> StageJob:
     """Plan ``name`` and snapshot ``root`` as the driver does; the job a worker would get."""
     pipeline = load_index(root)

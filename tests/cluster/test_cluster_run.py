@@ -24,6 +24,7 @@ import pytest
 import s3fs
 from cluster_project import (
     FAN,
+    make_hold_foreach,
     make_hold_project,
     make_project,
     make_shapes_project,
@@ -303,7 +304,9 @@ def test_a_cluster_run_holds_the_repository_locks_of_a_local_run(
     assert "is busy, it is being blocked by" in by_dvc.stderr + by_dvc.stdout
     # ... and so is a second prefect-dvc repro, in one line naming the stage
     assert ours.returncode != 0
-    assert "stage 'held' cannot run" in ours.stderr, ours.stderr
+    assert "stage 'held': cannot run: " in ours.stderr, ours.stderr
+    error = [line for line in ours.stderr.splitlines() if line.startswith("ERROR:")]
+    assert len(error) == 1 and error[0].count("stage 'held'") == 1, ours.stderr  # not doubled
     assert "Traceback" not in ours.stderr
     assert [r.ok for r in box] == [True]  # type: ignore[attr-defined]
     assert (root / "held.txt").read_text() == "held hello\n"
@@ -422,16 +425,20 @@ def test_wdir_and_foreach_stages_end_as_a_local_run_and_pull_restores_them(
     assert shape_outputs(clone) == expected
 
 
-def test_ctrl_c_with_a_new_local_cluster_ends_in_one_line_without_hanging(
+def test_ctrl_c_with_a_new_local_cluster_names_only_the_running_stage_in_one_line(
     tmp_path: Path, remote_bucket: str, s3_endpoint: str, prefect_api: None
 ) -> None:
-    """Ctrl-C reaches the whole foreground group: the driver and its LocalCluster's workers."""
+    """Ctrl-C reaches the whole foreground group: the driver and its LocalCluster's workers.
+
+    Two foreach stages on one worker: one runs, the other waits on Dask; only
+    the running one is "stopped while running", the other is "not run".
+    """
     from prefect.settings import PREFECT_API_URL
 
     root = tmp_path / "repo"
     root.mkdir()
     git(root, "init", "-q", "-b", "main")
-    make_hold_project(root, s3_config(remote_bucket, s3_endpoint), "ctrlc")
+    make_hold_foreach(root, s3_config(remote_bucket, s3_endpoint), ("a", "b"))
     before = _tree(root)
     records = tmp_path / "records"
     records.mkdir()
@@ -448,22 +455,30 @@ def test_ctrl_c_with_a_new_local_cluster_ends_in_one_line_without_hanging(
     )
     try:
         for _ in range(2400):
-            if (records / "ctrlc.started").exists() or driver.poll() is not None:
+            if list(records.glob("*.started")) or driver.poll() is not None:
                 break
             time.sleep(0.05)
-        assert (records / "ctrlc.started").exists(), driver.communicate()[1]
-        command = int((records / "ctrlc.started").read_text())
+        started = list(records.glob("*.started"))
+        assert len(started) == 1, driver.communicate()[1]
+        item = started[0].name.removeprefix("hold-").removesuffix(".started")
+        other = "b" if item == "a" else "a"
+        command = int(started[0].read_text())
         os.killpg(driver.pid, signal.SIGINT)
         _out, err = driver.communicate(timeout=120)
     finally:
-        (records / "ctrlc.go").write_text("")
+        for name in ("a", "b"):
+            (records / f"hold-{name}.go").write_text("")
         driver.kill()
 
     assert driver.returncode == 128 + signal.SIGINT, err
-    assert (
-        err.strip()
-        .splitlines()[-1]
-        .startswith("ERROR: interrupted by SIGINT; stage(s) stopped while running: 'ctrlc'")
+    last = err.strip().splitlines()[-1]
+    assert last.startswith(
+        f"ERROR: interrupted by SIGINT; stage(s) stopped while running: 'hold@{item}'."
     ), err
+    assert f"hold@{other}" not in last, err
+    # Dask's INFO logs stay quiet and the workers print no KeyboardInterrupt
+    assert "KeyboardInterrupt" not in err and " - INFO - " not in err, err
+    assert "distributed.scheduler - INFO" not in err and "distributed.nanny" not in err, err
+    assert not (records / f"hold-{other}.started").exists()  # its command never started
     assert not psutil.pid_exists(command) or psutil.Process(command).status() == "zombie"
     assert _tree(root) == before
