@@ -17,12 +17,12 @@ import subprocess
 import sys
 import time
 import urllib.request
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from helpers import free_port, gen, git
+from moto_buckets import fresh_bucket
 
 __all__ = ["free_port", "gen", "git"]
 
@@ -126,19 +126,8 @@ def s3_endpoint() -> Iterator[str]:
 @pytest.fixture
 def s3_bucket(s3_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Iterator[str]:
     """A fresh bucket on the moto endpoint; yields its name. Credentials go in the env."""
-    import s3fs
-
-    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
-    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
-    monkeypatch.setenv("AWS_DEFAULT_REGION", "us-east-1")
-    name = f"test-{uuid.uuid4().hex[:12]}"
-    fs = s3fs.S3FileSystem(
-        key="testing", secret="testing", client_kwargs={"endpoint_url": s3_endpoint}
-    )
-    fs.mkdir(name)
-    s3fs.S3FileSystem.clear_instance_cache()
-    yield name
-    s3fs.S3FileSystem.clear_instance_cache()
+    with fresh_bucket(s3_endpoint, monkeypatch, "test") as name:
+        yield name
 
 
 @pytest.fixture(scope="session")

@@ -128,39 +128,35 @@ pathlib.Path(sys.argv[2]).write_text("held " + pathlib.Path("data/in.txt").read_
 
 def make_hold_project(root: Path, remote_config: str, name: str) -> None:
     """One stage that notes it started, then waits for ``$CLUSTER_RECORDS/<name>.go``."""
-    gen(
-        root,
-        {
-            "dvc.yaml": (
-                f"stages:\n  {name}:\n    cmd: {sys.executable} hold.py {name} held.txt\n"
-                "    deps: [hold.py, data/in.txt]\n    outs: [held.txt]\n"
-            ),
-            "hold.py": HOLD,
-            "data/in.txt": "hello\n",
-            ".dvc/config": remote_config,
-        },
+    dvc_yaml = (
+        f"stages:\n  {name}:\n    cmd: {sys.executable} hold.py {name} held.txt\n"
+        "    deps: [hold.py, data/in.txt]\n    outs: [held.txt]\n"
     )
-    git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "hold project")
+    _commit_hold(root, dvc_yaml, remote_config, "hold project")
 
 
 def make_hold_foreach(root: Path, remote_config: str, items: tuple[str, ...]) -> None:
     """Foreach stage ``hold@<item>`` per item; each notes ``hold-<item>.started`` and waits."""
+    dvc_yaml = (
+        f"stages:\n  hold:\n    foreach: [{', '.join(items)}]\n    do:\n"
+        f"      cmd: {sys.executable} hold.py hold-${{item}} held-${{item}}.txt\n"
+        "      deps: [hold.py, data/in.txt]\n      outs:\n        - held-${item}.txt\n"
+    )
+    _commit_hold(root, dvc_yaml, remote_config, "hold foreach project")
+
+
+def _commit_hold(root: Path, dvc_yaml: str, remote_config: str, message: str) -> None:
     gen(
         root,
         {
-            "dvc.yaml": (
-                f"stages:\n  hold:\n    foreach: [{', '.join(items)}]\n    do:\n"
-                f"      cmd: {sys.executable} hold.py hold-${{item}} held-${{item}}.txt\n"
-                "      deps: [hold.py, data/in.txt]\n      outs:\n        - held-${item}.txt\n"
-            ),
+            "dvc.yaml": dvc_yaml,
             "hold.py": HOLD,
             "data/in.txt": "hello\n",
             ".dvc/config": remote_config,
         },
     )
     git(root, "add", "-A")
-    git(root, "commit", "-q", "-m", "hold foreach project")
+    git(root, "commit", "-q", "-m", message)
 
 
 def worker_job(root: Path, name: str, lease: str = "") -> StageJob:

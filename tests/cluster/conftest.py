@@ -16,12 +16,12 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from moto_buckets import CREDENTIALS, fresh_bucket
 
 
 @dataclass(frozen=True)
@@ -31,29 +31,14 @@ class Cluster:
     records: Path
 
 
-CREDENTIALS = {
-    "AWS_ACCESS_KEY_ID": "testing",
-    "AWS_SECRET_ACCESS_KEY": "testing",
-    "AWS_DEFAULT_REGION": "us-east-1",
-}
-
-
 @pytest.fixture(scope="module")
 def remote_bucket(s3_endpoint: str) -> Iterator[str]:
     """A fresh bucket name; credentials set in ``os.environ`` for the module."""
-    import s3fs
-
-    with pytest.MonkeyPatch.context() as mp:
-        for key, value in CREDENTIALS.items():
-            mp.setenv(key, value)
-        name = f"cluster-{uuid.uuid4().hex[:12]}"
-        fs = s3fs.S3FileSystem(
-            key="testing", secret="testing", client_kwargs={"endpoint_url": s3_endpoint}
-        )
-        fs.mkdir(name)
-        s3fs.S3FileSystem.clear_instance_cache()
+    with (
+        pytest.MonkeyPatch.context() as mp,
+        fresh_bucket(s3_endpoint, mp, "cluster") as name,
+    ):
         yield name
-        s3fs.S3FileSystem.clear_instance_cache()
 
 
 def _wait_for_workers(client: object, count: int) -> None:

@@ -15,7 +15,6 @@ import subprocess
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
@@ -36,21 +35,6 @@ HOLD = (
     " mark_used(Path(sys.argv[1])); print('held', flush=True); time.sleep(600)"
 )
 ASK = "from prefect_dvc.flows.background import api_for_command; print(api_for_command(print))"
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh PREFECT_HOME and a free API port; any server left there is stopped."""
-    home = tmp_path / "prefect-home"
-    monkeypatch.setenv("PREFECT_HOME", str(home))
-    monkeypatch.setenv("PREFECT_SERVER_API_PORT", str(free_port()))
-    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    monkeypatch.delenv("PREFECT_DVC_SERVER", raising=False)
-    try:
-        yield home
-    finally:
-        server_lib.stop_server(home)
 
 
 def _env(**extra: str) -> dict[str, str]:

@@ -12,12 +12,11 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import psutil
 import pytest
-from helpers import free_port, gen, git
+from helpers import gen, git
 
 from prefect_dvc.flows import server as server_lib
 
@@ -58,21 +57,6 @@ background.start_early()
 pending = background._pending.get(background.server_lib.prefect_home())
 print(pending.info.pid if pending else "none", flush=True)
 """
-
-
-@pytest.fixture
-def home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A fresh PREFECT_HOME and a free API port; any server left there is stopped."""
-    home = tmp_path / "prefect-home"
-    monkeypatch.setenv("PREFECT_HOME", str(home))
-    monkeypatch.setenv("PREFECT_SERVER_API_PORT", str(free_port()))
-    monkeypatch.setenv("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
-    for name in ("PREFECT_API_URL", "PREFECT_DVC_SERVER", "PREFECT_DVC_SERVER_IDLE"):
-        monkeypatch.delenv(name, raising=False)
-    try:
-        yield home
-    finally:
-        server_lib.stop_server(home)
 
 
 def _probe(repo: Path, home: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], object]:

@@ -11,86 +11,20 @@ Prefect API (states, tags, task-run names, artifacts).
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytest
 from helpers import free_port, gen, git
+from prefect_servers import CLI, Server, running_server
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "get-started"
-CLI = str(Path(sys.executable).with_name("prefect-dvc"))
 pytestmark = [pytest.mark.slow, pytest.mark.prefect]
-
-
-@dataclass(frozen=True)
-class Server:
-    api_url: str
-    home: Path
-    env: dict[str, str]
-
-    @property
-    def ui_url(self) -> str:
-        return self.api_url.removesuffix("/api")
-
-
-def child_env(home: Path, user_home: Path) -> dict[str, str]:
-    """Environment for child processes: no inherited PREFECT_*, our HOME and Git identity."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "AWS_"))}
-    env.update(
-        HOME=str(user_home),
-        PREFECT_HOME=str(home),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_LOGGING_LEVEL="WARNING",
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_AUTHOR_NAME="Test User",
-        GIT_AUTHOR_EMAIL="test@example.com",
-        GIT_COMMITTER_NAME="Test User",
-        GIT_COMMITTER_EMAIL="test@example.com",
-    )
-    (user_home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
-    return env
-
-
-@contextmanager
-def running_server(base: Path) -> Iterator[Server]:
-    """``prefect-dvc server start`` on a free port under ``base``; stopped on exit."""
-    home, user_home = base / "prefect-home", base / "user-home"
-    home.mkdir(parents=True)
-    user_home.mkdir(parents=True)
-    env = child_env(home, user_home)
-    port = free_port()
-    start = subprocess.run(
-        [CLI, "server", "start", "--port", str(port)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert start.returncode == 0, start.stdout + start.stderr
-    api_url = f"http://127.0.0.1:{port}/api"
-    assert f"export PREFECT_API_URL={api_url}" in start.stdout
-    pid = json.loads((home / "prefect-dvc-server.json").read_text())["pid"]
-    try:
-        yield Server(api_url, home, env)
-    finally:
-        stop = subprocess.run([CLI, "server", "stop"], env=env, capture_output=True, text=True)
-        assert stop.returncode == 0, stop.stderr
-        assert not Path(f"/proc/{pid}").exists() or _zombie(pid)
-
-
-def _zombie(pid: int) -> bool:
-    try:
-        return " Z" in Path(f"/proc/{pid}/stat").read_text().split(")")[-1][:3]
-    except OSError:
-        return True
 
 
 @pytest.fixture(scope="module")

@@ -29,6 +29,7 @@ from uuid import UUID
 
 import pytest
 from helpers import free_port, gen, git
+from prefect_servers import running_server
 from tcp_relay import relay_to
 
 from prefect_dvc.errors import ConfigError
@@ -58,45 +59,6 @@ class Pooled:
     origin: Path
     run: subprocess.CompletedProcess[str]
     base: Path
-
-
-def _child_env(base: Path) -> dict[str, str]:
-    home, user = base / "prefect-home", base / "user-home"
-    home.mkdir()
-    user.mkdir()
-    (user / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "AWS_"))}
-    env.update(
-        HOME=str(user),
-        PREFECT_HOME=str(home),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_LOGGING_LEVEL="INFO",
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_AUTHOR_NAME="Test User",
-        GIT_AUTHOR_EMAIL="test@example.com",
-        GIT_COMMITTER_NAME="Test User",
-        GIT_COMMITTER_EMAIL="test@example.com",
-    )
-    return env
-
-
-@contextmanager
-def _server(base: Path) -> Iterator[tuple[str, dict[str, str]]]:
-    env = _child_env(base)
-    port = free_port()
-    start = subprocess.run(
-        [str(BIN / "prefect-dvc"), "server", "start", "--port", str(port)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert start.returncode == 0, start.stdout + start.stderr
-    api_url = f"http://127.0.0.1:{port}/api"
-    try:
-        yield api_url, {**env, "PREFECT_API_URL": api_url}
-    finally:
-        subprocess.run([str(BIN / "prefect-dvc"), "server", "stop"], env=env, timeout=120)
 
 
 @contextmanager
@@ -163,7 +125,8 @@ def pooled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pooled]:
     base = tmp_path_factory.mktemp("pool")
     repo, origin = _project(base)
     with ExitStack() as stack:
-        api_url, env = stack.enter_context(_server(base))
+        srv = stack.enter_context(running_server(base, log_level="INFO"))
+        api_url, env = srv.api_url, srv.api_env
         create = subprocess.run(
             [str(BIN / "prefect"), "work-pool", "create", POOL, "--type", "process"],
             env=env,

@@ -27,6 +27,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import free_port
@@ -162,10 +163,8 @@ class _PutHandler(http.server.SimpleHTTPRequestHandler):
     do_POST = _store
 
 
-def start_http(data: Path) -> tuple[str, Stop]:
-    """A threaded ``http.server`` over ``data`` that also accepts PUT/POST."""
-    port = free_port()
-    handler = functools.partial(_PutHandler, directory=str(data))
+def _serve_http(port: int, handler: Callable[..., Any]) -> Stop:
+    """Serve ``handler`` on ``127.0.0.1:port`` from a daemon thread; returns its stop."""
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
@@ -175,7 +174,14 @@ def start_http(data: Path) -> tuple[str, Stop]:
         server.server_close()
         thread.join(10)
 
-    return f"http://127.0.0.1:{port}", stop
+    return stop
+
+
+def start_http(data: Path) -> tuple[str, Stop]:
+    """A threaded ``http.server`` over ``data`` that also accepts PUT/POST."""
+    port = free_port()
+    handler = functools.partial(_PutHandler, directory=str(data))
+    return f"http://127.0.0.1:{port}", _serve_http(port, handler)
 
 
 class _StatusHandler(http.server.BaseHTTPRequestHandler):
@@ -200,16 +206,7 @@ class _StatusHandler(http.server.BaseHTTPRequestHandler):
 def start_status_http() -> tuple[str, Stop]:
     """An HTTP server refusing ``/<status>/...`` with that status; returns its URL."""
     port = free_port()
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), _StatusHandler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
-
-    return f"http://127.0.0.1:{port}", stop
+    return f"http://127.0.0.1:{port}", _serve_http(port, _StatusHandler)
 
 
 SSH_USER, SSH_PASSWORD = "dvc", "sftp-pass-1234"
@@ -410,13 +407,4 @@ def start_webhdfs(data: Path) -> tuple[str, Stop]:
     """A WebHDFS namenode+datanode over ``data``; returns ``host:port``."""
     port = free_port()
     handler = type("Handler", (_WebHdfsHandler,), {"root": data})
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-
-    def stop() -> None:
-        server.shutdown()
-        server.server_close()
-        thread.join(10)
-
-    return f"127.0.0.1:{port}", stop
+    return f"127.0.0.1:{port}", _serve_http(port, handler)

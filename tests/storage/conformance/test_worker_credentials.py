@@ -22,7 +22,6 @@ contain either secret.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import uuid
@@ -34,7 +33,8 @@ from typing import Any
 
 import pytest
 import servers
-from helpers import free_port, gen, git
+from helpers import gen, git
+from prefect_servers import DROPPED, Server, running_server
 
 from prefect_dvc.config import RemoteConfig
 from prefect_dvc.storage.remotes import open_remote
@@ -43,12 +43,6 @@ pytestmark = [pytest.mark.slow, pytest.mark.prefect, pytest.mark.s3]
 BIN = Path(sys.executable).parent
 S3_SECRET = "s3-secret-" + uuid.uuid4().hex
 POOL = "creds-pool"
-
-
-@dataclass(frozen=True)
-class Server:
-    api_url: str
-    env: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -65,48 +59,10 @@ class Runs:
     azure_url: str
 
 
-def _child_env(base: Path) -> dict[str, str]:
-    home, user = base / "prefect-home", base / "user-home"
-    home.mkdir()
-    user.mkdir()
-    (user / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n")
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("PREFECT_", "AWS_", "AZURE_"))}
-    env.update(
-        HOME=str(user),
-        PREFECT_HOME=str(home),
-        PREFECT_SERVER_ANALYTICS_ENABLED="false",
-        PREFECT_LOGGING_LEVEL="INFO",
-        GIT_CONFIG_NOSYSTEM="1",
-        GIT_AUTHOR_NAME="Test User",
-        GIT_AUTHOR_EMAIL="test@example.com",
-        GIT_COMMITTER_NAME="Test User",
-        GIT_COMMITTER_EMAIL="test@example.com",
-    )
-    return env
-
-
-@contextmanager
-def _server(base: Path) -> Iterator[Server]:
-    env = _child_env(base)
-    port = free_port()
-    start = subprocess.run(
-        [str(BIN / "prefect-dvc"), "server", "start", "--port", str(port)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=240,
-    )
-    assert start.returncode == 0, start.stdout + start.stderr
-    api_url = f"http://127.0.0.1:{port}/api"
-    try:
-        yield Server(api_url, {**env, "PREFECT_API_URL": api_url})
-    finally:
-        subprocess.run([str(BIN / "prefect-dvc"), "server", "stop"], env=env, timeout=120)
-
-
 @contextmanager
 def _worker(srv: Server, log: Path, azure_conn: str) -> Iterator[None]:
-    env = {**srv.env, "PREFECT_WORKER_QUERY_SECONDS": "1", "PREFECT_WORKER_PREFETCH_SECONDS": "1"}
+    env = {**srv.api_env, "PREFECT_WORKER_QUERY_SECONDS": "1"}
+    env["PREFECT_WORKER_PREFETCH_SECONDS"] = "1"
     env["AZURE_STORAGE_CONNECTION_STRING"] = azure_conn
     with log.open("w") as out:
         proc = subprocess.Popen(
@@ -180,7 +136,7 @@ def runs(
     prefix = uuid.uuid4().hex[:12]
     s3_url, azure_url = f"s3://{s3_conformance_bucket}/{prefix}", f"azure://conformance/{prefix}"
     _origin(base / "origin", s3_url, s3_endpoint, azure_url)
-    with _server(base) as srv:
+    with running_server(base, drop=(*DROPPED, "AZURE_"), log_level="INFO") as srv:
         local = "['remote \"s3\"']\n    access_key_id = moto-key\n"
         local += f"    secret_access_key = {S3_SECRET}\n"
         with temporary_settings(updates={PREFECT_API_URL: srv.api_url}):
@@ -191,7 +147,7 @@ def runs(
                 *("--param", f"repo=file://{base / 'origin'}", "--param", "push=true"),
                 *("--param", f"workdir={base / 'work'}"),
             ],
-            env=srv.env,
+            env=srv.api_env,
             cwd=base,
             capture_output=True,
             text=True,
