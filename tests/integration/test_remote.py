@@ -235,7 +235,7 @@ def test_unreachable_remote_is_one_line_and_changes_nothing(
         lines = result.err.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("ERROR:"), (command, result.err)
         assert f"s3://{s3_bucket}/store" in lines[0] and f"127.0.0.1:{port}" in lines[0]
-        assert "Check the remote's URL and endpointurl" in lines[0]
+        assert "Check the remote's url and endpointurl" in lines[0]
         assert SECRET not in result.out + result.err
         assert snapshot(git_repo) == before, command
 
