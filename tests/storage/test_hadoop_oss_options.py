@@ -43,7 +43,7 @@ def dvc_options() -> dict[str, list[str]]:
 
 SAMPLES = {
     "user": "alice",
-    "kerb_ticket": "/tmp/krb5cc",
+    "kerb_ticket": "krb5cc_prefect_dvc_test",
     "replication": "2",
     "kerberos": "true",
     "kerberos_principal": "dvc@REALM",
